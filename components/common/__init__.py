@@ -1,0 +1,1 @@
+"""Helpers shared by every frontier component: example I/O, HTML pages, code versions."""

@@ -1,0 +1,44 @@
+"""The one exception type for bad user input, with a message that says where.
+
+DESIGN.md rule 5: bad input stops a component with an error naming the file,
+row or column and what was expected. Raising `InputError` from an executor
+fails the execution, so TFX publishes none of its outputs.
+"""
+
+from __future__ import annotations
+
+
+class InputError(ValueError):
+    """Bad input data or configuration.
+
+    Args:
+      what: what is wrong, e.g. "value 'abc' is not a number".
+      file: the file (or source URI) where it was found.
+      row: 1-based data row (for CSV: the line number, header is line 1).
+      column: the column / feature / parameter name.
+      expected: what would have been accepted.
+    """
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        file: str | None = None,
+        row: int | None = None,
+        column: str | None = None,
+        expected: str | None = None,
+    ) -> None:
+        where = ", ".join(
+            part
+            for part in (
+                f"file {file}" if file else "",
+                f"row {row}" if row is not None else "",
+                f"column {column!r}" if column else "",
+            )
+            if part
+        )
+        msg = f"{where}: {what}" if where else what
+        if expected:
+            msg += f" (expected {expected})"
+        super().__init__(msg)
+        self.file, self.row, self.column, self.expected = file, row, column, expected

@@ -1,0 +1,147 @@
+"""Reading and writing frontier `Examples` splits as NumPy arrays.
+
+The on-disk layout is TFX's own (`<uri>/Split-<name>/data_tfrecord-*.gz`,
+GZIP TFRecords of `tf.Example`), so stock StatisticsGen, SchemaGen and
+Evaluator read what frontier writes; `dataset_info.json` beside the splits
+says which keys are features and roles (see `frontier.schemas.dataset`).
+
+These helpers hold a whole split in memory: they are for components whose
+algorithm needs the arrays (training, distillation) and for tests. Large pools
+go through Beam instead.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from frontier.schemas.dataset import (
+    BYTES_ROLE_KEYS,
+    INT_ROLE_KEYS,
+    DatasetInfo,
+)
+
+FEATURES = "x"  # name of the concatenated float feature matrix in a loaded split
+
+
+def split_uri(examples_uri: str, split: str) -> str:
+    return os.path.join(examples_uri, f"Split-{split}")
+
+
+def feature_spec(info: DatasetInfo) -> dict:
+    """`tf.io.parse_example` spec for the examples described by `info`."""
+    import tensorflow as tf
+
+    spec = {
+        key: tf.io.FixedLenFeature([dim], tf.float32)
+        for key, dim in zip(info.feature_keys, info.feature_dims, strict=True)
+    }
+    for key in info.role_keys:
+        if key in INT_ROLE_KEYS:
+            spec[key] = tf.io.FixedLenFeature([], tf.int64)
+        elif key in BYTES_ROLE_KEYS:
+            spec[key] = tf.io.FixedLenFeature([], tf.string)
+    return spec
+
+
+def load_split(examples_uri: str, split: str, info: DatasetInfo | None = None) -> dict[str, np.ndarray]:
+    """Loads one split into arrays.
+
+    Returns:
+      A dict with `x`: float32 [N, input_dim] (features concatenated in
+      `info.feature_keys` order), one int64 [N] array per int role key and one
+      object [N] array of `bytes` per bytes role key present.
+    """
+    import tensorflow as tf
+
+    info = info or DatasetInfo.read(examples_uri)
+    pattern = os.path.join(split_uri(examples_uri, split), "*")
+    files = sorted(tf.io.gfile.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no files for split {split!r} under {examples_uri} (looked for {pattern})")
+    spec = feature_spec(info)
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096)
+    ds = ds.map(lambda s: tf.io.parse_example(s, spec))
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in spec}
+    for batch in ds.as_numpy_iterator():
+        for k, v in batch.items():
+            parts[k].append(v)
+    cols = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in parts.items()}
+    n = len(cols[info.role_keys[0]])
+    x = (
+        np.concatenate([cols.pop(k).reshape(n, -1) for k in info.feature_keys], axis=1).astype(np.float32)
+        if n
+        else np.zeros((0, info.input_dim), np.float32)
+    )
+    for k in info.feature_keys:
+        cols.pop(k, None)
+    return {FEATURES: x, **cols}
+
+
+def to_tf_example(row: Mapping[str, object], info: DatasetInfo):
+    """Builds one `tf.train.Example` from a row: feature vectors and role values."""
+    import tensorflow as tf
+
+    feats = {}
+    for key in info.feature_keys:
+        feats[key] = tf.train.Feature(
+            float_list=tf.train.FloatList(value=np.asarray(row[key], np.float32).ravel())
+        )
+    for key in info.role_keys:
+        value = row[key]
+        if key in INT_ROLE_KEYS:
+            feats[key] = tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+        else:
+            b = value if isinstance(value, bytes) else str(value).encode()
+            feats[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[b]))
+    return tf.train.Example(features=tf.train.Features(feature=feats))
+
+
+def write_split(
+    examples_uri: str, split: str, arrays: Mapping[str, np.ndarray], info: DatasetInfo
+) -> int:
+    """Writes one split from arrays shaped like `load_split`'s result.
+
+    `arrays["x"]` is split back into the features of `info` by `feature_dims`.
+    Used by components that produce small data sets (a distilled set, test
+    fixtures); ingestion writes through Beam instead. Returns the row count.
+    """
+    import tensorflow as tf
+
+    x = np.asarray(arrays[FEATURES], np.float32)
+    if x.ndim != 2 or x.shape[1] != info.input_dim:
+        raise ValueError(f"write_split: x has shape {x.shape}, expected [N, {info.input_dim}]")
+    bounds = np.cumsum((0, *info.feature_dims))
+    out_dir = split_uri(examples_uri, split)
+    tf.io.gfile.makedirs(out_dir)
+    path = os.path.join(out_dir, "data_tfrecord-00000-of-00001.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as w:
+        for i in range(x.shape[0]):
+            row = {k: x[i, bounds[j] : bounds[j + 1]] for j, k in enumerate(info.feature_keys)}
+            row.update({k: arrays[k][i] for k in info.role_keys})
+            w.write(to_tf_example(row, info).SerializeToString())
+    return int(x.shape[0])
+
+
+def write_examples(
+    examples_artifact, splits: Mapping[str, Mapping[str, np.ndarray]], info: DatasetInfo
+) -> None:
+    """Writes whole splits, `dataset_info.json` and the artifact properties
+    (split names, payload format) that stock TFX components expect."""
+    for split, arrays in splits.items():
+        write_split(examples_artifact.uri, split, arrays, info)
+    info.write(examples_artifact.uri)
+    set_examples_properties(examples_artifact, list(splits))
+
+
+def set_examples_properties(examples_artifact, split_names: list[str]) -> None:
+    """Split names and the TF-Example payload format, as stock ExampleGen sets them."""
+    from tfx.components.util import examples_utils
+    from tfx.proto import example_gen_pb2
+    from tfx.types import artifact_utils
+
+    examples_artifact.split_names = artifact_utils.encode_split_names(list(split_names))
+    examples_utils.set_payload_format(examples_artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
+    examples_utils.set_file_format(examples_artifact, "tfrecords_gzip")

@@ -1,0 +1,80 @@
+"""Small self-contained HTML pages: every component leaves one (DESIGN.md rule 4).
+
+Plots are inline PNG (base64), so a page is one file that the Kubeflow /
+Vertex UI and the local run report can show with no assets beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from collections.abc import Iterable, Sequence
+
+from frontier.schemas.artifacts import HTML_FILE_NAME
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}h2{margin-top:1.4em}
+.muted{color:#777}img{max-width:100%}
+"""
+
+
+def escape(value: object) -> str:
+    return html.escape(str(value))
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]], fmt: str = "{:.4f}") -> str:
+    """An HTML table; floats are formatted with `fmt`."""
+
+    def cell(v: object) -> str:
+        return escape(fmt.format(v)) if isinstance(v, float) else escape(v)
+
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def figure_png(fig) -> str:
+    """Renders a matplotlib figure as an inline <img> and closes it."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    data = base64.b64encode(buf.getvalue()).decode()
+    return f'<img src="data:image/png;base64,{data}">'
+
+
+def page(title: str, sections: Sequence[tuple[str, str]], subtitle: str = "") -> str:
+    """A whole HTML document: a title, then (heading, html body) sections."""
+    parts = [f"<h1>{escape(title)}</h1>"]
+    if subtitle:
+        parts.append(f'<p class="muted">{escape(subtitle)}</p>')
+    for heading, body in sections:
+        parts.append(f"<h2>{escape(heading)}</h2>{body}")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body>{''.join(parts)}</body></html>"
+    )
+
+
+def write_report(report_artifact, title: str, document: str) -> str:
+    """Writes `document` as the artifact's index.html and records its title."""
+    import tensorflow as tf
+
+    tf.io.gfile.makedirs(report_artifact.uri)
+    path = os.path.join(report_artifact.uri, HTML_FILE_NAME)
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(document)
+    report_artifact.set_string_custom_property("title", title)
+    return path
+
+
+def matplotlib_agg() -> None:
+    """Selects the non-interactive backend; executors run with no display."""
+    import matplotlib
+
+    matplotlib.use("Agg")

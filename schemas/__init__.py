@@ -1,0 +1,1 @@
+"""frontier.schemas: custom artifact types and the data-set contract between components."""
