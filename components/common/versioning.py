@@ -20,7 +20,7 @@ _PACKAGE_ROOT = pathlib.Path(__file__).resolve().parents[1]  # components/
 _SHARED = (_PACKAGE_ROOT / "common", _PACKAGE_ROOT.parent / "schemas")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def code_version(component_package: str) -> str:
     """Hash of the `.py` files of `components/<component_package>/` and the
     shared helpers, as 16 hex characters."""
