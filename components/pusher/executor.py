@@ -1,0 +1,62 @@
+"""Executor of frontier's Pusher: the stock one, with an atomic publish."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from absl import logging
+from tfx.components.pusher import executor as stock
+from tfx.proto import pusher_pb2
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import io_utils, proto_utils
+
+from frontier.components.pusher.push import push_atomically
+
+
+class AtomicPushExecutor(stock.Executor):
+    """Pushes a blessed model to a filesystem destination, all or nothing.
+
+    Inputs:
+      model: the `Model` to push (its `Format-Serving` SavedModel).
+      model_blessing: optional `ModelBlessing`; an unblessed model is not
+        pushed (`pushed` = 0) and nothing is written to the destination.
+    Outputs:
+      pushed_model: `PushedModel`, with custom properties `pushed` (0/1),
+        `pushed_destination` and `pushed_version`, and a copy of the model for
+        the record, as the stock Pusher leaves.
+    Parameters:
+      push_destination: `PushDestination` JSON; only `filesystem` is served.
+      custom_config: JSON; carries `component_version` for the cache key.
+
+    Only the publishing step differs from the stock executor: see
+    `frontier.components.pusher.push` for why and how.
+    """
+
+    def Do(
+        self,
+        input_dict: dict[str, list[Any]],
+        output_dict: dict[str, list[Any]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        pushed = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY]
+        )
+        if not self.CheckBlessing(input_dict):
+            self._MarkNotPushed(pushed)
+            return
+        destination = pusher_pb2.PushDestination()
+        proto_utils.json_to_proto(
+            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination
+        )
+        if destination.WhichOneof("destination") != "filesystem":
+            raise ValueError(
+                "frontier Pusher: push_destination must be a filesystem destination, got "
+                f"{destination.WhichOneof('destination')!r}"
+            )
+        model_path = self.GetModelPath(input_dict)
+        serving_path = push_atomically(model_path, destination.filesystem.base_directory)
+        version = serving_path.rstrip("/").rsplit("/", 1)[-1]
+        io_utils.copy_dir(model_path, pushed.uri)
+        self._MarkPushed(pushed, pushed_destination=serving_path, pushed_version=version)
+        logging.info("Model pushed to %s", serving_path)

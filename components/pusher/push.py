@@ -1,0 +1,100 @@
+"""Publishing a SavedModel directory into a serving base directory, atomically.
+
+Why not the stock Pusher's copy: TFX's filesystem Pusher copies the model file
+by file straight into `<base>/<version>/` (saved_model.pb last). A model server
+polling `<base>` (TF Serving's file-system source loads every numeric
+sub-directory) can see that directory while variables are still being copied,
+and a copy interrupted by a crash or pre-emption leaves a half-copied version
+behind for good. Here the copy goes to a hidden staging directory beside the
+versions (`<base>/.staging-<version>-<random>`, whose name no server treats
+as a version) and is renamed into place once complete. On a local or POSIX
+file system the rename is atomic, so a server sees either no version or the
+whole one. Object stores (gs://) have no atomic directory rename: there the
+rename is a copy, and `saved_model.pb` is written last as TF Serving's
+readiness signal, which is the best such stores allow.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+STAGING_PREFIX = ".staging-"
+SAVED_MODEL_FILE = "saved_model.pb"
+
+
+def _fs():
+    from tfx.dsl.io import fileio
+
+    return fileio
+
+
+def next_version(base_directory: str, now: float | None = None) -> str:
+    """A new version name: the Unix time in seconds (TF Serving's and TFX's
+    convention), bumped past any version already in `base_directory`, so two
+    pushes within one second never collide."""
+    fileio = _fs()
+    existing = []
+    if fileio.exists(base_directory):
+        for name in fileio.listdir(base_directory):
+            name = name.rstrip("/")
+            if name.isdigit():
+                existing.append(int(name))
+    version = int(time.time() if now is None else now)
+    return str(max([version, *(v + 1 for v in existing)]))
+
+
+def _copy_tree(src: str, dst: str) -> None:
+    """Copies a directory tree, `saved_model.pb` last."""
+    fileio = _fs()
+    fileio.makedirs(dst)
+    deferred = []
+    for dirpath, _, filenames in fileio.walk(src):
+        rel = os.path.relpath(dirpath, src)
+        target_dir = dst if rel == "." else os.path.join(dst, rel)
+        fileio.makedirs(target_dir)
+        for name in filenames:
+            pair = (os.path.join(dirpath, name), os.path.join(target_dir, name))
+            if rel == "." and name == SAVED_MODEL_FILE:
+                deferred.append(pair)
+            else:
+                fileio.copy(*pair, overwrite=True)
+    for pair in deferred:
+        fileio.copy(*pair, overwrite=True)
+
+
+def push_atomically(model_dir: str, base_directory: str, version: str | None = None) -> str:
+    """Publishes `model_dir` as `<base_directory>/<version>/`, all or nothing.
+
+    Args:
+      model_dir: a SavedModel directory (must hold saved_model.pb).
+      base_directory: the serving base directory (created if missing).
+      version: the version name; default `next_version(base_directory)`.
+
+    Returns:
+      The published path `<base_directory>/<version>`.
+
+    Raises:
+      FileNotFoundError: `model_dir` holds no saved_model.pb.
+      FileExistsError: the version already exists (nothing is overwritten).
+      Any error of the copy; the staging directory is removed first, so
+      `base_directory` is left as it was.
+    """
+    fileio = _fs()
+    if not fileio.exists(os.path.join(model_dir, SAVED_MODEL_FILE)):
+        raise FileNotFoundError(f"{model_dir} is not a SavedModel: no {SAVED_MODEL_FILE} in it")
+    fileio.makedirs(base_directory)
+    version = version or next_version(base_directory)
+    final = os.path.join(base_directory, version)
+    if fileio.exists(final):
+        raise FileExistsError(f"model version {final} already exists; refusing to overwrite it")
+    staging = os.path.join(base_directory, f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
+    try:
+        _copy_tree(model_dir, staging)
+        fileio.rename(staging, final)
+    except BaseException:
+        if fileio.exists(staging):
+            fileio.rmtree(staging)
+        raise
+    return final

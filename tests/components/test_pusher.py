@@ -1,0 +1,123 @@
+"""Pushing: a model appears in the serving directory only when blessed, and
+never as a half-copied directory."""
+
+import json
+import os
+
+import pytest
+from tfx.components.pusher import executor as stock_executor
+from tfx.dsl.io import fileio
+from tfx.proto import pusher_pb2
+from tfx.types import standard_artifacts
+from tfx.utils import proto_utils
+
+from frontier.components.pusher import next_version, push_atomically
+from frontier.components.pusher import push as push_module
+from frontier.components.pusher.executor import AtomicPushExecutor
+
+
+def _fake_saved_model(root):
+    model = root / "model" / "Format-Serving"
+    (model / "variables").mkdir(parents=True)
+    (model / "saved_model.pb").write_bytes(b"graph")
+    for i in range(3):
+        (model / "variables" / f"variables.data-0000{i}-of-00003").write_bytes(bytes([i]) * 100)
+    (model / "variables" / "variables.index").write_bytes(b"index")
+    return root / "model"
+
+
+def _tree(path):
+    return sorted(
+        os.path.relpath(os.path.join(d, f), path) for d, _, files in os.walk(path) for f in files
+    )
+
+
+def _run(executor, tmp_path, blessed: bool, dest):
+    model = standard_artifacts.Model()
+    model.uri = str(_fake_saved_model(tmp_path))
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path / "blessing")
+    blessing.set_int_custom_property("blessed", int(blessed))
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(tmp_path / "pushed")
+    destination = pusher_pb2.PushDestination(
+        filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(dest))
+    )
+    executor.Do(
+        {"model": [model], "model_blessing": [blessing]},
+        {"pushed_model": [pushed]},
+        {"push_destination": proto_utils.proto_to_json(destination), "custom_config": json.dumps({})},
+    )
+    return pushed
+
+
+def test_unblessed_model_is_not_pushed(tmp_path):
+    dest = tmp_path / "serving"
+    pushed = _run(AtomicPushExecutor(), tmp_path, blessed=False, dest=dest)
+    assert pushed.get_int_custom_property("pushed") == 0
+    assert not dest.exists() or not os.listdir(dest)
+
+
+def test_blessed_model_is_pushed_whole(tmp_path):
+    dest = tmp_path / "serving"
+    pushed = _run(AtomicPushExecutor(), tmp_path, blessed=True, dest=dest)
+    assert pushed.get_int_custom_property("pushed") == 1
+    versions = os.listdir(dest)
+    assert len(versions) == 1 and versions[0].isdigit()
+    assert pushed.get_string_custom_property("pushed_version") == versions[0]
+    src = tmp_path / "model" / "Format-Serving"
+    assert _tree(dest / versions[0]) == _tree(src)
+    assert (dest / versions[0] / "variables" / "variables.index").read_bytes() == b"index"
+
+
+def test_second_push_in_the_same_second_gets_a_new_version(tmp_path):
+    dest = tmp_path / "serving"
+    model = _fake_saved_model(tmp_path) / "Format-Serving"
+    first = push_atomically(str(model), str(dest), version=next_version(str(dest), now=1000))
+    second = push_atomically(str(model), str(dest), version=next_version(str(dest), now=1000))
+    assert (os.path.basename(first), os.path.basename(second)) == ("1000", "1001")
+    with pytest.raises(FileExistsError, match="1000"):
+        push_atomically(str(model), str(dest), version="1000")
+
+
+def test_not_a_saved_model_is_refused(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="saved_model.pb"):
+        push_atomically(str(tmp_path / "empty"), str(tmp_path / "serving"))
+
+
+class _CopyFailsAfter:
+    """fileio.copy that raises on its n-th call, like a crash mid-copy."""
+
+    def __init__(self, n):
+        self.n, self.calls, self.real = n, 0, fileio.copy
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.n:
+            raise OSError("disk went away")
+        return self.real(*args, **kwargs)
+
+
+def test_interrupted_push_leaves_no_version(tmp_path, monkeypatch):
+    dest = tmp_path / "serving"
+    monkeypatch.setattr(push_module._fs(), "copy", _CopyFailsAfter(3))
+    with pytest.raises(OSError, match="disk went away"):
+        _run(AtomicPushExecutor(), tmp_path, blessed=True, dest=dest)
+    # Nothing a server could load, and no staging left behind.
+    assert os.listdir(dest) == []
+
+
+def test_stock_pusher_would_leave_a_half_copied_version(tmp_path, monkeypatch):
+    """Why the stock executor is wrapped: the same fault leaves a partial version."""
+    dest = tmp_path / "serving"
+    from tfx.utils import io_utils
+
+    monkeypatch.setattr(io_utils, "copy_file", _CopyFailsAfter(3))
+    monkeypatch.setattr(fileio, "copy", _CopyFailsAfter(3))
+    with pytest.raises(OSError):
+        _run(stock_executor.Executor(), tmp_path, blessed=True, dest=dest)
+    versions = [v for v in os.listdir(dest) if v.isdigit()]
+    assert versions, "stock Pusher left no version directory"
+    src = tmp_path / "model" / "Format-Serving"
+    assert _tree(dest / versions[0]) != _tree(src)
