@@ -1,0 +1,80 @@
+"""The run report: one `report.html` under the run root after each run.
+
+It links every component's visualization (`frontier.HtmlReport` artifacts)
+and lists every output artifact with its MLMD id, so a user opens one file to
+see what the run did, what it reused from the cache and where things are.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+
+from frontier.pipelines.runs import RunRecord
+
+REPORT_FILE = "report.html"
+_HTML_TYPE = "frontier.HtmlReport"
+
+_STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1200px;color:#222}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
+    "th{background:#f3f3f3}.CACHED{color:#2a6}.FAILED{color:#c22}.muted{color:#777}"
+)
+
+
+def _e(v: object) -> str:
+    return html.escape(str(v))
+
+
+def _link(uri: str, root: str, text: str) -> str:
+    target = os.path.relpath(uri, root) if not uri.startswith(("gs://", "s3://")) else uri
+    return f'<a href="{_e(target)}">{_e(text)}</a>'
+
+
+def render_report(run: RunRecord, root: str, extra: dict[str, str] | None = None) -> str:
+    """The report page for `run`; links are relative to `root`."""
+    rows, visuals = [], []
+    for node in run.nodes:
+        for a in node.outputs:
+            props = ", ".join(
+                f"{k}={v}" for k, v in sorted(a.properties.items()) if not k.startswith("tfx_")
+            )
+            rows.append(
+                f"<tr><td>{_e(node.node_id)}</td><td class='{node.state}'>{node.state}</td>"
+                f"<td>{_e(a.key)}</td><td>{a.id}</td><td>{_e(a.type_name)}</td>"
+                f"<td>{_link(a.uri, root, a.uri)}</td><td class='muted'>{_e(props)}</td></tr>"
+            )
+            if a.type_name == _HTML_TYPE:
+                title = a.properties.get("title", node.node_id)
+                page = os.path.join(a.uri, "index.html")
+                visuals.append(f"<li>{_link(page, root, title)} <span class='muted'>({_e(node.node_id)})</span></li>")
+        if not node.outputs:
+            rows.append(
+                f"<tr><td>{_e(node.node_id)}</td><td class='{node.state}'>{node.state}</td>"
+                "<td colspan=5 class='muted'>no outputs</td></tr>"
+            )
+    summary = (
+        f"{len(run.executed)} executed, {len(run.cached)} reused from cache, "
+        f"{len(run.failed)} failed"
+    )
+    extras = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in (extra or {}).items())
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(run.pipeline)} run report</title>"
+        f"<style>{_STYLE}</style></head><body>"
+        f"<h1>{_e(run.pipeline)}: run {_e(run.run_id)}</h1>"
+        f"<p>Started {run.started:%Y-%m-%d %H:%M:%S}; {summary}.</p><ul>{extras}</ul>"
+        f"<h2>Visualizations</h2><ul>{''.join(visuals) or '<li>none</li>'}</ul>"
+        "<h2>Artifacts</h2><table><tr><th>component</th><th>execution</th><th>output</th>"
+        "<th>MLMD id</th><th>type</th><th>uri</th><th>properties</th></tr>"
+        f"{''.join(rows)}</table></body></html>"
+    )
+
+
+def write_report(run: RunRecord, root: str, extra: dict[str, str] | None = None) -> str:
+    """Writes `<root>/report.html` for `run` and returns its path."""
+    path = os.path.join(root, REPORT_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(render_report(run, root, extra))
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,165 @@
+"""Past runs, read back from ML Metadata: what ran, what was cached, what it made.
+
+TFX records every run in MLMD: a `pipeline_run` context per run, a `node`
+context per component, an execution per component run (state COMPLETE,
+CACHED or FAILED) and OUTPUT events to the artifacts. This module turns that
+into small records for the CLI (`frontier runs`) and the run report; it needs
+only `ml_metadata`, not TFX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
+
+METADATA_FILE = "metadata.sqlite"
+_STATE = {v: k for k, v in mlmd_pb2.Execution.State.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class ArtifactRecord:
+    """One output artifact: MLMD id, type name, output key and URI."""
+
+    id: int
+    type_name: str
+    key: str
+    uri: str
+    properties: dict
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeRecord:
+    """One component's execution within a run."""
+
+    node_id: str
+    execution_id: int
+    state: str  # COMPLETE, CACHED, FAILED, RUNNING ...
+    seconds: float  # from registration to publication (includes driver + executor)
+    outputs: tuple[ArtifactRecord, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunRecord:
+    """One pipeline run."""
+
+    pipeline: str
+    run_id: str
+    context_id: int
+    started: datetime.datetime
+    nodes: tuple[NodeRecord, ...]
+
+    @property
+    def cached(self) -> list[str]:
+        return [n.node_id for n in self.nodes if n.state == "CACHED"]
+
+    @property
+    def executed(self) -> list[str]:
+        return [n.node_id for n in self.nodes if n.state == "COMPLETE"]
+
+    @property
+    def failed(self) -> list[str]:
+        return [n.node_id for n in self.nodes if n.state == "FAILED"]
+
+
+def open_store(root: str) -> metadata_store.MetadataStore:
+    """The MLMD store of a run root (`<root>/metadata.sqlite`), read-write."""
+    path = os.path.join(root, METADATA_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no ML Metadata store at {path}: nothing has run under {root} yet")
+    config = mlmd_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = path
+    config.sqlite.connection_mode = mlmd_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    return metadata_store.MetadataStore(config)
+
+
+def _value(v: mlmd_pb2.Value):
+    kind = v.WhichOneof("value")
+    return getattr(v, kind) if kind in ("int_value", "double_value", "string_value") else str(v)
+
+
+def _node_id(store, execution_id: int, pipeline: str) -> str:
+    for ctx in store.get_contexts_by_execution(execution_id):
+        if ctx.type == "node" and ctx.name.startswith(pipeline + "."):
+            return ctx.name[len(pipeline) + 1 :]
+    return str(execution_id)
+
+
+def _run_record(store, ctx) -> RunRecord:
+    pipeline = _pipeline_of(store, ctx)
+    executions = sorted(store.get_executions_by_context(ctx.id), key=lambda e: e.id)
+    events = store.get_events_by_execution_ids([e.id for e in executions]) if executions else []
+    outputs: dict[int, list[tuple[int, str]]] = {}
+    for ev in events:
+        if ev.type == mlmd_pb2.Event.OUTPUT:
+            key = ev.path.steps[0].key if ev.path.steps else ""
+            outputs.setdefault(ev.execution_id, []).append((ev.artifact_id, key))
+    artifact_ids = sorted({a for pairs in outputs.values() for a, _ in pairs})
+    artifacts = {a.id: a for a in store.get_artifacts_by_id(artifact_ids)} if artifact_ids else {}
+    types = {t.id: t.name for t in store.get_artifact_types()}
+    nodes = []
+    for e in executions:
+        records = tuple(
+            ArtifactRecord(
+                id=a_id,
+                type_name=types.get(artifacts[a_id].type_id, "?"),
+                key=key,
+                uri=artifacts[a_id].uri,
+                properties={k: _value(v) for k, v in artifacts[a_id].custom_properties.items()},
+            )
+            for a_id, key in sorted(outputs.get(e.id, []), key=lambda p: p[1])
+            if a_id in artifacts
+        )
+        nodes.append(
+            NodeRecord(
+                node_id=_node_id(store, e.id, pipeline),
+                execution_id=e.id,
+                state=_STATE.get(e.last_known_state, "UNKNOWN"),
+                seconds=(e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0,
+                outputs=records,
+            )
+        )
+    started = datetime.datetime.fromtimestamp(ctx.create_time_since_epoch / 1000.0)
+    return RunRecord(pipeline, ctx.name, ctx.id, started, tuple(nodes))
+
+
+def _pipeline_of(store, ctx) -> str:
+    # A run context's executions also sit in the pipeline context.
+    for e in store.get_executions_by_context(ctx.id)[:1]:
+        for c in store.get_contexts_by_execution(e.id):
+            if c.type == "pipeline":
+                return c.name
+    return ""
+
+
+def list_runs(root: str, pipeline: str | None = None) -> list[RunRecord]:
+    """All runs recorded under `root`, oldest first (optionally of one pipeline)."""
+    store = open_store(root)
+    runs = [_run_record(store, c) for c in store.get_contexts_by_type("pipeline_run")]
+    runs = [r for r in runs if pipeline is None or r.pipeline == pipeline]
+    return sorted(runs, key=lambda r: (r.started, r.context_id))
+
+
+def latest_run(root: str, pipeline: str | None = None) -> RunRecord:
+    runs = list_runs(root, pipeline)
+    if not runs:
+        raise LookupError(f"no runs of {pipeline or 'any pipeline'} recorded under {root}")
+    return runs[-1]
+
+
+def format_runs(runs: list[RunRecord]) -> str:
+    """A plain-text listing for the terminal."""
+    lines = []
+    for r in runs:
+        lines.append(
+            f"{r.pipeline}  run {r.run_id}  started {r.started:%Y-%m-%d %H:%M:%S}  "
+            f"executed {len(r.executed)}, cached {len(r.cached)}, failed {len(r.failed)}"
+        )
+        for n in r.nodes:
+            lines.append(f"  {n.node_id:<34} {n.state:<9} execution {n.execution_id}")
+            for a in n.outputs:
+                lines.append(f"      {a.key:<16} #{a.id:<5} {a.type_name:<24} {a.uri}")
+    return "\n".join(lines)
