@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from absl import logging
@@ -10,7 +11,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from frontier.components.pusher.push import push_atomically
+from frontier.components.pusher.push import latest_version, push_atomically, same_model
 
 
 class AtomicPushExecutor(stock.Executor):
@@ -29,7 +30,9 @@ class AtomicPushExecutor(stock.Executor):
       custom_config: JSON; carries `component_version` for the cache key.
 
     Only the publishing step differs from the stock executor: see
-    `frontier.components.pusher.push` for why and how.
+    `frontier.components.pusher.push` for why and how. A model identical to
+    the latest served version (same graph and variables) is not copied again;
+    `pushed_version` then names that version.
     """
 
     def Do(
@@ -55,8 +58,16 @@ class AtomicPushExecutor(stock.Executor):
                 f"{destination.WhichOneof('destination')!r}"
             )
         model_path = self.GetModelPath(input_dict)
-        serving_path = push_atomically(model_path, destination.filesystem.base_directory)
-        version = serving_path.rstrip("/").rsplit("/", 1)[-1]
+        base = destination.filesystem.base_directory
+        latest = latest_version(base)
+        if latest is not None and same_model(model_path, os.path.join(base, latest)):
+            # Re-blessed but unchanged (e.g. re-evaluated against a new baseline):
+            # the server already has it, and a duplicate version would only churn it.
+            version, serving_path = latest, os.path.join(base, latest)
+            logging.info("Model is already served as version %s; not copied again", latest)
+        else:
+            serving_path = push_atomically(model_path, base)
+            version = os.path.basename(serving_path.rstrip("/"))
         io_utils.copy_dir(model_path, pushed.uri)
         self._MarkPushed(pushed, pushed_destination=serving_path, pushed_version=version)
         logging.info("Model pushed to %s", serving_path)

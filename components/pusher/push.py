@@ -34,15 +34,37 @@ def next_version(base_directory: str, now: float | None = None) -> str:
     """A new version name: the Unix time in seconds (TF Serving's and TFX's
     convention), bumped past any version already in `base_directory`, so two
     pushes within one second never collide."""
-    fileio = _fs()
-    existing = []
-    if fileio.exists(base_directory):
-        for name in fileio.listdir(base_directory):
-            name = name.rstrip("/")
-            if name.isdigit():
-                existing.append(int(name))
+    latest = latest_version(base_directory)
     version = int(time.time() if now is None else now)
-    return str(max([version, *(v + 1 for v in existing)]))
+    return str(version if latest is None else max(version, int(latest) + 1))
+
+
+# Files that identify a SavedModel: the graph, and the variables index, which
+# holds a checksum of every variable's value.
+_IDENTITY_FILES = (SAVED_MODEL_FILE, os.path.join("variables", "variables.index"))
+
+
+def latest_version(base_directory: str) -> str | None:
+    """The highest numeric version under `base_directory`, or None."""
+    fileio = _fs()
+    if not fileio.exists(base_directory):
+        return None
+    versions = [n.rstrip("/") for n in fileio.listdir(base_directory) if n.rstrip("/").isdigit()]
+    return max(versions, key=int) if versions else None
+
+
+def same_model(a: str, b: str) -> bool:
+    """Whether two SavedModel directories hold the same graph and variables."""
+    fileio = _fs()
+    for name in _IDENTITY_FILES:
+        pa, pb = os.path.join(a, name), os.path.join(b, name)
+        if fileio.exists(pa) != fileio.exists(pb):
+            return False
+        if fileio.exists(pa):
+            with fileio.open(pa, "rb") as fa, fileio.open(pb, "rb") as fb:
+                if fa.read() != fb.read():
+                    return False
+    return True
 
 
 def _copy_tree(src: str, dst: str) -> None:

@@ -18,6 +18,8 @@ from frontier.components.pusher.executor import AtomicPushExecutor
 
 def _fake_saved_model(root):
     model = root / "model" / "Format-Serving"
+    if model.exists():
+        return root / "model"
     (model / "variables").mkdir(parents=True)
     (model / "saved_model.pb").write_bytes(b"graph")
     for i in range(3):
@@ -121,3 +123,18 @@ def test_stock_pusher_would_leave_a_half_copied_version(tmp_path, monkeypatch):
     assert versions, "stock Pusher left no version directory"
     src = tmp_path / "model" / "Format-Serving"
     assert _tree(dest / versions[0]) != _tree(src)
+
+
+def test_same_model_blessed_again_is_not_pushed_twice(tmp_path):
+    dest = tmp_path / "serving"
+    first = _run(AtomicPushExecutor(), tmp_path, blessed=True, dest=dest)
+    again = _run(AtomicPushExecutor(), tmp_path, blessed=True, dest=dest)
+    assert os.listdir(dest) == [first.get_string_custom_property("pushed_version")]
+    assert again.get_int_custom_property("pushed") == 1
+    assert again.get_string_custom_property("pushed_version") == first.get_string_custom_property(
+        "pushed_version"
+    )
+    # A different model (changed variables) is a new version.
+    (tmp_path / "model" / "Format-Serving" / "variables" / "variables.index").write_bytes(b"other")
+    _run(AtomicPushExecutor(), tmp_path, blessed=True, dest=dest)
+    assert len(os.listdir(dest)) == 2
