@@ -1,0 +1,52 @@
+"""Ingestion: CSV, Parquet, NPZ, TFRecord, image folders and scikit-learn data
+sets -> a frontier `Examples` artifact (train/eval splits + `dataset_info.json`).
+
+Public names:
+  * `Ingest`: the TFX component (imported lazily: it needs TFX).
+  * `IngestConfig`: the typed, validated configuration.
+  * `plan_source`, `read_shard`, `convert_row`, `iter_rows`, `assign_split`,
+    `read_arrays`: the plain functions (no TFX, no Beam) that the component's
+    executor runs inside Beam.
+"""
+
+from frontier.components.ingest.convert import (
+    assign_split,
+    convert_row,
+    iter_rows,
+    read_arrays,
+    split_fraction,
+)
+from frontier.components.ingest.sources import (
+    RawRow,
+    Shard,
+    SourcePlan,
+    plan_source,
+    read_shard,
+    sanitize_key,
+)
+from frontier.components.ingest.spec import IngestConfig
+
+__all__ = [
+    "Ingest",
+    "IngestConfig",
+    "RawRow",
+    "Shard",
+    "SourcePlan",
+    "assign_split",
+    "convert_row",
+    "iter_rows",
+    "plan_source",
+    "read_arrays",
+    "read_shard",
+    "sanitize_key",
+    "split_fraction",
+]
+
+
+def __getattr__(name: str):
+    # The component needs TFX (seconds to import); the plain functions do not.
+    if name == "Ingest":
+        from frontier.components.ingest.component import Ingest
+
+        return Ingest
+    raise AttributeError(name)

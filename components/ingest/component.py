@@ -1,0 +1,121 @@
+"""The Ingest component: a custom Beam-based ExampleGen for frontier."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tfx import types
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from frontier.components.common.versioning import COMPONENT_VERSION_KEY, code_version
+from frontier.components.ingest import spec
+from frontier.components.ingest.executor import Executor
+from frontier.schemas.artifacts import HtmlReport
+
+
+class IngestSpec(ComponentSpec):
+    """Parameters and outputs of `Ingest` (names from `frontier.components.ingest.spec`)."""
+
+    PARAMETERS = {
+        spec.SOURCE_KEY: ExecutionParameter(type=str),
+        spec.FORMAT_KEY: ExecutionParameter(type=str),
+        spec.FEATURE_COLUMNS_KEY: ExecutionParameter(type=str),  # JSON list or "null"
+        spec.LABEL_COLUMN_KEY: ExecutionParameter(type=str),
+        spec.WEAK_LABEL_COLUMN_KEY: ExecutionParameter(type=str, optional=True),
+        spec.CLIENT_ID_COLUMN_KEY: ExecutionParameter(type=str, optional=True),
+        spec.EXAMPLE_ID_COLUMN_KEY: ExecutionParameter(type=str, optional=True),
+        spec.CLASSES_KEY: ExecutionParameter(type=str),  # JSON list or "null"
+        spec.EVAL_FRACTION_KEY: ExecutionParameter(type=float),
+        spec.SEED_KEY: ExecutionParameter(type=int),
+        spec.COLOR_MODE_KEY: ExecutionParameter(type=str),
+        COMPONENT_VERSION_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS = {}
+    OUTPUTS = {
+        spec.EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        spec.VISUALIZATION_KEY: ChannelParameter(type=HtmlReport),
+    }
+
+
+class Ingest(base_beam_component.BaseBeamComponent):
+    """Reads CSV, Parquet, NPZ, TFRecord, an image folder or a scikit-learn data
+    set into `Examples` with `train` and `eval` splits (stock ExampleGen layout)
+    and a `dataset_info.json` describing features and roles.
+
+    Outputs: `examples` (`Examples`) and `visualization` (`HtmlReport`).
+    """
+
+    SPEC_CLASS = IngestSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(
+        self,
+        source: str,
+        format: str = spec.AUTO,  # noqa: A002 - the parameter's public name
+        feature_columns: Sequence[str] | None = None,
+        label_column: str = spec.DEFAULT_LABEL_COLUMN,
+        weak_label_column: str | None = None,
+        client_id_column: str | None = None,
+        example_id_column: str | None = None,
+        classes: Sequence[str] | None = None,
+        eval_fraction: float = spec.DEFAULT_EVAL_FRACTION,
+        seed: int = spec.DEFAULT_SEED,
+        color_mode: str = spec.GRAYSCALE,
+    ):
+        """Configures the component; configuration errors raise here.
+
+        Args:
+          source: a file, directory or glob (local or `gs://...`), or
+            `sklearn:digits|iris|wine|breast_cancer`.
+          format: `auto` (by extension; a directory of sub-folders is an image
+            folder; `sklearn:` sources are `sklearn`) or one of `csv`,
+            `parquet`, `npz`, `tfrecord`, `images`, `sklearn`.
+          feature_columns: columns (NPZ: arrays of shape (N, ...), each row
+            flattened) that become float32 features, in this order; keys are
+            the names sanitised (`sepal length (cm)` -> `sepal_length_cm`).
+            Required for csv/parquet/tfrecord; npz defaults to `["x"]`;
+            sklearn: optional subset of its sanitised feature names; images:
+            None (one feature `image` of length H*W*C, values in [0, 1]).
+          label_column: column (NPZ: array, e.g. `"y"`) of the label.
+          weak_label_column: optional column of a weak label (same classes).
+          client_id_column: optional column of the client id (federated use).
+          example_id_column: optional column of a unique example id; default
+            `<file relative to the source>#<row>`.
+          classes: declared class names, matched against label values by
+            their string form (label 3 or 3.0 matches class "3"). Required
+            for csv/parquet/npz/tfrecord; images default to the sorted
+            sub-folder names, sklearn to its target names.
+          eval_fraction: expected share of examples in `eval`, in (0, 1).
+          seed: seed of the (hash-based, order-independent) split.
+          color_mode: `grayscale` (C=1) or `rgb` (C=3) for image folders.
+
+        Raises:
+          InputError: a configuration that no source could satisfy (unknown
+            format or data set, missing feature columns or classes, a
+            fraction out of range, a column given two roles, ...).
+        """
+        config = spec.IngestConfig.create(
+            source=source,
+            format=format,
+            feature_columns=feature_columns,
+            label_column=label_column,
+            weak_label_column=weak_label_column,
+            client_id_column=client_id_column,
+            example_id_column=example_id_column,
+            classes=classes,
+            eval_fraction=eval_fraction,
+            seed=seed,
+            color_mode=color_mode,
+        )
+        super().__init__(
+            spec=IngestSpec(
+                **config.to_exec_properties(),
+                **{COMPONENT_VERSION_KEY: code_version("ingest")},
+                **{
+                    spec.EXAMPLES_KEY: types.Channel(type=standard_artifacts.Examples),
+                    spec.VISUALIZATION_KEY: types.Channel(type=HtmlReport),
+                },
+            )
+        )

@@ -1,0 +1,287 @@
+"""Turning raw rows into typed, validated examples, and assigning splits.
+
+Conversion rules (every violation is an `InputError` naming file, row and
+column):
+  * a feature value is a number, or a string that parses as one (surrounding
+    spaces allowed), or a list / array of those; its length must equal the
+    feature's length (1 for a scalar column, as learned from the first row);
+    empty, None, non-numeric, NaN and +-inf values are rejected, and so are
+    values that overflow float32.
+  * a label (and weak label) is matched against the declared class names by
+    its string form only: strings as they are (stripped), bytes decoded as
+    UTF-8, integers and integer-valued floats in decimal without a fraction
+    (label 3 and 3.0 both match class "3"). Integer labels therefore need
+    classes declared as strings "0", "1", ...; there is no second rule that
+    reads integers as class ids.
+  * `client_id` and `example_id` are non-empty strings (numbers in decimal).
+
+Split assignment (`assign_split`) is a hash of (seed, example id), so it does
+not depend on the order in which workers see the rows, and an example keeps
+its split when other rows are added or removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import numbers
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from frontier.components.common.errors import InputError
+from frontier.components.ingest import spec
+from frontier.components.ingest.sources import MISSING, RawRow, SourcePlan, plan_source, read_shard
+from frontier.schemas.dataset import (
+    CLIENT_ID_KEY,
+    EXAMPLE_ID_KEY,
+    LABEL_KEY,
+    WEAK_LABEL_KEY,
+    DatasetInfo,
+)
+
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def _where(raw: RawRow, column: str) -> dict[str, Any]:
+    return {"file": raw.file, "row": raw.row, "column": column}
+
+
+def _parse_number(value: Any, raw: RawRow, column: str) -> float:
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(
+                f"value {value[:40]!r} is not a number", expected="a number", **_where(raw, column)
+            ) from e
+    if value is None or value is MISSING:
+        raise InputError("missing value", expected="a number", **_where(raw, column))
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise InputError("missing value (empty)", expected="a number", **_where(raw, column))
+        try:
+            return float(text)
+        except ValueError:
+            raise InputError(
+                f"value {text[:40]!r} is not a number", expected="a number", **_where(raw, column)
+            ) from None
+    if isinstance(value, (numbers.Real, np.number, np.bool_)):
+        return float(value)
+    raise InputError(
+        f"value {str(value)[:40]!r} of type {type(value).__name__} is not a number",
+        expected="a number",
+        **_where(raw, column),
+    )
+
+
+def to_feature_vector(value: Any, dim: int, raw: RawRow, column: str) -> np.ndarray:
+    """One feature of one row as float32 [dim].
+
+    Raises:
+      InputError: missing column or value, non-numeric or non-finite value,
+        wrong number of values.
+    """
+    if value is MISSING:
+        raise InputError(
+            "this record has no such column",
+            expected="every configured column in every record",
+            **_where(raw, column),
+        )
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        arr = value.astype(np.float64).ravel()
+    elif isinstance(value, (list, tuple, np.ndarray)):
+        arr = np.asarray(
+            [_parse_number(v, raw, column) for v in np.asarray(value, dtype=object).ravel()],
+            np.float64,
+        )
+    else:
+        arr = np.asarray([_parse_number(value, raw, column)], np.float64)
+    if arr.size != dim:
+        raise InputError(
+            f"{arr.size} values",
+            expected=f"{dim} values, as in the first row",
+            **_where(raw, column),
+        )
+    bad = ~np.isfinite(arr) | (np.abs(arr) > _F32_MAX)
+    if bad.any():
+        v = arr[bad][0]
+        what = f"value {v} is not finite" if not np.isfinite(v) else f"value {v} overflows float32"
+        raise InputError(what, expected="a finite number", **_where(raw, column))
+    return arr.astype(np.float32)
+
+
+def _single(value: Any, raw: RawRow, column: str, expected: str) -> Any:
+    if value is MISSING:
+        raise InputError("this record has no such column", expected=expected, **_where(raw, column))
+    if isinstance(value, (list, tuple, np.ndarray)):
+        flat = list(np.asarray(value, dtype=object).ravel())
+        if len(flat) != 1:
+            raise InputError(
+                f"{len(flat)} values", expected=f"one value: {expected}", **_where(raw, column)
+            )
+        value = flat[0]
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value
+
+
+def value_name(value: Any) -> str | None:
+    """The string form that labels are matched by (None for a missing value)."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        f = float(value)
+        if f != f:  # NaN: a missing label in pandas-made files
+            return None
+        return str(int(f)) if f.is_integer() else repr(f)
+    return str(value)
+
+
+def to_class_id(value: Any, class_index: Mapping[str, int], raw: RawRow, column: str) -> int:
+    """The class id of a label value (matched by string form, see module docstring)."""
+    classes = list(class_index)
+    expected = f"one of the declared classes {classes[:30]}{' ...' if len(classes) > 30 else ''}"
+    name = value_name(_single(value, raw, column, expected))
+    if not name:
+        raise InputError("missing label", expected=expected, **_where(raw, column))
+    cid = class_index.get(name)
+    if cid is None:
+        hint = ""
+        if name.lstrip("-").isdigit() and not any(c.lstrip("-").isdigit() for c in classes):
+            hint = "; labels are matched by name, so integer labels need classes declared as '0', '1', ..."
+        raise InputError(
+            f"label {name!r} is not a declared class{hint}",
+            expected=expected,
+            **_where(raw, column),
+        )
+    return cid
+
+
+def to_id(value: Any, raw: RawRow, column: str) -> str:
+    """A non-empty id string (client or example id)."""
+    name = value_name(_single(value, raw, column, "a non-empty id"))
+    if not name:
+        raise InputError("missing id", expected="a non-empty id", **_where(raw, column))
+    return name
+
+
+def convert_row(
+    plan: SourcePlan, raw: RawRow, class_index: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """Typed values of one row, keyed by feature and role keys.
+
+    Returns:
+      feature key -> float32 [dim]; `label` (and `weak_label`) -> int class
+      id; `client_id` (when configured) and `example_id` -> str.
+
+    Raises:
+      InputError: naming the file, row and column of a bad value.
+    """
+    index = class_index or {n: i for i, n in enumerate(plan.class_names)}
+    values = raw.values
+    out: dict[str, Any] = {}
+    for col, key, dim in zip(
+        plan.feature_columns, plan.feature_keys, plan.feature_dims, strict=True
+    ):
+        out[key] = to_feature_vector(values.get(col, MISSING), dim, raw, col)
+    out[LABEL_KEY] = to_class_id(
+        values.get(plan.label_column, MISSING), index, raw, plan.label_column
+    )
+    if plan.weak_label_column:
+        col = plan.weak_label_column
+        out[WEAK_LABEL_KEY] = to_class_id(values.get(col, MISSING), index, raw, col)
+    if plan.client_id_column:
+        out[CLIENT_ID_KEY] = to_id(
+            values.get(plan.client_id_column, MISSING), raw, plan.client_id_column
+        )
+    if plan.example_id_column:
+        out[EXAMPLE_ID_KEY] = to_id(
+            values.get(plan.example_id_column, MISSING), raw, plan.example_id_column
+        )
+    else:
+        out[EXAMPLE_ID_KEY] = raw.default_id
+    return out
+
+
+def split_fraction(example_id: str, seed: int, salt: str = "split") -> float:
+    """A uniform number in [0, 1) fixed by (seed, salt, example id): the first
+    8 bytes of SHA-256 of `"<salt>:<seed>:<id>"`, divided by 2**64."""
+    digest = hashlib.sha256(f"{salt}:{int(seed)}:{example_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2.0**64
+
+
+def assign_split(example_id: str, seed: int, eval_fraction: float) -> str:
+    """`eval` when `split_fraction(example_id, seed) < eval_fraction`, else `train`.
+
+    Deterministic and seeded, independent of row order and of the other rows;
+    the eval share is `eval_fraction` in expectation (binomial spread).
+    """
+    return spec.EVAL_SPLIT if split_fraction(example_id, seed) < eval_fraction else spec.TRAIN_SPLIT
+
+
+def iter_rows(plan: SourcePlan) -> Iterator[dict[str, Any]]:
+    """All converted rows of a planned source, in shard order (no Beam)."""
+    index = {n: i for i, n in enumerate(plan.class_names)}
+    for shard in plan.shards:
+        for raw in read_shard(plan, shard):
+            yield convert_row(plan, raw, index)
+
+
+def read_arrays(
+    config: spec.IngestConfig,
+) -> tuple[DatasetInfo, dict[str, dict[str, np.ndarray]]]:
+    """Reads a whole source in memory, without Beam or TFX, split like the component.
+
+    Returns:
+      (info, splits): `splits[name]` is shaped like `load_split`'s result:
+      `x` float32 [N, input_dim] and one [N] array per role key (int64 class
+      ids, object arrays of str ids).
+
+    Raises:
+      InputError: for any bad input, as the component would.
+    """
+    plan = plan_source(config)
+    rows: dict[str, list[dict[str, Any]]] = {s: [] for s in spec.SPLIT_NAMES}
+    for row in iter_rows(plan):
+        rows[assign_split(row[EXAMPLE_ID_KEY], config.seed, config.eval_fraction)].append(row)
+    splits = {}
+    for name, items in rows.items():
+        x = (
+            np.stack([np.concatenate([r[k] for k in plan.feature_keys]) for r in items]).astype(
+                np.float32
+            )
+            if items
+            else np.zeros((0, sum(plan.feature_dims)), np.float32)
+        )
+        arrays = {"x": x}
+        for key in plan.role_keys:
+            dtype = np.int64 if key in (LABEL_KEY, WEAK_LABEL_KEY) else object
+            arrays[key] = np.asarray([r[key] for r in items], dtype=dtype)
+        splits[name] = arrays
+    info = plan.dataset_info(
+        split_counts={s: len(v) for s, v in rows.items()},
+        class_counts=count_classes(
+            {s: [r[LABEL_KEY] for r in v] for s, v in rows.items()}, len(plan.class_names)
+        ),
+    )
+    return info, splits
+
+
+def count_classes(
+    labels: Mapping[str, Sequence[int]], num_classes: int
+) -> dict[str, tuple[int, ...]]:
+    """Per split, the number of examples of each class id."""
+    return {
+        s: tuple(int(c) for c in np.bincount(np.asarray(v, np.int64), minlength=num_classes))
+        for s, v in labels.items()
+    }

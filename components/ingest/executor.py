@@ -1,0 +1,274 @@
+"""The Ingest executor: a Beam pipeline around the plain readers and converters."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from typing import Any
+
+import apache_beam as beam
+import tensorflow as tf
+from tfx import types
+from tfx.components.example_gen import write_split
+from tfx.dsl.components.base import base_beam_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
+
+from frontier.components.common.errors import InputError
+from frontier.components.common.examples_io import set_examples_properties, split_uri, to_tf_example
+from frontier.components.common.html import write_report
+from frontier.components.ingest import spec
+from frontier.components.ingest.convert import assign_split, convert_row, split_fraction
+from frontier.components.ingest.report import SAMPLES_PER_CLASS, build_report
+from frontier.components.ingest.sources import SourcePlan, plan_source, read_shard
+from frontier.schemas.dataset import (
+    DATASET_INFO_FILE,
+    EXAMPLE_ID_KEY,
+    INT_ROLE_KEYS,
+    LABEL_KEY,
+    DatasetInfo,
+)
+
+_COUNTS_FILE = "counts.json"
+_SAMPLES_FILE = "samples.tfrecord"
+_MAX_DUPLICATES_SHOWN = 3
+
+
+class _Convert(beam.DoFn):
+    """Raw row -> (split, label, example id, (file, row), serialized tf.Example)."""
+
+    def __init__(self, plan: SourcePlan, info: DatasetInfo, seed: int, eval_fraction: float):
+        self._plan, self._info, self._seed, self._eval_fraction = plan, info, seed, eval_fraction
+        self._index: dict[str, int] = {}
+
+    def setup(self):
+        self._index = {n: i for i, n in enumerate(self._plan.class_names)}
+
+    def process(self, raw):
+        row = convert_row(self._plan, raw, self._index)
+        example_id = row[EXAMPLE_ID_KEY]
+        split = assign_split(example_id, self._seed, self._eval_fraction)
+        where = (raw.file, 0 if raw.row is None else raw.row)
+        yield (
+            split,
+            row[LABEL_KEY],
+            example_id,
+            where,
+            to_tf_example(row, self._info).SerializeToString(),
+        )
+
+
+def _check_unique(item: tuple[str, Any]) -> list:
+    """Raises when one example id comes from more than one row."""
+    example_id, wheres = item
+    wheres = sorted(wheres)
+    if len(wheres) > 1:
+        shown = "; ".join(
+            f"file {f}" + (f" row {r}" if r else "") for f, r in wheres[:_MAX_DUPLICATES_SHOWN]
+        )
+        raise InputError(
+            f"example id {example_id!r} occurs {len(wheres)} times ({shown})",
+            file=wheres[0][0],
+            row=wheres[0][1] or None,
+            expected="a unique example id per row",
+        )
+    return []
+
+
+def _top_samples(item: tuple[int, list]) -> list[bytes]:
+    _, examples = item
+    return [s for _, s in sorted(examples)[:SAMPLES_PER_CLASS]]
+
+
+def _find_input_error(exc: BaseException) -> InputError | None:
+    """The innermost `InputError` behind an exception that Beam re-raised
+    (Beam re-wraps a DoFn's exception, appending the step name and losing the
+    attributes; the original hangs on as the cause or context)."""
+    found, seen = None, set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, InputError):
+            found = exc
+        exc = exc.__cause__ or exc.__context__
+    return found
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Reads a source into an `Examples` artifact with `train` and `eval` splits.
+
+    Inputs: none.
+
+    Outputs:
+      examples: `Examples`: `Split-train/` and `Split-eval/` of gzip TFRecords
+        of `tf.Example` written by TFX's `WriteSplit` (stock ExampleGen's
+        layout, split names and payload format), plus `dataset_info.json`
+        (`frontier.schemas.dataset.DatasetInfo`, with split and per-split
+        class counts).
+      visualization: `HtmlReport`: source, columns and roles, counts per split
+        and class, sample images or rows.
+
+    Parameters (execution properties; see `spec.IngestConfig` for the rules):
+      source: path, directory, glob, or `sklearn:<name>`.
+      format: `auto`, `csv`, `parquet`, `npz`, `tfrecord`, `images`, `sklearn`.
+      feature_columns: JSON list of feature column (or NPZ array) names, or "null".
+      label_column: column of the label.
+      weak_label_column: optional column of the weak label.
+      client_id_column: optional column of the client id.
+      example_id_column: optional column of the example id.
+      classes: JSON list of declared class names, or "null".
+      eval_fraction: share of examples in `eval`, in (0, 1).
+      seed: seed of the split assignment: an example goes to `eval` when
+        SHA-256 of (seed, example id), as a fraction of 2**64, is below
+        `eval_fraction` (`convert.assign_split`): order-independent.
+      color_mode: `grayscale` or `rgb` for image folders.
+      component_version: code version (cache key only; not read).
+
+    Nothing is left in the output URIs when the input is bad: the source is
+    planned (files, columns, first row) before anything is written, and on a
+    failure inside the Beam pipeline the partial splits are removed before the
+    `InputError` is re-raised (TFX then publishes nothing).
+    """
+
+    def Do(  # noqa: N802 - TFX's name
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        config = spec.IngestConfig.from_exec_properties(exec_properties)
+        examples = artifact_utils.get_single_instance(output_dict[spec.EXAMPLES_KEY])
+        report = artifact_utils.get_single_instance(output_dict[spec.VISUALIZATION_KEY])
+
+        plan = plan_source(config)  # raises InputError before anything is written
+        info = plan.dataset_info()
+        tmp = self._tmp_dir(examples.uri)
+        try:
+            self._run_pipeline(plan, info, config, examples.uri, tmp, exec_properties)
+            counts = self._read_json(os.path.join(tmp, _COUNTS_FILE))
+            samples = self._read_samples(os.path.join(tmp, _SAMPLES_FILE), info)
+        except Exception as e:
+            self._remove_outputs(examples.uri)
+            original = _find_input_error(e)
+            if original is not None and original is not e:
+                raise original.with_traceback(original.__traceback__) from None
+            raise
+        finally:
+            if tf.io.gfile.exists(tmp):
+                tf.io.gfile.rmtree(tmp)
+
+        split_counts = dict.fromkeys(spec.SPLIT_NAMES, 0)
+        class_counts = {s: [0] * len(plan.class_names) for s in spec.SPLIT_NAMES}
+        for split, label, n in counts:
+            split_counts[split] += n
+            class_counts[split][label] += n
+        info = plan.dataset_info(split_counts, {s: tuple(v) for s, v in class_counts.items()})
+        for split, n in split_counts.items():
+            if n == 0:
+                logging.warning(
+                    "Ingest: split %r is empty (%d rows in all)", split, sum(split_counts.values())
+                )
+        info.write(examples.uri)
+        set_examples_properties(examples, list(spec.SPLIT_NAMES))
+        write_report(report, f"Ingest: {plan.describe()}", build_report(plan, info, samples))
+        logging.info("Ingest: wrote %s", info.split_counts)
+
+    # -- pieces ----------------------------------------------------------------
+
+    def _tmp_dir(self, examples_uri: str) -> str:
+        name = f".ingest-tmp-{uuid.uuid4().hex}"
+        if self._context is not None:
+            return os.path.join(self._get_tmp_dir(), name)
+        return os.path.join(examples_uri, name)  # removed before returning
+
+    def _run_pipeline(
+        self,
+        plan: SourcePlan,
+        info: DatasetInfo,
+        config: spec.IngestConfig,
+        examples_uri: str,
+        tmp: str,
+        exec_properties: dict[str, Any],
+    ) -> None:
+        seed = config.seed
+        # pylint: disable=expression-not-assigned, no-value-for-parameter
+        with self._make_beam_pipeline() as p:
+            rows = (
+                p
+                | "Shards" >> beam.Create(list(plan.shards))
+                | "Read" >> beam.FlatMap(lambda shard, plan: read_shard(plan, shard), plan)
+                | "Convert" >> beam.ParDo(_Convert(plan, info, seed, config.eval_fraction))
+            )
+            for split in spec.SPLIT_NAMES:
+                (
+                    rows
+                    | f"Select[{split}]" >> beam.Filter(lambda r, s: r[0] == s, split)
+                    | f"Serialized[{split}]" >> beam.Map(lambda r: r[4])
+                    | f"WriteSplit[{split}]"
+                    >> write_split.WriteSplit(
+                        split_uri(examples_uri, split),
+                        example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+                        exec_properties,
+                    )
+                )
+            (
+                rows
+                | "IdWhere" >> beam.Map(lambda r: (r[2], r[3]))
+                | "GroupIds" >> beam.GroupByKey()
+                | "CheckUnique" >> beam.FlatMap(_check_unique)
+            )
+            (
+                rows
+                | "SplitLabel" >> beam.Map(lambda r: ((r[0], r[1]), 1))
+                | "Count" >> beam.CombinePerKey(sum)
+                | "CountList" >> beam.combiners.ToList()
+                | "CountJson"
+                >> beam.Map(
+                    lambda kv: json.dumps(sorted([s, int(lab), int(n)] for (s, lab), n in kv))
+                )
+                | "WriteCounts"
+                >> beam.io.WriteToText(os.path.join(tmp, _COUNTS_FILE), shard_name_template="")
+            )
+            (
+                rows
+                | "SampleKey"
+                >> beam.Map(lambda r, s: (r[1], (split_fraction(r[2], s, "sample"), r[4])), seed)
+                | "SampleGroup" >> beam.combiners.Top.PerKey(SAMPLES_PER_CLASS, key=lambda v: -v[0])
+                | "SampleList" >> beam.FlatMap(_top_samples)
+                | "WriteSamples"
+                >> beam.io.WriteToTFRecord(os.path.join(tmp, _SAMPLES_FILE), shard_name_template="")
+            )
+
+    @staticmethod
+    def _read_json(path: str) -> list:
+        with tf.io.gfile.GFile(path) as f:
+            return json.loads(f.read())
+
+    @staticmethod
+    def _read_samples(path: str, info: DatasetInfo) -> list[dict[str, Any]]:
+        rows = []
+        if not tf.io.gfile.exists(path):
+            return rows
+        for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+            feats = tf.train.Example.FromString(record).features.feature
+            row: dict[str, Any] = {k: list(feats[k].float_list.value) for k in info.feature_keys}
+            for key in info.role_keys:
+                row[key] = (
+                    feats[key].int64_list.value[0]
+                    if key in INT_ROLE_KEYS
+                    else feats[key].bytes_list.value[0].decode()
+                )
+            rows.append(row)
+        rows.sort(key=lambda r: (r[LABEL_KEY], r[EXAMPLE_ID_KEY]))
+        return rows
+
+    @staticmethod
+    def _remove_outputs(examples_uri: str) -> None:
+        for name in [f"Split-{s}" for s in spec.SPLIT_NAMES] + [DATASET_INFO_FILE]:
+            path = os.path.join(examples_uri, name)
+            if tf.io.gfile.isdir(path):
+                tf.io.gfile.rmtree(path)
+            elif tf.io.gfile.exists(path):
+                tf.io.gfile.remove(path)

@@ -1,0 +1,149 @@
+"""The Ingest component's HTML page (DESIGN.md rule 4): source, columns and
+roles, per-split counts, and a few samples (an image grid for image data)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from frontier.components.common import html
+from frontier.components.ingest.sources import SourcePlan
+from frontier.schemas.dataset import (
+    CLIENT_ID_KEY,
+    EXAMPLE_ID_KEY,
+    LABEL_KEY,
+    WEAK_LABEL_KEY,
+    DatasetInfo,
+)
+
+MAX_CLASSES_SHOWN = 20
+SAMPLES_PER_CLASS = 8
+
+
+def columns_table(plan: SourcePlan, max_features: int = 20) -> str:
+    rows: list[tuple[object, ...]] = [
+        ("feature", col, key, dim)
+        for col, key, dim in zip(
+            plan.feature_columns, plan.feature_keys, plan.feature_dims, strict=True
+        )
+    ]
+    if len(rows) > max_features:
+        more = len(rows) - max_features
+        rows = rows[:max_features] + [
+            ("feature", f"... {more} more", "", sum(plan.feature_dims[max_features:]))
+        ]
+    for key, col in (
+        (
+            LABEL_KEY,
+            plan.label_column
+            if plan.format not in ("images", "sklearn")
+            else "(sub-folder / target)",
+        ),
+        (WEAK_LABEL_KEY, plan.weak_label_column),
+        (CLIENT_ID_KEY, plan.client_id_column),
+        (EXAMPLE_ID_KEY, plan.example_id_column or "(file#row, generated)"),
+    ):
+        if col:
+            rows.append(("role", col, key, 1))
+    return html.table(["kind", "source column", "key written", "length"], rows)
+
+
+def counts_table(info: DatasetInfo) -> str:
+    splits = list(info.split_counts)
+    rows = [
+        (f"{i}: {name}", *(info.class_counts.get(s, (0,) * info.num_classes)[i] for s in splits))
+        for i, name in enumerate(info.class_names)
+    ]
+    rows.append(("total", *(info.split_counts[s] for s in splits)))
+    return html.table(["class", *splits], rows)
+
+
+def image_grid(info: DatasetInfo, samples: Mapping[int, Sequence[np.ndarray]]) -> str:
+    """A grid, one row per class, of sample images given as flat [H*W*C] vectors in [0, 1]
+    (any range is shown scaled to its min..max)."""
+    html.matplotlib_agg()
+    import matplotlib.pyplot as plt
+
+    h, w, c = info.image_shape
+    classes = sorted(samples)[:MAX_CLASSES_SHOWN]
+    if not classes:
+        return "<p class='muted'>no samples</p>"
+    cols = max(len(samples[k]) for k in classes)
+    fig, axes = plt.subplots(
+        len(classes), cols, figsize=(1.1 * cols + 1.2, 1.1 * len(classes)), squeeze=False
+    )
+    for r, k in enumerate(classes):
+        for j in range(cols):
+            ax = axes[r][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if j < len(samples[k]):
+                img = np.asarray(samples[k][j], np.float32).reshape(h, w, c)
+                if c == 1:
+                    ax.imshow(img[:, :, 0], cmap="gray")
+                else:
+                    lo, hi = float(img.min()), float(img.max())
+                    ax.imshow((img - lo) / (hi - lo) if hi > 1 or lo < 0 else img)
+            if j == 0:
+                ax.set_ylabel(str(info.class_names[k])[:14], rotation=0, ha="right", va="center")
+    return html.figure_png(fig)
+
+
+def sample_table(info: DatasetInfo, rows: Sequence[Mapping[str, Any]], limit: int = 10) -> str:
+    keys = list(info.feature_keys[:8])
+    headers = [EXAMPLE_ID_KEY, LABEL_KEY, *keys] + (["..."] if len(info.feature_keys) > 8 else [])
+    body = []
+    for row in rows[:limit]:
+        cells = [row[EXAMPLE_ID_KEY], info.class_names[int(row[LABEL_KEY])]]
+        for k in keys:
+            v = np.asarray(row[k]).ravel()
+            cells.append(float(v[0]) if v.size == 1 else f"[{v.size} values]")
+        if len(info.feature_keys) > 8:
+            cells.append("")
+        body.append(cells)
+    return html.table(headers, body, fmt="{:.4g}")
+
+
+def build_report(plan: SourcePlan, info: DatasetInfo, samples: Sequence[Mapping[str, Any]]) -> str:
+    """The whole page. `samples` are converted rows (a few per class)."""
+    sections = [
+        (
+            "Source",
+            html.table(
+                ["", ""],
+                [
+                    ("source", plan.source),
+                    ("format", plan.format),
+                    ("files", plan.num_files),
+                    ("classes", info.num_classes),
+                    ("input length", info.input_dim),
+                    ("image shape (H, W, C)", info.image_shape or "-"),
+                ],
+            ),
+        ),
+        ("Columns and roles", columns_table(plan)),
+        ("Examples per split and class", counts_table(info)),
+    ]
+    empty = [s for s, n in info.split_counts.items() if n == 0]
+    if empty:
+        sections.append(
+            (
+                "Warning",
+                f"<p>split(s) {html.escape(empty)} are empty: too few rows for eval_fraction</p>",
+            )
+        )
+    if info.image_shape is not None and samples:
+        by_class: dict[int, list[np.ndarray]] = {}
+        for row in samples:
+            flat = np.concatenate(
+                [np.asarray(row[k], np.float32).ravel() for k in info.feature_keys]
+            )
+            by_class.setdefault(int(row[LABEL_KEY]), []).append(flat)
+        sections.append(("Samples", image_grid(info, by_class)))
+    elif samples:
+        sections.append(("Samples", sample_table(info, samples)))
+    return html.page("Ingest", sections, subtitle=info.source)

@@ -1,0 +1,407 @@
+"""Names and configuration of the Ingest component (DESIGN.md rule 2).
+
+The component, the executor and the tests import these constants, so that
+key and parameter names cannot drift. `IngestConfig` is the typed form of the
+execution properties; it converts to and from them (lists travel as JSON
+strings, because TFX execution properties must be scalars) and checks what
+can be checked without touching any file.
+
+No TFX import here: the plain functions of `frontier.components.ingest` use
+this module without TFX.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from frontier.components.common.errors import InputError
+from frontier.components.common.versioning import COMPONENT_VERSION_KEY  # noqa: F401 (re-exported)
+
+# Output keys.
+EXAMPLES_KEY = "examples"
+VISUALIZATION_KEY = "visualization"
+
+# Execution-property (parameter) names.
+SOURCE_KEY = "source"
+FORMAT_KEY = "format"
+FEATURE_COLUMNS_KEY = "feature_columns"  # JSON list of str, or "null"
+LABEL_COLUMN_KEY = "label_column"
+WEAK_LABEL_COLUMN_KEY = "weak_label_column"
+CLIENT_ID_COLUMN_KEY = "client_id_column"
+EXAMPLE_ID_COLUMN_KEY = "example_id_column"
+CLASSES_KEY = "classes"  # JSON list of str, or "null"
+EVAL_FRACTION_KEY = "eval_fraction"
+SEED_KEY = "seed"
+COLOR_MODE_KEY = "color_mode"
+
+# Split names (those of stock ExampleGen's default output config).
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+SPLIT_NAMES = (TRAIN_SPLIT, EVAL_SPLIT)
+
+# Formats.
+AUTO = "auto"
+CSV = "csv"
+PARQUET = "parquet"
+NPZ = "npz"
+TFRECORD = "tfrecord"
+IMAGES = "images"
+SKLEARN = "sklearn"
+FORMATS = (AUTO, CSV, PARQUET, NPZ, TFRECORD, IMAGES, SKLEARN)
+# Formats whose feature columns must be named (npz defaults to one array `x`).
+FORMATS_NEEDING_FEATURE_COLUMNS = (CSV, PARQUET, TFRECORD)
+# Formats whose classes must be declared (images and sklearn bring their own).
+FORMATS_NEEDING_CLASSES = (CSV, PARQUET, NPZ, TFRECORD)
+NPZ_DEFAULT_FEATURE_ARRAYS = ("x",)
+
+# Built-in data sets: `sklearn:<name>` (the data ship with scikit-learn).
+SKLEARN_PREFIX = "sklearn:"
+SKLEARN_DATASETS = ("digits", "iris", "wine", "breast_cancer")
+
+# Image folders.
+GRAYSCALE = "grayscale"
+RGB = "rgb"
+COLOR_MODES = (GRAYSCALE, RGB)
+IMAGE_FEATURE_KEY = "image"
+
+DEFAULT_LABEL_COLUMN = "label"
+DEFAULT_EVAL_FRACTION = 0.2
+DEFAULT_SEED = 0
+
+
+def _json_list(value: Sequence[Any] | None) -> str:
+    return json.dumps(None if value is None else [str(v) for v in value])
+
+
+def _from_json_list(text: str | None, key: str) -> tuple[str, ...] | None:
+    if text is None or text == "":
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(
+            f"not valid JSON ({e})", column=key, expected="a JSON list of strings"
+        ) from e
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise InputError(f"{text!r} is not a list", column=key, expected="a JSON list of strings")
+    return tuple(str(v) for v in value)
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig:
+    """What to read and which column plays which role.
+
+    Attributes:
+      source: a file, a directory, a glob (local or any `tf.io.gfile` URI), or
+        `sklearn:<name>` with <name> in `SKLEARN_DATASETS`.
+      format: one of `FORMATS`; `auto` picks by file extension (`.csv`,
+        `.parquet`/`.pq`, `.npz`, `.tfrecord`/`.tfrecords`/`.tfrec` with an
+        optional `.gz`), a directory of sub-folders is an image folder, and a
+        `sklearn:` source is `sklearn`.
+      feature_columns: source columns (CSV/Parquet columns, TFRecord feature
+        names, NPZ array names) that become float features, in this order.
+        Required for csv/parquet/tfrecord; npz defaults to `("x",)`; for
+        sklearn an optional subset of the (sanitised) feature names; not used
+        for images (one feature `image`).
+      label_column: column (NPZ: array) holding the label.
+      weak_label_column: optional column of a weak (noisy / coarse) label,
+        matched against the same classes.
+      client_id_column: optional column of the client (user) id.
+      example_id_column: optional column of a unique example id; without it
+        the id is `<file relative to the source>#<row>` (images: the relative
+        path).
+      classes: declared class names; class id i is `classes[i]`. Label values
+        are matched by their string form only (an integer-valued number is
+        written without decimals, so label 3 or 3.0 matches class "3").
+        Required for csv/parquet/npz/tfrecord. Image folders take the sorted
+        sub-folder names (if given, `classes` must name exactly those folders
+        and sets their order); sklearn takes its target names.
+      eval_fraction: fraction of examples in the `eval` split, in (0, 1).
+      seed: seed of the split assignment.
+      color_mode: images are converted to `grayscale` (1 channel) or `rgb`
+        (3 channels), whatever their stored mode.
+    """
+
+    source: str
+    format: str = AUTO
+    feature_columns: tuple[str, ...] | None = None
+    label_column: str = DEFAULT_LABEL_COLUMN
+    weak_label_column: str | None = None
+    client_id_column: str | None = None
+    example_id_column: str | None = None
+    classes: tuple[str, ...] | None = None
+    eval_fraction: float = DEFAULT_EVAL_FRACTION
+    seed: int = DEFAULT_SEED
+    color_mode: str = GRAYSCALE
+
+    @classmethod
+    def create(
+        cls,
+        source: str,
+        format: str = AUTO,  # noqa: A002 - the parameter's public name
+        feature_columns: Sequence[str] | None = None,
+        label_column: str = DEFAULT_LABEL_COLUMN,
+        weak_label_column: str | None = None,
+        client_id_column: str | None = None,
+        example_id_column: str | None = None,
+        classes: Sequence[Any] | None = None,
+        eval_fraction: float = DEFAULT_EVAL_FRACTION,
+        seed: int = DEFAULT_SEED,
+        color_mode: str = GRAYSCALE,
+    ) -> IngestConfig:
+        """Builds a config from Python values (lists, ints as class names) and validates it."""
+        if isinstance(feature_columns, str):
+            raise InputError(
+                f"got the string {feature_columns!r}",
+                column=FEATURE_COLUMNS_KEY,
+                expected="a list of column names",
+            )
+        if isinstance(classes, str):
+            raise InputError(
+                f"got the string {classes!r}", column=CLASSES_KEY, expected="a list of class names"
+            )
+        config = cls(
+            source=source,
+            format=format,
+            feature_columns=None
+            if feature_columns is None
+            else tuple(str(c) for c in feature_columns),
+            label_column=label_column,
+            weak_label_column=weak_label_column or None,
+            client_id_column=client_id_column or None,
+            example_id_column=example_id_column or None,
+            classes=None if classes is None else tuple(str(c) for c in classes),
+            eval_fraction=float(eval_fraction),
+            seed=int(seed),
+            color_mode=color_mode,
+        )
+        config.validate()
+        return config
+
+    # -- execution properties ------------------------------------------------
+
+    def to_exec_properties(self) -> dict[str, Any]:
+        """Scalar execution properties (optional columns left out when unset)."""
+        props: dict[str, Any] = {
+            SOURCE_KEY: self.source,
+            FORMAT_KEY: self.format,
+            FEATURE_COLUMNS_KEY: _json_list(self.feature_columns),
+            LABEL_COLUMN_KEY: self.label_column,
+            CLASSES_KEY: _json_list(self.classes),
+            EVAL_FRACTION_KEY: float(self.eval_fraction),
+            SEED_KEY: int(self.seed),
+            COLOR_MODE_KEY: self.color_mode,
+        }
+        for key, value in (
+            (WEAK_LABEL_COLUMN_KEY, self.weak_label_column),
+            (CLIENT_ID_COLUMN_KEY, self.client_id_column),
+            (EXAMPLE_ID_COLUMN_KEY, self.example_id_column),
+        ):
+            if value:
+                props[key] = value
+        return props
+
+    @classmethod
+    def from_exec_properties(cls, props: Mapping[str, Any]) -> IngestConfig:
+        """Inverse of `to_exec_properties`; validates the result."""
+        if not props.get(SOURCE_KEY):
+            raise InputError(
+                "no source given", column=SOURCE_KEY, expected="a path or sklearn:<name>"
+            )
+        config = cls(
+            source=str(props[SOURCE_KEY]),
+            format=str(props.get(FORMAT_KEY) or AUTO),
+            feature_columns=_from_json_list(props.get(FEATURE_COLUMNS_KEY), FEATURE_COLUMNS_KEY),
+            label_column=str(props.get(LABEL_COLUMN_KEY) or DEFAULT_LABEL_COLUMN),
+            weak_label_column=props.get(WEAK_LABEL_COLUMN_KEY) or None,
+            client_id_column=props.get(CLIENT_ID_COLUMN_KEY) or None,
+            example_id_column=props.get(EXAMPLE_ID_COLUMN_KEY) or None,
+            classes=_from_json_list(props.get(CLASSES_KEY), CLASSES_KEY),
+            eval_fraction=float(
+                DEFAULT_EVAL_FRACTION
+                if props.get(EVAL_FRACTION_KEY) is None
+                else props[EVAL_FRACTION_KEY]
+            ),
+            seed=int(DEFAULT_SEED if props.get(SEED_KEY) is None else props[SEED_KEY]),
+            color_mode=str(props.get(COLOR_MODE_KEY) or GRAYSCALE),
+        )
+        config.validate()
+        return config
+
+    # -- validation ----------------------------------------------------------
+
+    @property
+    def sklearn_name(self) -> str | None:
+        """`<name>` of a `sklearn:<name>` source, else None."""
+        if self.source.startswith(SKLEARN_PREFIX):
+            return self.source[len(SKLEARN_PREFIX) :]
+        return None
+
+    def format_from_name(self) -> str:
+        """The format, resolved from the source string alone where possible
+        (`auto` stays `auto` for directories and unknown extensions)."""
+        if self.format != AUTO:
+            return self.format
+        if self.sklearn_name is not None:
+            return SKLEARN
+        return format_of_file_name(self.source) or AUTO
+
+    def validate(self) -> None:
+        """Checks the configuration without touching any file.
+
+        Raises:
+          InputError: naming the parameter (as `column`) and what was expected.
+        """
+        if not isinstance(self.source, str) or not self.source.strip():
+            raise InputError("empty source", column=SOURCE_KEY, expected="a path or sklearn:<name>")
+        if self.format not in FORMATS:
+            raise InputError(
+                f"unknown format {self.format!r}",
+                column=FORMAT_KEY,
+                expected=f"one of {list(FORMATS)}",
+            )
+        if self.color_mode not in COLOR_MODES:
+            raise InputError(
+                f"unknown color mode {self.color_mode!r}",
+                column=COLOR_MODE_KEY,
+                expected=f"one of {list(COLOR_MODES)}",
+            )
+        if not 0.0 < self.eval_fraction < 1.0:
+            raise InputError(
+                f"eval_fraction {self.eval_fraction} is out of range",
+                column=EVAL_FRACTION_KEY,
+                expected="a fraction strictly between 0 and 1",
+            )
+        fmt = self.format_from_name()
+        name = self.sklearn_name
+        if (fmt == SKLEARN) != (name is not None):
+            raise InputError(
+                f"format {fmt!r} does not go with source {self.source!r}",
+                column=FORMAT_KEY,
+                expected=f"format 'sklearn' (or 'auto') exactly for sources '{SKLEARN_PREFIX}<name>'",
+            )
+        if name is not None and name not in SKLEARN_DATASETS:
+            raise InputError(
+                f"unknown scikit-learn data set {name!r}",
+                column=SOURCE_KEY,
+                expected=f"one of {[SKLEARN_PREFIX + n for n in SKLEARN_DATASETS]}",
+            )
+        if self.feature_columns is not None:
+            if not self.feature_columns:
+                raise InputError(
+                    "empty list", column=FEATURE_COLUMNS_KEY, expected="at least one feature column"
+                )
+            dup = sorted({c for c in self.feature_columns if self.feature_columns.count(c) > 1})
+            if dup:
+                raise InputError(
+                    f"columns {dup} named twice",
+                    column=FEATURE_COLUMNS_KEY,
+                    expected="distinct columns",
+                )
+        if fmt in FORMATS_NEEDING_FEATURE_COLUMNS and not self.feature_columns:
+            raise InputError(
+                f"format {fmt!r} needs the feature columns named",
+                column=FEATURE_COLUMNS_KEY,
+                expected="a list of the columns that hold features",
+            )
+        if self.classes is not None:
+            if not self.classes:
+                raise InputError(
+                    "empty list", column=CLASSES_KEY, expected="at least one class name"
+                )
+            dup = sorted({c for c in self.classes if self.classes.count(c) > 1})
+            if dup:
+                raise InputError(
+                    f"classes {dup} declared twice",
+                    column=CLASSES_KEY,
+                    expected="distinct class names",
+                )
+        if fmt in FORMATS_NEEDING_CLASSES and not self.classes:
+            raise InputError(
+                f"format {fmt!r} needs the classes declared",
+                column=CLASSES_KEY,
+                expected="the list of class names that label values are matched against",
+            )
+        if not self.label_column:
+            raise InputError(
+                "empty label column", column=LABEL_COLUMN_KEY, expected="a column name"
+            )
+        if fmt in (IMAGES, SKLEARN):
+            given = [
+                key
+                for key, value in (
+                    (WEAK_LABEL_COLUMN_KEY, self.weak_label_column),
+                    (CLIENT_ID_COLUMN_KEY, self.client_id_column),
+                    (EXAMPLE_ID_COLUMN_KEY, self.example_id_column),
+                )
+                if value
+            ]
+            if given:
+                raise InputError(
+                    f"format {fmt!r} has no such columns",
+                    column=given[0],
+                    expected="no weak_label/client_id/example_id column for image folders and sklearn data sets",
+                )
+            if self.label_column != DEFAULT_LABEL_COLUMN:
+                raise InputError(
+                    f"format {fmt!r} has no label column to choose",
+                    column=LABEL_COLUMN_KEY,
+                    expected=f"the default {DEFAULT_LABEL_COLUMN!r} (labels come from sub-folders / the data set)",
+                )
+            if fmt == IMAGES and self.feature_columns is not None:
+                raise InputError(
+                    "image folders have one feature 'image'",
+                    column=FEATURE_COLUMNS_KEY,
+                    expected="feature_columns=None for image folders",
+                )
+        roles = {
+            LABEL_COLUMN_KEY: self.label_column,
+            WEAK_LABEL_COLUMN_KEY: self.weak_label_column,
+            CLIENT_ID_COLUMN_KEY: self.client_id_column,
+            EXAMPLE_ID_COLUMN_KEY: self.example_id_column,
+        }
+        seen: dict[str, str] = {}
+        for key, column in roles.items():
+            if not column or fmt in (IMAGES, SKLEARN):
+                continue
+            if column in seen:
+                raise InputError(
+                    f"column {column!r} given for both {seen[column]} and {key}",
+                    column=key,
+                    expected="a different column for each role",
+                )
+            seen[column] = key
+            if self.feature_columns and column in self.feature_columns:
+                raise InputError(
+                    f"column {column!r} is both a feature and the {key}",
+                    column=FEATURE_COLUMNS_KEY,
+                    expected="role columns left out of feature_columns",
+                )
+
+
+_EXTENSIONS = (
+    (".csv", CSV),
+    (".parquet", PARQUET),
+    (".pq", PARQUET),
+    (".npz", NPZ),
+    (".tfrecord", TFRECORD),
+    (".tfrecords", TFRECORD),
+    (".tfrec", TFRECORD),
+    (".tfrecord.gz", TFRECORD),
+    (".tfrecords.gz", TFRECORD),
+    (".tfrec.gz", TFRECORD),
+)
+
+
+def format_of_file_name(name: str) -> str | None:
+    """The format a file (or glob) name implies by its extension, or None."""
+    lower = name.lower()
+    for ext, fmt in sorted(_EXTENSIONS, key=lambda e: -len(e[0])):
+        if lower.endswith(ext):
+            return fmt
+    return None

@@ -1,0 +1,527 @@
+"""Tests of the Ingest component: every format round-trips, splits are
+deterministic, bad input fails with a message that says where, and the output
+is what stock TFX components read."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from frontier.components.common.errors import InputError
+from frontier.components.ingest import IngestConfig, assign_split, read_arrays, sanitize_key, spec
+from frontier.schemas.artifacts import HTML_FILE_NAME
+from frontier.schemas.dataset import DatasetInfo
+
+# -- helpers -------------------------------------------------------------------
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    return str(path)
+
+
+def table_rows(n=30):
+    """Rows of a small table: a, b floats; label cat/dog; weak label; client; id."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n):
+        a, b = rng.normal(size=2).round(3)
+        label = "cat" if i % 3 else "dog"
+        weak = "dog" if i % 5 == 0 else label
+        rows.append([a, b, label, weak, f"user{i % 4}", f"ex{i:03d}"])
+    return rows
+
+
+TABLE_HEADER = ["a", "b", "label", "noisy", "user", "id"]
+
+
+def run_executor(tmp_path, name="out", **kwargs):
+    """Runs the executor directly (no pipeline); returns (examples uri, info, report html)."""
+    from tfx.types import standard_artifacts
+
+    from frontier.components.common.versioning import COMPONENT_VERSION_KEY, code_version
+    from frontier.components.ingest.executor import Executor
+    from frontier.schemas.artifacts import HtmlReport
+
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / name / "examples")
+    report = HtmlReport()
+    report.uri = str(tmp_path / name / "report")
+    props = IngestConfig.create(**kwargs).to_exec_properties()
+    props[COMPONENT_VERSION_KEY] = code_version("ingest")
+    Executor().Do({}, {spec.EXAMPLES_KEY: [examples], spec.VISUALIZATION_KEY: [report]}, props)
+    with open(os.path.join(report.uri, HTML_FILE_NAME)) as f:
+        page = f.read()
+    return examples, DatasetInfo.read(examples.uri), page
+
+
+def load_all(uri):
+    """Both splits loaded, as {split: arrays}."""
+    from frontier.components.common.examples_io import load_split
+
+    return {s: load_split(uri, s) for s in spec.SPLIT_NAMES}
+
+
+def by_id(splits):
+    """example id -> (split, index) over all splits."""
+    out = {}
+    for s, arrays in splits.items():
+        for i, eid in enumerate(arrays["example_id"]):
+            out[eid.decode() if isinstance(eid, bytes) else eid] = (s, i)
+    return out
+
+
+def check_consistent(info, splits):
+    """Counts in the DatasetInfo match the data."""
+    for s, arrays in splits.items():
+        assert info.split_counts[s] == len(arrays["label"])
+        counts = np.bincount(arrays["label"], minlength=info.num_classes)
+        assert tuple(counts) == info.class_counts[s]
+        assert arrays["x"].shape == (len(arrays["label"]), info.input_dim)
+
+
+# -- round trips through the executor --------------------------------------------
+
+
+def test_csv_round_trip_with_all_roles(tmp_path):
+    rows = table_rows(30)
+    path = write_csv(tmp_path / "table.csv", TABLE_HEADER, rows)
+    examples, info, page = run_executor(
+        tmp_path,
+        source=path,
+        feature_columns=["a", "b"],
+        label_column="label",
+        weak_label_column="noisy",
+        client_id_column="user",
+        example_id_column="id",
+        classes=["cat", "dog"],
+        seed=3,
+    )
+    assert info.feature_keys == ("a", "b") and info.feature_dims == (1, 1)
+    assert info.class_names == ("cat", "dog")
+    assert info.role_keys == ("label", "weak_label", "client_id", "example_id")
+    assert info.image_shape is None
+    assert sum(info.split_counts.values()) == 30
+
+    splits = load_all(examples.uri)
+    check_consistent(info, splits)
+    index = by_id(splits)
+    assert sorted(index) == [r[5] for r in rows]
+    for a, b, label, weak, user, eid in rows:
+        s, i = index[eid]
+        assert s == assign_split(eid, 3, 0.2)  # the documented rule, in Beam as in plain Python
+        np.testing.assert_allclose(splits[s]["x"][i], [a, b], rtol=1e-6)
+        assert splits[s]["label"][i] == ["cat", "dog"].index(label)
+        assert splits[s]["weak_label"][i] == ["cat", "dog"].index(weak)
+        assert splits[s]["client_id"][i] == user.encode()
+
+    # Stock ExampleGen's layout and artifact properties.
+    assert sorted(os.listdir(examples.uri)) == ["Split-eval", "Split-train", "dataset_info.json"]
+    assert all(
+        f.startswith("data_tfrecord-") and f.endswith(".gz")
+        for f in os.listdir(os.path.join(examples.uri, "Split-train"))
+    )
+    assert json.loads(examples.split_names) == ["train", "eval"]
+    assert examples.get_string_custom_property("payload_format") == "FORMAT_TF_EXAMPLE"
+    # The page names the source, the roles and the counts.
+    assert "table.csv" in page and "noisy" in page and "weak_label" in page
+    assert "Examples per split and class" in page and "0: cat" in page
+
+
+def test_parquet_round_trip_with_vector_column_and_integer_labels(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 25
+    vec = [[float(i), float(i) + 0.5, -float(i)] for i in range(n)]
+    table = pa.table(
+        {
+            "size": pa.array(np.arange(n, dtype=np.int64)),
+            "vec": pa.array(vec, type=pa.list_(pa.float32())),
+            "y": pa.array([i % 3 for i in range(n)], type=pa.int64()),
+        }
+    )
+    pq.write_table(table, tmp_path / "data.parquet")
+    examples, info, _ = run_executor(
+        tmp_path,
+        source=str(tmp_path / "data.parquet"),
+        feature_columns=["size", "vec"],
+        label_column="y",
+        classes=["0", "1", "2"],
+    )
+    assert info.feature_keys == ("size", "vec") and info.feature_dims == (1, 3)
+    assert info.role_keys == ("label", "example_id")
+    splits = load_all(examples.uri)
+    check_consistent(info, splits)
+    index = by_id(splits)
+    assert sorted(index) == sorted(f"data.parquet#{i + 1}" for i in range(n))
+    for i in range(n):
+        s, j = index[f"data.parquet#{i + 1}"]
+        np.testing.assert_allclose(splits[s]["x"][j], [i, *vec[i]])
+        assert splits[s]["label"][j] == i % 3
+
+
+def test_npz_round_trip_images_from_3d_array(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=(40, 4, 5)).astype(np.float32)
+    y = rng.integers(0, 3, size=40)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    examples, info, page = run_executor(
+        tmp_path, source=str(tmp_path / "d.npz"), label_column="y", classes=["0", "1", "2"]
+    )
+    assert info.feature_keys == ("x",) and info.feature_dims == (20,)
+    assert info.image_shape == (4, 5, 1)
+    splits = load_all(examples.uri)
+    check_consistent(info, splits)
+    for eid, (s, j) in by_id(splits).items():
+        i = int(eid.split("#")[1]) - 1
+        np.testing.assert_array_equal(splits[s]["x"][j], x[i].ravel())
+        assert splits[s]["label"][j] == y[i]
+    assert "data:image/png;base64" in page  # a grid of sample images
+
+
+def test_tfrecord_round_trip(tmp_path):
+    import tensorflow as tf
+
+    path = str(tmp_path / "data.tfrecord.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as w:
+        for i in range(20):
+            feats = {
+                "f": tf.train.Feature(float_list=tf.train.FloatList(value=[i, 2.0 * i])),
+                "g": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 7])),
+                "kind": tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[b"odd" if i % 2 else b"even"])
+                ),
+                "cid": tf.train.Feature(int64_list=tf.train.Int64List(value=[i // 5])),
+            }
+            w.write(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
+    examples, info, _ = run_executor(
+        tmp_path,
+        source=path,
+        feature_columns=["f", "g"],
+        label_column="kind",
+        client_id_column="cid",
+        classes=["even", "odd"],
+    )
+    assert info.feature_dims == (2, 1)
+    assert info.role_keys == ("label", "client_id", "example_id")
+    splits = load_all(examples.uri)
+    check_consistent(info, splits)
+    for eid, (s, j) in by_id(splits).items():
+        i = int(eid.split("#")[1]) - 1
+        np.testing.assert_allclose(splits[s]["x"][j], [i, 2 * i, i % 7])
+        assert splits[s]["label"][j] == i % 2
+        assert splits[s]["client_id"][j] == str(i // 5).encode()
+
+
+def make_images(root, sizes=None, mode="RGB", per_class=6):
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    pixels = {}
+    for c in ("cat", "dog"):
+        os.makedirs(root / c, exist_ok=True)
+        for k in range(per_class):
+            w, h = (sizes or {}).get((c, k), (3, 2))
+            arr = rng.integers(0, 256, size=(h, w, 3), dtype=np.uint8)
+            Image.fromarray(arr, "RGB").convert(mode).save(root / c / f"{k}.png")
+            pixels[f"{c}/{k}.png"] = arr
+    (root / "cat" / "notes.txt").write_text("not an image; ignored")
+    return pixels
+
+
+def test_image_folder_round_trip_rgb(tmp_path):
+    pixels = make_images(tmp_path / "imgs")
+    examples, info, page = run_executor(
+        tmp_path, source=str(tmp_path / "imgs"), color_mode="rgb", eval_fraction=0.3
+    )
+    assert info.feature_keys == ("image",) and info.image_shape == (2, 3, 3)
+    assert info.class_names == ("cat", "dog")
+    splits = load_all(examples.uri)
+    check_consistent(info, splits)
+    index = by_id(splits)
+    assert sorted(index) == sorted(pixels)
+    for rel, (s, j) in index.items():
+        np.testing.assert_allclose(splits[s]["x"][j], pixels[rel].ravel() / 255.0, atol=1e-6)
+        assert splits[s]["label"][j] == ("cat", "dog").index(rel.split("/")[0])
+    assert "data:image/png;base64" in page
+
+
+def test_image_folder_grayscale_converts_rgb_files(tmp_path):
+    from PIL import Image
+
+    pixels = make_images(tmp_path / "imgs", per_class=3)
+    info, splits = read_arrays(IngestConfig.create(str(tmp_path / "imgs"), color_mode="grayscale"))
+    assert info.image_shape == (2, 3, 1)
+    with pytest.raises(
+        InputError, match=r"column 'client_id_column': format 'images' has no such columns"
+    ):
+        read_arrays(IngestConfig.create(str(tmp_path / "imgs"), client_id_column="user"))
+    for rel, (s, j) in by_id(splits).items():
+        gray = np.asarray(Image.fromarray(pixels[rel], "RGB").convert("L"), np.float32) / 255.0
+        np.testing.assert_allclose(splits[s]["x"][j], gray.ravel(), atol=1e-6)
+
+
+def test_sklearn_digits(tmp_path):
+    from sklearn.datasets import load_digits
+
+    examples, info, page = run_executor(tmp_path, source="sklearn:digits", seed=1)
+    digits = load_digits()
+    assert info.image_shape == (8, 8, 1)
+    assert info.feature_keys[:2] == ("pixel_0_0", "pixel_0_1") and info.input_dim == 64
+    assert info.class_names == tuple(str(i) for i in range(10))
+    assert sum(info.split_counts.values()) == 1797
+    splits = load_all(examples.uri)
+    check_consistent(info, splits)
+    s, j = by_id(splits)["digits#100"]
+    np.testing.assert_array_equal(splits[s]["x"][j], digits.data[99])  # 0..16 as in sklearn
+    assert splits[s]["label"][j] == digits.target[99]
+    assert "data:image/png;base64" in page
+
+
+@pytest.mark.parametrize(
+    "name, n, first_key",
+    [
+        ("iris", 150, "sepal_length_cm"),
+        ("wine", 178, "alcohol"),
+        ("breast_cancer", 569, "mean_radius"),
+    ],
+)
+def test_other_sklearn_loaders_plain(name, n, first_key):
+    info, splits = read_arrays(IngestConfig.create(f"sklearn:{name}"))
+    assert info.feature_keys[0] == first_key and info.image_shape is None
+    assert sum(len(a["label"]) for a in splits.values()) == n
+    assert all(k == sanitize_key(k) for k in info.feature_keys)
+
+
+def test_directory_of_csv_files_ids_relative_to_it(tmp_path):
+    os.makedirs(tmp_path / "d")
+    write_csv(tmp_path / "d" / "p1.csv", ["a", "b", "label"], [[1, 2, "cat"], [3, 4, "dog"]])
+    write_csv(tmp_path / "d" / "p2.csv", ["a", "b", "label"], [[5, 6, "dog"]])
+    (tmp_path / "d" / "_SUCCESS").write_text("")
+    info, splits = read_arrays(csv_config(tmp_path / "d"))
+    assert sorted(by_id(splits)) == ["p1.csv#2", "p1.csv#3", "p2.csv#2"]
+    assert info.source.startswith("csv: ") and "(2 files)" in info.source
+    # The format is known only after listing; then the configuration is checked.
+    with pytest.raises(InputError, match=r"format 'csv' needs the feature columns"):
+        read_arrays(IngestConfig.create(str(tmp_path / "d"), classes=["cat", "dog"]))
+    # A misspelled column is reported in the file that lacks it.
+    write_csv(tmp_path / "d" / "p3.csv", ["a", "bb", "label"], [[5, 6, "dog"]])
+    with pytest.raises(InputError, match=r"p3\.csv, column 'b': no such column.*did you mean 'bb'"):
+        read_arrays(csv_config(tmp_path / "d"))
+
+
+# -- splits --------------------------------------------------------------------
+
+
+def test_split_is_deterministic_seeded_and_honours_the_ratio():
+    def eval_ids(seed, fraction=0.2):
+        _, splits = read_arrays(
+            IngestConfig.create("sklearn:breast_cancer", seed=seed, eval_fraction=fraction)
+        )
+        return set(splits["eval"]["example_id"]), len(splits["train"]["label"])
+
+    a, train_a = eval_ids(0)
+    b, _ = eval_ids(0)
+    c, _ = eval_ids(1)
+    assert a == b
+    assert a != c
+    assert abs(len(a) / 569 - 0.2) < 0.05 and len(a) + train_a == 569
+    big, _ = eval_ids(0, 0.5)
+    assert abs(len(big) / 569 - 0.5) < 0.06
+    assert a <= big  # a larger fraction only moves examples from train to eval
+    # The assignment of one example does not depend on the others.
+    assert assign_split("x#1", 7, 0.3) == assign_split("x#1", 7, 0.3)
+
+
+# -- bad input -----------------------------------------------------------------
+
+
+def csv_config(path, **kw):
+    base = dict(source=str(path), feature_columns=["a", "b"], classes=["cat", "dog"])
+    base.update(kw)
+    return IngestConfig.create(**base)
+
+
+def test_missing_file_and_unmatched_glob(tmp_path):
+    with pytest.raises(InputError, match=r"file .*nope\.csv: no such file or directory"):
+        read_arrays(csv_config(tmp_path / "nope.csv"))
+    with pytest.raises(InputError, match=r"file .*\*\.csv: no file matches"):
+        read_arrays(csv_config(tmp_path / "*.csv"))
+
+
+def test_misspelled_column_names_file_column_and_suggestion(tmp_path):
+    path = write_csv(tmp_path / "t.csv", ["alpha", "beta", "label"], [[1, 2, "cat"]])
+    with pytest.raises(InputError) as e:
+        read_arrays(csv_config(path, feature_columns=["alpha", "betta"]))
+    msg = str(e.value)
+    assert "t.csv" in msg and "column 'betta'" in msg
+    assert "did you mean 'beta'" in msg and "'alpha', 'beta', 'label'" in msg
+    assert e.value.column == "betta" and e.value.file == path
+    with pytest.raises(
+        InputError, match=r"column 'lable'.*named in label_column.*did you mean 'label'"
+    ):
+        read_arrays(csv_config(path, feature_columns=["alpha"], label_column="lable"))
+
+
+@pytest.mark.parametrize(
+    "bad, what",
+    [
+        ("abc", r"value 'abc' is not a number \(expected a number\)"),
+        ("", r"missing value"),
+        ("nan", r"value nan is not finite"),
+        ("-inf", r"value -inf is not finite"),
+        ("1e300", r"value 1e\+300 overflows float32"),
+    ],
+)
+def test_bad_numeric_values_name_file_row_column(tmp_path, bad, what):
+    rows = [[1, 2, "cat"], [3, 4, "dog"], [5, bad, "cat"]]
+    path = write_csv(tmp_path / "t.csv", ["a", "b", "label"], rows)
+    with pytest.raises(InputError, match=r"file .*t\.csv, row 4, column 'b': " + what):
+        read_arrays(csv_config(path))
+
+
+def test_label_outside_declared_classes(tmp_path):
+    path = write_csv(tmp_path / "t.csv", ["a", "b", "label"], [[1, 2, "cat"], [3, 4, "cow"]])
+    with pytest.raises(
+        InputError,
+        match=r"t\.csv, row 3, column 'label': label 'cow' is not a declared class.*\['cat', 'dog'\]",
+    ):
+        read_arrays(csv_config(path))
+    # Integer labels are matched by name; the message says how to declare them.
+    path = write_csv(tmp_path / "u.csv", ["a", "b", "label"], [[1, 2, 0]])
+    with pytest.raises(InputError, match=r"label '0' is not a declared class; .*'0', '1'"):
+        read_arrays(csv_config(path))
+
+
+def test_wrong_field_count_and_empty_sources(tmp_path):
+    path = write_csv(tmp_path / "t.csv", ["a", "b", "label"], [[1, 2, "cat"], [3, "dog"]])
+    with pytest.raises(InputError, match=r"t\.csv, row 3: 2 fields \(expected 3 fields"):
+        read_arrays(csv_config(path))
+    empty = write_csv(tmp_path / "e.csv", ["a", "b", "label"], [])
+    with pytest.raises(InputError, match=r"file .*e\.csv: the source has no rows"):
+        read_arrays(csv_config(empty))
+    np.savez(tmp_path / "e.npz", x=np.zeros((0, 3)), label=np.zeros((0,)))
+    with pytest.raises(InputError, match=r"no rows"):
+        read_arrays(IngestConfig.create(str(tmp_path / "e.npz"), classes=["a"]))
+    os.makedirs(tmp_path / "imgs" / "cat")
+    with pytest.raises(InputError, match=r"imgs: the image folder has no images"):
+        read_arrays(IngestConfig.create(str(tmp_path / "imgs")))
+
+
+def test_npz_errors_name_array(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((3, 2)), y=np.array([0, 1, 0]))
+    with pytest.raises(InputError, match=r"d\.npz, column 'label': no such array.*\['x', 'y'\]"):
+        read_arrays(IngestConfig.create(str(tmp_path / "d.npz"), classes=["0", "1"]))
+    np.savez(tmp_path / "n.npz", x=np.array([[0.0, 1.0], [np.nan, 2.0]]), y=np.array([0, 1]))
+    with pytest.raises(InputError, match=r"n\.npz, row 2, column 'x': value nan is not finite"):
+        read_arrays(
+            IngestConfig.create(str(tmp_path / "n.npz"), label_column="y", classes=["0", "1"])
+        )
+
+
+def test_images_of_different_sizes_name_both_files(tmp_path):
+    make_images(tmp_path / "imgs", sizes={("dog", 2): (4, 2)}, per_class=3)
+    with pytest.raises(InputError) as e:
+        read_arrays(IngestConfig.create(str(tmp_path / "imgs")))
+    msg = str(e.value)
+    assert os.path.join("dog", "2.png") in msg and "4x2" in msg
+    assert "cat/0.png is 3x2" in msg and "same size" in msg
+
+
+def test_configuration_errors_raise_at_construction():
+    from frontier.components.ingest import Ingest
+
+    with pytest.raises(InputError, match=r"column 'format': unknown format 'xls'"):
+        Ingest("data.xls", format="xls", feature_columns=["a"], classes=["x"])
+    with pytest.raises(
+        InputError, match=r"column 'feature_columns': format 'csv' needs the feature columns"
+    ):
+        Ingest("data.csv", classes=["x"])
+    with pytest.raises(InputError, match=r"column 'classes': format 'parquet' needs the classes"):
+        Ingest("data.parquet", feature_columns=["a"])
+    with pytest.raises(InputError, match=r"unknown scikit-learn data set 'mnist'.*sklearn:digits"):
+        Ingest("sklearn:mnist")
+    with pytest.raises(InputError, match=r"eval_fraction"):
+        Ingest("sklearn:iris", eval_fraction=1.0)
+    with pytest.raises(InputError, match=r"both a feature and the label_column"):
+        Ingest("d.csv", feature_columns=["a", "label"], classes=["x"])
+    with pytest.raises(InputError, match=r"color_mode"):
+        Ingest("imgs/", color_mode="cmyk")
+    # A good one carries its parameters as scalar execution properties.
+    comp = Ingest("d.csv", feature_columns=["a", "b"], classes=["x", "y"], seed=5)
+    props = comp.exec_properties
+    assert json.loads(props[spec.FEATURE_COLUMNS_KEY]) == ["a", "b"]
+    assert props[spec.SEED_KEY] == 5 and len(props["component_version"]) == 16
+
+
+def test_bad_value_inside_beam_keeps_message_and_publishes_nothing(tmp_path):
+    rows = [[1, 2, "cat"]] * 5 + [[1, "x7", "dog"]]
+    path = write_csv(tmp_path / "t.csv", ["a", "b", "label"], rows)
+    with pytest.raises(InputError) as e:
+        run_executor(tmp_path, source=path, feature_columns=["a", "b"], classes=["cat", "dog"])
+    assert str(e.value).startswith(f"file {path}, row 7, column 'b': value 'x7' is not a number")
+    assert e.value.row == 7
+    out = tmp_path / "out" / "examples"
+    assert not out.exists() or not [n for n in os.listdir(out) if not n.startswith(".")]
+
+
+def test_duplicate_example_ids_are_rejected(tmp_path):
+    rows = [[1, 2, "cat", "a"], [3, 4, "dog", "b"], [5, 6, "cat", "a"]]
+    path = write_csv(tmp_path / "t.csv", ["a", "b", "label", "id"], rows)
+    with pytest.raises(
+        InputError,
+        match=r"example id 'a' occurs 2 times \(file .*t\.csv row 2; file .*t\.csv row 4\)",
+    ):
+        run_executor(
+            tmp_path,
+            source=path,
+            feature_columns=["a", "b"],
+            classes=["cat", "dog"],
+            example_id_column="id",
+        )
+
+
+# -- in a real pipeline ------------------------------------------------------------
+
+
+def test_local_dag_runner_with_stock_statistics_gen(tmp_path):
+    from tfx import v1 as tfx
+
+    from frontier.components.ingest import Ingest
+
+    path = write_csv(tmp_path / "t.csv", TABLE_HEADER, table_rows(40))
+    ingest = Ingest(
+        path,
+        feature_columns=["a", "b"],
+        classes=["cat", "dog"],
+        client_id_column="user",
+        example_id_column="id",
+    )
+    stats = tfx.components.StatisticsGen(examples=ingest.outputs[spec.EXAMPLES_KEY])
+    pipeline = tfx.dsl.Pipeline(
+        pipeline_name="ingest-test",
+        pipeline_root=str(tmp_path / "root"),
+        components=[ingest, stats],
+        metadata_connection_config=tfx.orchestration.metadata.sqlite_metadata_connection_config(
+            str(tmp_path / "mlmd.sqlite")
+        ),
+    )
+    tfx.orchestration.LocalDagRunner().run(pipeline)
+
+    stats_dirs = []
+    for root, _, files in os.walk(tmp_path / "root" / "StatisticsGen"):
+        if "FeatureStats.pb" in files:
+            stats_dirs.append(os.path.basename(root))
+    assert sorted(stats_dirs) == ["Split-eval", "Split-train"]
+    examples_root = tmp_path / "root" / "Ingest" / "examples"
+    (uri,) = [os.path.join(examples_root, d) for d in os.listdir(examples_root)]
+    info = DatasetInfo.read(uri)
+    assert sum(info.split_counts.values()) == 40
