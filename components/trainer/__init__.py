@@ -1,0 +1,59 @@
+"""Baseline trainer: a plain Keras classifier (MLP or small ConvNet) and its TFX component.
+
+Plain functions (no TFX import): `build_model`, `train`, `export_serving_model`,
+`save_model_artifact`, `predict_examples`, ... The `Trainer` component is
+imported lazily, so `from frontier.components.trainer import train` stays light.
+"""
+
+from frontier.components.trainer.export import (
+    CLASSES,
+    PROBABILITIES,
+    SERVING_DIR,
+    SIGNATURE,
+    export_serving_model,
+    load_keras_model,
+    load_serving_signature,
+    model_info,
+    predict_examples,
+    predict_serialized,
+    save_model_artifact,
+    serving_dir,
+)
+from frontier.components.trainer.model import (
+    MODEL_TYPES,
+    ModelDims,
+    build_model,
+    feature_stats,
+    parse_hidden_units,
+    train,
+)
+
+__all__ = [
+    "CLASSES",
+    "MODEL_TYPES",
+    "PROBABILITIES",
+    "SERVING_DIR",
+    "SIGNATURE",
+    "ModelDims",
+    "Trainer",
+    "build_model",
+    "export_serving_model",
+    "feature_stats",
+    "load_keras_model",
+    "load_serving_signature",
+    "model_info",
+    "parse_hidden_units",
+    "predict_examples",
+    "predict_serialized",
+    "save_model_artifact",
+    "serving_dir",
+    "train",
+]
+
+
+def __getattr__(name: str):
+    if name == "Trainer":
+        from frontier.components.trainer.component import Trainer
+
+        return Trainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,97 @@
+"""The baseline `Trainer` TFX component: a thin wrapper around `model.train`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from tfx import types
+from tfx.dsl.components.base import base_component, executor_spec
+from tfx.types import standard_artifacts
+
+from frontier.components.common.errors import InputError
+from frontier.components.common.versioning import COMPONENT_VERSION_KEY, code_version
+from frontier.components.trainer import spec
+from frontier.components.trainer.executor import Executor
+from frontier.components.trainer.model import check_hyperparameters, parse_hidden_units
+from frontier.schemas.artifacts import HtmlReport
+from frontier.schemas.dataset import INT_ROLE_KEYS
+
+
+class Trainer(base_component.BaseComponent):
+    """Trains frontier's baseline Keras classifier on `Examples`.
+
+    A plain Keras classifier (MLP, or a small ConvNet for image data) trained
+    with cross-entropy; the control that CIW, KIP and DP-FTRL are compared
+    against and the teacher for SPL. Not the stock `tfx.components.Trainer`:
+    it needs no module file, reading feature names from `dataset_info.json`.
+
+    Outputs: `model` (SavedModel at `<uri>/Format-Serving`, usable by the
+    stock Evaluator and Pusher), `model_run` (TensorBoard logs) and
+    `visualization` (an `HtmlReport` with learning curves).
+
+    Example:
+      trainer = Trainer(examples=ingest.outputs["examples"], epochs=20)
+      evaluator = make_evaluator(ingest.outputs["examples"], trainer.outputs["model"], ...)
+    """
+
+    SPEC_CLASS = spec.TrainerSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(
+        self,
+        examples: types.BaseChannel,
+        *,
+        epochs: int = spec.DEFAULT_EPOCHS,
+        batch_size: int = spec.DEFAULT_BATCH_SIZE,
+        learning_rate: float = spec.DEFAULT_LEARNING_RATE,
+        seed: int = spec.DEFAULT_SEED,
+        model_type: str = spec.DEFAULT_MODEL_TYPE,
+        hidden_units: Sequence[int] | str = spec.DEFAULT_HIDDEN_UNITS,
+        label_key: str = spec.DEFAULT_LABEL_KEY,
+    ) -> None:
+        """Builds the component; invalid parameters fail here, not at run time.
+
+        Args:
+          examples: channel of frontier `Examples` with a `train` split (and
+            optionally an `eval` split for validation curves).
+          epochs: passes over the training split (>= 1).
+          batch_size: examples per gradient step (>= 1).
+          learning_rate: Adam step size (> 0).
+          seed: seed of weight initialisation and shuffling.
+          model_type: "mlp" or "convnet" (the latter needs image examples).
+          hidden_units: sizes of the hidden Dense layers, as a list or a JSON
+            list string.
+          label_key: int role column to train on (`label`, `weak_label` or
+            `true_label`).
+
+        Raises:
+          InputError: for an invalid parameter.
+        """
+        check_hyperparameters(
+            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, model_type=model_type
+        )
+        units = parse_hidden_units(hidden_units)
+        if label_key not in INT_ROLE_KEYS:
+            raise InputError(
+                f"label_key {label_key!r}",
+                column=spec.LABEL_KEY_KEY,
+                expected=" or ".join(INT_ROLE_KEYS),
+            )
+        component_spec = spec.TrainerSpec(
+            **{
+                spec.EXAMPLES_KEY: examples,
+                spec.EPOCHS_KEY: int(epochs),
+                spec.BATCH_SIZE_KEY: int(batch_size),
+                spec.LEARNING_RATE_KEY: float(learning_rate),
+                spec.SEED_KEY: int(seed),
+                spec.MODEL_TYPE_KEY: model_type,
+                spec.HIDDEN_UNITS_KEY: json.dumps(list(units)),
+                spec.LABEL_KEY_KEY: label_key,
+                COMPONENT_VERSION_KEY: code_version(spec.COMPONENT_PACKAGE),
+                spec.MODEL_KEY: types.Channel(type=standard_artifacts.Model),
+                spec.MODEL_RUN_KEY: types.Channel(type=standard_artifacts.ModelRun),
+                spec.VISUALIZATION_KEY: types.Channel(type=HtmlReport),
+            }
+        )
+        super().__init__(spec=component_spec)

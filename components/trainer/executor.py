@@ -1,0 +1,175 @@
+"""Executor of the baseline `Trainer`: read Examples, train, export, report."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from absl import logging
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from frontier.components.common import html
+from frontier.components.common.errors import InputError
+from frontier.components.common.examples_io import load_split, split_uri
+from frontier.components.trainer import spec
+from frontier.components.trainer.export import save_model_artifact
+from frontier.components.trainer.model import (
+    check_hyperparameters,
+    check_labels,
+    log_epoch,
+    parse_hidden_units,
+    train,
+)
+from frontier.components.trainer.report import training_page
+from frontier.schemas.dataset import DATASET_INFO_FILE, DatasetInfo
+
+
+class Executor(base_executor.BaseExecutor):
+    """Trains the baseline classifier and exports it.
+
+    Inputs:
+      examples: exactly one frontier `Examples` artifact with a `train` split
+        and `dataset_info.json`; an `eval` split, when present, is evaluated
+        after each epoch (validation curves and final eval metrics).
+
+    Outputs:
+      model: `Model`; SavedModel at `<uri>/Format-Serving` with signature
+        `serving_default` (serialized `tf.Example` strings `examples` ->
+        `probabilities` float32 [N, C], `classes` int64 [N]) and
+        `dataset_info.json` beside it; the Keras model at
+        `<uri>/keras/model.keras`. Custom properties `train_accuracy`,
+        `eval_accuracy`, `eval_loss` (float) and `model_type` (string).
+      model_run: `ModelRun`; TensorBoard logs (`train/`, `validation/`).
+      visualization: `HtmlReport`; loss and accuracy per epoch on train and
+        eval, final metrics, parameters and layers.
+
+    Parameters:
+      epochs: int >= 1, passes over the train split.
+      batch_size: int >= 1, examples per gradient step.
+      learning_rate: float > 0, Adam step size.
+      seed: int, seeds weights initialisation and shuffling.
+      model_type: "mlp" or "convnet" (needs `image_shape` in the data).
+      hidden_units: JSON list of ints, the hidden Dense layer sizes.
+      label_key: int role column used as the target (default `label`).
+      component_version: code hash, only for the cache key.
+    """
+
+    def Do(
+        self,
+        input_dict: dict[str, list[Any]],
+        output_dict: dict[str, list[Any]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
+        model_artifact = artifact_utils.get_single_instance(output_dict[spec.MODEL_KEY])
+        model_run = artifact_utils.get_single_instance(output_dict[spec.MODEL_RUN_KEY])
+        report = artifact_utils.get_single_instance(output_dict[spec.VISUALIZATION_KEY])
+
+        epochs = int(exec_properties[spec.EPOCHS_KEY])
+        batch_size = int(exec_properties[spec.BATCH_SIZE_KEY])
+        learning_rate = float(exec_properties[spec.LEARNING_RATE_KEY])
+        seed = int(exec_properties[spec.SEED_KEY])
+        model_type = str(exec_properties[spec.MODEL_TYPE_KEY])
+        hidden_units = parse_hidden_units(exec_properties[spec.HIDDEN_UNITS_KEY])
+        label_key = str(exec_properties.get(spec.LABEL_KEY_KEY) or spec.DEFAULT_LABEL_KEY)
+        check_hyperparameters(
+            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, model_type=model_type
+        )
+
+        info = DatasetInfo.read(examples.uri)
+        if not info.has(label_key):
+            raise InputError(
+                f"the examples have no {label_key!r} column (role keys: {list(info.role_keys)})",
+                file=os.path.join(examples.uri, DATASET_INFO_FILE),
+                column=label_key,
+                expected="a label_key that the examples carry",
+            )
+        splits = (
+            artifact_utils.decode_split_names(examples.split_names) if examples.split_names else []
+        )
+        if spec.TRAIN_SPLIT not in splits:
+            raise InputError(
+                f"no {spec.TRAIN_SPLIT!r} split (splits: {splits})",
+                file=examples.uri,
+                expected=f"Examples with a {spec.TRAIN_SPLIT!r} split",
+            )
+        data = {}
+        for split in (spec.TRAIN_SPLIT, spec.EVAL_SPLIT):
+            if split not in splits:
+                continue
+            arrays = load_split(examples.uri, split, info)
+            arrays[label_key] = check_labels(
+                arrays[label_key],
+                info.num_classes,
+                column=label_key,
+                file=split_uri(examples.uri, split),
+            )
+            data[split] = arrays
+            logging.info("Trainer: %s split has %d examples", split, len(arrays[label_key]))
+        train_data = data[spec.TRAIN_SPLIT]
+        eval_data = data.get(spec.EVAL_SPLIT)
+
+        import keras
+
+        tensorboard = keras.callbacks.TensorBoard(log_dir=model_run.uri)
+        model, history = train(
+            train_data["x"],
+            train_data[label_key],
+            info,
+            model_type=model_type,
+            hidden_units=hidden_units,
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            seed=seed,
+            validation_data=(eval_data["x"], eval_data[label_key]) if eval_data else None,
+            callbacks=[tensorboard],
+            on_epoch_end=lambda epoch, logs: log_epoch(epoch, logs, epochs),
+        )
+
+        path = save_model_artifact(model, info, model_artifact.uri)
+        logging.info("Trainer: SavedModel written to %s", path)
+
+        final = {}
+        for split, arrays in data.items():
+            loss, accuracy = model.evaluate(
+                arrays["x"], arrays[label_key], batch_size=1024, verbose=0
+            )
+            final[split] = {
+                "examples": len(arrays["x"]),
+                "loss": float(loss),
+                "accuracy": float(accuracy),
+            }
+        model_artifact.set_string_custom_property(spec.MODEL_TYPE_PROPERTY, model_type)
+        model_artifact.set_float_custom_property(
+            spec.TRAIN_ACCURACY_PROPERTY, final[spec.TRAIN_SPLIT]["accuracy"]
+        )
+        if spec.EVAL_SPLIT in final:
+            model_artifact.set_float_custom_property(
+                spec.EVAL_ACCURACY_PROPERTY, final[spec.EVAL_SPLIT]["accuracy"]
+            )
+            model_artifact.set_float_custom_property(
+                spec.EVAL_LOSS_PROPERTY, final[spec.EVAL_SPLIT]["loss"]
+            )
+
+        params = {
+            spec.EPOCHS_KEY: epochs,
+            spec.BATCH_SIZE_KEY: batch_size,
+            spec.LEARNING_RATE_KEY: learning_rate,
+            spec.SEED_KEY: seed,
+            spec.MODEL_TYPE_KEY: model_type,
+            spec.HIDDEN_UNITS_KEY: json.dumps(list(hidden_units)),
+            spec.LABEL_KEY_KEY: label_key,
+            "classes": ", ".join(info.class_names),
+            "input_dim": info.input_dim,
+        }
+        layers = [
+            (layer.name, str(tuple(layer.output.shape)), int(layer.count_params()))
+            for layer in model.layers
+        ]
+        document = training_page(
+            history, final, params, layers, subtitle=f"data: {info.source or examples.uri}"
+        )
+        html.write_report(report, "Trainer: baseline classifier", document)

@@ -1,0 +1,212 @@
+"""Export of a trained Keras classifier as a TF Serving / TFMA SavedModel.
+
+Layout of a frontier `Model` artifact (what `Trainer` writes):
+
+    <model uri>/
+      Format-Serving/            SERVING_DIR: the SavedModel that stock
+        saved_model.pb           Evaluator and Pusher use
+        variables/ ...           (tfx.utils.path_utils.serving_model_path)
+        dataset_info.json        the training data's DatasetInfo (class names,
+                                 feature keys) for consumers of the model
+      keras/model.keras          the Keras model, for warm starts and teachers
+
+Serving contract (signature `serving_default`):
+  input  `examples`: string [N], serialized `tf.Example`s carrying the float
+         feature keys of `dataset_info.json` (role keys such as `label` may
+         be present and are ignored);
+  output `probabilities`: float32 [N, C] softmax class probabilities;
+         `classes`: int64 [N] argmax class id.
+A second signature `serving_features` takes the concatenated float input
+`x` float32 [N, D] directly and returns the same outputs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import numpy as np
+
+from frontier.components.common.examples_io import feature_spec, split_uri
+from frontier.schemas.dataset import BYTES_ROLE_KEYS, INT_ROLE_KEYS, DatasetInfo
+
+SERVING_DIR = "Format-Serving"  # == tfx.utils.path_utils.serving_model_dir(uri) - uri
+KERAS_MODEL_PATH = os.path.join("keras", "model.keras")
+SIGNATURE = "serving_default"
+FEATURES_SIGNATURE = "serving_features"
+INPUT_NAME = "examples"
+PROBABILITIES = "probabilities"
+CLASSES = "classes"
+
+
+def serving_dir(model_uri: str) -> str:
+    """The SavedModel directory inside a `Model` artifact."""
+    return os.path.join(model_uri, SERVING_DIR)
+
+
+def export_serving_model(model, info: DatasetInfo, export_dir: str) -> str:
+    """Saves `model` as a SavedModel with the serving contract above.
+
+    Args:
+      model: Keras model mapping float32 [N, info.input_dim] to
+        probabilities [N, info.num_classes].
+      info: the training data's `DatasetInfo` (feature keys and sizes).
+      export_dir: the SavedModel directory to create (usually
+        `serving_dir(model_artifact.uri)`).
+
+    Returns:
+      `export_dir`.
+    """
+    import tensorflow as tf
+
+    # Only the features: serving requests carry no labels or ids.
+    spec = {k: v for k, v in feature_spec(info).items() if k in info.feature_keys}
+    keys = tuple(info.feature_keys)
+
+    class _ServingModule(tf.Module):
+        def __init__(self, keras_model):
+            super().__init__(name="frontier_serving")
+            self.model = keras_model
+
+        def _outputs(self, x):
+            probabilities = tf.cast(self.model(x, training=False), tf.float32)
+            return {
+                PROBABILITIES: probabilities,
+                CLASSES: tf.argmax(probabilities, axis=-1, output_type=tf.int64),
+            }
+
+        # TFMA matches the signature's arguments by name: the first must be `self`.
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
+        def serve_examples(self, examples):
+            parsed = tf.io.parse_example(examples, spec)
+            x = tf.concat([tf.reshape(parsed[k], [-1, spec[k].shape[0]]) for k in keys], axis=1)
+            return self._outputs(x)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, info.input_dim], tf.float32, name="x")])
+        def serve_features(self, x):
+            return self._outputs(x)
+
+    module = _ServingModule(model)
+    tf.io.gfile.makedirs(export_dir)
+    tf.saved_model.save(
+        module,
+        export_dir,
+        signatures={
+            SIGNATURE: module.serve_examples.get_concrete_function(),
+            FEATURES_SIGNATURE: module.serve_features.get_concrete_function(),
+        },
+    )
+    info.write(export_dir)  # dataset_info.json beside saved_model.pb
+    return export_dir
+
+
+def save_model_artifact(model, info: DatasetInfo, model_uri: str) -> str:
+    """Writes the whole `Model` artifact layout; returns the SavedModel dir."""
+    import tensorflow as tf
+
+    path = export_serving_model(model, info, serving_dir(model_uri))
+    keras_path = os.path.join(model_uri, KERAS_MODEL_PATH)
+    tf.io.gfile.makedirs(os.path.dirname(keras_path))
+    model.save(keras_path)
+    return path
+
+
+def load_keras_model(model_uri: str):
+    """The Keras model of a frontier `Model` artifact (for warm starts)."""
+    import keras
+
+    return keras.saving.load_model(os.path.join(model_uri, KERAS_MODEL_PATH))
+
+
+def model_info(model_uri_or_dir: str) -> DatasetInfo:
+    """The `DatasetInfo` saved with a model (artifact uri or SavedModel dir)."""
+    import tensorflow as tf
+
+    path = model_uri_or_dir
+    if not tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
+        path = serving_dir(model_uri_or_dir)
+    return DatasetInfo.read(path)
+
+
+def load_serving_signature(model_uri_or_dir: str, signature: str = SIGNATURE):
+    """Loads the SavedModel and returns its signature function.
+
+    The returned function must be called with keyword `examples=` (string
+    tensor [N]) and returns a dict of tensors.
+    """
+    import tensorflow as tf
+
+    path = model_uri_or_dir
+    if not tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
+        path = serving_dir(model_uri_or_dir)
+    loaded = tf.saved_model.load(path)
+    fn = loaded.signatures[signature]
+    fn._frontier_loaded = loaded  # keep the module (and its variables) alive
+    return fn
+
+
+def predict_serialized(
+    signature_fn, serialized: Iterable[bytes], batch_size: int = 1024
+) -> dict[str, np.ndarray]:
+    """Runs the `serving_default` signature on serialized examples, batched.
+
+    Returns:
+      {"probabilities": float32 [N, C], "classes": int64 [N]}.
+    """
+    import tensorflow as tf
+
+    outs: dict[str, list[np.ndarray]] = {PROBABILITIES: [], CLASSES: []}
+    batch: list[bytes] = []
+
+    def flush() -> None:
+        result = signature_fn(**{INPUT_NAME: tf.constant(batch, tf.string)})
+        for k in outs:
+            outs[k].append(result[k].numpy())
+        batch.clear()
+
+    for record in serialized:
+        batch.append(record)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    if not outs[CLASSES]:
+        return {PROBABILITIES: np.zeros((0, 0), np.float32), CLASSES: np.zeros((0,), np.int64)}
+    return {k: np.concatenate(v) for k, v in outs.items()}
+
+
+def predict_examples(
+    model_uri_or_dir: str,
+    examples_uri: str,
+    split: str = "eval",
+    *,
+    batch_size: int = 1024,
+) -> dict[str, np.ndarray]:
+    """Runs a model's serving signature on one split of an `Examples` artifact.
+
+    The model sees the serialized records exactly as stored (what TF Serving
+    and TFMA feed it). Role columns are parsed from the same records.
+
+    Returns:
+      `probabilities` float32 [N, C], `classes` int64 [N], and each role key
+      present in the examples (`label` int64 [N], `client_id` object [N] of
+      bytes, ...), all in record order.
+    """
+    import tensorflow as tf
+
+    info = DatasetInfo.read(examples_uri)
+    files = sorted(tf.io.gfile.glob(os.path.join(split_uri(examples_uri, split), "*")))
+    if not files:
+        raise FileNotFoundError(f"no files for split {split!r} under {examples_uri}")
+    role_spec = {
+        k: v for k, v in feature_spec(info).items() if k in INT_ROLE_KEYS or k in BYTES_ROLE_KEYS
+    }
+    fn = load_serving_signature(model_uri_or_dir)
+    outs: dict[str, list[np.ndarray]] = {}
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(batch_size)
+    for records in ds:
+        result = fn(**{INPUT_NAME: records})
+        parsed = tf.io.parse_example(records, role_spec)
+        for k, v in {**{k: result[k] for k in (PROBABILITIES, CLASSES)}, **parsed}.items():
+            outs.setdefault(k, []).append(v.numpy())
+    return {k: np.concatenate(v) for k, v in outs.items()}

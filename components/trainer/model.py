@@ -1,0 +1,354 @@
+"""The baseline classifier as plain functions: build a Keras model, train it.
+
+No TFX here: `train(x, y, ...)` works on NumPy arrays and is what a researcher
+imports. The TFX `Trainer` component (`component.py`) is a thin wrapper.
+
+The model takes the concatenated float features (`DatasetInfo.input_dim`
+columns) and returns class probabilities (softmax, [N, num_classes]). Its
+first layer standardises each input column with statistics of the training
+data, so raw inputs such as digit pixels 0..16 train well without a separate
+transform step.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+from absl import logging
+
+from frontier.components.common.errors import InputError
+from frontier.schemas.dataset import DatasetInfo
+
+MODEL_TYPES = ("mlp", "convnet")
+
+
+class ModelDims(NamedTuple):
+    """Input and output sizes of a classifier when no `DatasetInfo` is at hand.
+
+    Attributes:
+      input_dim: length D of one input row.
+      num_classes: number of classes C.
+      image_shape: (height, width, channels) with H*W*C == D for the ConvNet,
+        or None.
+    """
+
+    input_dim: int
+    num_classes: int
+    image_shape: tuple[int, int, int] | None = None
+
+
+def as_dims(info_or_dims: DatasetInfo | ModelDims | Sequence[int]) -> ModelDims:
+    """Normalises a `DatasetInfo`, `ModelDims` or `(input_dim, num_classes)` pair."""
+    if isinstance(info_or_dims, DatasetInfo):
+        shape = tuple(info_or_dims.image_shape) if info_or_dims.image_shape else None
+        return ModelDims(info_or_dims.input_dim, info_or_dims.num_classes, shape)
+    if isinstance(info_or_dims, ModelDims):
+        return info_or_dims
+    return ModelDims(*info_or_dims)
+
+
+def parse_hidden_units(value: str | Sequence[int]) -> tuple[int, ...]:
+    """Hidden layer sizes from a JSON list string (`"[128, 64]"`) or a sequence.
+
+    Raises:
+      InputError: when the value is not a list of positive integers.
+    """
+    units: Any = value
+    if isinstance(value, str):
+        try:
+            units = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise InputError(
+                f"hidden_units {value!r} is not valid JSON ({e.msg})",
+                column="hidden_units",
+                expected="a JSON list of positive integers, e.g. '[128, 64]'",
+            ) from None
+    if isinstance(units, int):
+        units = [units]
+    if not isinstance(units, list | tuple) or not all(
+        isinstance(u, numbers.Integral) and not isinstance(u, bool) and u > 0 for u in units
+    ):
+        raise InputError(
+            f"hidden_units {value!r} is not a list of positive integers",
+            column="hidden_units",
+            expected="a JSON list of positive integers, e.g. '[128, 64]'",
+        )
+    return tuple(int(u) for u in units)
+
+
+def feature_stats(x: np.ndarray, min_variance: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and variance for the input standardisation layer.
+
+    A column that is (nearly) constant on the training data gets variance 1
+    instead of ~0, so a value unseen in training (e.g. an edge pixel that is
+    always 0 in a small training set) is shifted, not blown up by 1/epsilon.
+
+    Args:
+      x: float [N, D] training inputs.
+      min_variance: variances below this count as constant.
+
+    Returns:
+      (mean, variance), both float32 [D].
+    """
+    x = np.asarray(x, np.float64)
+    mean = x.mean(axis=0) if len(x) else np.zeros(x.shape[1])
+    var = x.var(axis=0) if len(x) else np.ones(x.shape[1])
+    var = np.where(var < min_variance, 1.0, var)
+    return mean.astype(np.float32), var.astype(np.float32)
+
+
+def build_model(
+    info_or_dims: DatasetInfo | ModelDims | Sequence[int],
+    model_type: str = "mlp",
+    hidden_units: Sequence[int] = (128,),
+    *,
+    conv_filters: Sequence[int] = (16, 32),
+    dropout: float = 0.0,
+    train_x: np.ndarray | None = None,
+):
+    """Builds an (uncompiled) Keras 3 classifier.
+
+    Architecture: standardise each input column (statistics of `train_x`, or
+    identity when it is None) -> body -> Dense(num_classes, softmax).
+      * `mlp`: Dense(u, relu) [+ Dropout] for each u in `hidden_units`.
+      * `convnet`: reshape to `image_shape`, then per f in `conv_filters`
+        Conv2D(f, 3x3, same, relu) + MaxPool(2x2) (pooling only while the
+        map is at least 2x2), flatten, then the `hidden_units` Dense layers.
+
+    Args:
+      info_or_dims: a `DatasetInfo`, `ModelDims` or `(input_dim, num_classes)`.
+      model_type: "mlp" or "convnet".
+      hidden_units: sizes of the hidden Dense layers (may be empty).
+      conv_filters: ConvNet only: filters of each conv block.
+      dropout: dropout rate after each hidden Dense layer (0 = none).
+      train_x: float [N, D] training inputs for the standardisation layer.
+
+    Returns:
+      A `keras.Model` mapping float32 [B, D] to probabilities float32 [B, C].
+
+    Raises:
+      InputError: for an unknown `model_type`, or `convnet` without an image
+        shape.
+    """
+    import keras
+
+    dims = as_dims(info_or_dims)
+    if model_type not in MODEL_TYPES:
+        raise InputError(
+            f"unknown model_type {model_type!r}",
+            column="model_type",
+            expected=" or ".join(MODEL_TYPES),
+        )
+    if dims.num_classes < 2:
+        raise InputError(
+            f"{dims.num_classes} class(es) declared",
+            column="class_names",
+            expected="at least 2 classes",
+        )
+    if train_x is not None:
+        mean, var = feature_stats(train_x)
+    else:
+        mean, var = np.zeros(dims.input_dim, np.float32), np.ones(dims.input_dim, np.float32)
+
+    inputs = keras.Input(shape=(dims.input_dim,), dtype="float32", name="x")
+    h = keras.layers.Normalization(mean=mean, variance=var, name="standardize")(inputs)
+    if model_type == "convnet":
+        if dims.image_shape is None:
+            raise InputError(
+                "model_type 'convnet' needs image data, but these examples have no image_shape",
+                column="model_type",
+                expected="'mlp' for non-image data, or examples whose dataset_info.json has image_shape",
+            )
+        height, width, channels = dims.image_shape
+        h = keras.layers.Reshape((height, width, channels), name="image")(h)
+        for i, filters in enumerate(conv_filters):
+            h = keras.layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i}")(
+                h
+            )
+            if height >= 2 and width >= 2:
+                h = keras.layers.MaxPooling2D(2, name=f"pool{i}")(h)
+                height, width = height // 2, width // 2
+        h = keras.layers.Flatten(name="flatten")(h)
+    for i, units in enumerate(hidden_units):
+        h = keras.layers.Dense(units, activation="relu", name=f"hidden{i}")(h)
+        if dropout > 0:
+            h = keras.layers.Dropout(dropout, name=f"dropout{i}")(h)
+    outputs = keras.layers.Dense(dims.num_classes, activation="softmax", name="probabilities")(h)
+    return keras.Model(inputs, outputs, name=f"frontier_{model_type}")
+
+
+def check_labels(
+    y: np.ndarray, num_classes: int, *, column: str = "label", file: str | None = None
+) -> np.ndarray:
+    """Returns `y` as int64 [N] after checking every id is in [0, num_classes).
+
+    Raises:
+      InputError: naming the first bad row (1-based) and the column.
+    """
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise InputError(
+            f"labels have shape {y.shape}", column=column, file=file, expected="shape [N]"
+        )
+    bad = np.flatnonzero((y < 0) | (y >= num_classes))
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(
+            f"class id {int(y[i])} out of range ({bad.size} such rows)",
+            file=file,
+            row=i + 1,
+            column=column,
+            expected=f"an id in [0, {num_classes})",
+        )
+    return y.astype(np.int64)
+
+
+def train(
+    x: np.ndarray,
+    y: np.ndarray,
+    info_or_dims: DatasetInfo | ModelDims | Sequence[int] | None = None,
+    *,
+    model_type: str = "mlp",
+    hidden_units: Sequence[int] = (128,),
+    epochs: int = 10,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    validation_data: tuple[np.ndarray, np.ndarray] | None = None,
+    sample_weight: np.ndarray | None = None,
+    initial_model=None,
+    callbacks: Sequence[Any] = (),
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    verbose: int = 0,
+    **model_kwargs: Any,
+):
+    """Trains the baseline classifier with cross-entropy and Adam.
+
+    Deterministic for a given `seed` on CPU: `keras.utils.set_random_seed`
+    seeds Python, NumPy and TensorFlow (weights init, dropout) and the
+    per-epoch shuffle is seeded by it. Note this sets the process-global seeds.
+
+    Args:
+      x: float [N, D] inputs (the concatenated features).
+      y: int [N] class ids in [0, C).
+      info_or_dims: sizes (see `build_model`); default: D from `x`,
+        C = max(y) + 1, no image shape.
+      model_type, hidden_units: see `build_model`; `model_kwargs` are passed
+        on to it as well.
+      epochs: passes over the data (>= 1).
+      batch_size: examples per gradient step (>= 1).
+      learning_rate: Adam step size (> 0).
+      seed: seed of every random choice.
+      validation_data: optional (x_eval [M, D], y_eval [M]) evaluated after
+        each epoch (history keys `val_loss`, `val_accuracy`).
+      sample_weight: optional float [N] per-example loss weights.
+      initial_model: optional compiled-or-not Keras model to continue from
+        (warm start) instead of building a fresh one.
+      callbacks: extra Keras callbacks (e.g. TensorBoard).
+      on_epoch_end: optional `fn(epoch, logs)` called after each epoch
+        (epoch is 0-based); used for progress logging.
+      verbose: Keras `fit` verbosity (0 silent, 2 one line per epoch).
+
+    Returns:
+      (model, history): the trained `keras.Model` and a dict metric name ->
+      list of per-epoch floats (`loss`, `accuracy`, and `val_*`).
+
+    Raises:
+      InputError: for bad shapes, labels or hyper-parameters.
+    """
+    import keras
+
+    check_hyperparameters(
+        epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, model_type=model_type
+    )
+    x = np.asarray(x, np.float32)
+    if x.ndim != 2:
+        raise InputError(f"inputs have shape {x.shape}", column="x", expected="shape [N, D]")
+    if len(x) == 0:
+        raise InputError("no training examples", expected="at least one example in the train split")
+    if info_or_dims is None:
+        info_or_dims = ModelDims(x.shape[1], int(np.max(y)) + 1)
+    dims = as_dims(info_or_dims)
+    if x.shape[1] != dims.input_dim:
+        raise InputError(
+            f"inputs have {x.shape[1]} columns", column="x", expected=f"{dims.input_dim}"
+        )
+    y = check_labels(y, dims.num_classes)
+    if len(y) != len(x):
+        raise InputError(
+            f"{len(y)} labels for {len(x)} inputs", column="label", expected="one label per row"
+        )
+
+    keras.utils.set_random_seed(int(seed))
+    if initial_model is not None:
+        model = initial_model
+    else:
+        model = build_model(dims, model_type, hidden_units, train_x=x, **model_kwargs)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    all_callbacks = list(callbacks)
+    if on_epoch_end is not None:
+        all_callbacks.append(
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: on_epoch_end(epoch, dict(logs or {}))
+            )
+        )
+    if validation_data is not None:
+        vx = np.asarray(validation_data[0], np.float32)
+        vy = check_labels(validation_data[1], dims.num_classes)
+        validation_data = (vx, vy) if len(vx) else None
+    fit = model.fit(
+        x,
+        y,
+        sample_weight=None if sample_weight is None else np.asarray(sample_weight, np.float32),
+        epochs=int(epochs),
+        batch_size=int(batch_size),
+        shuffle=True,
+        validation_data=validation_data,
+        callbacks=all_callbacks,
+        verbose=verbose,
+    )
+    history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+    return model, history
+
+
+def check_hyperparameters(
+    *, epochs: int, batch_size: int, learning_rate: float, model_type: str
+) -> None:
+    """Raises `InputError` naming the first invalid training parameter."""
+    if not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise InputError(f"epochs = {epochs!r}", column="epochs", expected="an integer >= 1")
+    if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise InputError(
+            f"batch_size = {batch_size!r}", column="batch_size", expected="an integer >= 1"
+        )
+    if (
+        not isinstance(learning_rate, numbers.Real)
+        or not learning_rate > 0
+        or not np.isfinite(learning_rate)
+    ):
+        raise InputError(
+            f"learning_rate = {learning_rate!r}",
+            column="learning_rate",
+            expected="a finite number > 0",
+        )
+    if model_type not in MODEL_TYPES:
+        raise InputError(
+            f"unknown model_type {model_type!r}",
+            column="model_type",
+            expected=" or ".join(MODEL_TYPES),
+        )
+
+
+def log_epoch(epoch: int, logs: dict[str, float], epochs: int | None = None) -> None:
+    """Progress line for one finished epoch (absl logging)."""
+    of = f"/{epochs}" if epochs else ""
+    metrics = " ".join(f"{k}={v:.4f}" for k, v in sorted(logs.items()))
+    logging.info("epoch %d%s: %s", epoch + 1, of, metrics)

@@ -1,0 +1,66 @@
+"""Names shared by the Trainer component, its executor and tests (DESIGN.md rule 2)."""
+
+from __future__ import annotations
+
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from frontier.components.common.versioning import COMPONENT_VERSION_KEY
+from frontier.schemas.artifacts import HtmlReport
+
+COMPONENT_PACKAGE = "trainer"  # folder name, for code_version()
+
+# Inputs / outputs.
+EXAMPLES_KEY = "examples"
+MODEL_KEY = "model"
+MODEL_RUN_KEY = "model_run"
+VISUALIZATION_KEY = "visualization"
+
+# Execution parameters.
+EPOCHS_KEY = "epochs"
+BATCH_SIZE_KEY = "batch_size"
+LEARNING_RATE_KEY = "learning_rate"
+SEED_KEY = "seed"
+MODEL_TYPE_KEY = "model_type"
+HIDDEN_UNITS_KEY = "hidden_units"  # JSON list of ints, e.g. "[128]"
+LABEL_KEY_KEY = "label_key"  # which int role column is the training target
+
+DEFAULT_EPOCHS = 10
+DEFAULT_BATCH_SIZE = 32
+DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_SEED = 0
+DEFAULT_MODEL_TYPE = "mlp"
+DEFAULT_HIDDEN_UNITS = (128,)
+DEFAULT_LABEL_KEY = "label"
+
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"  # optional: validation curves when present
+
+# Custom properties set on the output Model artifact.
+TRAIN_ACCURACY_PROPERTY = "train_accuracy"
+EVAL_ACCURACY_PROPERTY = "eval_accuracy"
+EVAL_LOSS_PROPERTY = "eval_loss"
+MODEL_TYPE_PROPERTY = "model_type"
+
+
+class TrainerSpec(ComponentSpec):
+    """ComponentSpec of the baseline `Trainer` (see executor.Executor for meanings)."""
+
+    PARAMETERS = {
+        EPOCHS_KEY: ExecutionParameter(type=int),
+        BATCH_SIZE_KEY: ExecutionParameter(type=int),
+        LEARNING_RATE_KEY: ExecutionParameter(type=float),
+        SEED_KEY: ExecutionParameter(type=int),
+        MODEL_TYPE_KEY: ExecutionParameter(type=str),
+        HIDDEN_UNITS_KEY: ExecutionParameter(type=str),
+        LABEL_KEY_KEY: ExecutionParameter(type=str),
+        COMPONENT_VERSION_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS = {
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+    }
+    OUTPUTS = {
+        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),
+        VISUALIZATION_KEY: ChannelParameter(type=HtmlReport),
+    }

@@ -1,0 +1,304 @@
+"""Baseline trainer: model building, seeded training, the SavedModel contract, the component."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from frontier.components.common.errors import InputError
+from frontier.components.trainer import export
+from frontier.components.trainer import model as tm
+from frontier.schemas.dataset import DatasetInfo
+
+INFO = DatasetInfo(
+    feature_keys=("pixels",),
+    feature_dims=(64,),
+    class_names=tuple(str(i) for i in range(10)),
+    image_shape=(8, 8, 1),
+    source="sklearn digits",
+)
+# Two features, to check that serving concatenates them in feature_keys order.
+TWO_FEATURES = DatasetInfo(
+    feature_keys=("top", "bottom"),
+    feature_dims=(32, 32),
+    class_names=INFO.class_names,
+    role_keys=("label", "example_id", "client_id"),
+)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return d.data.astype(np.float32), d.target.astype(np.int64)
+
+
+def _arrays(x, y, idx, info=INFO):
+    out = {
+        "x": x[idx],
+        "label": y[idx],
+        "example_id": np.array([b"e%d" % i for i in idx], dtype=object),
+    }
+    if info.has("client_id"):
+        out["client_id"] = np.array([b"c%d" % (i % 2) for i in idx], dtype=object)
+    return out
+
+
+def _examples(tmp_path, digits, splits=("train", "eval"), info=INFO, n=(300, 100)):
+    from tfx.types import standard_artifacts
+
+    from frontier.components.common.examples_io import write_examples
+
+    x, y = digits
+    artifact = standard_artifacts.Examples()
+    artifact.uri = str(tmp_path / "examples")
+    ranges = {"train": np.arange(0, n[0]), "eval": np.arange(n[0], n[0] + n[1])}
+    write_examples(artifact, {s: _arrays(x, y, ranges[s], info) for s in splits}, info)
+    return artifact
+
+
+# --- model.py -----------------------------------------------------------------------------
+
+
+def test_build_model_shapes():
+    mlp = tm.build_model(INFO, "mlp", hidden_units=(16, 8))
+    assert mlp.input_shape == (None, 64) and mlp.output_shape == (None, 10)
+    conv = tm.build_model(INFO, "convnet", hidden_units=(8,))
+    assert conv.output_shape == (None, 10)
+    assert any(layer.name.startswith("conv") for layer in conv.layers)
+    out = tm.build_model((5, 3), hidden_units=())(np.zeros((2, 5), np.float32))
+    np.testing.assert_allclose(np.sum(out, axis=1), 1.0, rtol=1e-5)
+
+
+def test_build_model_rejects_convnet_without_image_and_unknown_type():
+    with pytest.raises(InputError, match="image_shape"):
+        tm.build_model(TWO_FEATURES, "convnet")
+    with pytest.raises(InputError, match="model_type"):
+        tm.build_model(INFO, "resnet")
+
+
+def test_feature_stats_keeps_constant_columns_finite():
+    x = np.array([[0.0, 1.0], [0.0, 3.0]], np.float32)
+    mean, var = tm.feature_stats(x)
+    np.testing.assert_allclose(mean, [0.0, 2.0])
+    np.testing.assert_allclose(var, [1.0, 1.0])  # constant column -> variance 1, not ~0
+
+
+def test_train_is_seeded_and_learns(digits):
+    x, y = digits
+    kwargs = dict(hidden_units=(32,), epochs=3, batch_size=32, learning_rate=0.01)
+    m1, h1 = tm.train(
+        x[:300], y[:300], INFO, seed=3, validation_data=(x[300:500], y[300:500]), **kwargs
+    )
+    m2, h2 = tm.train(
+        x[:300], y[:300], INFO, seed=3, validation_data=(x[300:500], y[300:500]), **kwargs
+    )
+    assert h1 == h2
+    for w1, w2 in zip(m1.get_weights(), m2.get_weights(), strict=True):
+        np.testing.assert_array_equal(w1, w2)
+    assert set(h1) == {"loss", "accuracy", "val_loss", "val_accuracy"} and len(h1["loss"]) == 3
+    assert h1["val_accuracy"][-1] > 0.7  # chance is 0.1
+    _, h3 = tm.train(x[:300], y[:300], INFO, seed=4, **kwargs)
+    assert h3["loss"] != h1["loss"]
+
+
+def test_train_convnet_and_progress_callback(digits):
+    x, y = digits
+    seen = []
+    _, history = tm.train(
+        x[:200],
+        y[:200],
+        INFO,
+        model_type="convnet",
+        hidden_units=(),
+        epochs=2,
+        on_epoch_end=lambda epoch, logs: seen.append((epoch, sorted(logs))),
+    )
+    assert [e for e, _ in seen] == [0, 1] and "loss" in seen[0][1]
+    assert len(history["loss"]) == 2
+
+
+def test_train_rejects_bad_input(digits):
+    x, y = digits
+    with pytest.raises(InputError, match="epochs"):
+        tm.train(x[:10], y[:10], INFO, epochs=0)
+    with pytest.raises(InputError, match="learning_rate"):
+        tm.train(x[:10], y[:10], INFO, learning_rate=0.0)
+    bad = y[:10].copy()
+    bad[4] = 12
+    with pytest.raises(InputError, match=r"row 5.*column 'label'.*\[0, 10\)"):
+        tm.train(x[:10], bad, INFO)
+    with pytest.raises(InputError, match="columns"):
+        tm.train(x[:10, :5], y[:10], INFO)
+
+
+def test_parse_hidden_units():
+    assert tm.parse_hidden_units("[64, 32]") == (64, 32)
+    assert tm.parse_hidden_units([8]) == (8,)
+    assert tm.parse_hidden_units("[]") == ()
+    for bad in ("[0]", "64,", '["a"]', "[1.5]"):
+        with pytest.raises(InputError, match="hidden_units"):
+            tm.parse_hidden_units(bad)
+
+
+# --- export.py ----------------------------------------------------------------------------
+
+
+def test_saved_model_reproduces_keras_predictions(tmp_path, digits):
+    from frontier.components.common.examples_io import to_tf_example
+
+    x, y = digits
+    model, _ = tm.train(x[:200], y[:200], TWO_FEATURES, hidden_units=(16,), epochs=1)
+    path = export.save_model_artifact(model, TWO_FEATURES, str(tmp_path / "model"))
+    assert path == str(tmp_path / "model" / "Format-Serving")
+    from tfx.utils import path_utils
+
+    assert path == path_utils.serving_model_path(str(tmp_path / "model"))
+    assert export.model_info(str(tmp_path / "model")) == TWO_FEATURES
+
+    idx = np.arange(200, 260)
+    rows = _arrays(x, y, idx, TWO_FEATURES)
+    records = [
+        to_tf_example(
+            {
+                "top": x[i, :32],
+                "bottom": x[i, 32:],
+                **{k: rows[k][j] for k in TWO_FEATURES.role_keys},
+            },
+            TWO_FEATURES,
+        ).SerializeToString()
+        for j, i in enumerate(idx)
+    ]
+    expected = model.predict(x[idx], verbose=0)
+    fn = export.load_serving_signature(str(tmp_path / "model"))
+    assert list(fn.structured_input_signature[1]) == ["examples"]
+    out = export.predict_serialized(fn, records, batch_size=16)  # several batches
+    assert out["probabilities"].dtype == np.float32 and out["probabilities"].shape == (60, 10)
+    assert out["classes"].dtype == np.int64
+    np.testing.assert_allclose(out["probabilities"], expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(out["classes"], expected.argmax(axis=1))
+
+    # A request carrying only the features (no label, no ids) is served too.
+    import tensorflow as tf
+
+    bare = tf.train.Example()
+    bare.features.feature["top"].float_list.value.extend(x[200, :32])
+    bare.features.feature["bottom"].float_list.value.extend(x[200, 32:])
+    one = export.predict_serialized(fn, [bare.SerializeToString()])
+    np.testing.assert_allclose(one["probabilities"][0], expected[0], rtol=1e-5, atol=1e-6)
+
+    feats = export.load_serving_signature(str(tmp_path / "model"), export.FEATURES_SIGNATURE)
+    np.testing.assert_allclose(
+        feats(x=tf.constant(x[idx]))["probabilities"].numpy(), expected, rtol=1e-5, atol=1e-6
+    )
+    keras_model = export.load_keras_model(str(tmp_path / "model"))
+    np.testing.assert_allclose(
+        keras_model.predict(x[idx], verbose=0), expected, rtol=1e-5, atol=1e-6
+    )
+
+
+def test_predict_examples_reads_a_split(tmp_path, digits):
+    x, y = digits
+    examples = _examples(tmp_path, digits, info=TWO_FEATURES, n=(100, 50))
+    model, _ = tm.train(x[:100], y[:100], TWO_FEATURES, hidden_units=(8,), epochs=1)
+    export.save_model_artifact(model, TWO_FEATURES, str(tmp_path / "model"))
+    out = export.predict_examples(str(tmp_path / "model"), examples.uri, "eval", batch_size=20)
+    np.testing.assert_array_equal(out["label"], y[100:150])
+    assert out["client_id"][0] == b"c0" and out["probabilities"].shape == (50, 10)
+    np.testing.assert_allclose(
+        out["probabilities"], model.predict(x[100:150], verbose=0), rtol=1e-5, atol=1e-6
+    )
+
+
+# --- component and executor ---------------------------------------------------------------
+
+
+def test_component_validates_parameters_at_construction():
+    from tfx import types
+    from tfx.types import standard_artifacts
+
+    from frontier.components.common.versioning import COMPONENT_VERSION_KEY, code_version
+    from frontier.components.trainer import Trainer, spec
+
+    examples = types.Channel(type=standard_artifacts.Examples)
+    trainer = Trainer(examples=examples, epochs=2, hidden_units=[32, 16], model_type="convnet")
+    props = trainer.exec_properties
+    assert props[spec.HIDDEN_UNITS_KEY] == "[32, 16]" and props[spec.EPOCHS_KEY] == 2
+    assert props[COMPONENT_VERSION_KEY] == code_version("trainer")
+    assert set(trainer.outputs) == {spec.MODEL_KEY, spec.MODEL_RUN_KEY, spec.VISUALIZATION_KEY}
+    for bad, match in (
+        (dict(epochs=0), "epochs"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(learning_rate=0.0), "learning_rate"),
+        (dict(learning_rate=-1e-3), "learning_rate"),
+        (dict(model_type="resnet"), "model_type"),
+        (dict(hidden_units="[128,"), "hidden_units"),
+        (dict(label_key="client_id"), "label_key"),
+    ):
+        with pytest.raises(InputError, match=match):
+            Trainer(examples=examples, **bad)
+
+
+def _run_executor(tmp_path, examples, **params):
+    from tfx.types import standard_artifacts
+
+    from frontier.components.common.versioning import COMPONENT_VERSION_KEY
+    from frontier.components.trainer import spec
+    from frontier.components.trainer.executor import Executor
+    from frontier.schemas.artifacts import HtmlReport
+
+    outputs = {
+        spec.MODEL_KEY: standard_artifacts.Model(),
+        spec.MODEL_RUN_KEY: standard_artifacts.ModelRun(),
+        spec.VISUALIZATION_KEY: HtmlReport(),
+    }
+    for key, artifact in outputs.items():
+        artifact.uri = str(tmp_path / key)
+    exec_properties = {
+        spec.EPOCHS_KEY: 2,
+        spec.BATCH_SIZE_KEY: 32,
+        spec.LEARNING_RATE_KEY: 0.01,
+        spec.SEED_KEY: 0,
+        spec.MODEL_TYPE_KEY: "mlp",
+        spec.HIDDEN_UNITS_KEY: "[32]",
+        spec.LABEL_KEY_KEY: "label",
+        COMPONENT_VERSION_KEY: "test",
+        **params,
+    }
+    Executor().Do(
+        {spec.EXAMPLES_KEY: [examples]}, {k: [v] for k, v in outputs.items()}, exec_properties
+    )
+    return outputs
+
+
+def test_executor_writes_model_logs_and_report(tmp_path, digits):
+    import tensorflow as tf
+
+    from frontier.components.trainer import spec
+
+    examples = _examples(tmp_path, digits)
+    out = _run_executor(tmp_path, examples)
+    model_uri = out[spec.MODEL_KEY].uri
+    assert tf.io.gfile.exists(os.path.join(model_uri, "Format-Serving", "saved_model.pb"))
+    assert tf.io.gfile.exists(os.path.join(model_uri, "Format-Serving", "dataset_info.json"))
+    assert tf.io.gfile.exists(os.path.join(model_uri, "keras", "model.keras"))
+    run_dirs = tf.io.gfile.listdir(out[spec.MODEL_RUN_KEY].uri)
+    assert {"train", "validation"} <= {d.strip("/") for d in run_dirs}
+    model = out[spec.MODEL_KEY]
+    assert model.get_float_custom_property(spec.EVAL_ACCURACY_PROPERTY) > 0.5
+    assert model.get_string_custom_property(spec.MODEL_TYPE_PROPERTY) == "mlp"
+    page = open(os.path.join(out[spec.VISUALIZATION_KEY].uri, "index.html")).read()
+    assert "Learning curves" in page and "val_accuracy" in page and "data:image/png;base64" in page
+
+
+def test_executor_rejects_bad_examples(tmp_path, digits):
+    examples = _examples(tmp_path, digits, splits=("eval",), n=(0, 20))
+    with pytest.raises(InputError, match="'train' split"):
+        _run_executor(tmp_path, examples)
+    with pytest.raises(InputError, match="weak_label"):
+        _run_executor(
+            tmp_path, _examples(tmp_path / "b", digits, n=(20, 10)), label_key="weak_label"
+        )
