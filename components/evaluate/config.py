@@ -1,0 +1,236 @@
+"""TFMA configuration for the stock TFX Evaluator, and a factory for it.
+
+The stock Evaluator (TFMA 0.47) evaluates frontier's SavedModels through their
+`serving_default` signature (serialized `tf.Example` in, `probabilities` out),
+computes metrics per slice, checks thresholds and writes the `ModelBlessing`
+that drives the stock Pusher. This module builds its `tfma.EvalConfig`:
+
+  metrics (every slice):
+    * `sparse_categorical_accuracy` (Keras SparseCategoricalAccuracy), with
+      thresholds on the Overall slice only:
+        - value: accuracy >= `min_accuracy`;
+        - change: candidate - baseline >= -`max_accuracy_drop` (only when a
+          baseline model is given; TFMA skips change thresholds on the first
+          run, when there is no blessed baseline yet: "rubber stamping");
+    * `sparse_categorical_crossentropy` (log-loss), `example_count`;
+    * per-class `recall` (binarized by class id: `recall[class k]`). Note that
+      TFMA binarizes one-vs-rest with threshold 0.5, i.e. counts class k as
+      predicted when p_k > 0.5, which is not top-1 (arg-max) recall when the
+      winning probability is below 0.5. Top-1 recall of class k is the
+      accuracy on the `label=k` slice (and `metrics.per_class_recall`);
+      `EvaluationReport` shows both;
+    * `multi_class_confusion_matrix_plot` (a plot, in TFMA's plots file).
+  slices: Overall, per `label` (true class), per `client_id` when asked.
+
+Example, with the latest blessed model as the baseline:
+
+    from tfx import v1 as tfx
+    from frontier.components.evaluate import baseline_resolver, make_evaluator
+
+    baseline = baseline_resolver()   # tfx.dsl.Resolver(LatestBlessedModelStrategy)
+    evaluator = make_evaluator(
+        examples=ingest.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline.outputs["model"],
+        num_classes=10,
+        min_accuracy=0.9,
+        max_accuracy_drop=0.01,
+    )
+    pusher = tfx.components.Pusher(
+        model=trainer.outputs["model"], model_blessing=evaluator.outputs["blessing"], ...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from frontier.components.common.errors import InputError
+from frontier.schemas.dataset import CLIENT_ID_KEY, LABEL_KEY, DatasetInfo
+
+ACCURACY = "SparseCategoricalAccuracy"  # TFMA metric names as written in results:
+ACCURACY_NAME = "sparse_categorical_accuracy"
+LOG_LOSS = "SparseCategoricalCrossentropy"
+LOG_LOSS_NAME = "sparse_categorical_crossentropy"
+RECALL = "Recall"
+RECALL_NAME = "recall"
+EXAMPLE_COUNT = "ExampleCount"
+CONFUSION_PLOT = "MultiClassConfusionMatrixPlot"
+
+SIGNATURE_NAME = "serving_default"
+PREDICTION_KEY = "probabilities"
+DEFAULT_MIN_ACCURACY = 0.5
+DEFAULT_MAX_ACCURACY_DROP = 0.01
+BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
+
+
+def eval_config(
+    info: DatasetInfo | None = None,
+    *,
+    num_classes: int | None = None,
+    min_accuracy: float | None = DEFAULT_MIN_ACCURACY,
+    max_accuracy_drop: float | None = DEFAULT_MAX_ACCURACY_DROP,
+    slice_by_label: bool = True,
+    slice_by_client: bool | None = None,
+    label_key: str = LABEL_KEY,
+    confusion_matrix_plot: bool = True,
+):
+    """Builds the `tfma.EvalConfig` described in the module docstring.
+
+    Args:
+      info: the data's `DatasetInfo`; gives `num_classes` and whether the
+        examples carry `client_id`. Optional when `num_classes` is given
+        (e.g. when the pipeline is defined before ingestion has run).
+      num_classes: C, for the per-class recall (overrides `info`).
+      min_accuracy: lowest accepted overall accuracy in [0, 1]; None for no
+        absolute threshold.
+      max_accuracy_drop: largest accepted drop of overall accuracy below the
+        baseline model's (>= 0); None for no comparison threshold.
+      slice_by_label: add one slice per true class.
+      slice_by_client: add one slice per `client_id`; default: when `info`
+        says the examples have client ids.
+      label_key: the label column (an int role key).
+      confusion_matrix_plot: also compute TFMA's multi-class confusion matrix
+        plot.
+
+    Returns:
+      A `tfma.EvalConfig`.
+
+    Raises:
+      InputError: for thresholds out of range or an unknown number of classes.
+    """
+    import tensorflow_model_analysis as tfma
+
+    if num_classes is None:
+        if info is None:
+            raise InputError(
+                "eval_config needs the number of classes",
+                column="num_classes",
+                expected="info or num_classes",
+            )
+        num_classes = info.num_classes
+    if num_classes < 2:
+        raise InputError(
+            f"num_classes = {num_classes}", column="num_classes", expected="an integer >= 2"
+        )
+    if min_accuracy is not None and not 0.0 <= min_accuracy <= 1.0:
+        raise InputError(
+            f"min_accuracy = {min_accuracy}", column="min_accuracy", expected="a value in [0, 1]"
+        )
+    if max_accuracy_drop is not None and not 0.0 <= max_accuracy_drop <= 1.0:
+        raise InputError(
+            f"max_accuracy_drop = {max_accuracy_drop}",
+            column="max_accuracy_drop",
+            expected="a value in [0, 1]",
+        )
+    if slice_by_client is None:
+        slice_by_client = bool(info is not None and info.has(CLIENT_ID_KEY))
+
+    threshold = tfma.MetricThreshold()
+    if min_accuracy is not None:
+        threshold.value_threshold.lower_bound.value = float(min_accuracy)
+    if max_accuracy_drop is not None:
+        threshold.change_threshold.direction = tfma.MetricDirection.HIGHER_IS_BETTER
+        threshold.change_threshold.absolute.value = -float(max_accuracy_drop)
+    accuracy = tfma.MetricConfig(class_name=ACCURACY)
+    if min_accuracy is not None or max_accuracy_drop is not None:
+        # On the Overall slice only: a `threshold` field would apply to every slice.
+        accuracy.per_slice_thresholds.append(
+            tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=threshold)
+        )
+
+    metrics = [
+        accuracy,
+        tfma.MetricConfig(class_name=LOG_LOSS),
+        tfma.MetricConfig(class_name=EXAMPLE_COUNT),
+    ]
+    if confusion_matrix_plot:
+        metrics.append(tfma.MetricConfig(class_name=CONFUSION_PLOT))
+    slicing = [tfma.SlicingSpec()]
+    if slice_by_label:
+        slicing.append(tfma.SlicingSpec(feature_keys=[label_key]))
+    if slice_by_client:
+        slicing.append(tfma.SlicingSpec(feature_keys=[CLIENT_ID_KEY]))
+    return tfma.EvalConfig(
+        model_specs=[
+            tfma.ModelSpec(
+                signature_name=SIGNATURE_NAME, label_key=label_key, prediction_key=PREDICTION_KEY
+            )
+        ],
+        metrics_specs=[
+            tfma.MetricsSpec(metrics=metrics),
+            tfma.MetricsSpec(
+                metrics=[tfma.MetricConfig(class_name=RECALL)],
+                binarize=tfma.BinarizationOptions(class_ids={"values": list(range(num_classes))}),
+            ),
+        ],
+        slicing_specs=slicing,
+    )
+
+
+def make_evaluator(
+    examples,
+    model,
+    baseline_model=None,
+    *,
+    info: DatasetInfo | None = None,
+    num_classes: int | None = None,
+    min_accuracy: float | None = DEFAULT_MIN_ACCURACY,
+    max_accuracy_drop: float | None = DEFAULT_MAX_ACCURACY_DROP,
+    slice_by_label: bool = True,
+    slice_by_client: bool | None = None,
+    example_splits: Sequence[str] | None = None,
+    config=None,
+):
+    """The stock `tfx.components.Evaluator` configured by `eval_config`.
+
+    Args:
+      examples: channel of frontier `Examples` (evaluated on `eval` by default).
+      model: channel of the candidate `Model` (a frontier SavedModel).
+      baseline_model: optional channel of the baseline `Model`, usually
+        `baseline_resolver().outputs["model"]`; without one only the
+        absolute threshold is checked.
+      info, num_classes, min_accuracy, max_accuracy_drop, slice_by_label,
+        slice_by_client: see `eval_config`.
+      example_splits: splits to evaluate on (default: `["eval"]`).
+      config: a ready `tfma.EvalConfig`, used instead of building one.
+
+    Returns:
+      A `tfx.components.Evaluator` with outputs `evaluation` and `blessing`.
+    """
+    from tfx.components import Evaluator
+
+    config = config or eval_config(
+        info,
+        num_classes=num_classes,
+        min_accuracy=min_accuracy,
+        max_accuracy_drop=max_accuracy_drop,
+        slice_by_label=slice_by_label,
+        slice_by_client=slice_by_client,
+    )
+    return Evaluator(
+        examples=examples,
+        model=model,
+        baseline_model=baseline_model,
+        eval_config=config,
+        example_splits=list(example_splits) if example_splits else None,
+    )
+
+
+def baseline_resolver(resolver_id: str = BASELINE_RESOLVER_ID):
+    """A `tfx.dsl.Resolver` yielding the latest blessed `Model` (the baseline).
+
+    Its `outputs["model"]` is empty on the first run, when nothing has been
+    blessed yet; the Evaluator then checks only absolute thresholds.
+    """
+    from tfx import types
+    from tfx.dsl.components.common.resolver import Resolver
+    from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+        LatestBlessedModelStrategy,
+    )
+    from tfx.types import standard_artifacts
+
+    return Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=types.Channel(type=standard_artifacts.Model),
+        model_blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id(resolver_id)

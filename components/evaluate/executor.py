@@ -1,0 +1,164 @@
+"""Executor of `EvaluationReport`: TFMA results + calibration -> one HTML page."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from absl import logging
+from tfx.dsl.components.base import base_executor
+from tfx.types import artifact_utils
+
+from frontier.components.common import html
+from frontier.components.common.errors import InputError
+from frontier.components.common.examples_io import split_uri
+from frontier.components.evaluate import spec
+from frontier.components.evaluate.metrics import OVERALL, sliced_metrics, to_dict
+from frontier.components.evaluate.report import evaluation_page
+from frontier.components.evaluate.tfma_results import TfmaResults, load_tfma_results
+from frontier.components.trainer.export import PROBABILITIES, predict_examples
+from frontier.components.trainer.model import check_labels
+from frontier.schemas.dataset import CLIENT_ID_KEY, LABEL_KEY, DatasetInfo
+
+# Written by the stock Evaluator on its ModelBlessing (tfx.components.evaluator.constants).
+_BLESSED = "blessed"
+_BASELINE_MODEL = "baseline_model"
+_BLESSED_FILE = "BLESSED"
+_NOT_BLESSED_FILE = "NOT_BLESSED"
+
+
+def blessing_outcome(blessing, tfma: TfmaResults) -> bool | None:
+    """True / False when the Evaluator validated the model, None when it had no thresholds."""
+    import tensorflow as tf
+
+    if blessing is not None:
+        if blessing.has_custom_property(_BLESSED):
+            return bool(blessing.get_int_custom_property(_BLESSED))
+        if tf.io.gfile.exists(os.path.join(blessing.uri, _BLESSED_FILE)):
+            return True
+        if tf.io.gfile.exists(os.path.join(blessing.uri, _NOT_BLESSED_FILE)):
+            return False
+    return tfma.validation_ok
+
+
+class Executor(base_executor.BaseExecutor):
+    """Renders the evaluation of a candidate model as an HTML page.
+
+    Inputs:
+      examples: the frontier `Examples` that the stock Evaluator evaluated on
+        (`dataset_info.json` gives class names and role keys).
+      model: the candidate `Model` (SavedModel at `<uri>/Format-Serving` with
+        the frontier serving signature).
+      evaluation: the stock Evaluator's `ModelEvaluation` (TFMA output).
+      blessing: optional, the stock Evaluator's `ModelBlessing`.
+
+    Outputs:
+      visualization: `HtmlReport`: `index.html` (verdict, failed thresholds,
+        TFMA metrics per slice, accuracy / log-loss / ECE per slice,
+        per-class recall, confusion matrix, reliability diagram) and
+        `metrics.json` (the same numbers). Custom properties: `blessed` (int
+        1 / 0, absent when no threshold was configured), `accuracy`, `ece`,
+        `log_loss` (float, Overall slice).
+
+    Parameters:
+      eval_split: split to run the model on (the Evaluator's, default `eval`).
+      num_bins: equal-width confidence bins for ECE and the reliability plot.
+      batch_size: examples per call of the serving signature.
+      component_version: code hash, only for the cache key.
+    """
+
+    def Do(
+        self,
+        input_dict: dict[str, list[Any]],
+        output_dict: dict[str, list[Any]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        import tensorflow as tf
+
+        examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
+        model = artifact_utils.get_single_instance(input_dict[spec.MODEL_KEY])
+        evaluation = artifact_utils.get_single_instance(input_dict[spec.EVALUATION_KEY])
+        blessings = input_dict.get(spec.BLESSING_KEY) or []
+        blessing = blessings[0] if blessings else None
+        report = artifact_utils.get_single_instance(output_dict[spec.VISUALIZATION_KEY])
+        eval_split = str(exec_properties.get(spec.EVAL_SPLIT_KEY) or spec.DEFAULT_EVAL_SPLIT)
+        num_bins = int(exec_properties.get(spec.NUM_BINS_KEY) or spec.DEFAULT_NUM_BINS)
+        batch_size = int(exec_properties.get(spec.BATCH_SIZE_KEY) or spec.DEFAULT_BATCH_SIZE)
+        if num_bins < 1 or batch_size < 1:
+            raise InputError(
+                f"num_bins = {num_bins}, batch_size = {batch_size}",
+                column=f"{spec.NUM_BINS_KEY}/{spec.BATCH_SIZE_KEY}",
+                expected="integers >= 1",
+            )
+
+        info = DatasetInfo.read(examples.uri)
+        logging.info("EvaluationReport: running %s on split %r", model.uri, eval_split)
+        preds = predict_examples(model.uri, examples.uri, eval_split, batch_size=batch_size)
+        probabilities = preds[PROBABILITIES]
+        if probabilities.shape[1] != info.num_classes:
+            raise InputError(
+                f"the model predicts {probabilities.shape[1]} classes but the examples declare "
+                f"{info.num_classes}",
+                file=model.uri,
+                column=PROBABILITIES,
+                expected=f"a model trained on these classes ({info.num_classes})",
+            )
+        labels = check_labels(
+            preds[LABEL_KEY],
+            info.num_classes,
+            column=LABEL_KEY,
+            file=split_uri(examples.uri, eval_split),
+        )
+        sliced = sliced_metrics(
+            labels, probabilities, client_ids=preds.get(CLIENT_ID_KEY), num_bins=num_bins
+        )
+        overall = sliced[OVERALL]
+        logging.info(
+            "EvaluationReport: accuracy %.4f, log-loss %.4f, ECE %.4f on %d examples",
+            overall.accuracy,
+            overall.log_loss,
+            overall.ece,
+            overall.examples,
+        )
+
+        tfma = load_tfma_results(evaluation.uri)
+        blessed = blessing_outcome(blessing, tfma)
+        baseline_uri = None
+        if blessing is not None and blessing.has_custom_property(_BASELINE_MODEL):
+            baseline_uri = blessing.get_string_custom_property(_BASELINE_MODEL)
+
+        summary = {
+            "blessed": blessed,
+            "validation_ok": tfma.validation_ok,
+            "failures": [f._asdict() for f in tfma.failures],
+            "model": model.uri,
+            "baseline_model": baseline_uri,
+            "eval_split": eval_split,
+            "num_bins": num_bins,
+            "class_names": list(info.class_names),
+            "slices": {name: to_dict(m) for name, m in sliced.items()},
+            "tfma": tfma.metrics,
+        }
+        tf.io.gfile.makedirs(report.uri)
+        with tf.io.gfile.GFile(os.path.join(report.uri, spec.METRICS_FILE), "w") as f:
+            json.dump(summary, f, indent=1, sort_keys=True)
+
+        document = evaluation_page(
+            sliced=sliced,
+            tfma=tfma,
+            blessed=blessed,
+            class_names=info.class_names,
+            model_uri=model.uri,
+            baseline_uri=baseline_uri,
+            eval_split=eval_split,
+        )
+        html.write_report(report, "Evaluation", document)
+        if blessed is not None:
+            report.set_int_custom_property(spec.BLESSED_PROPERTY, int(blessed))
+        for key, value in (
+            (spec.ACCURACY_PROPERTY, overall.accuracy),
+            (spec.ECE_PROPERTY, overall.ece),
+            (spec.LOG_LOSS_PROPERTY, overall.log_loss),
+        ):
+            report.set_float_custom_property(key, float(value))

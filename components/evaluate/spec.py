@@ -1,0 +1,55 @@
+"""Names shared by the EvaluationReport component, its executor and tests (DESIGN.md rule 2)."""
+
+from __future__ import annotations
+
+from tfx.types import standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+
+from frontier.components.common.versioning import COMPONENT_VERSION_KEY
+from frontier.schemas.artifacts import HtmlReport
+
+COMPONENT_PACKAGE = "evaluate"  # folder name, for code_version()
+
+# Inputs / outputs.
+EXAMPLES_KEY = "examples"
+MODEL_KEY = "model"
+EVALUATION_KEY = "evaluation"
+BLESSING_KEY = "blessing"
+VISUALIZATION_KEY = "visualization"
+
+# Execution parameters.
+EVAL_SPLIT_KEY = "eval_split"
+NUM_BINS_KEY = "num_bins"
+BATCH_SIZE_KEY = "batch_size"
+
+DEFAULT_EVAL_SPLIT = "eval"
+DEFAULT_NUM_BINS = 15
+DEFAULT_BATCH_SIZE = 1024
+
+METRICS_FILE = "metrics.json"  # written beside index.html in the visualization
+
+# Custom properties of the visualization artifact.
+BLESSED_PROPERTY = "blessed"  # int 1 / 0; absent when no threshold was configured
+ACCURACY_PROPERTY = "accuracy"  # float, Overall slice
+ECE_PROPERTY = "ece"  # float, Overall slice
+LOG_LOSS_PROPERTY = "log_loss"  # float, Overall slice
+
+
+class EvaluationReportSpec(ComponentSpec):
+    """ComponentSpec of `EvaluationReport` (see executor.Executor for meanings)."""
+
+    PARAMETERS = {
+        EVAL_SPLIT_KEY: ExecutionParameter(type=str),
+        NUM_BINS_KEY: ExecutionParameter(type=int),
+        BATCH_SIZE_KEY: ExecutionParameter(type=int),
+        COMPONENT_VERSION_KEY: ExecutionParameter(type=str),
+    }
+    INPUTS = {
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
+        EVALUATION_KEY: ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        BLESSING_KEY: ChannelParameter(type=standard_artifacts.ModelBlessing, optional=True),
+    }
+    OUTPUTS = {
+        VISUALIZATION_KEY: ChannelParameter(type=HtmlReport),
+    }
