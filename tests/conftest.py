@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny real data (scikit-learn digits) as frontier artifacts."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+DIGIT_CLASSES = tuple(str(i) for i in range(10))
+
+
+def tiny_digits(n_train: int = 200, n_eval: int = 80, seed: int = 0):
+    """A class-balanced-ish digits subset as (DatasetInfo, {split: arrays})."""
+    from sklearn.datasets import load_digits
+
+    from frontier.schemas.dataset import DatasetInfo
+
+    digits = load_digits()
+    order = np.random.default_rng(seed).permutation(len(digits.target))
+    idx = {"train": order[:n_train], "eval": order[n_train : n_train + n_eval]}
+    splits = {
+        name: {
+            "x": digits.data[i].astype(np.float32),
+            "label": digits.target[i].astype(np.int64),
+            "example_id": np.array([f"digits#{j}".encode() for j in i], dtype=object),
+        }
+        for name, i in idx.items()
+    }
+    info = DatasetInfo(
+        feature_keys=("pixels",),
+        feature_dims=(64,),
+        class_names=DIGIT_CLASSES,
+        image_shape=(8, 8, 1),
+        split_counts={k: len(v) for k, v in idx.items()},
+        class_counts={
+            k: tuple(int(c) for c in np.bincount(digits.target[v], minlength=10)) for k, v in idx.items()
+        },
+        source="sklearn:digits (test subset)",
+    )
+    return info, splits
+
+
+@pytest.fixture(scope="session")
+def digits_examples_uri(tmp_path_factory) -> str:
+    """A frontier `Examples` directory: 200 train / 80 eval digits."""
+    from tfx.types import standard_artifacts
+
+    from frontier.components.common.examples_io import write_examples
+
+    info, splits = tiny_digits()
+    artifact = standard_artifacts.Examples()
+    artifact.uri = str(tmp_path_factory.mktemp("digits_examples"))
+    write_examples(artifact, splits, info)
+    return artifact.uri
+
+
+@pytest.fixture(scope="session")
+def digits_model_uri(tmp_path_factory, digits_examples_uri) -> str:
+    """A frontier `Model` directory: a small MLP trained briefly on the tiny digits."""
+    from frontier.components.common.examples_io import load_split
+    from frontier.components.trainer import save_model_artifact, train
+    from frontier.schemas.dataset import DatasetInfo
+
+    info = DatasetInfo.read(digits_examples_uri)
+    data = load_split(digits_examples_uri, "train", info)
+    model, _ = train(data["x"], data["label"], info, hidden_units=(32,), epochs=5, seed=0)
+    uri = str(tmp_path_factory.mktemp("digits_model"))
+    save_model_artifact(model, info, uri)
+    return uri
