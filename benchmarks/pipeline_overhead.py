@@ -70,7 +70,7 @@ def main() -> None:
         "orchestration_s": round(wall - executor_s, 3),
         "overhead_ratio": round((wall - executor_s) / executor_s, 4),
         "per_executor_s": {name: round(s, 3) for name, s in first},
-        "components": len(run.nodes),
+        "components": len(run.components),
         "import_s": round(import_s, 3),
         "rerun_wall_s": round(rerun_wall, 3),
         "rerun_executed": rerun.executed,

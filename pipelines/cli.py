@@ -30,7 +30,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     pipeline = demo.create_pipeline(root)
     print(f"running {pipeline.pipeline_info.pipeline_name} with the {args.runner} runner under {root}")
     run, report, seconds = runner.run_and_report(pipeline, root, args.runner)
-    n = len(run.nodes)
+    n = len(run.components)
     print(f"\nfinished in {seconds:.1f} s: {len(run.executed)} of {n} components executed, "
           f"{len(run.cached)} of {n} reused from cache")
     if run.cached:

@@ -42,7 +42,7 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
     """Builds the demo `tfx.dsl.Pipeline` with its MLMD store and artifacts under `root`."""
     from tfx import v1 as tfx
 
-    from frontier.components.evaluate import EvaluationReport, make_evaluator
+    from frontier.components.evaluate import EvaluationReport, baseline_resolver, make_evaluator
     from frontier.components.ingest import Ingest
     from frontier.components.pusher import Pusher
     from frontier.components.trainer import Trainer
@@ -63,11 +63,7 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
         hidden_units=config.hidden_units,
         seed=config.seed,
     )
-    baseline = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model")
+    baseline = baseline_resolver()
     evaluator = make_evaluator(
         examples=examples,
         model=trainer.outputs["model"],

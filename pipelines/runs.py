@@ -17,6 +17,9 @@ from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
 METADATA_FILE = "metadata.sqlite"
+# Resolver and Importer nodes run on every run (they query MLMD); they are
+# pipeline plumbing, not components whose work the cache could save.
+_SYSTEM_NODE_PREFIX = "tfx.dsl.components.common."
 _STATE = {v: k for k, v in mlmd_pb2.Execution.State.items()}
 
 
@@ -36,10 +39,16 @@ class NodeRecord:
     """One component's execution within a run."""
 
     node_id: str
+    execution_type: str
     execution_id: int
     state: str  # COMPLETE, CACHED, FAILED, RUNNING ...
     seconds: float  # from registration to publication (includes driver + executor)
     outputs: tuple[ArtifactRecord, ...]
+
+    @property
+    def is_system(self) -> bool:
+        """A Resolver or Importer node rather than a component."""
+        return self.execution_type.startswith(_SYSTEM_NODE_PREFIX)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,16 +62,24 @@ class RunRecord:
     nodes: tuple[NodeRecord, ...]
 
     @property
+    def components(self) -> list[NodeRecord]:
+        """The nodes that are components (not Resolver / Importer nodes)."""
+        return [n for n in self.nodes if not n.is_system]
+
+    def _with_state(self, state: str) -> list[str]:
+        return [n.node_id for n in self.components if n.state == state]
+
+    @property
     def cached(self) -> list[str]:
-        return [n.node_id for n in self.nodes if n.state == "CACHED"]
+        return self._with_state("CACHED")
 
     @property
     def executed(self) -> list[str]:
-        return [n.node_id for n in self.nodes if n.state == "COMPLETE"]
+        return self._with_state("COMPLETE")
 
     @property
     def failed(self) -> list[str]:
-        return [n.node_id for n in self.nodes if n.state == "FAILED"]
+        return self._with_state("FAILED")
 
 
 def open_store(root: str) -> metadata_store.MetadataStore:
@@ -100,6 +117,7 @@ def _run_record(store, ctx) -> RunRecord:
     artifact_ids = sorted({a for pairs in outputs.values() for a, _ in pairs})
     artifacts = {a.id: a for a in store.get_artifacts_by_id(artifact_ids)} if artifact_ids else {}
     types = {t.id: t.name for t in store.get_artifact_types()}
+    execution_types = {t.id: t.name for t in store.get_execution_types()}
     nodes = []
     for e in executions:
         records = tuple(
@@ -116,6 +134,7 @@ def _run_record(store, ctx) -> RunRecord:
         nodes.append(
             NodeRecord(
                 node_id=_node_id(store, e.id, pipeline),
+                execution_type=execution_types.get(e.type_id, "?"),
                 execution_id=e.id,
                 state=_STATE.get(e.last_known_state, "UNKNOWN"),
                 seconds=(e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0,

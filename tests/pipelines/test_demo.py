@@ -1,0 +1,112 @@
+"""The demo pipeline end to end: blessing, pushing, report, caching, both runners, CLI.
+
+One run root is shared by the tests of this module, in order: each run is
+asserted on by the test that makes it (a module of small real runs is far
+cheaper than independent runs, each of which re-trains and re-evaluates).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import re
+
+import pytest
+
+from frontier.pipelines import cli, demo, runner, runs
+
+TINY = demo.DemoConfig(epochs=3, hidden_units=(32,), min_accuracy=0.5)
+UPSTREAM = ["Ingest", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer"]
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("demo_root"))
+
+
+def _run(root: str, config: demo.DemoConfig = TINY, runner_name: str = "local"):
+    return runner.run_and_report(demo.create_pipeline(root, config), root, runner_name)
+
+
+def _states(run: runs.RunRecord) -> dict[str, str]:
+    return {n.node_id: n.state for n in run.nodes}
+
+
+def _versions(root: str) -> list[str]:
+    return sorted(v for v in os.listdir(runner.serving_dir(root)) if v.isdigit())
+
+
+def test_first_run_blesses_pushes_and_reports(root):
+    run, report, _ = _run(root)
+    states = _states(run)
+    assert all(states[n] == "COMPLETE" for n in [*UPSTREAM, "Evaluator", "EvaluationReport", "Pusher"])
+    assert "blessed:    yes" in demo.outcome(run)
+    assert len(_versions(root)) == 1
+    html = open(report).read()
+    for node in run.nodes:
+        for a in node.outputs:
+            assert f"<td>{a.id}</td>" in html  # every artifact listed with its MLMD id
+            if a.type_name == "frontier.HtmlReport":
+                link = os.path.relpath(os.path.join(a.uri, "index.html"), root)
+                assert f'href="{link}"' in html and os.path.exists(os.path.join(root, link))
+
+
+def test_second_run_reuses_the_cache_up_to_the_trainer(root):
+    run, _, _ = _run(root)
+    states = _states(run)
+    assert all(states[n] == "CACHED" for n in UPSTREAM), states
+    # A blessed baseline exists now, so the Evaluator's inputs changed and it re-ran;
+    # the model is unchanged, so the Pusher did not publish it a second time.
+    assert states["Evaluator"] == "COMPLETE"
+    assert len(_versions(root)) == 1
+
+
+def test_third_run_reuses_every_component_and_the_cli_says_so(root, monkeypatch, capsys):
+    monkeypatch.setattr(demo, "create_pipeline", functools.partial(demo.create_pipeline, config=TINY))
+    assert cli.main(["run", "demo", "--root", root]) == 0
+    out = capsys.readouterr().out
+    run = runs.latest_run(root)
+    component_states = {n.node_id: n.state for n in run.components}
+    assert set(component_states.values()) == {"CACHED"}, component_states
+    assert re.search(r"0 of \d+ components executed", out)
+    assert "reused from cache: Ingest" in out
+    assert "report:" in out and "metadata:" in out
+
+
+def test_changed_parameter_reruns_from_that_component_on_with_the_beam_runner(root):
+    run, _, _ = _run(root, dataclasses.replace(TINY, epochs=4), "beam")
+    states = _states(run)
+    assert [states[n] for n in UPSTREAM] == ["CACHED"] * 4 + ["COMPLETE"]
+    assert states["Evaluator"] == "COMPLETE"
+
+
+def test_changed_component_code_invalidates_its_cache(root, monkeypatch):
+    import frontier.components.trainer.component as trainer_component
+
+    real = trainer_component.code_version
+    monkeypatch.setattr(trainer_component, "code_version", lambda pkg: real(pkg) + "-edited")
+    run, _, _ = _run(root, dataclasses.replace(TINY, epochs=4))
+    states = _states(run)
+    assert [states[n] for n in UPSTREAM] == ["CACHED"] * 4 + ["COMPLETE"]
+
+
+def test_runs_lists_every_run_with_its_artifacts(root, capsys):
+    assert cli.main(["runs", "--root", root]) == 0
+    out = capsys.readouterr().out
+    assert out.count(f"{demo.PIPELINE_NAME}  run ") == 5
+    trainer_models = [r for r in runs.list_runs(root)[0].nodes if r.node_id == "Trainer"][0].outputs
+    assert any(f"#{a.id}" in out and a.uri in out for a in trainer_models)
+
+
+def test_demo_pipeline_compiles_for_vertex(root, tmp_path):
+    from tfx import v1 as tfx
+
+    tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image="us-docker.pkg.dev/example-project/frontier/frontier:test"
+        ),
+        output_dir=str(tmp_path),
+        output_filename="demo.json",
+    ).run(demo.create_pipeline(str(tmp_path / "root")))
+    assert (tmp_path / "demo.json").stat().st_size > 0
