@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -14,13 +15,51 @@ DEFAULT_ROOT = "frontier_runs"
 PIPELINES = ("demo",)
 
 
-def _quiet_logs() -> None:
-    # TensorFlow and Google client libraries print pages of start-up noise.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Progress worth showing: frontier's own log lines, and the runner's
+# "Component X is running / is finished".
+_RUNNER_SOURCES = ("local_dag_runner.py", "beam_dag_runner.py")
+_FRONTIER_DIRS = tuple(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + d + os.sep
+    for d in ("components", "pipelines", "schemas")
+)
+# Warnings that TFX 1.16 and Beam print on every run and that say nothing about the run.
+_BENIGN = (
+    "custom_executor_spec` is deprecated",
+    "property_predicate is not supported",
+)
+
+
+class _ProgressFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        path = record.pathname
+        if path.startswith(_FRONTIER_DIRS):
+            return True
+        if path.endswith(_RUNNER_SOURCES):
+            return record.getMessage().startswith("Component ")
+        if record.levelno < logging.WARNING:
+            return False
+        return not any(b in record.getMessage() for b in _BENIGN)
+
+
+def _configure_logging() -> None:
+    """Shows progress and real warnings; hides TFX/TF start-up chatter."""
+    # TensorFlow's C++ start-up lines (CUDA plugin registration on a CPU machine).
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import warnings
 
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(message)s", "%H:%M:%S"))
+    handler.addFilter(_ProgressFilter())
+    absl_logger = logging.getLogger("absl")
+    absl_logger.handlers[:] = [handler]
+    absl_logger.propagate = False
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    logging.getLogger("apache_beam.io.tfrecordio").setLevel(logging.ERROR)  # "no python-snappy"
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -66,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_logs()
+    _configure_logging()
     try:
         return args.func(args)
     except (FileNotFoundError, LookupError, ValueError) as e:
