@@ -18,7 +18,7 @@ _HTML_TYPE = "frontier.HtmlReport"
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1200px;color:#222}"
     "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-    "th{background:#f3f3f3}.CACHED{color:#2a6}.FAILED{color:#c22}.muted{color:#777}"
+    "th{background:#f3f3f3}td{max-width:30em;overflow-wrap:anywhere}.CACHED{color:#2a6}.FAILED{color:#c22}.muted{color:#777}"
 )
 
 
@@ -26,9 +26,10 @@ def _e(v: object) -> str:
     return html.escape(str(v))
 
 
-def _link(uri: str, root: str, text: str) -> str:
-    target = os.path.relpath(uri, root) if not uri.startswith(("gs://", "s3://")) else uri
-    return f'<a href="{_e(target)}">{_e(text)}</a>'
+def _link(uri: str, root: str, text: str | None = None) -> str:
+    """A link to `uri`, relative to `root` for local paths (the report moves with its root)."""
+    target = uri if "://" in uri else os.path.relpath(uri, root)
+    return f'<a href="{_e(target)}">{_e(text or target)}</a>'
 
 
 def render_report(run: RunRecord, root: str, extra: dict[str, str] | None = None) -> str:
@@ -42,7 +43,7 @@ def render_report(run: RunRecord, root: str, extra: dict[str, str] | None = None
             rows.append(
                 f"<tr><td>{_e(node.node_id)}</td><td class='{node.state}'>{node.state}</td>"
                 f"<td>{_e(a.key)}</td><td>{a.id}</td><td>{_e(a.type_name)}</td>"
-                f"<td>{_link(a.uri, root, a.uri)}</td><td class='muted'>{_e(props)}</td></tr>"
+                f"<td>{_link(a.uri, root)}</td><td class='muted'>{_e(props)}</td></tr>"
             )
             if a.type_name == _HTML_TYPE:
                 title = a.properties.get("title", node.node_id)
