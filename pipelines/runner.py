@@ -60,13 +60,31 @@ def run_pipeline(pipeline, runner: str = "local") -> None:
 def run_and_report(pipeline, root: str, runner: str = "local") -> tuple[runs_lib.RunRecord, str, float]:
     """Runs `pipeline`, then writes `<root>/report.html` for the run.
 
+    The report is written for a failed run as well (it shows which component
+    failed and what the others published); the error is then re-raised.
+
     Returns:
       (the run as recorded in MLMD, the report's path, wall seconds of the run).
     """
+    name = pipeline.pipeline_info.pipeline_name
     start = time.perf_counter()
-    run_pipeline(pipeline, runner)
+    try:
+        run_pipeline(pipeline, runner)
+    except BaseException:
+        _write_report(root, name, runner, time.perf_counter() - start, missing_ok=True)
+        raise
     seconds = time.perf_counter() - start
-    run = runs_lib.latest_run(root, pipeline.pipeline_info.pipeline_name)
+    run, path = _write_report(root, name, runner, seconds)
+    return run, path, seconds
+
+
+def _write_report(root: str, name: str, runner: str, seconds: float, missing_ok: bool = False):
+    try:
+        run = runs_lib.latest_run(root, name)
+    except (LookupError, FileNotFoundError):
+        if missing_ok:  # failed before MLMD recorded anything
+            return None, None
+        raise
     path = report_lib.write_report(
         run,
         os.path.abspath(root),
@@ -74,7 +92,7 @@ def run_and_report(pipeline, root: str, runner: str = "local") -> tuple[runs_lib
             "runner": runner,
             "pipeline time (s)": f"{seconds:.1f}",
             "metadata": metadata_path(root),
-            "pipeline root": pipeline_root(root, pipeline.pipeline_info.pipeline_name),
+            "pipeline root": pipeline_root(root, name),
         },
     )
-    return run, path, seconds
+    return run, path
