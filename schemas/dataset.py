@@ -22,6 +22,11 @@ from collections.abc import Mapping
 
 DATASET_INFO_FILE = "dataset_info.json"
 
+# Split names that ingestion writes and trainers / evaluators read.
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "eval"
+SPLIT_NAMES = (TRAIN_SPLIT, EVAL_SPLIT)
+
 # Role keys are fixed names in the written examples, whatever the source called them.
 LABEL_KEY = "label"
 WEAK_LABEL_KEY = "weak_label"

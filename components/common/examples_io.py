@@ -20,6 +20,7 @@ import numpy as np
 from frontier.schemas.dataset import (
     BYTES_ROLE_KEYS,
     INT_ROLE_KEYS,
+    LABEL_KEY,
     DatasetInfo,
 )
 
@@ -57,27 +58,20 @@ def load_split(examples_uri: str, split: str, info: DatasetInfo | None = None) -
     import tensorflow as tf
 
     info = info or DatasetInfo.read(examples_uri)
-    pattern = os.path.join(split_uri(examples_uri, split), "*")
-    files = sorted(tf.io.gfile.glob(pattern))
-    if not files:
-        raise FileNotFoundError(f"no files for split {split!r} under {examples_uri} (looked for {pattern})")
     spec = feature_spec(info)
-    ds = tf.data.TFRecordDataset(files, compression_type="GZIP").batch(4096)
+    ds = tf.data.TFRecordDataset(split_files(examples_uri, split), compression_type="GZIP").batch(4096)
     ds = ds.map(lambda s: tf.io.parse_example(s, spec))
     parts: dict[str, list[np.ndarray]] = {k: [] for k in spec}
     for batch in ds.as_numpy_iterator():
         for k, v in batch.items():
             parts[k].append(v)
-    cols = {k: np.concatenate(v) if v else np.zeros((0,)) for k, v in parts.items()}
-    n = len(cols[info.role_keys[0]])
-    x = (
-        np.concatenate([cols.pop(k).reshape(n, -1) for k in info.feature_keys], axis=1).astype(np.float32)
-        if n
-        else np.zeros((0, info.input_dim), np.float32)
-    )
-    for k in info.feature_keys:
-        cols.pop(k, None)
-    return {FEATURES: x, **cols}
+    if not parts[LABEL_KEY]:  # an empty split
+        empty = {k: np.zeros((0,), np.object_ if k in BYTES_ROLE_KEYS else np.int64) for k in info.role_keys}
+        return {FEATURES: np.zeros((0, info.input_dim), np.float32), **empty}
+    cols = {k: np.concatenate(v) for k, v in parts.items()}
+    n = len(cols[LABEL_KEY])
+    x = np.concatenate([cols.pop(k).reshape(n, -1) for k in info.feature_keys], axis=1)
+    return {FEATURES: x.astype(np.float32), **cols}
 
 
 def to_tf_example(row: Mapping[str, object], info: DatasetInfo):
@@ -97,6 +91,24 @@ def to_tf_example(row: Mapping[str, object], info: DatasetInfo):
             b = value if isinstance(value, bytes) else str(value).encode()
             feats[key] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[b]))
     return tf.train.Example(features=tf.train.Features(feature=feats))
+
+
+def serialize_example(row: Mapping[str, object], info: DatasetInfo) -> bytes:
+    """`to_tf_example(row, info)` as bytes, deterministically: proto map fields
+    (a tf.Example's features) otherwise serialize in varying order, and the
+    same seed must give the same artifacts byte for byte (DESIGN.md rule 6)."""
+    return to_tf_example(row, info).SerializeToString(deterministic=True)
+
+
+def split_files(examples_uri: str, split: str) -> list[str]:
+    """The TFRecord files of one split, sorted; a clear error if there are none."""
+    import tensorflow as tf
+
+    pattern = os.path.join(split_uri(examples_uri, split), "*")
+    files = sorted(tf.io.gfile.glob(pattern))
+    if not files:
+        raise FileNotFoundError(f"no files for split {split!r} under {examples_uri} (looked for {pattern})")
+    return files
 
 
 def write_split(
@@ -121,7 +133,7 @@ def write_split(
         for i in range(x.shape[0]):
             row = {k: x[i, bounds[j] : bounds[j + 1]] for j, k in enumerate(info.feature_keys)}
             row.update({k: arrays[k][i] for k in info.role_keys})
-            w.write(to_tf_example(row, info).SerializeToString())
+            w.write(serialize_example(row, info))
     return int(x.shape[0])
 
 

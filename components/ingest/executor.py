@@ -17,7 +17,11 @@ from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from frontier.components.common.errors import InputError
-from frontier.components.common.examples_io import set_examples_properties, split_uri, to_tf_example
+from frontier.components.common.examples_io import (
+    serialize_example,
+    set_examples_properties,
+    split_uri,
+)
 from frontier.components.common.html import write_report
 from frontier.components.ingest import spec
 from frontier.components.ingest.convert import assign_split, convert_row, split_fraction
@@ -56,7 +60,7 @@ class _Convert(beam.DoFn):
             row[LABEL_KEY],
             example_id,
             where,
-            to_tf_example(row, self._info).SerializeToString(),
+            serialize_example(row, self._info),
         )
 
 
