@@ -1,1 +1,26 @@
-"""frontier.components."""
+"""frontier.components: the components, and the plain algorithms behind them.
+
+The public components are re-exported here, imported on first use so that
+`import frontier.components` costs nothing (TFX takes seconds to import):
+
+    from frontier.components import Ingest, Trainer, make_evaluator, EvaluationReport, Pusher
+"""
+
+import importlib
+
+_EXPORTS = {
+    "Ingest": "frontier.components.ingest",
+    "Trainer": "frontier.components.trainer",
+    "make_evaluator": "frontier.components.evaluate",
+    "baseline_resolver": "frontier.components.evaluate",
+    "EvaluationReport": "frontier.components.evaluate",
+    "Pusher": "frontier.components.pusher",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
