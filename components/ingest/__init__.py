@@ -5,25 +5,27 @@ Public names:
   * `Ingest`: the TFX component (imported lazily: it needs TFX).
   * `IngestConfig`: the typed, validated configuration.
   * `plan_source`, `read_shard`, `convert_row`, `iter_rows`, `assign_split`,
-    `read_arrays`: the plain functions (no TFX, no Beam) that the component's
-    executor runs inside Beam.
+    `check_unique_ids`, `check_split_counts`, `read_arrays`: the plain
+    functions (no TFX, no Beam) that the component's executor runs inside Beam.
+
+Modules: `spec` (names, `IngestConfig`), `files` (paths, listing, column
+checks), `plan` (`SourcePlan`, `plan_source`), `readers` (one reader per
+format), `convert` (typed values, ids, splits), `report`, and the TFX pieces
+`component` and `executor`.
 """
 
 from frontier.components.ingest.convert import (
     assign_split,
+    check_split_counts,
+    check_unique_ids,
     convert_row,
     iter_rows,
     read_arrays,
     split_fraction,
 )
-from frontier.components.ingest.sources import (
-    RawRow,
-    Shard,
-    SourcePlan,
-    plan_source,
-    read_shard,
-    sanitize_key,
-)
+from frontier.components.ingest.files import sanitize_key
+from frontier.components.ingest.plan import SourcePlan, plan_source
+from frontier.components.ingest.readers import RawRow, Shard, read_shard
 from frontier.components.ingest.spec import IngestConfig
 
 __all__ = [
@@ -33,6 +35,8 @@ __all__ = [
     "Shard",
     "SourcePlan",
     "assign_split",
+    "check_split_counts",
+    "check_unique_ids",
     "convert_row",
     "iter_rows",
     "plan_source",

@@ -71,7 +71,9 @@ class Ingest(base_beam_component.BaseBeamComponent):
             `sklearn:digits|iris|wine|breast_cancer`.
           format: `auto` (by extension; a directory of sub-folders is an image
             folder; `sklearn:` sources are `sklearn`) or one of `csv`,
-            `parquet`, `npz`, `tfrecord`, `images`, `sklearn`.
+            `parquet`, `npz`, `tfrecord`, `images`, `sklearn`. Of a directory,
+            an explicit format reads only the files with its extensions; a
+            glob is read whatever the names.
           feature_columns: columns (NPZ: arrays of shape (N, ...), each row
             flattened) that become float32 features, in this order; keys are
             the names sanitised (`sepal length (cm)` -> `sepal_length_cm`).
@@ -84,10 +86,14 @@ class Ingest(base_beam_component.BaseBeamComponent):
           example_id_column: optional column of a unique example id; default
             `<file relative to the source>#<row>`.
           classes: declared class names, matched against label values by
-            their string form (label 3 or 3.0 matches class "3"). Required
-            for csv/parquet/npz/tfrecord; images default to the sorted
-            sub-folder names, sklearn to its target names.
-          eval_fraction: expected share of examples in `eval`, in (0, 1).
+            their string form: numeric values (Parquet/NPZ numbers, TFRecord
+            int64/float, sklearn targets) by their integer form when integral
+            (3 and 3.0 match class "3"); text (CSV fields, Parquet strings,
+            TFRecord bytes) as written, so CSV `3.0` matches only "3.0".
+            Required for csv/parquet/npz/tfrecord; images default to the
+            sorted sub-folder names, sklearn to its target names.
+          eval_fraction: expected share of examples in `eval`, in (0, 1);
+            the run fails (naming this parameter) when a split ends up empty.
           seed: seed of the (hash-based, order-independent) split.
           color_mode: `grayscale` (C=1) or `rgb` (C=3) for image folders.
 

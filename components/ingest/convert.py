@@ -8,30 +8,37 @@ column):
     empty, None, non-numeric, NaN and +-inf values are rejected, and so are
     values that overflow float32.
   * a label (and weak label) is matched against the declared class names by
-    its string form only: strings as they are (stripped), bytes decoded as
-    UTF-8, integers and integer-valued floats in decimal without a fraction
-    (label 3 and 3.0 both match class "3"). Integer labels therefore need
-    classes declared as strings "0", "1", ...; there is no second rule that
-    reads integers as class ids.
+    its string form only. Numeric values (Parquet / NPZ numbers, TFRecord
+    int64 and float lists, sklearn targets) are written in decimal, an
+    integral value without a fraction (3 and 3.0 both match class "3").
+    Text (every CSV field, Parquet strings, TFRecord bytes decoded as UTF-8)
+    is matched as written, stripped of surrounding spaces: CSV `3.0` matches
+    class "3.0", not "3". Integer labels therefore need classes declared as
+    strings "0", "1", ...; there is no second rule that reads integers as
+    class ids.
   * `client_id` and `example_id` are non-empty strings (numbers in decimal).
+  * example ids are unique (`check_unique_ids`); generated ids are unique by
+    construction, so only an `example_id_column` needs checking.
 
 Split assignment (`assign_split`) is a hash of (seed, example id), so it does
 not depend on the order in which workers see the rows, and an example keeps
-its split when other rows are added or removed.
+its split when other rows are added or removed. Neither split may be empty
+(`check_split_counts`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import numbers
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from frontier.components.common.errors import InputError
 from frontier.components.ingest import spec
-from frontier.components.ingest.sources import MISSING, RawRow, SourcePlan, plan_source, read_shard
+from frontier.components.ingest.plan import SourcePlan, plan_source
+from frontier.components.ingest.readers import MISSING, RawRow, read_shard
 from frontier.schemas.dataset import (
     CLIENT_ID_KEY,
     EXAMPLE_ID_KEY,
@@ -41,6 +48,7 @@ from frontier.schemas.dataset import (
 )
 
 _F32_MAX = float(np.finfo(np.float32).max)
+_MAX_DUPLICATES_SHOWN = 3
 
 
 def _where(raw: RawRow, column: str) -> dict[str, Any]:
@@ -151,7 +159,8 @@ def to_class_id(value: Any, class_index: Mapping[str, int], raw: RawRow, column:
     """The class id of a label value (matched by string form, see module docstring)."""
     classes = list(class_index)
     expected = f"one of the declared classes {classes[:30]}{' ...' if len(classes) > 30 else ''}"
-    name = value_name(_single(value, raw, column, expected))
+    single = _single(value, raw, column, expected)
+    name = value_name(single)
     if not name:
         raise InputError("missing label", expected=expected, **_where(raw, column))
     cid = class_index.get(name)
@@ -159,12 +168,27 @@ def to_class_id(value: Any, class_index: Mapping[str, int], raw: RawRow, column:
         hint = ""
         if name.lstrip("-").isdigit() and not any(c.lstrip("-").isdigit() for c in classes):
             hint = "; labels are matched by name, so integer labels need classes declared as '0', '1', ..."
+        elif isinstance(single, (str, bytes)) and _number_name(name) in class_index:
+            number = _number_name(name)
+            hint = (
+                f"; text labels (such as CSV fields) are matched as written, so {name!r}"
+                f" does not match class {number!r} (write {number} or declare {name!r})"
+            )
         raise InputError(
             f"label {name!r} is not a declared class{hint}",
             expected=expected,
             **_where(raw, column),
         )
     return cid
+
+
+def _number_name(text: str) -> str | None:
+    """The name a number written as `text` would have as a numeric value
+    (`"3.0"` -> `"3"`), or None when `text` is no number."""
+    try:
+        return value_name(float(text))
+    except ValueError:
+        return None
 
 
 def to_id(value: Any, raw: RawRow, column: str) -> str:
@@ -229,12 +253,75 @@ def assign_split(example_id: str, seed: int, eval_fraction: float) -> str:
     return spec.EVAL_SPLIT if split_fraction(example_id, seed) < eval_fraction else spec.TRAIN_SPLIT
 
 
-def iter_rows(plan: SourcePlan) -> Iterator[dict[str, Any]]:
-    """All converted rows of a planned source, in shard order (no Beam)."""
+def duplicate_id_error(example_id: str, wheres: Iterable[tuple[str, int]]) -> InputError:
+    """The error for an example id that comes from several rows.
+
+    Args:
+      example_id: the repeated id.
+      wheres: (file, row) of each occurrence, row 0 where there is none.
+    """
+    wheres = sorted(wheres)
+    shown = "; ".join(
+        f"file {f}" + (f" row {r}" if r else "") for f, r in wheres[:_MAX_DUPLICATES_SHOWN]
+    )
+    return InputError(
+        f"example id {example_id!r} occurs {len(wheres)} times ({shown})",
+        file=wheres[0][0],
+        row=wheres[0][1] or None,
+        expected="a unique example id per row",
+    )
+
+
+def check_unique_ids(ids: Iterable[tuple[str, str, int | None]]) -> None:
+    """Checks that no example id comes from two rows.
+
+    Args:
+      ids: (example id, file, row) of each row; row None where there is none.
+
+    Raises:
+      InputError: for the first repeated id (in order of first occurrence),
+        naming the files and rows it comes from.
+    """
+    seen: dict[str, list[tuple[str, int]]] = {}
+    for example_id, file, row in ids:
+        seen.setdefault(example_id, []).append((file, row or 0))
+    for example_id, wheres in seen.items():
+        if len(wheres) > 1:
+            raise duplicate_id_error(example_id, wheres)
+
+
+def check_split_counts(split_counts: Mapping[str, int], eval_fraction: float) -> None:
+    """Checks that neither split is empty (the trainer and the stock Evaluator
+    need examples in both).
+
+    Raises:
+      InputError: naming the `eval_fraction` parameter and the counts.
+    """
+    total = sum(split_counts.values())
+    for split in spec.SPLIT_NAMES:
+        if split_counts.get(split, 0) == 0:
+            change = "larger" if split == spec.EVAL_SPLIT else "smaller"
+            raise InputError(
+                f"the {split} split would be empty: 0 of {total} rows go to {split}"
+                f" with eval_fraction {eval_fraction}",
+                column=spec.EVAL_FRACTION_KEY,
+                expected=f"examples in both train and eval: a {change} eval_fraction,"
+                " another seed, or more rows",
+            )
+
+
+def _converted(plan: SourcePlan) -> Iterator[tuple[RawRow, dict[str, Any]]]:
     index = {n: i for i, n in enumerate(plan.class_names)}
     for shard in plan.shards:
         for raw in read_shard(plan, shard):
-            yield convert_row(plan, raw, index)
+            yield raw, convert_row(plan, raw, index)
+
+
+def iter_rows(plan: SourcePlan) -> Iterator[dict[str, Any]]:
+    """All converted rows of a planned source, in shard order (no Beam, no
+    uniqueness or split checks)."""
+    for _, row in _converted(plan):
+        yield row
 
 
 def read_arrays(
@@ -248,12 +335,17 @@ def read_arrays(
       ids, object arrays of str ids).
 
     Raises:
-      InputError: for any bad input, as the component would.
+      InputError: for any bad input, as the component would: a bad source or
+        value, a repeated example id, an empty split.
     """
     plan = plan_source(config)
+    pairs = list(_converted(plan))
+    if plan.example_id_column:  # generated ids are unique by construction
+        check_unique_ids((row[EXAMPLE_ID_KEY], raw.file, raw.row) for raw, row in pairs)
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in spec.SPLIT_NAMES}
-    for row in iter_rows(plan):
+    for _, row in pairs:
         rows[assign_split(row[EXAMPLE_ID_KEY], config.seed, config.eval_fraction)].append(row)
+    check_split_counts({s: len(v) for s, v in rows.items()}, config.eval_fraction)
     splits = {}
     for name, items in rows.items():
         x = (

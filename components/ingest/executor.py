@@ -18,26 +18,33 @@ from tfx.types import artifact_utils
 
 from frontier.components.common.errors import InputError
 from frontier.components.common.examples_io import (
+    feature_spec,
     serialize_example,
     set_examples_properties,
     split_uri,
 )
 from frontier.components.common.html import write_report
 from frontier.components.ingest import spec
-from frontier.components.ingest.convert import assign_split, convert_row, split_fraction
+from frontier.components.ingest.convert import (
+    assign_split,
+    check_split_counts,
+    convert_row,
+    duplicate_id_error,
+    split_fraction,
+)
+from frontier.components.ingest.plan import SourcePlan, plan_source
+from frontier.components.ingest.readers import read_shard
 from frontier.components.ingest.report import SAMPLES_PER_CLASS, build_report
-from frontier.components.ingest.sources import SourcePlan, plan_source, read_shard
 from frontier.schemas.dataset import (
+    BYTES_ROLE_KEYS,
     DATASET_INFO_FILE,
     EXAMPLE_ID_KEY,
-    INT_ROLE_KEYS,
     LABEL_KEY,
     DatasetInfo,
 )
 
 _COUNTS_FILE = "counts.json"
 _SAMPLES_FILE = "samples.tfrecord"
-_MAX_DUPLICATES_SHOWN = 3
 
 
 class _Convert(beam.DoFn):
@@ -67,17 +74,9 @@ class _Convert(beam.DoFn):
 def _check_unique(item: tuple[str, Any]) -> list:
     """Raises when one example id comes from more than one row."""
     example_id, wheres = item
-    wheres = sorted(wheres)
+    wheres = list(wheres)
     if len(wheres) > 1:
-        shown = "; ".join(
-            f"file {f}" + (f" row {r}" if r else "") for f, r in wheres[:_MAX_DUPLICATES_SHOWN]
-        )
-        raise InputError(
-            f"example id {example_id!r} occurs {len(wheres)} times ({shown})",
-            file=wheres[0][0],
-            row=wheres[0][1] or None,
-            expected="a unique example id per row",
-        )
+        raise duplicate_id_error(example_id, wheres)
     return []
 
 
@@ -131,8 +130,10 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     Nothing is left in the output URIs when the input is bad: the source is
     planned (files, columns, first row) before anything is written, and on a
-    failure inside the Beam pipeline the partial splits are removed before the
-    `InputError` is re-raised (TFX then publishes nothing).
+    failure inside the Beam pipeline, a repeated example id, or an empty
+    split (`convert.check_split_counts`: the trainer and the stock Evaluator
+    need both), the partial splits are removed before the `InputError` is
+    raised (TFX then publishes nothing).
     """
 
     def Do(  # noqa: N802 - TFX's name
@@ -153,6 +154,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             self._run_pipeline(plan, info, config, examples.uri, tmp, exec_properties)
             counts = self._read_json(os.path.join(tmp, _COUNTS_FILE))
             samples = self._read_samples(os.path.join(tmp, _SAMPLES_FILE), info)
+            split_counts = dict.fromkeys(spec.SPLIT_NAMES, 0)
+            class_counts = {s: [0] * len(plan.class_names) for s in spec.SPLIT_NAMES}
+            for split, label, n in counts:
+                split_counts[split] += n
+                class_counts[split][label] += n
+            check_split_counts(split_counts, config.eval_fraction)
         except Exception as e:
             self._remove_outputs(examples.uri)
             original = _find_input_error(e)
@@ -163,17 +170,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             if tf.io.gfile.exists(tmp):
                 tf.io.gfile.rmtree(tmp)
 
-        split_counts = dict.fromkeys(spec.SPLIT_NAMES, 0)
-        class_counts = {s: [0] * len(plan.class_names) for s in spec.SPLIT_NAMES}
-        for split, label, n in counts:
-            split_counts[split] += n
-            class_counts[split][label] += n
         info = plan.dataset_info(split_counts, {s: tuple(v) for s, v in class_counts.items()})
-        for split, n in split_counts.items():
-            if n == 0:
-                logging.warning(
-                    "Ingest: split %r is empty (%d rows in all)", split, sum(split_counts.values())
-                )
         info.write(examples.uri)
         set_examples_properties(examples, list(spec.SPLIT_NAMES))
         write_report(report, f"Ingest: {plan.describe()}", build_report(plan, info, samples))
@@ -217,12 +214,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                         exec_properties,
                     )
                 )
-            (
-                rows
-                | "IdWhere" >> beam.Map(lambda r: (r[2], r[3]))
-                | "GroupIds" >> beam.GroupByKey()
-                | "CheckUnique" >> beam.FlatMap(_check_unique)
-            )
+            if plan.example_id_column:
+                # Only ids read from a column can repeat: generated ids
+                # (`<file>#<row>`, an image's relative path, `<data set>#<i>`)
+                # are unique by construction, so they skip this shuffle.
+                (
+                    rows
+                    | "IdWhere" >> beam.Map(lambda r: (r[2], r[3]))
+                    | "GroupIds" >> beam.GroupByKey()
+                    | "CheckUnique" >> beam.FlatMap(_check_unique)
+                )
             (
                 rows
                 | "SplitLabel" >> beam.Map(lambda r: ((r[0], r[1]), 1))
@@ -252,18 +253,20 @@ class Executor(base_beam_executor.BaseBeamExecutor):
 
     @staticmethod
     def _read_samples(path: str, info: DatasetInfo) -> list[dict[str, Any]]:
-        rows = []
+        """The sample rows (a few per class), parsed with `info`'s feature spec:
+        float32 vectors, int class ids, str ids; sorted by (label, example id)."""
         if not tf.io.gfile.exists(path):
-            return rows
-        for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
-            feats = tf.train.Example.FromString(record).features.feature
-            row: dict[str, Any] = {k: list(feats[k].float_list.value) for k in info.feature_keys}
+            return []
+        records = list(tf.data.TFRecordDataset(path).as_numpy_iterator())
+        if not records:
+            return []
+        parsed = {k: v.numpy() for k, v in tf.io.parse_example(records, feature_spec(info)).items()}
+        rows = []
+        for i in range(len(records)):
+            row: dict[str, Any] = {k: parsed[k][i] for k in info.feature_keys}
             for key in info.role_keys:
-                row[key] = (
-                    feats[key].int64_list.value[0]
-                    if key in INT_ROLE_KEYS
-                    else feats[key].bytes_list.value[0].decode()
-                )
+                value = parsed[key][i]
+                row[key] = value.decode() if key in BYTES_ROLE_KEYS else int(value)
             rows.append(row)
         rows.sort(key=lambda r: (r[LABEL_KEY], r[EXAMPLE_ID_KEY]))
         return rows

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from frontier.components.common import html
-from frontier.components.ingest.sources import SourcePlan
+from frontier.components.ingest.plan import SourcePlan
 from frontier.schemas.dataset import (
     CLIENT_ID_KEY,
     EXAMPLE_ID_KEY,
@@ -128,14 +128,6 @@ def build_report(plan: SourcePlan, info: DatasetInfo, samples: Sequence[Mapping[
         ("Columns and roles", columns_table(plan)),
         ("Examples per split and class", counts_table(info)),
     ]
-    empty = [s for s, n in info.split_counts.items() if n == 0]
-    if empty:
-        sections.append(
-            (
-                "Warning",
-                f"<p>split(s) {html.escape(empty)} are empty: too few rows for eval_fraction</p>",
-            )
-        )
     if info.image_shape is not None and samples:
         by_class: dict[int, list[np.ndarray]] = {}
         for row in samples:

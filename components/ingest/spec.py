@@ -20,6 +20,15 @@ from typing import Any
 from frontier.components.common.errors import InputError
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY  # noqa: F401 (re-exported)
 
+# Split names: the shared ones of `frontier.schemas.dataset` (those of stock
+# ExampleGen's default output config), re-exported so that `spec.TRAIN_SPLIT`
+# etc. keep working for code that imports them from here.
+from frontier.schemas.dataset import (  # noqa: F401 (re-exported)
+    EVAL_SPLIT,
+    SPLIT_NAMES,
+    TRAIN_SPLIT,
+)
+
 # Output keys.
 EXAMPLES_KEY = "examples"
 VISUALIZATION_KEY = "visualization"
@@ -36,11 +45,6 @@ CLASSES_KEY = "classes"  # JSON list of str, or "null"
 EVAL_FRACTION_KEY = "eval_fraction"
 SEED_KEY = "seed"
 COLOR_MODE_KEY = "color_mode"
-
-# Split names (those of stock ExampleGen's default output config).
-TRAIN_SPLIT = "train"
-EVAL_SPLIT = "eval"
-SPLIT_NAMES = (TRAIN_SPLIT, EVAL_SPLIT)
 
 # Formats.
 AUTO = "auto"
@@ -102,7 +106,12 @@ class IngestConfig:
       format: one of `FORMATS`; `auto` picks by file extension (`.csv`,
         `.parquet`/`.pq`, `.npz`, `.tfrecord`/`.tfrecords`/`.tfrec` with an
         optional `.gz`), a directory of sub-folders is an image folder, and a
-        `sklearn:` source is `sklearn`.
+        `sklearn:` source is `sklearn`. Which files of a directory are read:
+        with `auto`, those with a known extension (one format among them);
+        with an explicit format, only those with that format's extensions
+        (`extensions_of(format)`), so a README beside the data is ignored. A
+        single file or a glob is read in the given format whatever its name
+        (use `dir/*` for shards without an extension).
       feature_columns: source columns (CSV/Parquet columns, TFRecord feature
         names, NPZ array names) that become float features, in this order.
         Required for csv/parquet/tfrecord; npz defaults to `("x",)`; for
@@ -116,11 +125,14 @@ class IngestConfig:
         the id is `<file relative to the source>#<row>` (images: the relative
         path).
       classes: declared class names; class id i is `classes[i]`. Label values
-        are matched by their string form only (an integer-valued number is
-        written without decimals, so label 3 or 3.0 matches class "3").
-        Required for csv/parquet/npz/tfrecord. Image folders take the sorted
-        sub-folder names (if given, `classes` must name exactly those folders
-        and sets their order); sklearn takes its target names.
+        are matched by their string form only: a numeric value (a Parquet
+        or NPZ number, a TFRecord int64/float, a sklearn target) by its
+        integer form when it is integral (3 and 3.0 both match class "3");
+        text (every CSV field, Parquet strings, TFRecord bytes) as written,
+        stripped of surrounding spaces (CSV `3.0` matches class "3.0", not
+        "3"). Required for csv/parquet/npz/tfrecord. Image folders take the
+        sorted sub-folder names (if given, `classes` must name exactly those
+        folders and sets their order); sklearn takes its target names.
       eval_fraction: fraction of examples in the `eval` split, in (0, 1).
       seed: seed of the split assignment.
       color_mode: images are converted to `grayscale` (1 channel) or `rgb`
@@ -197,12 +209,8 @@ class IngestConfig:
             SEED_KEY: int(self.seed),
             COLOR_MODE_KEY: self.color_mode,
         }
-        for key, value in (
-            (WEAK_LABEL_COLUMN_KEY, self.weak_label_column),
-            (CLIENT_ID_COLUMN_KEY, self.client_id_column),
-            (EXAMPLE_ID_COLUMN_KEY, self.example_id_column),
-        ):
-            if value:
+        for key, value in self.role_columns.items():
+            if key != LABEL_COLUMN_KEY and value:
                 props[key] = value
         return props
 
@@ -234,6 +242,16 @@ class IngestConfig:
         return config
 
     # -- validation ----------------------------------------------------------
+
+    @property
+    def role_columns(self) -> dict[str, str | None]:
+        """Parameter name -> source column of each role (None when unset)."""
+        return {
+            LABEL_COLUMN_KEY: self.label_column,
+            WEAK_LABEL_COLUMN_KEY: self.weak_label_column,
+            CLIENT_ID_COLUMN_KEY: self.client_id_column,
+            EXAMPLE_ID_COLUMN_KEY: self.example_id_column,
+        }
 
     @property
     def sklearn_name(self) -> str | None:
@@ -291,36 +309,14 @@ class IngestConfig:
                 column=SOURCE_KEY,
                 expected=f"one of {[SKLEARN_PREFIX + n for n in SKLEARN_DATASETS]}",
             )
-        if self.feature_columns is not None:
-            if not self.feature_columns:
-                raise InputError(
-                    "empty list", column=FEATURE_COLUMNS_KEY, expected="at least one feature column"
-                )
-            dup = sorted({c for c in self.feature_columns if self.feature_columns.count(c) > 1})
-            if dup:
-                raise InputError(
-                    f"columns {dup} named twice",
-                    column=FEATURE_COLUMNS_KEY,
-                    expected="distinct columns",
-                )
+        _check_distinct(self.feature_columns, FEATURE_COLUMNS_KEY, "feature column", "columns")
         if fmt in FORMATS_NEEDING_FEATURE_COLUMNS and not self.feature_columns:
             raise InputError(
                 f"format {fmt!r} needs the feature columns named",
                 column=FEATURE_COLUMNS_KEY,
                 expected="a list of the columns that hold features",
             )
-        if self.classes is not None:
-            if not self.classes:
-                raise InputError(
-                    "empty list", column=CLASSES_KEY, expected="at least one class name"
-                )
-            dup = sorted({c for c in self.classes if self.classes.count(c) > 1})
-            if dup:
-                raise InputError(
-                    f"classes {dup} declared twice",
-                    column=CLASSES_KEY,
-                    expected="distinct class names",
-                )
+        _check_distinct(self.classes, CLASSES_KEY, "class name", "classes")
         if fmt in FORMATS_NEEDING_CLASSES and not self.classes:
             raise InputError(
                 f"format {fmt!r} needs the classes declared",
@@ -333,13 +329,7 @@ class IngestConfig:
             )
         if fmt in (IMAGES, SKLEARN):
             given = [
-                key
-                for key, value in (
-                    (WEAK_LABEL_COLUMN_KEY, self.weak_label_column),
-                    (CLIENT_ID_COLUMN_KEY, self.client_id_column),
-                    (EXAMPLE_ID_COLUMN_KEY, self.example_id_column),
-                )
-                if value
+                key for key, value in self.role_columns.items() if key != LABEL_COLUMN_KEY and value
             ]
             if given:
                 raise InputError(
@@ -359,14 +349,8 @@ class IngestConfig:
                     column=FEATURE_COLUMNS_KEY,
                     expected="feature_columns=None for image folders",
                 )
-        roles = {
-            LABEL_COLUMN_KEY: self.label_column,
-            WEAK_LABEL_COLUMN_KEY: self.weak_label_column,
-            CLIENT_ID_COLUMN_KEY: self.client_id_column,
-            EXAMPLE_ID_COLUMN_KEY: self.example_id_column,
-        }
         seen: dict[str, str] = {}
-        for key, column in roles.items():
+        for key, column in self.role_columns.items():
             if not column or fmt in (IMAGES, SKLEARN):
                 continue
             if column in seen:
@@ -382,6 +366,17 @@ class IngestConfig:
                     column=FEATURE_COLUMNS_KEY,
                     expected="role columns left out of feature_columns",
                 )
+
+
+def _check_distinct(values: tuple[str, ...] | None, key: str, item: str, plural: str) -> None:
+    """An optional list parameter, when given, is non-empty and has no repeats."""
+    if values is None:
+        return
+    if not values:
+        raise InputError("empty list", column=key, expected=f"at least one {item}")
+    dup = sorted({v for v in values if values.count(v) > 1})
+    if dup:
+        raise InputError(f"{plural} {dup} given twice", column=key, expected=f"distinct {item}s")
 
 
 _EXTENSIONS = (
@@ -405,3 +400,9 @@ def format_of_file_name(name: str) -> str | None:
         if lower.endswith(ext):
             return fmt
     return None
+
+
+def extensions_of(fmt: str) -> tuple[str, ...]:
+    """The file extensions that a (file-based) format's files carry, e.g.
+    `(".parquet", ".pq")`; empty for `auto`, `images` and `sklearn`."""
+    return tuple(ext for ext, f in _EXTENSIONS if f == fmt)

@@ -5,6 +5,8 @@ is what stock TFX components read."""
 from __future__ import annotations
 
 import csv
+import dataclasses
+import gzip
 import json
 import os
 
@@ -12,7 +14,16 @@ import numpy as np
 import pytest
 
 from frontier.components.common.errors import InputError
-from frontier.components.ingest import IngestConfig, assign_split, read_arrays, sanitize_key, spec
+from frontier.components.ingest import (
+    IngestConfig,
+    assign_split,
+    check_split_counts,
+    check_unique_ids,
+    plan_source,
+    read_arrays,
+    sanitize_key,
+    spec,
+)
 from frontier.schemas.artifacts import HTML_FILE_NAME
 from frontier.schemas.dataset import DatasetInfo
 
@@ -78,6 +89,27 @@ def by_id(splits):
     return out
 
 
+def hidden_entries(root):
+    """Hidden files or folders (`.ingest-tmp-*`, Beam's temp folders) anywhere under root."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            if name.startswith(".") or name.startswith("beam-temp"):
+                found.append(os.path.join(dirpath, name))
+    return found
+
+
+def all_files(root):
+    """Relative path -> bytes of every file under root."""
+    out = {}
+    for dirpath, _, filenames in os.walk(root):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                out[os.path.relpath(path, root)] = f.read()
+    return out
+
+
 def check_consistent(info, splits):
     """Counts in the DatasetInfo match the data."""
     for s, arrays in splits.items():
@@ -133,6 +165,8 @@ def test_csv_round_trip_with_all_roles(tmp_path):
     # The page names the source, the roles and the counts.
     assert "table.csv" in page and "noisy" in page and "weak_label" in page
     assert "Examples per split and class" in page and "0: cat" in page
+    assert "ex0" in page  # sample rows (parsed back with the feature spec)
+    assert hidden_entries(tmp_path / "out") == []  # no temp folders left after success
 
 
 def test_parquet_round_trip_with_vector_column_and_integer_labels(tmp_path):
@@ -318,6 +352,27 @@ def test_directory_of_csv_files_ids_relative_to_it(tmp_path):
         read_arrays(csv_config(tmp_path / "d"))
 
 
+def test_explicit_format_reads_only_its_files_of_a_directory(tmp_path):
+    os.makedirs(tmp_path / "d")
+    write_csv(tmp_path / "d" / "p1.csv", ["a", "b", "label"], [[1, 2, "cat"], [3, 4, "dog"]])
+    (tmp_path / "d" / "README.md").write_text("# not data\n")
+    (tmp_path / "d" / "shard-0").write_text("a,b,label\n5,6,cat\n")  # no extension
+
+    def files_read(source):
+        plan = plan_source(csv_config(source, format="csv"))  # checks every file's header
+        return [os.path.basename(shard.path) for shard in plan.shards]
+
+    assert files_read(tmp_path / "d") == ["p1.csv"]
+    # A glob reads whatever it matches, in the given format.
+    assert files_read(tmp_path / "d" / "shard-*") == ["shard-0"]
+    with pytest.raises(
+        InputError,
+        match=r"d: directory holds no data files of format 'parquet' \(expected files named "
+        r"\*\.parquet, \*\.pq \(or a glob such as .*d/\* to read files of any name\)\)",
+    ):
+        read_arrays(csv_config(tmp_path / "d", format="parquet"))
+
+
 # -- splits --------------------------------------------------------------------
 
 
@@ -337,8 +392,69 @@ def test_split_is_deterministic_seeded_and_honours_the_ratio():
     big, _ = eval_ids(0, 0.5)
     assert abs(len(big) / 569 - 0.5) < 0.06
     assert a <= big  # a larger fraction only moves examples from train to eval
-    # The assignment of one example does not depend on the others.
-    assert assign_split("x#1", 7, 0.3) == assign_split("x#1", 7, 0.3)
+
+
+def test_split_of_an_example_does_not_depend_on_the_other_rows(tmp_path):
+    rows = table_rows(200)
+    full = write_csv(tmp_path / "full.csv", TABLE_HEADER, rows)
+    order = np.random.default_rng(5).permutation(len(rows))[:50]
+    part = write_csv(tmp_path / "part.csv", TABLE_HEADER, [rows[i] for i in order])
+
+    def split_of(path):
+        _, splits = read_arrays(csv_config(path, example_id_column="id", seed=7, eval_fraction=0.3))
+        return {eid: s for eid, (s, _) in by_id(splits).items()}
+
+    whole, subset = split_of(full), split_of(part)
+    assert len(subset) == 50 and set(subset.values()) == {"train", "eval"}
+    # A quarter of the rows, in another order, in another file: same splits.
+    assert subset == {eid: whole[eid] for eid in subset}
+
+
+def test_same_seed_gives_the_same_artifacts_byte_for_byte(tmp_path):
+    os.makedirs(tmp_path / "d")
+    rows = table_rows(60)
+    write_csv(tmp_path / "d" / "p1.csv", TABLE_HEADER, rows[:30])
+    write_csv(tmp_path / "d" / "p2.csv", TABLE_HEADER, rows[30:])
+    kwargs = dict(
+        source=str(tmp_path / "d"),
+        feature_columns=["a", "b"],
+        classes=["cat", "dog"],
+        example_id_column="id",
+        seed=4,
+    )
+    first = all_files(run_executor(tmp_path, name="first", **kwargs)[0].uri)
+    second = all_files(run_executor(tmp_path, name="second", **kwargs)[0].uri)
+    assert sorted(first) == sorted(second)
+    shards = [k for k in first if k.endswith(".gz")]
+    assert {k.split(os.sep)[0] for k in shards} == {"Split-train", "Split-eval"}
+    for name in shards:  # the records, in the same order
+        assert gzip.decompress(first[name]) == gzip.decompress(second[name]), name
+    # The compressed files too: Beam's gzip writer puts no timestamp in the
+    # header (MTIME is 0), so nothing in them depends on when they were written.
+    assert all(first[k][4:8] == b"\0\0\0\0" for k in shards)
+    assert first == second  # and dataset_info.json
+
+
+def test_empty_split_is_an_error_naming_eval_fraction(tmp_path):
+    path = write_csv(tmp_path / "t.csv", ["a", "b", "label"], [[1, 2, "cat"]])
+    assert assign_split("t.csv#2", 0, 0.2) == "train"
+    with pytest.raises(
+        InputError,
+        match=r"column 'eval_fraction': the eval split would be empty: 0 of 1 rows go to eval "
+        r"with eval_fraction 0.2 \(expected examples in both train and eval: a larger",
+    ):
+        run_executor(tmp_path, source=path, feature_columns=["a", "b"], classes=["cat", "dog"])
+    # Nothing published: no splits, no dataset_info.json, no page, no temp folders.
+    out = tmp_path / "out"
+    assert not [f for _, _, files in os.walk(out) for f in files]
+    assert hidden_entries(out) == []
+    # The plain reader says the same; a train split can be empty too.
+    with pytest.raises(InputError, match=r"the eval split would be empty: 0 of 1 rows"):
+        read_arrays(csv_config(path))
+    path = write_csv(tmp_path / "u.csv", ["a", "b", "label"], [[1, 2, "cat"], [3, 4, "dog"]])
+    with pytest.raises(InputError, match=r"the train split would be empty: 0 of 2 rows.*smaller"):
+        read_arrays(csv_config(path, eval_fraction=0.9))
+    check_split_counts({"train": 1, "eval": 1}, 0.5)  # one of each is enough
 
 
 # -- bad input -----------------------------------------------------------------
@@ -399,6 +515,21 @@ def test_label_outside_declared_classes(tmp_path):
     path = write_csv(tmp_path / "u.csv", ["a", "b", "label"], [[1, 2, 0]])
     with pytest.raises(InputError, match=r"label '0' is not a declared class; .*'0', '1'"):
         read_arrays(csv_config(path))
+    # CSV text is matched as written: 3.0 is not class "3" (a Parquet or NPZ 3.0 would be).
+    path = write_csv(tmp_path / "v.csv", ["a", "b", "label"], [[1, 2, "3"], [3, 4, " 3.0 "]])
+    with pytest.raises(
+        InputError,
+        match=r"v\.csv, row 3, column 'label': label '3\.0' is not a declared class; text labels "
+        r"\(such as CSV fields\) are matched as written, so '3\.0' does not match class '3' "
+        r"\(write 3 or declare '3\.0'\)",
+    ):
+        read_arrays(csv_config(path, classes=["3", "4"]))
+    np.savez(tmp_path / "f.npz", x=np.zeros((4, 2)), y=np.array([3.0, 4.0, 3.0, 4.0]))
+    config = IngestConfig.create(
+        str(tmp_path / "f.npz"), label_column="y", classes=["3", "4"], eval_fraction=0.5, seed=2
+    )
+    _, splits = read_arrays(config)
+    assert sorted(np.concatenate([a["label"] for a in splits.values()])) == [0, 0, 1, 1]
 
 
 def test_wrong_field_count_and_empty_sources(tmp_path):
@@ -414,6 +545,37 @@ def test_wrong_field_count_and_empty_sources(tmp_path):
     os.makedirs(tmp_path / "imgs" / "cat")
     with pytest.raises(InputError, match=r"imgs: the image folder has no images"):
         read_arrays(IngestConfig.create(str(tmp_path / "imgs")))
+
+
+def test_npz_planning_reads_headers_and_readers_only_the_needed_arrays(tmp_path, monkeypatch):
+    from frontier.components.ingest import readers
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(30, 2, 3)), rng.integers(0, 2, size=30)
+    # An array of Python objects beside the data: np.load refuses to load it
+    # (no pickles), so reading it at all would fail.
+    np.savez_compressed(
+        tmp_path / "d.npz", x=x, y=y, meta=np.array([{"k": 1}], dtype=object), big=np.zeros(10**6)
+    )
+    config = IngestConfig.create(
+        str(tmp_path / "d.npz"), label_column="y", classes=["0", "1"], eval_fraction=0.5
+    )
+    with monkeypatch.context() as m:  # planning decompresses no array
+        m.setattr(readers, "_load_npz", lambda *a: pytest.fail("planning loaded arrays"))
+        plan = plan_source(config)
+    assert plan.feature_dims == (6,) and plan.image_shape == (2, 3, 1)
+    info, splits = read_arrays(config)
+    assert sum(info.split_counts.values()) == 30
+    # A needed array of objects, or of another length, is named from its header.
+    np.savez(tmp_path / "o.npz", x=x, y=np.array([None] * 30, dtype=object))
+    with pytest.raises(InputError, match=r"o\.npz, column 'y': array holds Python objects"):
+        plan_source(dataclasses.replace(config, source=str(tmp_path / "o.npz")))
+    np.savez(tmp_path / "n.npz", x=x, y=y[:29])
+    with pytest.raises(InputError, match=r"n\.npz, column 'y': array has 29 rows but 'x' has 30"):
+        plan_source(dataclasses.replace(config, source=str(tmp_path / "n.npz")))
+    (tmp_path / "z.npz").write_text("not a zip")
+    with pytest.raises(InputError, match=r"z\.npz: cannot be read as NPZ"):
+        plan_source(dataclasses.replace(config, source=str(tmp_path / "z.npz")))
 
 
 def test_npz_errors_name_array(tmp_path):
@@ -469,8 +631,10 @@ def test_bad_value_inside_beam_keeps_message_and_publishes_nothing(tmp_path):
         run_executor(tmp_path, source=path, feature_columns=["a", "b"], classes=["cat", "dog"])
     assert str(e.value).startswith(f"file {path}, row 7, column 'b': value 'x7' is not a number")
     assert e.value.row == 7
-    out = tmp_path / "out" / "examples"
-    assert not out.exists() or not [n for n in os.listdir(out) if not n.startswith(".")]
+    # Nothing published and no temp folder (`.ingest-tmp-*`, Beam's) left anywhere.
+    out = tmp_path / "out"
+    assert not [f for _, _, files in os.walk(out) for f in files]
+    assert hidden_entries(out) == []
 
 
 def test_duplicate_example_ids_are_rejected(tmp_path):
@@ -487,6 +651,22 @@ def test_duplicate_example_ids_are_rejected(tmp_path):
             classes=["cat", "dog"],
             example_id_column="id",
         )
+
+
+def test_check_unique_ids_and_read_arrays_reject_repeated_ids(tmp_path):
+    check_unique_ids([("a", "f.csv", 2), ("b", "f.csv", 3), ("c", "g.csv", None)])
+    with pytest.raises(
+        InputError,
+        match=r"^file f\.csv, row 2: example id 'b' occurs 3 times "
+        r"\(file f\.csv row 2; file f\.csv row 5; file g\.csv row 1\)",
+    ):
+        check_unique_ids(
+            [("a", "f.csv", 3), ("b", "g.csv", 1), ("b", "f.csv", 5), ("b", "f.csv", 2)]
+        )
+    rows = [[1, 2, "cat", "a"], [3, 4, "dog", "b"], [5, 6, "cat", "a"]]
+    path = write_csv(tmp_path / "t.csv", ["a", "b", "label", "id"], rows)
+    with pytest.raises(InputError, match=r"example id 'a' occurs 2 times .*t\.csv row 4\)"):
+        read_arrays(csv_config(path, example_id_column="id"))
 
 
 # -- in a real pipeline ------------------------------------------------------------

@@ -1,0 +1,348 @@
+"""Planning: looking at a source once, before any example is written.
+
+`plan_source(config)` lists the files (`files.list_source`), checks that
+every configured column exists in every file (naming the closest existing
+column when one is misspelled), learns the feature lengths (from the first
+row; for NPZ from the `.npy` headers), and fails on an empty source. The
+result, a `SourcePlan`, is small and picklable: Beam workers get it together
+with one `Shard` and `readers.read_shard` yields that shard's rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from frontier.components.common.errors import InputError
+from frontier.components.ingest import spec
+from frontier.components.ingest.files import (
+    IMAGE_EXTENSIONS,
+    check_columns,
+    feature_keys,
+    list_source,
+    listdir,
+    relative,
+)
+from frontier.components.ingest.readers import (
+    MISSING,
+    Shard,
+    csv_header,
+    load_sklearn,
+    npz_headers,
+    open_image,
+    parquet_columns,
+    read_shard,
+    tfrecord_examples,
+)
+from frontier.schemas.dataset import (
+    CLIENT_ID_KEY,
+    EXAMPLE_ID_KEY,
+    LABEL_KEY,
+    ROLE_KEYS,
+    WEAK_LABEL_KEY,
+    DatasetInfo,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SourcePlan:
+    """Everything a worker needs to read and convert rows (picklable).
+
+    Attributes:
+      format: the resolved format (never `auto`).
+      source: the configured source string.
+      root: directory that default example ids are relative to.
+      shards: the reading work, in a fixed order.
+      feature_columns: source column names of the features.
+      feature_keys: the feature keys written (sanitised column names).
+      feature_dims: the length of each feature (1 for a scalar column).
+      label_column: source column of the label.
+      class_names: class id i is `class_names[i]`.
+      weak_label_column, client_id_column, example_id_column: source columns
+        of the optional roles (None when absent).
+      image_shape: (H, W, C) of image data, else None.
+      color_mode: `grayscale` or `rgb` (images only).
+      first_image: (relative path, width, height) of the image that fixed the
+        size, to name it when another image differs.
+      num_files: how many files the source has (1 for a built-in data set).
+    """
+
+    format: str
+    source: str
+    root: str
+    shards: tuple[Shard, ...]
+    feature_columns: tuple[str, ...]
+    feature_keys: tuple[str, ...]
+    feature_dims: tuple[int, ...]
+    label_column: str
+    class_names: tuple[str, ...]
+    weak_label_column: str | None = None
+    client_id_column: str | None = None
+    example_id_column: str | None = None
+    image_shape: tuple[int, int, int] | None = None
+    color_mode: str = spec.GRAYSCALE
+    first_image: tuple[str, int, int] | None = None
+    num_files: int = 1
+
+    @property
+    def role_keys(self) -> tuple[str, ...]:
+        """The role keys written (always `label` and `example_id`)."""
+        present = {LABEL_KEY, EXAMPLE_ID_KEY}
+        if self.weak_label_column:
+            present.add(WEAK_LABEL_KEY)
+        if self.client_id_column:
+            present.add(CLIENT_ID_KEY)
+        return tuple(k for k in ROLE_KEYS if k in present)
+
+    @property
+    def needed_columns(self) -> tuple[str, ...]:
+        """Source columns that rows must carry (features, then roles)."""
+        roles = (
+            self.label_column,
+            self.weak_label_column,
+            self.client_id_column,
+            self.example_id_column,
+        )
+        return self.feature_columns + tuple(c for c in roles if c)
+
+    def describe(self) -> str:
+        """A one-line description of the source, e.g. `csv: data/ (3 files)`."""
+        if self.format == spec.SKLEARN:
+            return self.source
+        files = f" ({self.num_files} files)" if self.num_files > 1 else ""
+        return f"{self.format}: {self.source}{files}"
+
+    def dataset_info(
+        self,
+        split_counts: Mapping[str, int] | None = None,
+        class_counts: Mapping[str, Sequence[int]] | None = None,
+    ) -> DatasetInfo:
+        """The `DatasetInfo` of the planned source, with the given counts."""
+        return DatasetInfo(
+            feature_keys=self.feature_keys,
+            feature_dims=self.feature_dims,
+            class_names=self.class_names,
+            image_shape=self.image_shape,
+            role_keys=self.role_keys,
+            split_counts=dict(split_counts or {}),
+            class_counts={k: tuple(int(c) for c in v) for k, v in (class_counts or {}).items()},
+            source=self.describe(),
+        )
+
+
+def _no_rows(config: spec.IngestConfig) -> InputError:
+    return InputError("the source has no rows", file=config.source, expected="at least one example")
+
+
+def plan_source(config: spec.IngestConfig) -> SourcePlan:
+    """Looks at the source and returns what the readers need.
+
+    Raises:
+      InputError: a missing file or directory, a missing or misspelled column
+        (in any file), a file with no header, a first row that does not parse,
+        images that cannot be read, or a source with no rows.
+    """
+    config.validate()
+    if config.sklearn_name is not None:
+        return _plan_sklearn(config)
+    fmt, root, files = list_source(config)
+    if fmt == spec.IMAGES:
+        return _plan_images(config, root, files)
+    if fmt == spec.NPZ:
+        return _plan_npz(config, root, files)
+    return _plan_table(config, fmt, root, files)
+
+
+def _file_plan(
+    config: spec.IngestConfig,
+    fmt: str,
+    root: str,
+    files: list[str],
+    feature_columns: tuple[str, ...],
+) -> SourcePlan:
+    """The plan of a file-based tabular source (csv, parquet, tfrecord, npz)
+    with feature lengths still to be learned (all 1)."""
+    return SourcePlan(
+        format=fmt,
+        source=config.source,
+        root=root,
+        shards=tuple(Shard(f) for f in files),
+        feature_columns=feature_columns,
+        feature_keys=feature_keys(feature_columns),
+        feature_dims=tuple(1 for _ in feature_columns),
+        label_column=config.label_column,
+        class_names=tuple(config.classes or ()),
+        weak_label_column=config.weak_label_column,
+        client_id_column=config.client_id_column,
+        example_id_column=config.example_id_column,
+        num_files=len(files),
+    )
+
+
+def _plan_table(config: spec.IngestConfig, fmt: str, root: str, files: list[str]) -> SourcePlan:
+    """CSV, Parquet, TFRecord: columns from each file's header (TFRecord: its
+    first record), feature lengths from the first row of the source."""
+    base = _file_plan(config, fmt, root, files, tuple(config.feature_columns or ()))
+    needed = base.needed_columns
+    for f in files:
+        if fmt == spec.CSV:
+            check_columns(f, csv_header(f), needed, config)
+        elif fmt == spec.PARQUET:
+            check_columns(f, parquet_columns(f), needed, config)
+        elif fmt == spec.TFRECORD:
+            first = next(tfrecord_examples(f), None)
+            if first is not None:
+                check_columns(f, sorted(first[1].features.feature), needed, config, kind="feature")
+    first_row = None
+    for shard in base.shards:
+        first_row = next(read_shard(base, shard), None)
+        if first_row is not None:
+            break
+    if first_row is None:
+        raise _no_rows(config)
+    dims = tuple(_value_size(first_row.values.get(c, MISSING)) for c in base.feature_columns)
+    return dataclasses.replace(base, feature_dims=dims)
+
+
+def _value_size(value: Any) -> int:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return max(int(np.size(value)), 1)
+    return 1
+
+
+def _plan_sklearn(config: spec.IngestConfig) -> SourcePlan:
+    name = config.sklearn_name
+    data, _, target_names, feature_names = load_sklearn(name)
+    keys = feature_keys(feature_names)
+    if config.feature_columns is None:
+        feature_columns = keys
+    else:
+        check_columns(config.source, keys, config.feature_columns, config, kind="feature")
+        feature_columns = tuple(config.feature_columns)
+    if config.classes is not None and tuple(config.classes) != target_names:
+        raise InputError(
+            f"declared classes {list(config.classes)} differ from the data set's",
+            file=config.source,
+            column=spec.CLASSES_KEY,
+            expected=f"classes=None or {list(target_names)}",
+        )
+    image_shape = (8, 8, 1) if name == "digits" and feature_columns == keys else None
+    n = data.shape[0]
+    step = 1024
+    return SourcePlan(
+        format=spec.SKLEARN,
+        source=config.source,
+        root="",
+        shards=tuple(Shard(config.source, s, min(s + step, n)) for s in range(0, n, step)),
+        feature_columns=feature_columns,
+        feature_keys=feature_columns,
+        feature_dims=tuple(1 for _ in feature_columns),
+        label_column=LABEL_KEY,
+        class_names=target_names,
+        image_shape=image_shape,
+    )
+
+
+def _plan_images(config: spec.IngestConfig, root: str, class_dirs: list[str]) -> SourcePlan:
+    folders = [os.path.basename(d.rstrip("/")) for d in class_dirs]
+    if config.classes is not None:
+        if sorted(config.classes) != sorted(folders):
+            raise InputError(
+                f"declared classes {list(config.classes)} differ from the sub-folders {folders}",
+                file=root,
+                column=spec.CLASSES_KEY,
+                expected="classes=None (the sorted sub-folder names) or exactly the sub-folder names",
+            )
+        class_names = tuple(config.classes)
+    else:
+        class_names = tuple(folders)
+    files = []
+    for d in class_dirs:
+        files += [os.path.join(d, n) for n in listdir(d) if n.lower().endswith(IMAGE_EXTENSIONS)]
+    if not files:
+        raise InputError(
+            "the image folder has no images",
+            file=root,
+            expected=f"image files ({', '.join(IMAGE_EXTENSIONS)}) in one sub-folder per class",
+        )
+    first = files[0]
+    with open_image(first) as img:
+        width, height = img.size
+    channels = 1 if config.color_mode == spec.GRAYSCALE else 3
+    return SourcePlan(
+        format=spec.IMAGES,
+        source=config.source,
+        root=root,
+        shards=tuple(Shard(f) for f in files),
+        feature_columns=(spec.IMAGE_FEATURE_KEY,),
+        feature_keys=(spec.IMAGE_FEATURE_KEY,),
+        feature_dims=(height * width * channels,),
+        label_column=LABEL_KEY,
+        class_names=class_names,
+        image_shape=(height, width, channels),
+        color_mode=config.color_mode,
+        first_image=(relative(first, root), width, height),
+        num_files=len(files),
+    )
+
+
+def _plan_npz(config: spec.IngestConfig, root: str, files: list[str]) -> SourcePlan:
+    """NPZ: array names, row counts and row shapes from the `.npy` headers of
+    the needed arrays only (nothing is decompressed here)."""
+    feature_columns = tuple(config.feature_columns or spec.NPZ_DEFAULT_FEATURE_ARRAYS)
+    plan = _file_plan(config, spec.NPZ, root, files, feature_columns)
+    shapes: dict[str, tuple[int, ...]] = {}
+    first_file: dict[str, str] = {}
+    total = 0
+    for f in files:
+        names, headers = npz_headers(f, plan.needed_columns)
+        check_columns(f, names, plan.needed_columns, config, kind="array")
+        n = None
+        for col in plan.needed_columns:
+            shape, _ = headers[col]
+            if not shape:
+                raise InputError(
+                    "array is a scalar", file=f, column=col, expected="an array of shape (N, ...)"
+                )
+            if n is None:
+                n, n_col = shape[0], col
+            elif shape[0] != n:
+                raise InputError(
+                    f"array has {shape[0]} rows but {n_col!r} has {n}",
+                    file=f,
+                    column=col,
+                    expected="the same number of rows (first axis) in every array",
+                )
+            if col in feature_columns:
+                if col in shapes and shapes[col] != shape[1:]:
+                    raise InputError(
+                        f"rows have shape {shape[1:]} but {shapes[col]} in {first_file[col]}",
+                        file=f,
+                        column=col,
+                        expected="the same row shape in every file",
+                    )
+                shapes.setdefault(col, shape[1:])
+                first_file.setdefault(col, f)
+            elif len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+                raise InputError(
+                    f"role array has shape {shape}",
+                    file=f,
+                    column=col,
+                    expected="shape (N,) or (N, 1): one value per row",
+                )
+        total += n or 0
+    if total == 0:
+        raise _no_rows(config)
+    dims = tuple(int(np.prod(shapes[c], dtype=np.int64)) for c in feature_columns)
+    image_shape = None
+    if len(feature_columns) == 1:
+        shape = shapes[feature_columns[0]]
+        if len(shape) == 2:
+            image_shape = (shape[0], shape[1], 1)
+        elif len(shape) == 3:
+            image_shape = tuple(shape)
+    return dataclasses.replace(plan, feature_dims=dims, image_shape=image_shape)
