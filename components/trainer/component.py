@@ -9,13 +9,15 @@ from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 
-from frontier.components.common.errors import InputError
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY, code_version
 from frontier.components.trainer import spec
 from frontier.components.trainer.executor import Executor
-from frontier.components.trainer.model import check_hyperparameters, parse_hidden_units
+from frontier.components.trainer.model import (
+    check_hyperparameters,
+    check_label_key,
+    parse_hidden_units,
+)
 from frontier.schemas.artifacts import HtmlReport
-from frontier.schemas.dataset import INT_ROLE_KEYS
 
 
 class Trainer(base_component.BaseComponent):
@@ -53,8 +55,9 @@ class Trainer(base_component.BaseComponent):
         """Builds the component; invalid parameters fail here, not at run time.
 
         Args:
-          examples: channel of frontier `Examples` with a `train` split (and
-            optionally an `eval` split for validation curves).
+          examples: channel of frontier `Examples` with a non-empty `train`
+            split (and optionally an `eval` split for validation curves; an
+            empty one counts as absent).
           epochs: passes over the training split (>= 1).
           batch_size: examples per gradient step (>= 1).
           learning_rate: Adam step size (> 0).
@@ -72,12 +75,7 @@ class Trainer(base_component.BaseComponent):
             epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, model_type=model_type
         )
         units = parse_hidden_units(hidden_units)
-        if label_key not in INT_ROLE_KEYS:
-            raise InputError(
-                f"label_key {label_key!r}",
-                column=spec.LABEL_KEY_KEY,
-                expected=" or ".join(INT_ROLE_KEYS),
-            )
+        check_label_key(label_key)
         component_spec = spec.TrainerSpec(
             **{
                 spec.EXAMPLES_KEY: examples,

@@ -23,16 +23,17 @@ from frontier.components.trainer.model import (
     train,
 )
 from frontier.components.trainer.report import training_page
-from frontier.schemas.dataset import DATASET_INFO_FILE, DatasetInfo
+from frontier.schemas.dataset import DATASET_INFO_FILE, EVAL_SPLIT, TRAIN_SPLIT, DatasetInfo
 
 
 class Executor(base_executor.BaseExecutor):
     """Trains the baseline classifier and exports it.
 
     Inputs:
-      examples: exactly one frontier `Examples` artifact with a `train` split
-        and `dataset_info.json`; an `eval` split, when present, is evaluated
-        after each epoch (validation curves and final eval metrics).
+      examples: exactly one frontier `Examples` artifact with a non-empty
+        `train` split and `dataset_info.json`; an `eval` split, when present
+        and not empty, is evaluated after each epoch (validation curves and
+        final eval metrics). An empty `eval` split counts as absent.
 
     Outputs:
       model: `Model`; SavedModel at `<uri>/Format-Serving` with signature
@@ -40,7 +41,8 @@ class Executor(base_executor.BaseExecutor):
         `probabilities` float32 [N, C], `classes` int64 [N]) and
         `dataset_info.json` beside it; the Keras model at
         `<uri>/keras/model.keras`. Custom properties `train_accuracy`,
-        `eval_accuracy`, `eval_loss` (float) and `model_type` (string).
+        `eval_accuracy`, `eval_loss` (float; the eval ones only with eval
+        examples) and `model_type` (string).
       model_run: `ModelRun`; TensorBoard logs (`train/`, `validation/`).
       visualization: `HtmlReport`; loss and accuracy per epoch on train and
         eval, final metrics, parameters and layers.
@@ -89,17 +91,28 @@ class Executor(base_executor.BaseExecutor):
         splits = (
             artifact_utils.decode_split_names(examples.split_names) if examples.split_names else []
         )
-        if spec.TRAIN_SPLIT not in splits:
+        if TRAIN_SPLIT not in splits:
             raise InputError(
-                f"no {spec.TRAIN_SPLIT!r} split (splits: {splits})",
+                f"no {TRAIN_SPLIT!r} split (splits: {splits})",
                 file=examples.uri,
-                expected=f"Examples with a {spec.TRAIN_SPLIT!r} split",
+                expected=f"Examples with a {TRAIN_SPLIT!r} split",
             )
         data = {}
-        for split in (spec.TRAIN_SPLIT, spec.EVAL_SPLIT):
+        for split in (TRAIN_SPLIT, EVAL_SPLIT):
             if split not in splits:
                 continue
             arrays = load_split(examples.uri, split, info)
+            count = len(arrays[label_key])
+            logging.info("Trainer: %s split has %d examples", split, count)
+            if count == 0:
+                if split == TRAIN_SPLIT:
+                    raise InputError(
+                        f"the {TRAIN_SPLIT!r} split has no examples",
+                        file=split_uri(examples.uri, split),
+                        expected="at least one training example",
+                    )
+                logging.warning("Trainer: the %r split is empty; no validation curves", split)
+                continue
             arrays[label_key] = check_labels(
                 arrays[label_key],
                 info.num_classes,
@@ -107,9 +120,12 @@ class Executor(base_executor.BaseExecutor):
                 file=split_uri(examples.uri, split),
             )
             data[split] = arrays
-            logging.info("Trainer: %s split has %d examples", split, len(arrays[label_key]))
-        train_data = data[spec.TRAIN_SPLIT]
-        eval_data = data.get(spec.EVAL_SPLIT)
+        train_data = data[TRAIN_SPLIT]
+        eval_data = data.get(EVAL_SPLIT)
+
+        validation_data = None
+        if eval_data is not None:
+            validation_data = (eval_data["x"], eval_data[label_key])
 
         import keras
 
@@ -124,7 +140,7 @@ class Executor(base_executor.BaseExecutor):
             batch_size=batch_size,
             learning_rate=learning_rate,
             seed=seed,
-            validation_data=(eval_data["x"], eval_data[label_key]) if eval_data else None,
+            validation_data=validation_data,
             callbacks=[tensorboard],
             on_epoch_end=lambda epoch, logs: log_epoch(epoch, logs, epochs),
         )
@@ -138,20 +154,20 @@ class Executor(base_executor.BaseExecutor):
                 arrays["x"], arrays[label_key], batch_size=1024, verbose=0
             )
             final[split] = {
-                "examples": len(arrays["x"]),
+                "examples": len(arrays[label_key]),
                 "loss": float(loss),
                 "accuracy": float(accuracy),
             }
         model_artifact.set_string_custom_property(spec.MODEL_TYPE_PROPERTY, model_type)
         model_artifact.set_float_custom_property(
-            spec.TRAIN_ACCURACY_PROPERTY, final[spec.TRAIN_SPLIT]["accuracy"]
+            spec.TRAIN_ACCURACY_PROPERTY, final[TRAIN_SPLIT]["accuracy"]
         )
-        if spec.EVAL_SPLIT in final:
+        if EVAL_SPLIT in final:
             model_artifact.set_float_custom_property(
-                spec.EVAL_ACCURACY_PROPERTY, final[spec.EVAL_SPLIT]["accuracy"]
+                spec.EVAL_ACCURACY_PROPERTY, final[EVAL_SPLIT]["accuracy"]
             )
             model_artifact.set_float_custom_property(
-                spec.EVAL_LOSS_PROPERTY, final[spec.EVAL_SPLIT]["loss"]
+                spec.EVAL_LOSS_PROPERTY, final[EVAL_SPLIT]["loss"]
             )
 
         params = {

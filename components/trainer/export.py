@@ -27,8 +27,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from frontier.components.common.examples_io import feature_spec, split_uri
-from frontier.schemas.dataset import BYTES_ROLE_KEYS, INT_ROLE_KEYS, DatasetInfo
+from frontier.components.common.examples_io import feature_spec, split_files
+from frontier.schemas.dataset import BYTES_ROLE_KEYS, EVAL_SPLIT, INT_ROLE_KEYS, DatasetInfo
 
 SERVING_DIR = "Format-Serving"  # == tfx.utils.path_utils.serving_model_dir(uri) - uri
 KERAS_MODEL_PATH = os.path.join("keras", "model.keras")
@@ -178,7 +178,7 @@ def predict_serialized(
 def predict_examples(
     model_uri_or_dir: str,
     examples_uri: str,
-    split: str = "eval",
+    split: str = EVAL_SPLIT,
     *,
     batch_size: int = 1024,
 ) -> dict[str, np.ndarray]:
@@ -190,14 +190,16 @@ def predict_examples(
     Returns:
       `probabilities` float32 [N, C], `classes` int64 [N], and each role key
       present in the examples (`label` int64 [N], `client_id` object [N] of
-      bytes, ...), all in record order.
+      bytes, ...), all in record order; arrays of length 0 for an empty
+      split.
+
+    Raises:
+      FileNotFoundError: when the split has no files.
     """
     import tensorflow as tf
 
     info = DatasetInfo.read(examples_uri)
-    files = sorted(tf.io.gfile.glob(os.path.join(split_uri(examples_uri, split), "*")))
-    if not files:
-        raise FileNotFoundError(f"no files for split {split!r} under {examples_uri}")
+    files = split_files(examples_uri, split)
     role_spec = {
         k: v for k, v in feature_spec(info).items() if k in INT_ROLE_KEYS or k in BYTES_ROLE_KEYS
     }
@@ -209,4 +211,11 @@ def predict_examples(
         parsed = tf.io.parse_example(records, role_spec)
         for k, v in {**{k: result[k] for k in (PROBABILITIES, CLASSES)}, **parsed}.items():
             outs.setdefault(k, []).append(v.numpy())
+    if not outs:  # an empty split
+        num_classes = int(fn.structured_outputs[PROBABILITIES].shape[-1])
+        empty = {PROBABILITIES: np.zeros((0, num_classes), np.float32)}
+        empty[CLASSES] = np.zeros((0,), np.int64)
+        for k, v in role_spec.items():
+            empty[k] = np.zeros((0,), np.int64 if v.dtype == tf.int64 else np.object_)
+        return empty
     return {k: np.concatenate(v) for k, v in outs.items()}

@@ -15,15 +15,19 @@ from __future__ import annotations
 import json
 import numbers
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from absl import logging
 
 from frontier.components.common.errors import InputError
-from frontier.schemas.dataset import DatasetInfo
+from frontier.schemas.dataset import INT_ROLE_KEYS, DatasetInfo
+
+if TYPE_CHECKING:
+    import keras
 
 MODEL_TYPES = ("mlp", "convnet")
+DEFAULT_CONV_FILTERS = (16, 32)
 
 
 class ModelDims(NamedTuple):
@@ -106,15 +110,14 @@ def build_model(
     model_type: str = "mlp",
     hidden_units: Sequence[int] = (128,),
     *,
-    conv_filters: Sequence[int] = (16, 32),
-    dropout: float = 0.0,
+    conv_filters: Sequence[int] = DEFAULT_CONV_FILTERS,
     train_x: np.ndarray | None = None,
 ):
     """Builds an (uncompiled) Keras 3 classifier.
 
     Architecture: standardise each input column (statistics of `train_x`, or
     identity when it is None) -> body -> Dense(num_classes, softmax).
-      * `mlp`: Dense(u, relu) [+ Dropout] for each u in `hidden_units`.
+      * `mlp`: Dense(u, relu) for each u in `hidden_units`.
       * `convnet`: reshape to `image_shape`, then per f in `conv_filters`
         Conv2D(f, 3x3, same, relu) + MaxPool(2x2) (pooling only while the
         map is at least 2x2), flatten, then the `hidden_units` Dense layers.
@@ -123,8 +126,8 @@ def build_model(
       info_or_dims: a `DatasetInfo`, `ModelDims` or `(input_dim, num_classes)`.
       model_type: "mlp" or "convnet".
       hidden_units: sizes of the hidden Dense layers (may be empty).
-      conv_filters: ConvNet only: filters of each conv block.
-      dropout: dropout rate after each hidden Dense layer (0 = none).
+      conv_filters: ConvNet only: the filters (output channels) of each conv
+        block, i.e. the widths of the conv layers (may be empty).
       train_x: float [N, D] training inputs for the standardisation layer.
 
     Returns:
@@ -137,12 +140,7 @@ def build_model(
     import keras
 
     dims = as_dims(info_or_dims)
-    if model_type not in MODEL_TYPES:
-        raise InputError(
-            f"unknown model_type {model_type!r}",
-            column="model_type",
-            expected=" or ".join(MODEL_TYPES),
-        )
+    check_model_type(model_type)
     if dims.num_classes < 2:
         raise InputError(
             f"{dims.num_classes} class(es) declared",
@@ -175,10 +173,16 @@ def build_model(
         h = keras.layers.Flatten(name="flatten")(h)
     for i, units in enumerate(hidden_units):
         h = keras.layers.Dense(units, activation="relu", name=f"hidden{i}")(h)
-        if dropout > 0:
-            h = keras.layers.Dropout(dropout, name=f"dropout{i}")(h)
     outputs = keras.layers.Dense(dims.num_classes, activation="softmax", name="probabilities")(h)
     return keras.Model(inputs, outputs, name=f"frontier_{model_type}")
+
+
+def check_label_key(label_key: str) -> None:
+    """Raises `InputError` unless `label_key` names an int role column (a class id)."""
+    if label_key not in INT_ROLE_KEYS:
+        raise InputError(
+            f"label_key {label_key!r}", column="label_key", expected=" or ".join(INT_ROLE_KEYS)
+        )
 
 
 def check_labels(
@@ -214,22 +218,22 @@ def train(
     *,
     model_type: str = "mlp",
     hidden_units: Sequence[int] = (128,),
+    conv_filters: Sequence[int] = DEFAULT_CONV_FILTERS,
     epochs: int = 10,
     batch_size: int = 32,
     learning_rate: float = 1e-3,
     seed: int = 0,
     validation_data: tuple[np.ndarray, np.ndarray] | None = None,
     sample_weight: np.ndarray | None = None,
-    initial_model=None,
+    initial_model: keras.Model | None = None,
     callbacks: Sequence[Any] = (),
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     verbose: int = 0,
-    **model_kwargs: Any,
 ):
     """Trains the baseline classifier with cross-entropy and Adam.
 
     Deterministic for a given `seed` on CPU: `keras.utils.set_random_seed`
-    seeds Python, NumPy and TensorFlow (weights init, dropout) and the
+    seeds Python, NumPy and TensorFlow (weights init) and the
     per-epoch shuffle is seeded by it. Note this sets the process-global seeds.
 
     Args:
@@ -237,17 +241,22 @@ def train(
       y: int [N] class ids in [0, C).
       info_or_dims: sizes (see `build_model`); default: D from `x`,
         C = max(y) + 1, no image shape.
-      model_type, hidden_units: see `build_model`; `model_kwargs` are passed
-        on to it as well.
+      model_type, hidden_units, conv_filters: see `build_model` (ignored with
+        `initial_model`).
       epochs: passes over the data (>= 1).
       batch_size: examples per gradient step (>= 1).
       learning_rate: Adam step size (> 0).
       seed: seed of every random choice.
       validation_data: optional (x_eval [M, D], y_eval [M]) evaluated after
         each epoch (history keys `val_loss`, `val_accuracy`).
-      sample_weight: optional float [N] per-example loss weights.
-      initial_model: optional compiled-or-not Keras model to continue from
-        (warm start) instead of building a fresh one.
+      sample_weight: optional float [N] per-example loss weights (finite,
+        >= 0): the loss of a batch is sum(w_i * loss_i) / batch size, so all
+        ones is plain training and a weight of 0 drops an example.
+      initial_model: optional Keras model to continue from (warm start)
+        instead of building a fresh one, e.g. `export.load_keras_model(uri)`.
+        It is trained in place and returned; it is (re)compiled, so the
+        optimizer state starts afresh. Its input and output sizes must match
+        the data.
       callbacks: extra Keras callbacks (e.g. TensorBoard).
       on_epoch_end: optional `fn(epoch, logs)` called after each epoch
         (epoch is 0-based); used for progress logging.
@@ -283,11 +292,15 @@ def train(
             f"{len(y)} labels for {len(x)} inputs", column="label", expected="one label per row"
         )
 
-    keras.utils.set_random_seed(int(seed))
+    if sample_weight is not None:
+        sample_weight = check_sample_weight(sample_weight, len(x))
     if initial_model is not None:
-        model = initial_model
-    else:
-        model = build_model(dims, model_type, hidden_units, train_x=x, **model_kwargs)
+        check_model_dims(initial_model, dims)
+
+    keras.utils.set_random_seed(int(seed))
+    model = initial_model
+    if model is None:
+        model = build_model(dims, model_type, hidden_units, conv_filters=conv_filters, train_x=x)
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),
@@ -307,7 +320,7 @@ def train(
     fit = model.fit(
         x,
         y,
-        sample_weight=None if sample_weight is None else np.asarray(sample_weight, np.float32),
+        sample_weight=sample_weight,
         epochs=int(epochs),
         batch_size=int(batch_size),
         shuffle=True,
@@ -339,11 +352,53 @@ def check_hyperparameters(
             column="learning_rate",
             expected="a finite number > 0",
         )
+    check_model_type(model_type)
+
+
+def check_model_type(model_type: str) -> None:
+    """Raises `InputError` unless `model_type` is one of `MODEL_TYPES`."""
     if model_type not in MODEL_TYPES:
         raise InputError(
             f"unknown model_type {model_type!r}",
             column="model_type",
             expected=" or ".join(MODEL_TYPES),
+        )
+
+
+def check_sample_weight(sample_weight: np.ndarray, num_examples: int) -> np.ndarray:
+    """Returns the weights as float32 [N] after checking shape and values.
+
+    Raises:
+      InputError: unless the weights are [num_examples], finite and >= 0,
+        naming the first bad row (1-based).
+    """
+    w = np.asarray(sample_weight, np.float32)
+    if w.shape != (num_examples,):
+        raise InputError(
+            f"sample_weight has shape {w.shape}",
+            column="sample_weight",
+            expected=f"shape [{num_examples}], one weight per example",
+        )
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(
+            f"weight {w[i]} ({bad.size} such rows)",
+            row=i + 1,
+            column="sample_weight",
+            expected="a finite weight >= 0",
+        )
+    return w
+
+
+def check_model_dims(model: keras.Model, dims: ModelDims) -> None:
+    """Raises `InputError` unless a Keras model maps [B, input_dim] to [B, num_classes]."""
+    got = (model.input_shape[-1], model.output_shape[-1])
+    if got != (dims.input_dim, dims.num_classes):
+        raise InputError(
+            f"initial_model maps {got[0]} inputs to {got[1]} classes",
+            column="initial_model",
+            expected=f"a model from {dims.input_dim} inputs to {dims.num_classes} classes",
         )
 
 

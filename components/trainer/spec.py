@@ -7,6 +7,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY
 from frontier.schemas.artifacts import HtmlReport
+from frontier.schemas.dataset import LABEL_KEY
 
 COMPONENT_PACKAGE = "trainer"  # folder name, for code_version()
 
@@ -31,10 +32,7 @@ DEFAULT_LEARNING_RATE = 1e-3
 DEFAULT_SEED = 0
 DEFAULT_MODEL_TYPE = "mlp"
 DEFAULT_HIDDEN_UNITS = (128,)
-DEFAULT_LABEL_KEY = "label"
-
-TRAIN_SPLIT = "train"
-EVAL_SPLIT = "eval"  # optional: validation curves when present
+DEFAULT_LABEL_KEY = LABEL_KEY
 
 # Custom properties set on the output Model artifact.
 TRAIN_ACCURACY_PROPERTY = "train_accuracy"

@@ -68,7 +68,17 @@ def test_build_model_shapes():
     assert mlp.input_shape == (None, 64) and mlp.output_shape == (None, 10)
     conv = tm.build_model(INFO, "convnet", hidden_units=(8,))
     assert conv.output_shape == (None, 10)
-    assert any(layer.name.startswith("conv") for layer in conv.layers)
+    widths = [layer.filters for layer in conv.layers if layer.name.startswith("conv")]
+    assert widths == list(tm.DEFAULT_CONV_FILTERS)
+    # conv_filters are the conv layers' widths; pooling stops at 1x1 (8 -> 4 -> 2 -> 1).
+    conv = tm.build_model(INFO, "convnet", hidden_units=(), conv_filters=(3, 5, 7, 2))
+    convs = [layer for layer in conv.layers if layer.name.startswith("conv")]
+    assert [layer.filters for layer in convs] == [3, 5, 7, 2]
+    assert convs[-1].output.shape[1:] == (1, 1, 2)
+    assert not any(
+        layer.name.startswith("conv")
+        for layer in tm.build_model(INFO, "convnet", hidden_units=(), conv_filters=()).layers
+    )
     out = tm.build_model((5, 3), hidden_units=())(np.zeros((2, 5), np.float32))
     np.testing.assert_allclose(np.sum(out, axis=1), 1.0, rtol=1e-5)
 
@@ -121,6 +131,23 @@ def test_train_convnet_and_progress_callback(digits):
     assert len(history["loss"]) == 2
 
 
+def test_sample_weight_scales_each_examples_loss(digits):
+    import keras
+
+    x, y = digits[0][:64], digits[1][:64]
+    kwargs = dict(hidden_units=(8,), epochs=2, batch_size=16, seed=5)
+    _, plain = tm.train(x, y, INFO, **kwargs)
+    _, ones = tm.train(x, y, INFO, sample_weight=np.ones(64), **kwargs)
+    assert ones == plain  # weight 1 everywhere is plain training
+    # Weight 0 everywhere: zero loss, zero gradients, the initial weights unchanged.
+    model, zeros = tm.train(x, y, INFO, sample_weight=np.zeros(64), **kwargs)
+    assert zeros["loss"] == [0.0, 0.0]
+    keras.utils.set_random_seed(5)
+    initial = tm.build_model(INFO, hidden_units=(8,), train_x=x)
+    for w, w0 in zip(model.get_weights(), initial.get_weights(), strict=True):
+        np.testing.assert_array_equal(w, w0)
+
+
 def test_train_rejects_bad_input(digits):
     x, y = digits
     with pytest.raises(InputError, match="epochs"):
@@ -133,6 +160,12 @@ def test_train_rejects_bad_input(digits):
         tm.train(x[:10], bad, INFO)
     with pytest.raises(InputError, match="columns"):
         tm.train(x[:10, :5], y[:10], INFO)
+    with pytest.raises(InputError, match=r"sample_weight.*shape \[10\]"):
+        tm.train(x[:10], y[:10], INFO, sample_weight=np.ones(9))
+    with pytest.raises(InputError, match=r"row 3, column 'sample_weight'"):
+        tm.train(x[:10], y[:10], INFO, sample_weight=[1, 1, -1, 1, 1, 1, 1, 1, 1, np.nan])
+    with pytest.raises(InputError, match="initial_model maps 5 inputs to 3 classes"):
+        tm.train(x[:10], y[:10], INFO, initial_model=tm.build_model((5, 3)))
 
 
 def test_parse_hidden_units():
@@ -151,7 +184,7 @@ def test_saved_model_reproduces_keras_predictions(tmp_path, digits):
     from frontier.components.common.examples_io import to_tf_example
 
     x, y = digits
-    model, _ = tm.train(x[:200], y[:200], TWO_FEATURES, hidden_units=(16,), epochs=1)
+    model, first = tm.train(x[:200], y[:200], TWO_FEATURES, hidden_units=(16,), epochs=1)
     path = export.save_model_artifact(model, TWO_FEATURES, str(tmp_path / "model"))
     assert path == str(tmp_path / "model" / "Format-Serving")
     from tfx.utils import path_utils
@@ -198,6 +231,11 @@ def test_saved_model_reproduces_keras_predictions(tmp_path, digits):
     np.testing.assert_allclose(
         keras_model.predict(x[idx], verbose=0), expected, rtol=1e-5, atol=1e-6
     )
+
+    # Warm start from the saved Keras model: training goes on from where it stopped.
+    warm, second = tm.train(x[:200], y[:200], TWO_FEATURES, initial_model=keras_model, epochs=1)
+    assert warm is keras_model
+    assert second["loss"][0] < first["loss"][0]
 
 
 def test_predict_examples_reads_a_split(tmp_path, digits):
@@ -294,10 +332,33 @@ def test_executor_writes_model_logs_and_report(tmp_path, digits):
     assert "Learning curves" in page and "val_accuracy" in page and "data:image/png;base64" in page
 
 
+def test_executor_treats_an_empty_eval_split_as_absent(tmp_path, digits):
+    import tensorflow as tf
+
+    from frontier.components.trainer import spec
+
+    examples = _examples(tmp_path, digits, n=(60, 0))
+    out = _run_executor(tmp_path, examples)
+    model = out[spec.MODEL_KEY]
+    assert model.has_custom_property(spec.TRAIN_ACCURACY_PROPERTY)
+    assert not model.has_custom_property(spec.EVAL_ACCURACY_PROPERTY)
+    assert not model.has_custom_property(spec.EVAL_LOSS_PROPERTY)
+    run_dirs = {d.strip("/") for d in tf.io.gfile.listdir(out[spec.MODEL_RUN_KEY].uri)}
+    assert "train" in run_dirs and "validation" not in run_dirs
+    page = open(os.path.join(out[spec.VISUALIZATION_KEY].uri, "index.html")).read()
+    assert "val_accuracy" not in page and "<td>eval</td>" not in page
+    # Predicting on the empty split gives empty arrays, not an error.
+    preds = export.predict_examples(model.uri, examples.uri, "eval")
+    assert preds["probabilities"].shape == (0, 10) and preds["label"].shape == (0,)
+
+
 def test_executor_rejects_bad_examples(tmp_path, digits):
     examples = _examples(tmp_path, digits, splits=("eval",), n=(0, 20))
     with pytest.raises(InputError, match="'train' split"):
         _run_executor(tmp_path, examples)
+    empty_train = _examples(tmp_path / "e", digits, n=(0, 20))
+    with pytest.raises(InputError, match=r"Split-train: the 'train' split has no examples"):
+        _run_executor(tmp_path, empty_train)
     with pytest.raises(InputError, match="weak_label"):
         _run_executor(
             tmp_path, _examples(tmp_path / "b", digits, n=(20, 10)), label_key="weak_label"
