@@ -5,10 +5,9 @@ from __future__ import annotations
 from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 
-from frontier.components.common.errors import InputError
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY, code_version
 from frontier.components.evaluate import spec
-from frontier.components.evaluate.executor import Executor
+from frontier.components.evaluate.executor import Executor, check_parameters
 from frontier.schemas.artifacts import HtmlReport
 
 
@@ -58,20 +57,7 @@ class EvaluationReport(base_component.BaseComponent):
         Raises:
           InputError: for an invalid parameter.
         """
-        if not isinstance(num_bins, int) or num_bins < 1:
-            raise InputError(
-                f"num_bins = {num_bins!r}", column=spec.NUM_BINS_KEY, expected="an integer >= 1"
-            )
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise InputError(
-                f"batch_size = {batch_size!r}",
-                column=spec.BATCH_SIZE_KEY,
-                expected="an integer >= 1",
-            )
-        if not eval_split:
-            raise InputError(
-                "empty eval_split", column=spec.EVAL_SPLIT_KEY, expected="a split name"
-            )
+        check_parameters(eval_split, num_bins, batch_size)
         component_spec = spec.EvaluationReportSpec(
             **{
                 spec.EXAMPLES_KEY: examples,
@@ -81,7 +67,7 @@ class EvaluationReport(base_component.BaseComponent):
                 spec.EVAL_SPLIT_KEY: eval_split,
                 spec.NUM_BINS_KEY: num_bins,
                 spec.BATCH_SIZE_KEY: batch_size,
-                COMPONENT_VERSION_KEY: code_version(spec.COMPONENT_PACKAGE),
+                COMPONENT_VERSION_KEY: code_version(spec.COMPONENT_PACKAGE, *spec.DEPENDS_ON),
                 spec.VISUALIZATION_KEY: types.Channel(type=HtmlReport),
             }
         )

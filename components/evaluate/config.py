@@ -13,13 +13,27 @@ that drives the stock Pusher. This module builds its `tfma.EvalConfig`:
           baseline model is given; TFMA skips change thresholds on the first
           run, when there is no blessed baseline yet: "rubber stamping");
     * `sparse_categorical_crossentropy` (log-loss), `example_count`;
-    * per-class `recall` (binarized by class id: `recall[class k]`). Note that
-      TFMA binarizes one-vs-rest with threshold 0.5, i.e. counts class k as
-      predicted when p_k > 0.5, which is not top-1 (arg-max) recall when the
-      winning probability is below 0.5. Top-1 recall of class k is the
-      accuracy on the `label=k` slice (and `metrics.per_class_recall`);
-      `EvaluationReport` shows both;
-    * `multi_class_confusion_matrix_plot` (a plot, in TFMA's plots file).
+    * per-class top-1 recall, `recall[class k][top 1]`: `Recall` with
+      `top_k=1` and `thresholds=[0.0]` in a spec binarized by class id.
+      TFMA 0.47 combines `top_k` and the binarized class id into one sub key
+      (`confusion_matrix_metrics._validate_and_update_sub_key`): every
+      probability but the arg-max is set to -inf, then class k's column is
+      taken, so with threshold 0 class k counts as predicted exactly when it
+      is the arg-max (whose probability is >= 1/C > 0). That is the fraction
+      of class k's examples predicted as k, the same number as
+      `metrics.per_class_recall` and as the accuracy on the `label=k` slice.
+      (Binarized `Recall` without `top_k` is one-vs-rest at p_k > 0.5, a
+      different number.) The threshold must be explicit: with `top_k` TFMA
+      defaults it to -inf, which it computes from a sparse histogram
+      (`binary_confusion_matrices._histogram_to_binary_confusion_matrices`)
+      that gets the counts wrong when all of class k's scores in a slice
+      fall in one bucket: a class never predicted gets recall 1 instead of
+      0, and one predicted for every example of the slice loses the
+      examples of its lowest-score bucket. A threshold >= 0 takes TFMA's
+      exact per-example path instead;
+    * optionally `multi_class_confusion_matrix_plot` (a plot, in TFMA's
+      plots file; off by default, as `EvaluationReport` draws the confusion
+      matrix from the model's predictions).
   slices: Overall, per `label` (true class), per `client_id` when asked.
 
 Example, with the latest blessed model as the baseline:
@@ -42,9 +56,11 @@ Example, with the latest blessed model as the baseline:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from frontier.components.common.errors import InputError
+from frontier.components.trainer.model import check_label_key
 from frontier.schemas.dataset import CLIENT_ID_KEY, LABEL_KEY, DatasetInfo
 
 ACCURACY = "SparseCategoricalAccuracy"  # TFMA metric names as written in results:
@@ -53,6 +69,8 @@ LOG_LOSS = "SparseCategoricalCrossentropy"
 LOG_LOSS_NAME = "sparse_categorical_crossentropy"
 RECALL = "Recall"
 RECALL_NAME = "recall"
+RECALL_TOP_K = 1  # arg-max recall, see the module docstring
+RECALL_THRESHOLDS = (0.0,)  # explicit, not TFMA's -inf default for top_k: see the module docstring
 EXAMPLE_COUNT = "ExampleCount"
 CONFUSION_PLOT = "MultiClassConfusionMatrixPlot"
 
@@ -61,6 +79,11 @@ PREDICTION_KEY = "probabilities"
 DEFAULT_MIN_ACCURACY = 0.5
 DEFAULT_MAX_ACCURACY_DROP = 0.01
 BASELINE_RESOLVER_ID = "latest_blessed_model_resolver"
+
+
+def recall_label(class_id: int) -> str:
+    """The label of class `class_id`'s top-1 recall in `load_tfma_results` output."""
+    return f"{RECALL_NAME}[class {class_id}][top {RECALL_TOP_K}]"
 
 
 def eval_config(
@@ -72,7 +95,7 @@ def eval_config(
     slice_by_label: bool = True,
     slice_by_client: bool | None = None,
     label_key: str = LABEL_KEY,
-    confusion_matrix_plot: bool = True,
+    confusion_matrix_plot: bool = False,
 ):
     """Builds the `tfma.EvalConfig` described in the module docstring.
 
@@ -90,13 +113,14 @@ def eval_config(
         says the examples have client ids.
       label_key: the label column (an int role key).
       confusion_matrix_plot: also compute TFMA's multi-class confusion matrix
-        plot.
+        plot (nothing in frontier reads it; for TFMA's own viewers).
 
     Returns:
       A `tfma.EvalConfig`.
 
     Raises:
-      InputError: for thresholds out of range or an unknown number of classes.
+      InputError: for thresholds out of range, an unknown number of classes or
+        a `label_key` that is not an int role key.
     """
     import tensorflow_model_analysis as tfma
 
@@ -122,6 +146,7 @@ def eval_config(
             column="max_accuracy_drop",
             expected="a value in [0, 1]",
         )
+    check_label_key(label_key)
     if slice_by_client is None:
         slice_by_client = bool(info is not None and info.has(CLIENT_ID_KEY))
 
@@ -150,6 +175,7 @@ def eval_config(
         slicing.append(tfma.SlicingSpec(feature_keys=[label_key]))
     if slice_by_client:
         slicing.append(tfma.SlicingSpec(feature_keys=[CLIENT_ID_KEY]))
+    recall_config = {"top_k": RECALL_TOP_K, "thresholds": list(RECALL_THRESHOLDS)}
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -159,7 +185,7 @@ def eval_config(
         metrics_specs=[
             tfma.MetricsSpec(metrics=metrics),
             tfma.MetricsSpec(
-                metrics=[tfma.MetricConfig(class_name=RECALL)],
+                metrics=[tfma.MetricConfig(class_name=RECALL, config=json.dumps(recall_config))],
                 binarize=tfma.BinarizationOptions(class_ids={"values": list(range(num_classes))}),
             ),
         ],
@@ -178,6 +204,8 @@ def make_evaluator(
     max_accuracy_drop: float | None = DEFAULT_MAX_ACCURACY_DROP,
     slice_by_label: bool = True,
     slice_by_client: bool | None = None,
+    label_key: str = LABEL_KEY,
+    confusion_matrix_plot: bool = False,
     example_splits: Sequence[str] | None = None,
     config=None,
 ):
@@ -190,23 +218,27 @@ def make_evaluator(
         `baseline_resolver().outputs["model"]`; without one only the
         absolute threshold is checked.
       info, num_classes, min_accuracy, max_accuracy_drop, slice_by_label,
-        slice_by_client: see `eval_config`.
+        slice_by_client, label_key, confusion_matrix_plot: see `eval_config`.
       example_splits: splits to evaluate on (default: `["eval"]`).
-      config: a ready `tfma.EvalConfig`, used instead of building one.
+      config: a ready `tfma.EvalConfig`, used as is instead of building one
+        (the `eval_config` arguments above are then not used).
 
     Returns:
       A `tfx.components.Evaluator` with outputs `evaluation` and `blessing`.
     """
     from tfx.components import Evaluator
 
-    config = config or eval_config(
-        info,
-        num_classes=num_classes,
-        min_accuracy=min_accuracy,
-        max_accuracy_drop=max_accuracy_drop,
-        slice_by_label=slice_by_label,
-        slice_by_client=slice_by_client,
-    )
+    if config is None:
+        config = eval_config(
+            info,
+            num_classes=num_classes,
+            min_accuracy=min_accuracy,
+            max_accuracy_drop=max_accuracy_drop,
+            slice_by_label=slice_by_label,
+            slice_by_client=slice_by_client,
+            label_key=label_key,
+            confusion_matrix_plot=confusion_matrix_plot,
+        )
     return Evaluator(
         examples=examples,
         model=model,

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from absl import logging
+from tfx.components.evaluator import constants as evaluator_constants
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
@@ -21,24 +22,31 @@ from frontier.components.trainer.export import PROBABILITIES, predict_examples
 from frontier.components.trainer.model import check_labels
 from frontier.schemas.dataset import CLIENT_ID_KEY, LABEL_KEY, DatasetInfo
 
-# Written by the stock Evaluator on its ModelBlessing (tfx.components.evaluator.constants).
-_BLESSED = "blessed"
-_BASELINE_MODEL = "baseline_model"
-_BLESSED_FILE = "BLESSED"
-_NOT_BLESSED_FILE = "NOT_BLESSED"
+# Custom properties that the stock Evaluator sets on its ModelBlessing.
+_BLESSED = evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY
+_BASELINE_MODEL = evaluator_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY
+
+
+def check_parameters(eval_split: str, num_bins: int, batch_size: int) -> None:
+    """Raises `InputError` naming the first invalid `EvaluationReport` parameter."""
+    for key, value in ((spec.NUM_BINS_KEY, num_bins), (spec.BATCH_SIZE_KEY, batch_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise InputError(f"{key} = {value!r}", column=key, expected="an integer >= 1")
+    if not eval_split or not isinstance(eval_split, str):
+        raise InputError(
+            f"eval_split = {eval_split!r}", column=spec.EVAL_SPLIT_KEY, expected="a split name"
+        )
 
 
 def blessing_outcome(blessing, tfma: TfmaResults) -> bool | None:
-    """True / False when the Evaluator validated the model, None when it had no thresholds."""
-    import tensorflow as tf
+    """True / False when the Evaluator validated the model, None when it had no thresholds.
 
-    if blessing is not None:
-        if blessing.has_custom_property(_BLESSED):
-            return bool(blessing.get_int_custom_property(_BLESSED))
-        if tf.io.gfile.exists(os.path.join(blessing.uri, _BLESSED_FILE)):
-            return True
-        if tf.io.gfile.exists(os.path.join(blessing.uri, _NOT_BLESSED_FILE)):
-            return False
+    The stock Evaluator sets the `blessed` property (and writes its BLESSED /
+    NOT_BLESSED file) exactly when it validated; without a blessing artifact,
+    TFMA's own validation result decides.
+    """
+    if blessing is not None and blessing.has_custom_property(_BLESSED):
+        return bool(blessing.get_int_custom_property(_BLESSED))
     return tfma.validation_ok
 
 
@@ -62,7 +70,8 @@ class Executor(base_executor.BaseExecutor):
         `log_loss` (float, Overall slice).
 
     Parameters:
-      eval_split: split to run the model on (the Evaluator's, default `eval`).
+      eval_split: split to run the model on (the Evaluator's, default `eval`);
+        an empty split is an `InputError`.
       num_bins: equal-width confidence bins for ECE and the reliability plot.
       batch_size: examples per call of the serving signature.
       component_version: code hash, only for the cache key.
@@ -85,17 +94,18 @@ class Executor(base_executor.BaseExecutor):
         eval_split = str(exec_properties.get(spec.EVAL_SPLIT_KEY) or spec.DEFAULT_EVAL_SPLIT)
         num_bins = int(exec_properties.get(spec.NUM_BINS_KEY) or spec.DEFAULT_NUM_BINS)
         batch_size = int(exec_properties.get(spec.BATCH_SIZE_KEY) or spec.DEFAULT_BATCH_SIZE)
-        if num_bins < 1 or batch_size < 1:
-            raise InputError(
-                f"num_bins = {num_bins}, batch_size = {batch_size}",
-                column=f"{spec.NUM_BINS_KEY}/{spec.BATCH_SIZE_KEY}",
-                expected="integers >= 1",
-            )
+        check_parameters(eval_split, num_bins, batch_size)
 
         info = DatasetInfo.read(examples.uri)
         logging.info("EvaluationReport: running %s on split %r", model.uri, eval_split)
         preds = predict_examples(model.uri, examples.uri, eval_split, batch_size=batch_size)
         probabilities = preds[PROBABILITIES]
+        if len(probabilities) == 0:
+            raise InputError(
+                f"the {eval_split!r} split has no examples",
+                file=split_uri(examples.uri, eval_split),
+                expected="at least one example to evaluate on",
+            )
         if probabilities.shape[1] != info.num_classes:
             raise InputError(
                 f"the model predicts {probabilities.shape[1]} classes but the examples declare "

@@ -83,29 +83,78 @@ def predictions(probabilities: np.ndarray) -> np.ndarray:
     return np.argmax(np.asarray(probabilities), axis=1).astype(np.int64)
 
 
+# The private helpers below take arrays already checked by `_check` (and the
+# arg-max predictions), so that `slice_metrics` checks and arg-maxes a slice once.
+
+
+def _accuracy(labels: np.ndarray, predicted: np.ndarray) -> float:
+    return float(np.mean(predicted == labels)) if labels.size else float("nan")
+
+
+def _confusion(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    flat = labels * num_classes + predicted
+    counts = np.bincount(flat, minlength=num_classes**2).astype(np.int64)
+    return counts.reshape(num_classes, num_classes)
+
+
+def _recall(confusion: np.ndarray) -> np.ndarray:
+    support = confusion.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(support > 0, np.diag(confusion) / np.maximum(support, 1), np.nan)
+
+
+def _log_loss(labels: np.ndarray, probabilities: np.ndarray, epsilon: float) -> float:
+    if labels.size == 0:
+        return float("nan")
+    p = probabilities / np.sum(probabilities, axis=1, keepdims=True)
+    p = np.clip(p, epsilon, 1.0 - epsilon)
+    return float(-np.mean(np.log(p[np.arange(labels.size), labels])))
+
+
+def _bins(
+    labels: np.ndarray, probabilities: np.ndarray, predicted: np.ndarray, num_bins: int
+) -> ReliabilityBins:
+    if num_bins < 1:
+        raise ValueError(f"num_bins must be >= 1, got {num_bins}")
+    edges = np.linspace(0.0, 1.0, num_bins + 1)
+    confidence = probabilities.max(axis=1) if labels.size else np.zeros(0)
+    correct = (predicted == labels).astype(np.float64)
+    index = np.searchsorted(edges[1:-1], confidence, side="left")
+    counts = np.bincount(index, minlength=num_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(index, weights=confidence, minlength=num_bins) / counts
+        mean_acc = np.bincount(index, weights=correct, minlength=num_bins) / counts
+    empty = counts == 0
+    mean_conf[empty] = np.nan
+    mean_acc[empty] = np.nan
+    return ReliabilityBins(edges, counts.astype(np.int64), mean_conf, mean_acc)
+
+
+def _ece(bins: ReliabilityBins) -> float:
+    n = int(bins.counts.sum())
+    if n == 0:
+        return float("nan")
+    full = bins.counts > 0
+    gaps = np.abs(bins.accuracy[full] - bins.confidence[full])
+    return float(np.sum(bins.counts[full] / n * gaps))
+
+
 def accuracy(labels: np.ndarray, probabilities: np.ndarray) -> float:
     """Fraction of examples whose arg-max prediction is the label (NaN if N=0)."""
     labels, probabilities = _check(labels, probabilities)
-    if labels.size == 0:
-        return float("nan")
-    return float(np.mean(predictions(probabilities) == labels))
+    return _accuracy(labels, predictions(probabilities))
 
 
 def confusion_matrix(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
     """int64 [C, C]: entry (i, j) counts examples of class i predicted as j."""
     labels, probabilities = _check(labels, probabilities)
-    c = probabilities.shape[1]
-    flat = labels * c + predictions(probabilities)
-    return np.bincount(flat, minlength=c * c).reshape(c, c).astype(np.int64)
+    return _confusion(labels, predictions(probabilities), probabilities.shape[1])
 
 
 def per_class_recall(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
     """float [C]: for each class, the fraction of its examples predicted as it
-    (NaN for a class with no examples)."""
-    cm = confusion_matrix(labels, probabilities)
-    support = cm.sum(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(support > 0, np.diag(cm) / np.maximum(support, 1), np.nan)
+    (top-1 recall; NaN for a class with no examples)."""
+    return _recall(confusion_matrix(labels, probabilities))
 
 
 def log_loss(
@@ -118,11 +167,7 @@ def log_loss(
     prediction costs at most -log(epsilon) ~= 16.1.
     """
     labels, probabilities = _check(labels, probabilities)
-    if labels.size == 0:
-        return float("nan")
-    p = probabilities / np.sum(probabilities, axis=1, keepdims=True)
-    p = np.clip(p, epsilon, 1.0 - epsilon)
-    return float(-np.mean(np.log(p[np.arange(labels.size), labels])))
+    return _log_loss(labels, probabilities, epsilon)
 
 
 def reliability_bins(
@@ -134,23 +179,8 @@ def reliability_bins(
     Calibration of Modern Neural Networks"; a confidence of exactly 0 goes
     to bin 0.
     """
-    if num_bins < 1:
-        raise ValueError(f"num_bins must be >= 1, got {num_bins}")
     labels, probabilities = _check(labels, probabilities)
-    edges = np.linspace(0.0, 1.0, num_bins + 1)
-    confidence = probabilities.max(axis=1) if labels.size else np.zeros(0)
-    correct = (
-        (predictions(probabilities) == labels).astype(np.float64) if labels.size else np.zeros(0)
-    )
-    index = np.searchsorted(edges[1:-1], confidence, side="left")
-    counts = np.bincount(index, minlength=num_bins)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = np.bincount(index, weights=confidence, minlength=num_bins) / counts
-        mean_acc = np.bincount(index, weights=correct, minlength=num_bins) / counts
-    empty = counts == 0
-    mean_conf[empty] = np.nan
-    mean_acc[empty] = np.nan
-    return ReliabilityBins(edges, counts.astype(np.int64), mean_conf, mean_acc)
+    return _bins(labels, probabilities, predictions(probabilities), num_bins)
 
 
 def expected_calibration_error(
@@ -162,30 +192,35 @@ def expected_calibration_error(
     equal-width bins of `reliability_bins` (default 15, Guo et al. 2017).
     0 for a perfectly calibrated model; NaN for an empty slice.
     """
-    bins = reliability_bins(labels, probabilities, num_bins)
-    n = int(bins.counts.sum())
-    if n == 0:
-        return float("nan")
-    full = bins.counts > 0
-    gaps = np.abs(bins.accuracy[full] - bins.confidence[full])
-    return float(np.sum(bins.counts[full] / n * gaps))
+    return _ece(reliability_bins(labels, probabilities, num_bins))
+
+
+def _slice_metrics(labels: np.ndarray, probabilities: np.ndarray, num_bins: int) -> SliceMetrics:
+    predicted = predictions(probabilities)
+    bins = _bins(labels, probabilities, predicted, num_bins)
+    confusion = _confusion(labels, predicted, probabilities.shape[1])
+    return SliceMetrics(
+        examples=int(labels.size),
+        accuracy=_accuracy(labels, predicted),
+        log_loss=_log_loss(labels, probabilities, LOG_LOSS_EPSILON),
+        ece=_ece(bins),
+        recall=_recall(confusion),
+        confusion=confusion,
+        reliability=bins,
+    )
 
 
 def slice_metrics(
     labels: np.ndarray, probabilities: np.ndarray, num_bins: int = DEFAULT_NUM_BINS
 ) -> SliceMetrics:
-    """Every metric of this module on one slice."""
+    """Every metric of this module on one slice.
+
+    One pass: the inputs are checked and arg-maxed once, the reliability bins
+    and the confusion matrix are computed once, ECE comes from the bins and
+    per-class recall from the confusion matrix.
+    """
     labels, probabilities = _check(labels, probabilities)
-    bins = reliability_bins(labels, probabilities, num_bins)
-    return SliceMetrics(
-        examples=int(labels.size),
-        accuracy=accuracy(labels, probabilities),
-        log_loss=log_loss(labels, probabilities),
-        ece=expected_calibration_error(labels, probabilities, num_bins),
-        recall=per_class_recall(labels, probabilities),
-        confusion=confusion_matrix(labels, probabilities),
-        reliability=bins,
-    )
+    return _slice_metrics(labels, probabilities, num_bins)
 
 
 def _text(value: Any) -> str:
@@ -214,18 +249,18 @@ def sliced_metrics(
       An ordered dict slice name -> `SliceMetrics`, `Overall` first.
     """
     labels, probabilities = _check(labels, probabilities)
-    out = {OVERALL: slice_metrics(labels, probabilities, num_bins)}
+    out = {OVERALL: _slice_metrics(labels, probabilities, num_bins)}
     if by_label:
         for k in np.unique(labels):
             mask = labels == k
-            out[f"label={int(k)}"] = slice_metrics(labels[mask], probabilities[mask], num_bins)
+            out[f"label={int(k)}"] = _slice_metrics(labels[mask], probabilities[mask], num_bins)
     if client_ids is not None:
         ids = np.asarray([_text(c) for c in client_ids], dtype=object)
         if ids.shape[0] != labels.shape[0]:
             raise ValueError(f"{ids.shape[0]} client ids for {labels.shape[0]} examples")
         for cid in sorted(set(ids.tolist())):
             mask = ids == cid
-            out[f"client_id={cid}"] = slice_metrics(labels[mask], probabilities[mask], num_bins)
+            out[f"client_id={cid}"] = _slice_metrics(labels[mask], probabilities[mask], num_bins)
     return out
 
 

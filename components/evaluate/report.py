@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from frontier.components.common import html
-from frontier.components.evaluate.config import ACCURACY_NAME, RECALL_NAME
+from frontier.components.evaluate.config import recall_label
 from frontier.components.evaluate.metrics import OVERALL, ReliabilityBins, SliceMetrics
 from frontier.components.evaluate.tfma_results import TfmaResults
 
@@ -189,28 +189,20 @@ def evaluation_page(
         )
     )
 
-    # Top-1 recall of class k is the accuracy on the slice label=k; TFMA's binarized
-    # `recall[class k]` is one-vs-rest at threshold 0.5 (p_k > 0.5), a different number.
+    # Top-1 recall of class k: the share of its examples whose arg-max is k. TFMA's
+    # `recall[class k][top 1]` is the same quantity (see config.py), shown beside it.
     tfma_overall = tfma.metrics.get(OVERALL, {})
     support = overall.confusion.sum(axis=1)
-    recall_rows = []
-    for k, name in enumerate(class_names):
-        recall_rows.append(
-            (
-                f"{k}: {name}",
-                int(support[k]),
-                float(overall.recall[k]),
-                tfma.metrics.get(f"label={k}", {}).get(ACCURACY_NAME, ""),
-                tfma_overall.get(f"{RECALL_NAME}[class {k}]", ""),
-            )
+    recall_rows = [
+        (
+            f"{k}: {name}",
+            int(support[k]),
+            float(overall.recall[k]),
+            tfma_overall.get(recall_label(k), ""),
         )
-    headers = (
-        "class",
-        "examples",
-        "recall (top-1)",
-        "TFMA: accuracy on label=k",
-        "TFMA: recall, p_k > 0.5",
-    )
+        for k, name in enumerate(class_names)
+    ]
+    headers = ("class", "examples", "recall (top-1)", "TFMA: recall (top-1)")
     sections.append(("Per-class recall", html.table(headers, recall_rows)))
     sections.append(("Confusion matrix", confusion_figure(overall.confusion, class_names)))
     sections.append(("Reliability diagram", reliability_figure(overall.reliability, overall.ece)))

@@ -6,9 +6,14 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY
+from frontier.components.trainer.spec import COMPONENT_PACKAGE as TRAINER_PACKAGE
 from frontier.schemas.artifacts import HtmlReport
+from frontier.schemas.dataset import EVAL_SPLIT
 
 COMPONENT_PACKAGE = "evaluate"  # folder name, for code_version()
+# Other component packages whose code the executor runs (trainer.export.predict_examples,
+# trainer.model.check_labels): their code is part of the cache key too.
+DEPENDS_ON = (TRAINER_PACKAGE,)
 
 # Inputs / outputs.
 EXAMPLES_KEY = "examples"
@@ -22,7 +27,7 @@ EVAL_SPLIT_KEY = "eval_split"
 NUM_BINS_KEY = "num_bins"
 BATCH_SIZE_KEY = "batch_size"
 
-DEFAULT_EVAL_SPLIT = "eval"
+DEFAULT_EVAL_SPLIT = EVAL_SPLIT
 DEFAULT_NUM_BINS = 15
 DEFAULT_BATCH_SIZE = 1024
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, NamedTuple
 
-OVERALL = "Overall"
+from frontier.components.evaluate.metrics import OVERALL
 
 
 class ThresholdFailure(NamedTuple):

@@ -94,6 +94,25 @@ def test_sliced_metrics_overall_class_and_client():
     assert d["recall"][1] is None and d["examples"] == 2
 
 
+def test_slice_metrics_agree_with_the_single_metrics():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 4, size=50)
+    probs = rng.dirichlet(np.ones(4), size=50)
+    s = m.slice_metrics(labels, probs, num_bins=7)
+    assert s.examples == 50
+    assert s.accuracy == pytest.approx(m.accuracy(labels, probs))
+    assert s.log_loss == pytest.approx(m.log_loss(labels, probs))
+    assert s.ece == pytest.approx(m.expected_calibration_error(labels, probs, 7))
+    np.testing.assert_array_equal(s.confusion, m.confusion_matrix(labels, probs))
+    np.testing.assert_allclose(s.recall, m.per_class_recall(labels, probs))
+    for got, want in zip(s.reliability, m.reliability_bins(labels, probs, 7), strict=True):
+        np.testing.assert_allclose(got, want)
+    empty = m.slice_metrics(labels[:0], probs[:0])
+    assert empty.examples == 0 and np.isnan(empty.accuracy) and np.isnan(empty.ece)
+    assert np.isnan(empty.log_loss) and np.isnan(empty.recall).all()
+    assert empty.confusion.sum() == 0 and empty.reliability.counts.sum() == 0
+
+
 def test_metrics_reject_bad_shapes():
     with pytest.raises(ValueError):
         m.accuracy(np.array([0, 1]), np.ones((3, 2)))
@@ -120,6 +139,12 @@ def test_eval_config_builds():
     assert config.model_specs[0].prediction_key == "probabilities"
     names = [c.class_name for spec in config.metrics_specs for c in spec.metrics]
     assert {"SparseCategoricalAccuracy", "SparseCategoricalCrossentropy", "Recall"} <= set(names)
+    assert "MultiClassConfusionMatrixPlot" not in names  # off by default: nothing reads it
+    recall = config.metrics_specs[1].metrics[0]
+    assert recall.class_name == "Recall" and json.loads(recall.config) == {
+        "top_k": 1,
+        "thresholds": [0.0],
+    }
     assert list(config.metrics_specs[1].binarize.class_ids.values) == [0, 1, 2]
     assert [list(s.feature_keys) for s in config.slicing_specs] == [[], ["label"], ["client_id"]]
     threshold = config.metrics_specs[0].metrics[0].per_slice_thresholds[0].threshold
@@ -134,10 +159,45 @@ def test_eval_config_builds():
             )
         )
     assert not eval_config(num_classes=2, slice_by_label=False).slicing_specs[0].feature_keys
+    with_plot = eval_config(num_classes=2, confusion_matrix_plot=True, label_key="true_label")
+    assert "MultiClassConfusionMatrixPlot" in [
+        c.class_name for c in with_plot.metrics_specs[0].metrics
+    ]
+    assert with_plot.model_specs[0].label_key == "true_label"
+    assert list(with_plot.slicing_specs[1].feature_keys) == ["true_label"]
     with pytest.raises(InputError, match="min_accuracy"):
         eval_config(info, min_accuracy=1.5)
     with pytest.raises(InputError, match="num_classes"):
         eval_config()
+    with pytest.raises(InputError, match="label_key"):
+        eval_config(info, label_key="client_id")
+
+
+def test_make_evaluator_passes_its_arguments_on():
+    from tfx import types
+    from tfx.types import standard_artifacts
+
+    from frontier.components.evaluate.config import eval_config, make_evaluator
+
+    examples = types.Channel(type=standard_artifacts.Examples)
+    model = types.Channel(type=standard_artifacts.Model)
+
+    def config_of(evaluator) -> dict:
+        return json.loads(evaluator.exec_properties["eval_config"])
+
+    built = config_of(
+        make_evaluator(
+            examples, model, num_classes=3, label_key="weak_label", confusion_matrix_plot=True
+        )
+    )
+    assert built["model_specs"][0]["label_key"] == "weak_label"
+    classes = [c["class_name"] for spec in built["metrics_specs"] for c in spec["metrics"]]
+    assert "MultiClassConfusionMatrixPlot" in classes
+    # A given config is used as is; the arguments that would build one are not used.
+    given = eval_config(num_classes=4, slice_by_label=False)
+    used = config_of(make_evaluator(examples, model, num_classes=3, label_key="x", config=given))
+    assert used["metrics_specs"][1]["binarize"]["class_ids"]["values"] == [0, 1, 2, 3]
+    assert used["model_specs"][0]["label_key"] == "label"
 
 
 # --- end to end ---------------------------------------------------------------------------
@@ -177,7 +237,13 @@ def _import_digits(root: str):
     return artifact
 
 
-def _pipeline(tmp_path, examples_artifact, min_accuracy: float):
+def _pipeline(
+    tmp_path,
+    examples_artifact,
+    min_accuracy: float,
+    epochs: int = 3,
+    hidden_units: tuple[int, ...] = (128,),
+):
     from tfx import v1 as tfx
     from tfx.types import standard_artifacts
 
@@ -194,7 +260,14 @@ def _pipeline(tmp_path, examples_artifact, min_accuracy: float):
         },
     ).with_id("import_examples")
     examples = importer.outputs["result"]
-    trainer = Trainer(examples=examples, epochs=3, batch_size=32, learning_rate=0.01, seed=1)
+    trainer = Trainer(
+        examples=examples,
+        epochs=epochs,
+        hidden_units=hidden_units,
+        batch_size=32,
+        learning_rate=0.01,
+        seed=1,
+    )
     baseline = baseline_resolver()
     evaluator = make_evaluator(
         examples,
@@ -221,6 +294,20 @@ def _pipeline(tmp_path, examples_artifact, min_accuracy: float):
         ),
         beam_pipeline_args=["--direct_num_workers=1", "--direct_running_mode=in_memory"],
     )
+
+
+def _assert_tfma_recall_is_top1(summary: dict) -> None:
+    """TFMA's per-class recall (Recall, top_k=1, binarized by class) is top-1 recall:
+    it matches frontier's NumPy recall and the accuracy on each label=k slice, on
+    the Overall slice and on label=k (where a good model may predict k for all)."""
+    tfma, ours = summary["tfma"], summary["slices"]
+    tfma_recall = [tfma["Overall"][f"recall[class {k}][top 1]"] for k in range(10)]
+    np.testing.assert_allclose(tfma_recall, ours["Overall"]["recall"], atol=1e-6)
+    label_accuracy = [tfma[f"label={k}"]["sparse_categorical_accuracy"] for k in range(10)]
+    np.testing.assert_allclose(tfma_recall, label_accuracy, atol=1e-6)
+    in_slice = [tfma[f"label={k}"][f"recall[class {k}][top 1]"] for k in range(10)]
+    np.testing.assert_allclose(in_slice, [ours[f"label={k}"]["recall"][k] for k in range(10)])
+    assert not [m for m in tfma["Overall"] if m.startswith("recall") and "[top 1]" not in m]
 
 
 def _latest(store, type_name: str):
@@ -255,12 +342,14 @@ def test_pipeline_blesses_then_rejects(tmp_path):
     with open(os.path.join(report.uri, spec.METRICS_FILE)) as f:
         summary = json.load(f)
     assert summary["blessed"] is True and summary["baseline_model"] is None
+    first_model = summary["model"]
     assert {"Overall", "label=0", "client_id=c2"} <= set(summary["slices"])
     assert summary["slices"]["Overall"]["examples"] == 200
     # TFMA and frontier agree on accuracy (same model, same examples).
     tfma_overall = summary["tfma"]["Overall"]
     assert tfma_overall["sparse_categorical_accuracy"] == pytest.approx(accuracy, abs=1e-6)
-    assert "recall[class 3]" in tfma_overall and "client_id=c0" in summary["tfma"]
+    assert "client_id=c0" in summary["tfma"]
+    _assert_tfma_recall_is_top1(summary)
     page = open(os.path.join(report.uri, "index.html")).read()
     assert "BLESSED" in page and "Reliability diagram" in page and "data:image/png;base64" in page
 
@@ -277,6 +366,36 @@ def test_pipeline_blesses_then_rejects(tmp_path):
     failed = {(f["slice"], f["metric"]) for f in summary["failures"]}
     assert failed == {("Overall", "sparse_categorical_accuracy")}
     assert "NOT BLESSED" in open(os.path.join(report.uri, "index.html")).read()
+
+    # Run 3: a clearly worse candidate (1 epoch, 2 hidden units: not cached) against the
+    # model blessed in run 1; no absolute bar, so only the change threshold can fail.
+    runner.run(_pipeline(tmp_path, examples, min_accuracy=0.0, epochs=1, hidden_units=(2,)))
+    blessing = _latest(store, "ModelBlessing")
+    assert blessing.custom_properties["blessed"].int_value == 0
+    report = _latest(store, "frontier.HtmlReport")
+    with open(os.path.join(report.uri, spec.METRICS_FILE)) as f:
+        summary = json.load(f)
+    assert summary["blessed"] is False and summary["model"] != first_model
+    (failure,) = summary["failures"]
+    assert failure["slice"] == "Overall"
+    assert failure["metric"] == "sparse_categorical_accuracy (diff)"
+    assert "change vs baseline >= -0.01" in failure["threshold"]
+    assert failure["value"] < -0.01  # the candidate's accuracy minus the baseline's
+    assert summary["tfma"]["Overall"]["sparse_categorical_accuracy (baseline)"] == pytest.approx(
+        accuracy, abs=1e-6
+    )
+    page = open(os.path.join(report.uri, "index.html")).read()
+    assert "NOT BLESSED" in page and "change vs baseline" in page
+    # This weak model gets examples right with a top-1 probability <= 0.5, which a
+    # one-vs-rest recall at p_k > 0.5 would count as misses: the check below tells them apart.
+    bins = summary["slices"]["Overall"]["reliability"]
+    right_but_unsure = sum(
+        n * (acc or 0.0)
+        for n, acc, hi in zip(bins["counts"], bins["accuracy"], bins["edges"][1:], strict=True)
+        if hi <= 0.5
+    )
+    assert right_but_unsure >= 1
+    _assert_tfma_recall_is_top1(summary)
 
 
 # --- reading TFMA output, component parameters ----------------------------------------------
@@ -314,6 +433,7 @@ def test_evaluation_report_rejects_bad_parameters():
     from tfx.types import standard_artifacts
 
     from frontier.components.common.errors import InputError
+    from frontier.components.common.versioning import COMPONENT_VERSION_KEY, code_version
     from frontier.components.evaluate import EvaluationReport
 
     channels = dict(
@@ -323,7 +443,42 @@ def test_evaluation_report_rejects_bad_parameters():
     )
     report = EvaluationReport(**channels, num_bins=10)
     assert report.exec_properties["num_bins"] == 10 and "visualization" in report.outputs
+    # The executor runs trainer code (predict_examples, check_labels): it is in the cache key.
+    version = report.exec_properties[COMPONENT_VERSION_KEY]
+    assert version == code_version("evaluate", "trainer") != code_version("evaluate")
     with pytest.raises(InputError, match="num_bins"):
         EvaluationReport(**channels, num_bins=0)
     with pytest.raises(InputError, match="batch_size"):
         EvaluationReport(**channels, batch_size=0)
+    with pytest.raises(InputError, match="eval_split"):
+        EvaluationReport(**channels, eval_split="")
+
+
+def test_evaluation_report_rejects_an_empty_split(tmp_path, digits_examples_uri, digits_model_uri):
+    from tfx.types import standard_artifacts
+
+    from frontier.components.common.errors import InputError
+    from frontier.components.common.examples_io import load_split, write_examples
+    from frontier.components.evaluate import spec
+    from frontier.components.evaluate.executor import Executor
+    from frontier.schemas.artifacts import HtmlReport
+    from frontier.schemas.dataset import DatasetInfo
+
+    info = DatasetInfo.read(digits_examples_uri)
+    train = load_split(digits_examples_uri, "train", info)
+    examples = standard_artifacts.Examples()
+    examples.uri = str(tmp_path / "examples")
+    write_examples(examples, {"train": train, "eval": {k: v[:0] for k, v in train.items()}}, info)
+    model = standard_artifacts.Model()
+    model.uri = digits_model_uri
+    evaluation = standard_artifacts.ModelEvaluation()
+    evaluation.uri = str(tmp_path / "evaluation")
+    report = HtmlReport()
+    report.uri = str(tmp_path / "report")
+    inputs = {
+        spec.EXAMPLES_KEY: [examples],
+        spec.MODEL_KEY: [model],
+        spec.EVALUATION_KEY: [evaluation],
+    }
+    with pytest.raises(InputError, match=r"Split-eval: the 'eval' split has no examples"):
+        Executor().Do(inputs, {spec.VISUALIZATION_KEY: [report]}, {})
