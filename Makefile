@@ -29,10 +29,11 @@ demo: $(STAMP)
 	$(VENV)/bin/frontier run demo --root $(ROOT)
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 bench: $(STAMP)
 	$(PY) benchmarks/pipeline_overhead.py

@@ -1,7 +1,7 @@
 """The `frontier` command.
 
-  frontier run demo [--runner local|beam] [--root DIR]   build and run the demo pipeline
-  frontier runs [--root DIR]                              list past runs from ML Metadata
+frontier run demo [--runner local|beam] [--root DIR]   build and run the demo pipeline
+frontier runs [--root DIR]                              list past runs from ML Metadata
 """
 
 from __future__ import annotations
@@ -67,11 +67,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     root = os.path.abspath(args.root)
     pipeline = demo.create_pipeline(root)
-    print(f"running {pipeline.pipeline_info.pipeline_name} with the {args.runner} runner under {root}")
+    print(
+        f"running {pipeline.pipeline_info.pipeline_name} with the {args.runner} runner under {root}"
+    )
     run, report, seconds = runner.run_and_report(pipeline, root, args.runner)
     n = len(run.components)
-    print(f"\nfinished in {seconds:.1f} s: {len(run.executed)} of {n} components executed, "
-          f"{len(run.cached)} of {n} reused from cache")
+    print(
+        f"\nfinished in {seconds:.1f} s: {len(run.executed)} of {n} components executed, "
+        f"{len(run.cached)} of {n} reused from cache"
+    )
     if run.cached:
         print(f"  reused from cache: {', '.join(run.cached)}")
     for line in demo.outcome(run):

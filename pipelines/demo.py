@@ -51,7 +51,9 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
     ingest = Ingest(source=config.source, eval_fraction=config.eval_fraction, seed=config.seed)
     examples = ingest.outputs["examples"]
     statistics = tfx.components.StatisticsGen(examples=examples)
-    schema = tfx.components.SchemaGen(statistics=statistics.outputs["statistics"], infer_feature_shape=True)
+    schema = tfx.components.SchemaGen(
+        statistics=statistics.outputs["statistics"], infer_feature_shape=True
+    )
     validator = tfx.components.ExampleValidator(
         statistics=statistics.outputs["statistics"], schema=schema.outputs["schema"]
     )
@@ -86,7 +88,17 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
     return tfx.dsl.Pipeline(
         pipeline_name=PIPELINE_NAME,
         pipeline_root=runner.pipeline_root(root, PIPELINE_NAME),
-        components=[ingest, statistics, schema, validator, trainer, baseline, evaluator, report, pusher],
+        components=[
+            ingest,
+            statistics,
+            schema,
+            validator,
+            trainer,
+            baseline,
+            evaluator,
+            report,
+            pusher,
+        ],
         enable_cache=enable_cache,
         metadata_connection_config=runner.metadata_config(root),
     )

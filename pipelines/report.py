@@ -48,7 +48,9 @@ def render_report(run: RunRecord, root: str, extra: dict[str, str] | None = None
             if a.type_name == _HTML_TYPE:
                 title = a.properties.get("title", node.node_id)
                 page = os.path.join(a.uri, "index.html")
-                visuals.append(f"<li>{_link(page, root, title)} <span class='muted'>({_e(node.node_id)})</span></li>")
+                visuals.append(
+                    f"<li>{_link(page, root, title)} <span class='muted'>({_e(node.node_id)})</span></li>"
+                )
         if not node.outputs:
             rows.append(
                 f"<tr><td>{_e(node.node_id)}</td><td class='{node.state}'>{node.state}</td>"

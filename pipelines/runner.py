@@ -57,7 +57,9 @@ def run_pipeline(pipeline, runner: str = "local") -> None:
         raise ValueError(f"unknown runner {runner!r}; expected one of {RUNNERS}")
 
 
-def run_and_report(pipeline, root: str, runner: str = "local") -> tuple[runs_lib.RunRecord, str, float]:
+def run_and_report(
+    pipeline, root: str, runner: str = "local"
+) -> tuple[runs_lib.RunRecord, str, float]:
     """Runs `pipeline`, then writes `<root>/report.html` for the run.
 
     The report is written for a failed run as well (it shows which component

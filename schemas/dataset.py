@@ -83,7 +83,9 @@ class DatasetInfo:
                 )
         for key in self.role_keys:
             if key not in ROLE_KEYS:
-                raise ValueError(f"DatasetInfo: unknown role key {key!r}; expected one of {ROLE_KEYS}")
+                raise ValueError(
+                    f"DatasetInfo: unknown role key {key!r}; expected one of {ROLE_KEYS}"
+                )
 
     @property
     def num_classes(self) -> int:
@@ -110,7 +112,9 @@ class DatasetInfo:
             image_shape=tuple(d["image_shape"]) if d.get("image_shape") else None,
             role_keys=tuple(d["role_keys"]),
             split_counts={k: int(v) for k, v in d.get("split_counts", {}).items()},
-            class_counts={k: tuple(int(c) for c in v) for k, v in d.get("class_counts", {}).items()},
+            class_counts={
+                k: tuple(int(c) for c in v) for k, v in d.get("class_counts", {}).items()
+            },
             source=d.get("source", ""),
         )
 

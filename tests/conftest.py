@@ -36,7 +36,8 @@ def tiny_digits(n_train: int = 200, n_eval: int = 80, seed: int = 0):
         image_shape=(8, 8, 1),
         split_counts={k: len(v) for k, v in idx.items()},
         class_counts={
-            k: tuple(int(c) for c in np.bincount(digits.target[v], minlength=10)) for k, v in idx.items()
+            k: tuple(int(c) for c in np.bincount(digits.target[v], minlength=10))
+            for k, v in idx.items()
         },
         source="sklearn:digits (test subset)",
     )

@@ -127,7 +127,10 @@ def _evaluate_good(env: Env) -> list:
     examples = _import_examples(env.examples)
     model = _import(env.model, standard_artifacts.Model, "import_model")
     evaluator = make_evaluator(
-        examples=examples.outputs["result"], model=model.outputs["result"], num_classes=10, min_accuracy=0.0
+        examples=examples.outputs["result"],
+        model=model.outputs["result"],
+        num_classes=10,
+        min_accuracy=0.0,
     )
     report = EvaluationReport(
         examples=examples.outputs["result"],
@@ -144,7 +147,9 @@ def _evaluate_bad(env: Env) -> list:
     examples = _import_examples(_examples_with_labels_beyond(env, 5))
     model = _import(env.model, standard_artifacts.Model, "import_model")
     (env.tmp / "evaluation").mkdir(exist_ok=True)
-    evaluation = _import(str(env.tmp / "evaluation"), standard_artifacts.ModelEvaluation, "import_eval")
+    evaluation = _import(
+        str(env.tmp / "evaluation"), standard_artifacts.ModelEvaluation, "import_eval"
+    )
     report = EvaluationReport(
         examples=examples.outputs["result"],
         model=model.outputs["result"],
@@ -161,7 +166,9 @@ def _pusher(env: Env, model_uri: str) -> list:
 
     model = _import(model_uri, standard_artifacts.Model, "import_model")
     (env.tmp / "blessing").mkdir(exist_ok=True)
-    blessing = _import(str(env.tmp / "blessing"), standard_artifacts.ModelBlessing, "import_blessing", blessed=1)
+    blessing = _import(
+        str(env.tmp / "blessing"), standard_artifacts.ModelBlessing, "import_blessing", blessed=1
+    )
     pusher = Pusher(
         model=model.outputs["result"],
         model_blessing=blessing.outputs["result"],
@@ -177,9 +184,23 @@ def _pusher_bad(env: Env) -> list:
 
 
 CASES = [
-    Case("ingest", "Ingest", _ingest_good, _ingest_bad, r"bad\.csv, row 3, column 'b'.*not a number"),
-    Case("trainer", "Trainer", _trainer_good, _trainer_bad, r"row \d+, column 'label': class id \d out of range"),
-    Case("evaluate", "EvaluationReport", _evaluate_good, _evaluate_bad, r"predicts 10 classes but the examples declare 5"),
+    Case(
+        "ingest", "Ingest", _ingest_good, _ingest_bad, r"bad\.csv, row 3, column 'b'.*not a number"
+    ),
+    Case(
+        "trainer",
+        "Trainer",
+        _trainer_good,
+        _trainer_bad,
+        r"row \d+, column 'label': class id \d out of range",
+    ),
+    Case(
+        "evaluate",
+        "EvaluationReport",
+        _evaluate_good,
+        _evaluate_bad,
+        r"predicts 10 classes but the examples declare 5",
+    ),
     Case("pusher", "Pusher", lambda env: _pusher(env, env.model), _pusher_bad, r"not a SavedModel"),
 ]
 
@@ -215,7 +236,11 @@ def test_compiles_for_vertex_and_kubeflow(case: Case, env: Env):
     ).run(pipeline)
     spec = json.loads((out / "pipeline.json").read_text())["pipelineSpec"]
     assert case.node_id in spec["root"]["dag"]["tasks"]
-    images = {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values() if "container" in e}
+    images = {
+        e["container"]["image"]
+        for e in spec["deploymentSpec"]["executors"].values()
+        if "container" in e
+    }
     assert images == {IMAGE}
 
 

@@ -47,7 +47,9 @@ def feature_spec(info: DatasetInfo) -> dict:
     return spec
 
 
-def load_split(examples_uri: str, split: str, info: DatasetInfo | None = None) -> dict[str, np.ndarray]:
+def load_split(
+    examples_uri: str, split: str, info: DatasetInfo | None = None
+) -> dict[str, np.ndarray]:
     """Loads one split into arrays.
 
     Returns:
@@ -59,14 +61,19 @@ def load_split(examples_uri: str, split: str, info: DatasetInfo | None = None) -
 
     info = info or DatasetInfo.read(examples_uri)
     spec = feature_spec(info)
-    ds = tf.data.TFRecordDataset(split_files(examples_uri, split), compression_type="GZIP").batch(4096)
+    ds = tf.data.TFRecordDataset(split_files(examples_uri, split), compression_type="GZIP").batch(
+        4096
+    )
     ds = ds.map(lambda s: tf.io.parse_example(s, spec))
     parts: dict[str, list[np.ndarray]] = {k: [] for k in spec}
     for batch in ds.as_numpy_iterator():
         for k, v in batch.items():
             parts[k].append(v)
     if not parts[LABEL_KEY]:  # an empty split
-        empty = {k: np.zeros((0,), np.object_ if k in BYTES_ROLE_KEYS else np.int64) for k in info.role_keys}
+        empty = {
+            k: np.zeros((0,), np.object_ if k in BYTES_ROLE_KEYS else np.int64)
+            for k in info.role_keys
+        }
         return {FEATURES: np.zeros((0, info.input_dim), np.float32), **empty}
     cols = {k: np.concatenate(v) for k, v in parts.items()}
     n = len(cols[LABEL_KEY])
@@ -107,7 +114,9 @@ def split_files(examples_uri: str, split: str) -> list[str]:
     pattern = os.path.join(split_uri(examples_uri, split), "*")
     files = sorted(tf.io.gfile.glob(pattern))
     if not files:
-        raise FileNotFoundError(f"no files for split {split!r} under {examples_uri} (looked for {pattern})")
+        raise FileNotFoundError(
+            f"no files for split {split!r} under {examples_uri} (looked for {pattern})"
+        )
     return files
 
 

@@ -48,7 +48,10 @@ def _run(executor, tmp_path, blessed: bool, dest):
     executor.Do(
         {"model": [model], "model_blessing": [blessing]},
         {"pushed_model": [pushed]},
-        {"push_destination": proto_utils.proto_to_json(destination), "custom_config": json.dumps({})},
+        {
+            "push_destination": proto_utils.proto_to_json(destination),
+            "custom_config": json.dumps({}),
+        },
     )
     return pushed
 

@@ -40,7 +40,9 @@ def _versions(root: str) -> list[str]:
 def test_first_run_blesses_pushes_and_reports(root):
     run, report, _ = _run(root)
     states = _states(run)
-    assert all(states[n] == "COMPLETE" for n in [*UPSTREAM, "Evaluator", "EvaluationReport", "Pusher"])
+    assert all(
+        states[n] == "COMPLETE" for n in [*UPSTREAM, "Evaluator", "EvaluationReport", "Pusher"]
+    )
     assert "blessed:    yes" in demo.outcome(run)
     assert len(_versions(root)) == 1
     html = open(report).read()
@@ -63,7 +65,9 @@ def test_second_run_reuses_the_cache_up_to_the_trainer(root):
 
 
 def test_third_run_reuses_every_component_and_the_cli_says_so(root, monkeypatch, capsys):
-    monkeypatch.setattr(demo, "create_pipeline", functools.partial(demo.create_pipeline, config=TINY))
+    monkeypatch.setattr(
+        demo, "create_pipeline", functools.partial(demo.create_pipeline, config=TINY)
+    )
     assert cli.main(["run", "demo", "--root", root]) == 0
     out = capsys.readouterr().out
     run = runs.latest_run(root)
