@@ -1,0 +1,54 @@
+"""KIP dataset distillation: Kernel Inducing Points and Label Solve on NTK/NNGP kernels.
+
+Plain functions on NumPy arrays (no TFX import):
+
+    from frontier.components.kip import KernelSpec, make_kernel, kip, label_solve
+    result = kip(x, labels, num_classes=10, images_per_class=1, steps=300)
+    loss, acc = krr_evaluate(make_kernel(KernelSpec()), result.x, result.y, x_test, y_test, 10)
+"""
+
+from frontier.components.kip.distill import (
+    KipHistory,
+    KipResult,
+    Zca,
+    apply_zca,
+    centered_one_hot,
+    class_balanced_indices,
+    fit_zca,
+    kip,
+    krr_evaluate,
+    krr_weights,
+    label_solve,
+    regularize,
+    standardize,
+)
+from frontier.components.kip.kernels import (
+    ARCHITECTURES,
+    KERNEL_KINDS,
+    KernelSpec,
+    kernel_matrix,
+    make_kernel,
+    stax_network,
+)
+
+__all__ = [
+    "ARCHITECTURES",
+    "KERNEL_KINDS",
+    "KernelSpec",
+    "KipHistory",
+    "KipResult",
+    "Zca",
+    "apply_zca",
+    "centered_one_hot",
+    "class_balanced_indices",
+    "fit_zca",
+    "kernel_matrix",
+    "kip",
+    "krr_evaluate",
+    "krr_weights",
+    "label_solve",
+    "make_kernel",
+    "regularize",
+    "stax_network",
+    "standardize",
+]

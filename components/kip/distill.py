@@ -1,0 +1,374 @@
+"""Kernel ridge regression, Label Solve, ZCA and KIP on NumPy arrays.
+
+Nguyen, Chen, Lee, "Dataset Meta-Learning from Kernel Ridge Regression" (ICLR
+2021) and Nguyen, Novak, Xiao, Lee, "Dataset Distillation with Infinitely Wide
+Convolutional Networks" (NeurIPS 2021). Notation: a support set (x_s, y_s)
+of n_s points, a target set (x_t, y_t) of n_t points, C classes, kernel K.
+
+  KRR:   K_reg = K_ss + reg * tr(K_ss) / n_s * I;  pred_t = K_ts K_reg^-1 y_s
+  loss:  mean((pred_t - y_t)**2) over all n_t * C entries, with y_t the
+         one-hot labels mean-centred by 1/C (`centered_one_hot`)
+  KIP:   Adam on x_s (and y_s when learn_labels) to minimise that loss on a
+         fresh class-balanced target batch each step
+  Label Solve: the y_s minimising the same loss in closed form (below)
+
+Linear solves use a Cholesky factorisation of the (symmetric positive
+definite) regularised matrix, in the inputs' precision (float32 by default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from frontier.components.common.errors import InputError
+from frontier.components.kip.kernels import DEFAULT_KERNEL, KernelSpec, kernel_matrix, make_kernel
+
+DEFAULT_REG = 1e-6
+DEFAULT_ZCA_REG = 0.1
+
+
+# --- labels and sampling ---------------------------------------------------------------
+
+
+def centered_one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """One-hot labels minus 1/C: float32 [N, C], rows summing to 0."""
+    y = np.eye(num_classes, dtype=np.float32)[np.asarray(labels, np.int64)]
+    return y - np.float32(1.0 / num_classes)
+
+
+def class_balanced_indices(
+    labels: np.ndarray,
+    per_class: int,
+    num_classes: int,
+    rng: np.random.Generator,
+    replace: bool = False,
+) -> np.ndarray:
+    """`per_class` random indices of each class, class by class ([C * per_class]).
+
+    Raises:
+      InputError: a class has fewer than `per_class` examples (without replacement).
+    """
+    out = []
+    for c in range(num_classes):
+        members = np.flatnonzero(labels == c)
+        if not replace and len(members) < per_class:
+            raise InputError(
+                f"class {c} has {len(members)} training examples, fewer than {per_class} per class",
+                column="images_per_class",
+                expected=f"at most {len(members)} (the smallest class's size)",
+            )
+        if len(members) == 0:
+            raise InputError(f"class {c} has no training examples", column="label")
+        out.append(rng.choice(members, size=per_class, replace=replace))
+    return np.concatenate(out)
+
+
+# --- kernel ridge regression -----------------------------------------------------------
+
+
+def regularize(k: np.ndarray, reg: float):
+    """k + reg * tr(k) / n * I, in NumPy or JAX (whatever `k` is)."""
+    xp = _xp(k)
+    n = k.shape[0]
+    return k + (abs(reg) * xp.trace(k) / n) * xp.eye(n, dtype=k.dtype)
+
+
+def spd_solve(a, b):
+    """a^-1 b for a symmetric positive definite `a`, by Cholesky (JAX)."""
+    import jax.scipy.linalg as jsl
+
+    return jsl.cho_solve(jsl.cho_factor(a, lower=True), b)
+
+
+def krr_weights(k_ss, y_s, reg: float = DEFAULT_REG):
+    """alpha = K_reg^-1 y_s [n_s, C]; predictions are K_ts alpha."""
+    return spd_solve(regularize(k_ss, reg), y_s)
+
+
+def mse(pred, y):
+    """Mean squared error over every entry."""
+    xp = _xp(pred)
+    return xp.mean((pred - y) ** 2)
+
+
+def accuracy(pred, labels) -> float:
+    return float(np.mean(np.argmax(np.asarray(pred), axis=1) == np.asarray(labels)))
+
+
+def _xp(a):
+    import jax.numpy as jnp
+
+    return np if isinstance(a, np.ndarray) else jnp
+
+
+# --- ZCA -------------------------------------------------------------------------------
+
+
+class Zca(NamedTuple):
+    """ZCA whitening fitted on a training set.
+
+    Attributes:
+      whitening: float32 [D, D], applied after per-example standardisation.
+    """
+
+    whitening: np.ndarray
+
+
+def standardize(x: np.ndarray) -> np.ndarray:
+    """Per-example mean removal and unit L2 norm ([N, D] -> [N, D])."""
+    x = np.asarray(x, np.float64)
+    x = x - x.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(norm > 0, norm, 1.0)
+
+
+def fit_zca(x: np.ndarray, reg: float = DEFAULT_ZCA_REG) -> Zca:
+    """ZCA of standardised `x`: W = U (S + reg * tr(cov) / D)^-1/2 U^T."""
+    z = standardize(x)
+    cov = z.T @ z / z.shape[0]
+    u, s, _ = np.linalg.svd(cov + reg * np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0]))
+    return Zca(((u * s**-0.5) @ u.T).astype(np.float32))
+
+
+def apply_zca(zca: Zca, x: np.ndarray) -> np.ndarray:
+    """Standardise then whiten: float32 [N, D]."""
+    return (standardize(x) @ zca.whitening.astype(np.float64)).astype(np.float32)
+
+
+# --- Label Solve -----------------------------------------------------------------------
+
+
+def label_solve(
+    kernel: Callable,
+    x_s: np.ndarray,
+    x_t: np.ndarray,
+    y_t: np.ndarray,
+    reg: float = DEFAULT_REG,
+    block: int = 256,
+) -> np.ndarray:
+    """Closed-form support labels: y_s* = (K_ss + l I)(K_st K_ts + m I)^-1 K_st y_t.
+
+    y_s* minimises the KRR loss on the target set for a fixed x_s: with it,
+    pred_t = K_ts (K_st K_ts + m I)^-1 K_st y_t, the least-squares fit of y_t
+    in the span of K_ts. l = reg * tr(K_ss) / n_s is KRR's own regulariser
+    (so that `krr_weights` recovers exactly this fit) and m = reg *
+    tr(K_st K_ts) / n_s, scaled the same way.
+
+    K_st K_ts [n_s, n_s] and K_st y_t [n_s, C] are accumulated over target
+    blocks, so memory is O(n_s**2 + block * n_s) whatever n_t.
+    """
+    import jax.numpy as jnp
+
+    x_s = np.asarray(x_s, np.float32)
+    a = np.zeros((len(x_s), len(x_s)), np.float64)
+    b = np.zeros((len(x_s), y_t.shape[1]), np.float64)
+    for i in range(0, len(x_t), block):
+        k_ts = kernel_matrix(kernel, x_t[i : i + block], x_s, block).astype(np.float64)
+        a += k_ts.T @ k_ts
+        b += k_ts.T @ y_t[i : i + block]
+    k_ss = kernel_matrix(kernel, x_s, x_s, block).astype(np.float64)
+    solved = np.asarray(spd_solve(jnp.asarray(regularize(a, reg)), jnp.asarray(b)))
+    return (regularize(k_ss, reg) @ solved).astype(np.float32)
+
+
+# --- KIP -------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class KipHistory:
+    """Per-step training curve and periodic held-out evaluations."""
+
+    step: list[int] = dataclasses.field(default_factory=list)
+    loss: list[float] = dataclasses.field(default_factory=list)  # on the step's target batch
+    accuracy: list[float] = dataclasses.field(default_factory=list)
+    eval_step: list[int] = dataclasses.field(default_factory=list)
+    eval_loss: list[float] = dataclasses.field(default_factory=list)  # on held-out data
+    eval_accuracy: list[float] = dataclasses.field(default_factory=list)
+
+
+class KipResult(NamedTuple):
+    """A distilled support set.
+
+    Attributes:
+      x: float32 [n_s, D] support inputs (in ZCA space when `zca` is set).
+      y: float32 [n_s, C] support labels (learned, or the centred one-hot).
+      labels: int64 [n_s] the class each support point was drawn from.
+      init_indices: int64 [n_s] training rows of the initial support.
+      zca: the whitening applied to every input, or None.
+      history: the training curve.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    labels: np.ndarray
+    init_indices: np.ndarray
+    zca: Zca | None
+    history: KipHistory
+
+
+def kip(
+    x: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    *,
+    images_per_class: int = 1,
+    spec: KernelSpec = DEFAULT_KERNEL,
+    image_shape: tuple[int, int, int] | None = None,
+    steps: int = 300,
+    learning_rate: float = 0.04,
+    target_batch_size: int = 1000,
+    learn_labels: bool = False,
+    use_zca: bool = False,
+    zca_reg: float = DEFAULT_ZCA_REG,
+    reg: float = DEFAULT_REG,
+    seed: int = 0,
+    eval_data: tuple[np.ndarray, np.ndarray] | None = None,
+    eval_every: int = 50,
+    on_step: Callable[[int, float, float], None] | None = None,
+) -> KipResult:
+    """Kernel Inducing Points: learn a support set whose KRR fits the data.
+
+    Args:
+      x: float [N, D] training inputs; labels: int [N] class ids in [0, C).
+      num_classes: C.
+      images_per_class: support points per class (n_s = C * images_per_class).
+      spec: the kernel; `image_shape` (H, W, C) is needed for `conv`.
+      steps: Adam steps; learning_rate: Adam step size.
+      target_batch_size: examples per step's class-balanced target batch
+        (rounded down to a multiple of C; drawn with replacement only from
+        classes smaller than their share).
+      learn_labels: also learn y_s (otherwise the centred one-hot is fixed).
+      use_zca, zca_reg: ZCA-whiten every input first (fitted on `x`).
+      reg: KRR regulariser (see `regularize`).
+      seed: seeds the initial support and every target batch.
+      eval_data: optional held-out (x, labels), evaluated every `eval_every`
+        steps and at the end (KRR loss and accuracy with the current support).
+      on_step: called as on_step(step, loss, accuracy) after every step.
+
+    Returns:
+      The distilled `KipResult`.
+    """
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    x = np.asarray(x, np.float32)
+    labels = np.asarray(labels, np.int64)
+    _check_inputs(x, labels, num_classes, images_per_class, target_batch_size, steps)
+    rng = np.random.default_rng(seed)
+    zca = fit_zca(x, zca_reg) if use_zca else None
+    if zca is not None:
+        x = apply_zca(zca, x)
+    y_all = centered_one_hot(labels, num_classes)
+    init = class_balanced_indices(labels, images_per_class, num_classes, rng)
+    kernel = make_kernel(spec, image_shape)
+
+    def loss_fn(params, y_fixed, x_t, y_t):
+        y_s = params["y"] if learn_labels else y_fixed
+        k_ss = kernel(params["x"], params["x"])
+        pred = kernel(x_t, params["x"]) @ krr_weights(k_ss, y_s, reg)
+        acc = jnp.mean(jnp.argmax(pred, axis=1) == jnp.argmax(y_t, axis=1))
+        return mse(pred, y_t), acc
+
+    optimizer = optax.adam(learning_rate)
+
+    @jax.jit
+    def step_fn(params, opt_state, y_fixed, x_t, y_t):
+        (loss, acc), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, y_fixed, x_t, y_t)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss, acc
+
+    params = {"x": jnp.asarray(x[init])}
+    y_fixed = jnp.asarray(y_all[init])
+    if learn_labels:
+        params["y"] = y_fixed
+    opt_state = optimizer.init(params)
+    per_class = max(1, target_batch_size // num_classes)
+    counts = np.bincount(labels, minlength=num_classes)
+    history = KipHistory()
+    eval_x = None
+    if eval_data is not None:
+        eval_x = (
+            apply_zca(zca, eval_data[0])
+            if zca is not None
+            else np.asarray(eval_data[0], np.float32)
+        )
+
+    def evaluate(step: int) -> None:
+        y_s = np.asarray(params["y"] if learn_labels else y_fixed)
+        loss, acc = krr_evaluate(
+            kernel, np.asarray(params["x"]), y_s, eval_x, eval_data[1], num_classes, reg
+        )
+        history.eval_step.append(step)
+        history.eval_loss.append(loss)
+        history.eval_accuracy.append(acc)
+
+    if eval_x is not None:
+        evaluate(0)
+    for step in range(1, steps + 1):
+        batch = class_balanced_indices(
+            labels, per_class, num_classes, rng, replace=bool((counts < per_class).any())
+        )
+        params, opt_state, loss, acc = step_fn(params, opt_state, y_fixed, x[batch], y_all[batch])
+        loss, acc = float(loss), float(acc)
+        history.step.append(step)
+        history.loss.append(loss)
+        history.accuracy.append(acc)
+        if on_step is not None:
+            on_step(step, loss, acc)
+        if eval_x is not None and (step % eval_every == 0 or step == steps):
+            evaluate(step)
+    y_s = np.asarray(params["y"] if learn_labels else y_fixed, np.float32)
+    return KipResult(np.asarray(params["x"], np.float32), y_s, labels[init], init, zca, history)
+
+
+def krr_evaluate(
+    kernel: Callable,
+    x_s: np.ndarray,
+    y_s: np.ndarray,
+    x: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    reg: float = DEFAULT_REG,
+    block: int = 256,
+) -> tuple[float, float]:
+    """KRR loss and accuracy of the support (x_s, y_s) on (x, labels), in blocks."""
+    import jax.numpy as jnp
+
+    alpha = np.asarray(
+        krr_weights(jnp.asarray(kernel_matrix(kernel, x_s, x_s, block)), jnp.asarray(y_s), reg)
+    )
+    pred = kernel_matrix(kernel, np.asarray(x, np.float32), x_s, block) @ alpha
+    return float(mse(pred, centered_one_hot(labels, num_classes))), accuracy(pred, labels)
+
+
+def _check_inputs(x, labels, num_classes, images_per_class, target_batch_size, steps) -> None:
+    if x.ndim != 2 or len(x) != len(labels):
+        raise InputError(
+            f"x has shape {x.shape} and labels {labels.shape}",
+            column="x",
+            expected="[N, D] and [N]",
+        )
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if bad.size:
+        raise InputError(
+            f"{bad.size} rows hold NaN or infinite values",
+            row=int(bad[0]) + 1,
+            column="x",
+            expected="finite inputs",
+        )
+    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
+        raise InputError(
+            "class id out of range", column="label", expected=f"ids in [0, {num_classes})"
+        )
+    for name, value in (
+        ("images_per_class", images_per_class),
+        ("target_batch_size", target_batch_size),
+        ("steps", steps),
+    ):
+        if not isinstance(value, (int, np.integer)) or value < (0 if name == "steps" else 1):
+            raise InputError(f"{name} = {value!r}", column=name, expected="a positive integer")

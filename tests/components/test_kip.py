@@ -1,0 +1,148 @@
+"""KIP algorithm: kernels against an independent closed form, KRR, Label Solve, ZCA, KIP."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from frontier.components.common.errors import InputError
+from frontier.components.kip import distill
+from frontier.components.kip.kernels import KernelSpec, kernel_matrix, make_kernel
+
+
+def _arccos_kernels(x1, x2, depth, w_std, b_std):
+    """ReLU NNGP and NTK of an FC network by the arc-cosine recursion (Cho &
+    Saul 2009; Jacot et al. 2018; Lee et al. 2019), NTK parameterization,
+    in float64 - written independently of neural-tangents."""
+    d = x1.shape[1]
+
+    def dense(c):
+        return w_std**2 * c + b_std**2
+
+    q12 = dense(x1 @ x2.T / d)
+    q11 = dense(np.sum(x1 * x1, 1) / d)[:, None]
+    q22 = dense(np.sum(x2 * x2, 1) / d)[None, :]
+    ntk = q12.copy()
+    for _ in range(depth):
+        norm = np.sqrt(q11 * q22)
+        theta = np.arccos(np.clip(q12 / norm, -1.0, 1.0))
+        e_relu = norm / (2 * math.pi) * (np.sin(theta) + (math.pi - theta) * np.cos(theta))
+        e_drelu = (math.pi - theta) / (2 * math.pi)
+        q12_next = dense(e_relu)
+        ntk = q12_next + w_std**2 * e_drelu * ntk
+        q12 = q12_next
+        q11, q22 = dense(q11 / 2), dense(q22 / 2)  # E[relu(u)^2] = q/2 on the diagonal
+    return q12, ntk
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_fc_kernels_match_the_arc_cosine_recursion(depth):
+    rng = np.random.default_rng(depth)
+    x1 = rng.normal(size=(7, 12)).astype(np.float32)
+    x2 = rng.normal(size=(5, 12)).astype(np.float32)
+    nngp, ntk = _arccos_kernels(
+        x1.astype(np.float64), x2.astype(np.float64), depth, math.sqrt(2), 0.1
+    )
+    for kind, expected in (("nngp", nngp), ("ntk", ntk)):
+        got = kernel_matrix(make_kernel(KernelSpec(depth=depth, kind=kind)), x1, x2)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_kernel_matrix_blocks_give_the_same_matrix():
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.normal(size=(23, 6)).astype(np.float32), rng.normal(size=(9, 6)).astype(np.float32)
+    k = make_kernel(KernelSpec())
+    np.testing.assert_allclose(
+        kernel_matrix(k, x1, x2, block=4), kernel_matrix(k, x1, x2, block=100), rtol=1e-6
+    )
+
+
+def test_conv_kernel_needs_images():
+    with pytest.raises(InputError, match="conv kernel needs image-shaped inputs"):
+        make_kernel(KernelSpec(architecture="conv"), image_shape=None)
+    with pytest.raises(InputError, match="too small for 3 2x2 pooling"):
+        make_kernel(KernelSpec(architecture="conv"), image_shape=(4, 4, 1))
+    k = make_kernel(KernelSpec(architecture="conv"), image_shape=(8, 8, 1))
+    x = np.random.default_rng(0).normal(size=(3, 64)).astype(np.float32)
+    m = kernel_matrix(k, x, x)
+    assert m.shape == (3, 3) and np.allclose(m, m.T, rtol=1e-5)
+    assert np.all(np.linalg.eigvalsh(m) > 0)
+
+
+def test_bad_kernel_configuration_is_refused():
+    with pytest.raises(InputError, match="unknown kernel architecture 'rbf'"):
+        KernelSpec(architecture="rbf")
+    with pytest.raises(InputError, match="unknown kernel kind"):
+        KernelSpec(kind="gp")
+    with pytest.raises(InputError, match="depth"):
+        KernelSpec(depth=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    order = np.random.default_rng(0).permutation(len(d.target))
+    train, test = order[:1000], order[1000:1400]
+    x = d.data.astype(np.float32)
+    return x[train], d.target[train], x[test], d.target[test]
+
+
+def test_label_solve_lowers_the_target_loss(digits):
+    x, labels, _, _ = digits
+    k = make_kernel(KernelSpec())
+    idx = distill.class_balanced_indices(labels, 2, 10, np.random.default_rng(0))
+    y_t = distill.centered_one_hot(labels, 10)
+    one_hot = distill.centered_one_hot(labels[idx], 10)
+    solved = distill.label_solve(k, x[idx], x, y_t, block=128)
+    loss_one_hot, _ = distill.krr_evaluate(k, x[idx], one_hot, x, labels, 10)
+    loss_solved, _ = distill.krr_evaluate(k, x[idx], solved, x, labels, 10)
+    assert loss_solved < 0.9 * loss_one_hot
+
+
+def test_kip_lowers_the_held_out_loss_of_its_initial_support(digits):
+    x, labels, x_test, labels_test = digits
+    result = distill.kip(
+        x, labels, 10, images_per_class=1, steps=40, target_batch_size=200, seed=3,
+        eval_data=(x_test, labels_test), eval_every=40,
+    )  # fmt: skip
+    h = result.history
+    assert h.eval_step == [0, 40]
+    assert h.eval_loss[-1] < h.eval_loss[0]
+    assert result.x.shape == (10, 64) and sorted(result.labels) == list(range(10))
+    # Fixed labels stay the centred one-hot; the initial support is the seeded sample.
+    np.testing.assert_array_equal(result.y, distill.centered_one_hot(result.labels, 10))
+    np.testing.assert_array_equal(result.labels, labels[result.init_indices])
+    again = distill.kip(x, labels, 10, images_per_class=1, steps=5, target_batch_size=200, seed=3)
+    np.testing.assert_array_equal(again.init_indices, result.init_indices)
+
+
+def test_kip_learns_labels_when_asked(digits):
+    x, labels, _, _ = digits
+    result = distill.kip(
+        x, labels, 10, images_per_class=1, steps=5, target_batch_size=100, learn_labels=True
+    )
+    assert not np.allclose(result.y, distill.centered_one_hot(result.labels, 10))
+
+
+def test_zca_whitens_the_training_data(digits):
+    x, _, x_test, _ = digits
+    zca = distill.fit_zca(x, reg=0.1)
+    z = distill.apply_zca(zca, x)
+    eig = np.linalg.eigvalsh(z.T @ z / len(z))
+    # Whitened with regularisation: eigenvalues s / (s + lambda) in [0, 1).
+    assert eig.max() < 1.0 and eig.max() > 0.5
+    assert distill.apply_zca(zca, x_test).shape == x_test.shape
+
+
+def test_bad_inputs_are_refused(digits):
+    x, labels, _, _ = digits
+    with pytest.raises(InputError, match="images_per_class"):
+        distill.kip(x, labels, 10, images_per_class=10_000, steps=1)
+    bad = x.copy()
+    bad[4, 2] = np.nan
+    with pytest.raises(InputError, match="row 5, column 'x'"):
+        distill.kip(bad, labels, 10, steps=1)
