@@ -15,6 +15,7 @@ from frontier.components.common import html
 from frontier.components.common.errors import InputError
 from frontier.components.common.examples_io import split_uri
 from frontier.components.evaluate import spec
+from frontier.components.evaluate.config import ACCURACY_NAME
 from frontier.components.evaluate.metrics import OVERALL, sliced_metrics, to_dict
 from frontier.components.evaluate.report import evaluation_page
 from frontier.components.evaluate.tfma_results import TfmaResults, load_tfma_results
@@ -172,3 +173,8 @@ class Executor(base_executor.BaseExecutor):
             (spec.LOG_LOSS_PROPERTY, overall.log_loss),
         ):
             report.set_float_custom_property(key, float(value))
+        baseline_accuracy = tfma.metrics.get(OVERALL, {}).get(f"{ACCURACY_NAME} (baseline)")
+        if baseline_accuracy is not None:
+            report.set_float_custom_property(
+                spec.BASELINE_ACCURACY_PROPERTY, float(baseline_accuracy)
+            )

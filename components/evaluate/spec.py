@@ -36,6 +36,7 @@ METRICS_FILE = "metrics.json"  # written beside index.html in the visualization
 # Custom properties of the visualization artifact.
 BLESSED_PROPERTY = "blessed"  # int 1 / 0; absent when no threshold was configured
 ACCURACY_PROPERTY = "accuracy"  # float, Overall slice
+BASELINE_ACCURACY_PROPERTY = "baseline_accuracy"  # float, Overall slice; only with a baseline
 ECE_PROPERTY = "ece"  # float, Overall slice
 LOG_LOSS_PROPERTY = "log_loss"  # float, Overall slice
 

@@ -384,6 +384,9 @@ def test_pipeline_blesses_then_rejects(tmp_path):
     assert summary["tfma"]["Overall"]["sparse_categorical_accuracy (baseline)"] == pytest.approx(
         accuracy, abs=1e-6
     )
+    assert report.custom_properties[spec.BASELINE_ACCURACY_PROPERTY].double_value == pytest.approx(
+        accuracy, abs=1e-6
+    )
     page = open(os.path.join(report.uri, "index.html")).read()
     assert "NOT BLESSED" in page and "change vs baseline" in page
     # This weak model gets examples right with a top-1 probability <= 0.5, which a
