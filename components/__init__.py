@@ -4,6 +4,7 @@ The public components are re-exported here, imported on first use so that
 `import frontier.components` costs nothing (TFX takes seconds to import):
 
     from frontier.components import Ingest, Trainer, make_evaluator, EvaluationReport, Pusher
+    from frontier.components import KipDistill
 """
 
 import importlib
@@ -15,6 +16,7 @@ _EXPORTS = {
     "baseline_resolver": "frontier.components.evaluate",
     "EvaluationReport": "frontier.components.evaluate",
     "Pusher": "frontier.components.pusher",
+    "KipDistill": "frontier.components.kip",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -183,6 +183,26 @@ def _pusher_bad(env: Env) -> list:
     return _pusher(env, str(empty.parent))
 
 
+# --- kip ------------------------------------------------------------------------------
+
+
+def _kip_good(env: Env) -> list:
+    from frontier.components.kip import KipDistill
+
+    examples = _import_examples(env.examples)
+    return [
+        examples,
+        KipDistill(examples=examples.outputs["result"], steps=5, target_batch_size=100),
+    ]
+
+
+def _kip_bad(env: Env) -> list:
+    from frontier.components.kip import KipDistill
+
+    examples = _import_examples(env.examples)  # the smallest class has 14 training examples
+    return [examples, KipDistill(examples=examples.outputs["result"], images_per_class=20)]
+
+
 CASES = [
     Case(
         "ingest", "Ingest", _ingest_good, _ingest_bad, r"bad\.csv, row 3, column 'b'.*not a number"
@@ -202,6 +222,14 @@ CASES = [
         r"predicts 10 classes but the examples declare 5",
     ),
     Case("pusher", "Pusher", lambda env: _pusher(env, env.model), _pusher_bad, r"not a SavedModel"),
+    Case(
+        "kip",
+        "KipDistill",
+        _kip_good,
+        _kip_bad,
+        r"Split-train, column 'images_per_class': images_per_class = 20 but class 0 \('0'\) "
+        r"has only 14 training examples",
+    ),
 ]
 
 

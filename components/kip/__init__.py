@@ -5,6 +5,12 @@ Plain functions on NumPy arrays (no TFX import):
     from frontier.components.kip import KernelSpec, make_kernel, kip, label_solve
     result = kip(x, labels, num_classes=10, images_per_class=1, steps=300)
     loss, acc = krr_evaluate(make_kernel(KernelSpec()), result.x, result.y, x_test, y_test, 10)
+
+The KRR predictor of a support set and its SavedModel export (`fit_krr_model`,
+`krr_predict`, `save_model_artifact`, `load_krr_model`, `load_kip_result`, ...)
+live in `frontier.components.kip.export`, also free of TFX. The `KipDistill`
+component is imported lazily, so `from frontier.components.kip import kip`
+stays light.
 """
 
 from frontier.components.kip.distill import (
@@ -33,6 +39,7 @@ from frontier.components.kip.kernels import (
 
 __all__ = [
     "ARCHITECTURES",
+    "KipDistill",
     "KERNEL_KINDS",
     "KernelSpec",
     "KipHistory",
@@ -52,3 +59,11 @@ __all__ = [
     "stax_network",
     "standardize",
 ]
+
+
+def __getattr__(name: str):
+    if name == "KipDistill":
+        from frontier.components.kip.component import KipDistill
+
+        return KipDistill
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
