@@ -1,6 +1,6 @@
 """The `frontier` command.
 
-frontier run demo [--runner local|beam] [--root DIR]   build and run the demo pipeline
+frontier run NAME [--runner local|beam] [--root DIR]   build and run a pipeline (demo, kip)
 frontier runs [--root DIR]                              list past runs from ML Metadata
 """
 
@@ -12,7 +12,8 @@ import os
 import sys
 
 DEFAULT_ROOT = "frontier_runs"
-PIPELINES = ("demo",)
+# Shipped pipelines: each module has `create_pipeline(root)` and `outcome(run)`.
+PIPELINES = {"demo": "frontier.pipelines.demo", "kip": "frontier.pipelines.kip"}
 
 
 # Progress worth showing: frontier's own log lines, and the runner's
@@ -63,10 +64,13 @@ def _configure_logging() -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from frontier.pipelines import demo, runner
+    import importlib
 
+    from frontier.pipelines import runner
+
+    definition = importlib.import_module(PIPELINES[args.pipeline])
     root = os.path.abspath(args.root)
-    pipeline = demo.create_pipeline(root)
+    pipeline = definition.create_pipeline(root)
     print(
         f"running {pipeline.pipeline_info.pipeline_name} with the {args.runner} runner under {root}"
     )
@@ -78,7 +82,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     if run.cached:
         print(f"  reused from cache: {', '.join(run.cached)}")
-    for line in demo.outcome(run):
+    for line in definition.outcome(run):
         print(f"  {line}")
     print(f"  artifacts:  {runner.pipeline_root(root, pipeline.pipeline_info.pipeline_name)}")
     print(f"  metadata:   {runner.metadata_path(root)}")
@@ -97,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="frontier", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="build and run a pipeline locally")
-    run.add_argument("pipeline", choices=PIPELINES)
+    run.add_argument("pipeline", choices=sorted(PIPELINES))
     run.add_argument("--runner", choices=("local", "beam"), default="local")
     run.add_argument("--root", default=DEFAULT_ROOT, help="run root: artifacts, MLMD store, report")
     run.set_defaults(func=_cmd_run)

@@ -11,12 +11,18 @@ candidate must also be no worse than that baseline by more than a margin.
 Hence a second run with unchanged inputs reuses everything up to the trainer
 from the cache but re-evaluates once, against the now-blessed baseline; from
 the third run on every component is reused.
+
+The demo also runs the KIP branch of `frontier.pipelines.kip` on the same
+examples: digits distilled to 1 and 10 images per class, compared with
+random class-balanced subsets of the same size, as kernel-ridge models and
+as the baseline MLP trained on each subset.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from frontier.pipelines import kip as kip_pipeline
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-demo"
@@ -36,6 +42,8 @@ class DemoConfig:
     min_accuracy: float = 0.9
     max_accuracy_drop: float = 0.02
     class_names: tuple[str, ...] = tuple(str(i) for i in range(10))
+    # The KIP-versus-random branch (`frontier.pipelines.kip`); None leaves it out.
+    kip: kip_pipeline.KipConfig | None = kip_pipeline.KipConfig()
 
 
 def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: bool = True):
@@ -85,29 +93,35 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
         model_blessing=evaluator.outputs["blessing"],
         base_directory=runner.serving_dir(root),
     )
+    components = [
+        ingest,
+        statistics,
+        schema,
+        validator,
+        trainer,
+        baseline,
+        evaluator,
+        report,
+        pusher,
+    ]
+    if config.kip is not None:
+        components += kip_pipeline.kip_comparison(examples, config.kip)
     return tfx.dsl.Pipeline(
         pipeline_name=PIPELINE_NAME,
         pipeline_root=runner.pipeline_root(root, PIPELINE_NAME),
-        components=[
-            ingest,
-            statistics,
-            schema,
-            validator,
-            trainer,
-            baseline,
-            evaluator,
-            report,
-            pusher,
-        ],
+        components=components,
         enable_cache=enable_cache,
         metadata_connection_config=runner.metadata_config(root),
     )
 
 
 def outcome(run: RunRecord) -> list[str]:
-    """Lines for the terminal: whether the model was blessed and where it was pushed."""
+    """Lines for the terminal: whether the model was blessed and where it was
+    pushed, then the KIP comparison's accuracies."""
     lines = []
     for node in run.nodes:
+        if node.node_id not in ("Evaluator", "Pusher"):
+            continue
         for a in node.outputs:
             if a.type_name == "ModelBlessing":
                 lines.append(f"blessed:    {'yes' if a.properties.get('blessed') == 1 else 'no'}")
@@ -116,4 +130,4 @@ def outcome(run: RunRecord) -> list[str]:
                     lines.append(f"pushed:     {a.properties.get('pushed_destination')}")
                 else:
                     lines.append("pushed:     no (the model was not blessed)")
-    return lines
+    return lines + kip_pipeline.outcome(run)

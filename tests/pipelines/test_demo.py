@@ -14,9 +14,14 @@ import re
 
 import pytest
 
-from frontier.pipelines import cli, demo, runner, runs
+from frontier.pipelines import cli, demo, kip, runner, runs
 
-TINY = demo.DemoConfig(epochs=3, hidden_units=(32,), min_accuracy=0.5)
+TINY = demo.DemoConfig(
+    epochs=3,
+    hidden_units=(32,),
+    min_accuracy=0.5,
+    kip=kip.KipConfig(images_per_class=(1,), steps=10, target_batch_size=100, trainer_epochs=2),
+)
 UPSTREAM = ["Ingest", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer"]
 
 
