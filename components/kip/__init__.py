@@ -2,9 +2,17 @@
 
 Plain functions on NumPy arrays (no TFX import):
 
-    from frontier.components.kip import KernelSpec, make_kernel, kip, label_solve
+    from frontier.components.kip import KernelSpec, evaluate_support, kip, make_kernel
     result = kip(x, labels, num_classes=10, images_per_class=1, steps=300)
-    loss, acc = krr_evaluate(make_kernel(KernelSpec()), result.x, result.y, x_test, y_test, 10)
+    loss, acc = evaluate_support(result, make_kernel(KernelSpec()), x_test, y_test)
+
+`kip` standardises its inputs first (`standardize=True`: per channel when
+given `image_shape`, else per feature; then ZCA with `use_zca`), fitted on
+`x` and returned as `result.preprocessing`. `result.x` lives in that
+preprocessed space: evaluate on raw inputs with `evaluate_support` (which
+applies the preprocessing), or call `krr_evaluate` on
+`result.preprocessing.apply(x_test)`; `result.support_in_input_space()` maps
+the support back to raw inputs (without ZCA).
 
 The KRR predictor of a support set and its SavedModel export (`fit_krr_model`,
 `krr_predict`, `save_model_artifact`, `load_krr_model`, `load_kip_result`, ...)
@@ -16,10 +24,13 @@ stays light.
 from frontier.components.kip.distill import (
     KipHistory,
     KipResult,
+    Preprocessing,
     Zca,
     apply_zca,
     centered_one_hot,
     class_balanced_indices,
+    evaluate_support,
+    fit_preprocessing,
     fit_zca,
     kip,
     krr_evaluate,
@@ -44,10 +55,13 @@ __all__ = [
     "KernelSpec",
     "KipHistory",
     "KipResult",
+    "Preprocessing",
     "Zca",
     "apply_zca",
     "centered_one_hot",
     "class_balanced_indices",
+    "evaluate_support",
+    "fit_preprocessing",
     "fit_zca",
     "kernel_matrix",
     "kip",

@@ -27,18 +27,27 @@ class KipDistill(base_component.BaseComponent):
       * `random`: the random class-balanced subset with one-hot labels, the
         baseline.
 
+    All three methods work on the same preprocessed inputs: standardised
+    with the train split's mean and std (per channel for image data, per
+    feature otherwise; `standardize`, default on), then optionally
+    ZCA-whitened (`use_zca`), both fitted on the train split
+    (`distill.fit_preprocessing`).
+
     Outputs:
       * `distilled` (`Examples`): the support as the `train` split (so that
         any trainer can consume it) and the input's `eval` split copied, so
-        that a Trainer on `distilled` reports held-out curves; with
-        `use_zca` both splits hold ZCA-whitened features (see the
-        executor). The soft labels, which `Examples` cannot carry, are in
-        `kip_result.npz` beside the splits.
+        that a Trainer on `distilled` reports held-out curves. Without ZCA
+        the support is mapped back to input space (the standardisation
+        inverted), so it is consumed exactly like the source data and the
+        eval split is the source's unchanged; with `use_zca` both splits
+        hold preprocessed (ZCA-whitened) features (see the executor). The
+        soft labels, which `Examples` cannot carry, and the preprocessing are
+        in `kip_result.npz` beside the splits.
       * `model` (`Model`): the support's KRR classifier as a SavedModel at
         `<uri>/Format-Serving`, the Trainer's serving contract plus a
-        `scores` output, taking raw features (ZCA is applied inside); the
-        stock Evaluator and Pusher and `EvaluationReport` use it as is.
-        Evaluate it on the input `Examples`.
+        `scores` output, taking raw features (the preprocessing is applied
+        inside); the stock Evaluator and Pusher and `EvaluationReport` use
+        it as is. Evaluate it on the input `Examples`.
       * `visualization` (`HtmlReport`): metrics before / after, loss and
         accuracy curves, the support images per class, the support labels.
 
@@ -68,6 +77,7 @@ class KipDistill(base_component.BaseComponent):
         learning_rate: float = spec.DEFAULT_LEARNING_RATE,
         target_batch_size: int = spec.DEFAULT_TARGET_BATCH_SIZE,
         learn_labels: bool = False,
+        standardize: bool = spec.DEFAULT_STANDARDIZE,
         use_zca: bool = False,
         reg: float = spec.DEFAULT_REG,
         seed: int = spec.DEFAULT_SEED,
@@ -88,8 +98,11 @@ class KipDistill(base_component.BaseComponent):
           learning_rate: KIP's Adam step size (> 0; `kip` only).
           target_batch_size: training examples per KIP step (>= 1; `kip` only).
           learn_labels: KIP also learns the support labels (`kip` only).
-          use_zca: ZCA-whiten all inputs, with a whitening fitted on the
-            train split and stored with the model.
+          standardize: standardise all inputs with the train split's mean
+            and std, per channel for image data, per feature otherwise
+            (the KIP papers' preprocessing; default on).
+          use_zca: ZCA-whiten all inputs after the standardisation, with a
+            whitening fitted on the train split and stored with the model.
           reg: the KRR regulariser (> 0, relative to the kernel's trace).
           seed: seeds the initial support and KIP's target batches.
 
@@ -107,6 +120,7 @@ class KipDistill(base_component.BaseComponent):
             learning_rate=learning_rate,
             target_batch_size=target_batch_size,
             learn_labels=learn_labels,
+            standardize=standardize,
             use_zca=use_zca,
             reg=reg,
             seed=seed,
@@ -123,6 +137,7 @@ class KipDistill(base_component.BaseComponent):
                 spec.LEARNING_RATE_KEY: float(learning_rate),
                 spec.TARGET_BATCH_SIZE_KEY: int(target_batch_size),
                 spec.LEARN_LABELS_KEY: int(bool(learn_labels)),
+                spec.STANDARDIZE_KEY: int(bool(standardize)),
                 spec.USE_ZCA_KEY: int(bool(use_zca)),
                 spec.REG_KEY: float(reg),
                 spec.SEED_KEY: int(seed),

@@ -1,4 +1,4 @@
-"""Kernel ridge regression, Label Solve, ZCA and KIP on NumPy arrays.
+"""Kernel ridge regression, Label Solve, input preprocessing and KIP on NumPy arrays.
 
 Nguyen, Chen, Lee, "Dataset Meta-Learning from Kernel Ridge Regression" (ICLR
 2021) and Nguyen, Novak, Xiao, Lee, "Dataset Distillation with Infinitely Wide
@@ -14,6 +14,13 @@ of n_s points, a target set (x_t, y_t) of n_t points, C classes, kernel K.
 
 Linear solves use a Cholesky factorisation of the (symmetric positive
 definite) regularised matrix, in the inputs' precision (float32 by default).
+
+Preprocessing (`Preprocessing`, fitted on the training inputs by
+`fit_preprocessing`), in the order of the papers' code: standardise (per
+channel for images, per feature for tabular data), then optionally ZCA
+(per-example standardisation and whitening). `kip` fits it, works in the
+preprocessed space and returns it in `KipResult.preprocessing`; evaluate a
+result on raw inputs with `evaluate_support`, which applies it.
 """
 
 from __future__ import annotations
@@ -111,7 +118,7 @@ def _xp(a):
     return np if isinstance(a, np.ndarray) else jnp
 
 
-# --- ZCA -------------------------------------------------------------------------------
+# --- preprocessing: standardisation, ZCA ----------------------------------------------
 
 
 class Zca(NamedTuple):
@@ -133,7 +140,11 @@ def standardize(x: np.ndarray) -> np.ndarray:
 
 
 def fit_zca(x: np.ndarray, reg: float = DEFAULT_ZCA_REG) -> Zca:
-    """ZCA of standardised `x`: W = U (S + reg * tr(cov) / D)^-1/2 U^T."""
+    """ZCA of per-example standardised `x` [N, D]: W = U (S + reg * tr(cov) / D)^-1/2 U^T.
+
+    cov = U S U^T is the [D, D] covariance of `standardize(x)`. `Preprocessing`
+    fits it on the channel- / feature-standardised training inputs.
+    """
     z = standardize(x)
     cov = z.T @ z / z.shape[0]
     u, s, _ = np.linalg.svd(cov + reg * np.trace(cov) / cov.shape[0] * np.eye(cov.shape[0]))
@@ -141,8 +152,160 @@ def fit_zca(x: np.ndarray, reg: float = DEFAULT_ZCA_REG) -> Zca:
 
 
 def apply_zca(zca: Zca, x: np.ndarray) -> np.ndarray:
-    """Standardise then whiten: float32 [N, D]."""
+    """Per-example standardisation (`standardize`), then whitening: float32 [N, D]."""
     return (standardize(x) @ zca.whitening.astype(np.float64)).astype(np.float32)
+
+
+NO_STANDARDIZATION = "none"
+PER_CHANNEL = "per_channel"
+PER_FEATURE = "per_feature"
+STANDARDIZATIONS = (NO_STANDARDIZATION, PER_CHANNEL, PER_FEATURE)
+# A channel or feature whose training std is at most this fraction of the largest
+# std is (numerically) constant: it is centred but not scaled (std taken as 1).
+CONSTANT_STD_FRACTION = 1e-6
+
+
+class Preprocessing(NamedTuple):
+    """The input preprocessing of a support set, fitted on the training inputs.
+
+    `apply` maps raw inputs to the space the kernel sees, in the order of the
+    KIP papers' code: first standardisation, (x - mean) / std, with the
+    training split's mean and std per channel (images) or per feature
+    (tabular data); then, with `zca`, per-example standardisation
+    (`standardize`) and ZCA whitening (`apply_zca`). Every step is computed
+    in float64 and the result rounded to float32; the SavedModel
+    (`export.export_krr_model`) repeats exactly these operations in TF.
+
+    Without ZCA the map is affine and `invert` maps preprocessed inputs back
+    to input space; with ZCA it is not invertible (each example's own mean
+    and norm are discarded).
+
+    Attributes:
+      mean: float32 [D], subtracted from each input (the channel's mean
+        repeated over pixels for images; zeros without standardisation).
+      std: float32 [D], then divided by (ones without standardisation;
+        1 for constant channels / features, see `CONSTANT_STD_FRACTION`).
+      zca: the ZCA whitening applied after standardisation, or None.
+      standardization: `per_channel`, `per_feature` or `none` (descriptive).
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    zca: Zca | None = None
+    standardization: str = NO_STANDARDIZATION
+
+    @classmethod
+    def identity(cls, dim: int) -> Preprocessing:
+        """No preprocessing of D = `dim` features (apply and invert are exact copies)."""
+        return cls(np.zeros(dim, np.float32), np.ones(dim, np.float32), None, NO_STANDARDIZATION)
+
+    @property
+    def dim(self) -> int:
+        """D, the number of input features."""
+        return int(np.shape(self.mean)[0])
+
+    @property
+    def invertible(self) -> bool:
+        """True without ZCA: `invert` is defined."""
+        return self.zca is None
+
+    def describe(self) -> str:
+        """A short human-readable description, e.g. `per-channel standardisation, then ZCA`."""
+        parts = {
+            PER_CHANNEL: ["per-channel standardisation"],
+            PER_FEATURE: ["per-feature standardisation"],
+        }.get(self.standardization, [])
+        if self.zca is not None:
+            parts.append("ZCA whitening")
+        return ", then ".join(parts) if parts else "none (raw inputs)"
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Raw inputs float [N, D] -> preprocessed float32 [N, D]."""
+        x = self._check(x)
+        z = (x.astype(np.float64) - self.mean.astype(np.float64)) / self.std.astype(np.float64)
+        if self.zca is not None:
+            return apply_zca(self.zca, z)  # per-example standardisation, whitening (float64)
+        return z.astype(np.float32)
+
+    def invert(self, x: np.ndarray) -> np.ndarray:
+        """Preprocessed inputs float [N, D] -> input space float32 [N, D], x * std + mean.
+
+        Raises:
+          ValueError: with ZCA (per-example standardisation cannot be undone).
+        """
+        if self.zca is not None:
+            raise ValueError(
+                "the preprocessing includes ZCA whitening, which is not invertible "
+                "(per-example standardisation discards each example's mean and norm)"
+            )
+        x = self._check(x)
+        return (
+            x.astype(np.float64) * self.std.astype(np.float64) + self.mean.astype(np.float64)
+        ).astype(np.float32)
+
+    def _check(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise InputError(f"inputs of shape {x.shape}", column="x", expected=f"[N, {self.dim}]")
+        return x
+
+
+def fit_preprocessing(
+    x: np.ndarray,
+    image_shape: tuple[int, int, int] | None = None,
+    standardize: bool = True,
+    use_zca: bool = False,
+    zca_reg: float = DEFAULT_ZCA_REG,
+) -> Preprocessing:
+    """Fits the `Preprocessing` of the training inputs `x`.
+
+    Args:
+      x: float [N, D] training inputs (N >= 1).
+      image_shape: (H, W, C) when each row is a flattened H x W x C image
+        (channels last): standardise per channel, with the mean and std over
+        all pixels of all examples of each channel. None: tabular data,
+        standardised per feature.
+      standardize: standardise at all (mean 0 and std 1 otherwise).
+      use_zca: then ZCA-whiten (`fit_zca`, fitted on the standardised `x`).
+      zca_reg: the ZCA regulariser (see `fit_zca`).
+
+    Raises:
+      InputError: `x` is not a non-empty [N, D] array, or `image_shape` does
+        not hold D values.
+
+    Returns:
+      The fitted `Preprocessing`. A channel or feature whose std is at most
+      `CONSTANT_STD_FRACTION` times the largest (or zero) keeps std 1, so that
+      constant columns are centred (to 0) rather than blown up.
+    """
+    x = np.asarray(x, np.float64)
+    if x.ndim != 2 or len(x) == 0:
+        raise InputError(f"training inputs of shape {x.shape}", column="x", expected="[N >= 1, D]")
+    dim = x.shape[1]
+    if not standardize:
+        prep = Preprocessing.identity(dim)
+    else:
+        if image_shape is not None:
+            channels = int(image_shape[-1])
+            if int(np.prod(image_shape)) != dim:
+                raise InputError(
+                    f"image_shape {tuple(image_shape)} does not hold {dim} features",
+                    column="image_shape",
+                    expected=f"H * W * C = {dim}",
+                )
+            per_channel = x.reshape(-1, channels)
+            mean = np.tile(per_channel.mean(axis=0), dim // channels)
+            std = np.tile(per_channel.std(axis=0), dim // channels)
+            kind = PER_CHANNEL
+        else:
+            mean, std = x.mean(axis=0), x.std(axis=0)
+            kind = PER_FEATURE
+        std = np.where(std > CONSTANT_STD_FRACTION * std.max(), std, 1.0)
+        prep = Preprocessing(mean.astype(np.float32), std.astype(np.float32), None, kind)
+    if use_zca:
+        zca = fit_zca(prep.apply(x), zca_reg)
+        prep = prep._replace(zca=zca)
+    return prep
 
 
 # --- Label Solve -----------------------------------------------------------------------
@@ -202,11 +365,14 @@ class KipResult(NamedTuple):
     """A distilled support set.
 
     Attributes:
-      x: float32 [n_s, D] support inputs (in ZCA space when `zca` is set).
+      x: float32 [n_s, D] support inputs in the preprocessed space (where the
+        kernel sees them): `preprocessing.apply` of raw inputs is comparable
+        with them; `support_in_input_space()` maps them back.
       y: float32 [n_s, C] support labels (learned, or the centred one-hot).
       labels: int64 [n_s] the class each support point was drawn from.
       init_indices: int64 [n_s] training rows of the initial support.
-      zca: the whitening applied to every input, or None.
+      preprocessing: the `Preprocessing` fitted on the training inputs and
+        applied to every input (use `evaluate_support` on raw inputs).
       history: the training curve.
     """
 
@@ -214,8 +380,24 @@ class KipResult(NamedTuple):
     y: np.ndarray
     labels: np.ndarray
     init_indices: np.ndarray
-    zca: Zca | None
+    preprocessing: Preprocessing
     history: KipHistory
+
+    @property
+    def num_classes(self) -> int:
+        """C, the number of label columns."""
+        return int(np.shape(self.y)[1])
+
+    def support_in_input_space(self) -> np.ndarray:
+        """The support inputs mapped back to raw input space: float32 [n_s, D].
+
+        `preprocessing.invert(x)`; a model fed raw inputs (e.g. a trainer on
+        the distilled `Examples`) sees the support as the kernel did.
+
+        Raises:
+          ValueError: the preprocessing includes ZCA (not invertible).
+        """
+        return self.preprocessing.invert(self.x)
 
 
 def kip(
@@ -230,6 +412,7 @@ def kip(
     learning_rate: float = 0.04,
     target_batch_size: int = 1000,
     learn_labels: bool = False,
+    standardize: bool = True,
     use_zca: bool = False,
     zca_reg: float = DEFAULT_ZCA_REG,
     reg: float = DEFAULT_REG,
@@ -244,21 +427,27 @@ def kip(
       x: float [N, D] training inputs; labels: int [N] class ids in [0, C).
       num_classes: C.
       images_per_class: support points per class (n_s = C * images_per_class).
-      spec: the kernel; `image_shape` (H, W, C) is needed for `conv`.
+      spec: the kernel; `image_shape` (H, W, C) is needed for `conv`, and
+        makes the standardisation per channel (otherwise per feature).
       steps: Adam steps; learning_rate: Adam step size.
       target_batch_size: examples per step's class-balanced target batch
         (rounded down to a multiple of C; drawn with replacement only from
         classes smaller than their share).
       learn_labels: also learn y_s (otherwise the centred one-hot is fixed).
-      use_zca, zca_reg: ZCA-whiten every input first (fitted on `x`).
+      standardize: standardise every input first, per channel with
+        `image_shape`, else per feature (fitted on `x`; `fit_preprocessing`).
+      use_zca, zca_reg: then ZCA-whiten every input (fitted on `x`).
       reg: KRR regulariser (see `regularize`).
       seed: seeds the initial support and every target batch.
-      eval_data: optional held-out (x, labels), evaluated every `eval_every`
-        steps and at the end (KRR loss and accuracy with the current support).
+      eval_data: optional held-out raw (x [M, D], labels [M]), preprocessed
+        like `x` and evaluated every `eval_every` steps and at the end (KRR
+        loss and accuracy with the current support).
       on_step: called as on_step(step, loss, accuracy) after every step.
 
     Returns:
-      The distilled `KipResult`.
+      The distilled `KipResult`; its `x` is in the preprocessed space and its
+      `preprocessing` the fitted one (`evaluate_support` applies it to raw
+      test inputs, `support_in_input_space` maps the support back).
     """
     import jax
     import jax.numpy as jnp
@@ -268,9 +457,8 @@ def kip(
     labels = np.asarray(labels, np.int64)
     _check_inputs(x, labels, num_classes, images_per_class, target_batch_size, steps)
     rng = np.random.default_rng(seed)
-    zca = fit_zca(x, zca_reg) if use_zca else None
-    if zca is not None:
-        x = apply_zca(zca, x)
+    preprocessing = fit_preprocessing(x, image_shape, standardize, use_zca, zca_reg)
+    x = preprocessing.apply(x)
     y_all = centered_one_hot(labels, num_classes)
     init = class_balanced_indices(labels, images_per_class, num_classes, rng)
     kernel = make_kernel(spec, image_shape)
@@ -298,13 +486,7 @@ def kip(
     per_class = max(1, target_batch_size // num_classes)
     counts = np.bincount(labels, minlength=num_classes)
     history = KipHistory()
-    eval_x = None
-    if eval_data is not None:
-        eval_x = (
-            apply_zca(zca, eval_data[0])
-            if zca is not None
-            else np.asarray(eval_data[0], np.float32)
-        )
+    eval_x = None if eval_data is None else preprocessing.apply(eval_data[0])
 
     def evaluate(step: int) -> None:
         y_s = np.asarray(params["y"] if learn_labels else y_fixed)
@@ -331,7 +513,9 @@ def kip(
         if eval_x is not None and (step % eval_every == 0 or step == steps):
             evaluate(step)
     y_s = np.asarray(params["y"] if learn_labels else y_fixed, np.float32)
-    return KipResult(np.asarray(params["x"], np.float32), y_s, labels[init], init, zca, history)
+    return KipResult(
+        np.asarray(params["x"], np.float32), y_s, labels[init], init, preprocessing, history
+    )
 
 
 def krr_evaluate(
@@ -344,7 +528,23 @@ def krr_evaluate(
     reg: float = DEFAULT_REG,
     block: int = 256,
 ) -> tuple[float, float]:
-    """KRR loss and accuracy of the support (x_s, y_s) on (x, labels), in blocks."""
+    """KRR loss and accuracy of the support (x_s, y_s) on (x, labels), in blocks.
+
+    `x_s` and `x` must be in the same space: this applies no preprocessing.
+    For a `KipResult` (whose `x` is preprocessed) and raw inputs, use
+    `evaluate_support`.
+
+    Args:
+      kernel: the kernel function (`make_kernel`).
+      x_s: float32 [n_s, D] support inputs; y_s: float32 [n_s, C] their labels.
+      x: float [N, D] inputs, labels: int [N] class ids, to evaluate on.
+      num_classes: C.
+      reg: the KRR regulariser; block: rows per kernel block.
+
+    Returns:
+      (loss, accuracy): mean squared error against the centred one-hot labels
+      and arg-max accuracy.
+    """
     import jax.numpy as jnp
 
     alpha = np.asarray(
@@ -352,6 +552,41 @@ def krr_evaluate(
     )
     pred = kernel_matrix(kernel, np.asarray(x, np.float32), x_s, block) @ alpha
     return float(mse(pred, centered_one_hot(labels, num_classes))), accuracy(pred, labels)
+
+
+def evaluate_support(
+    result: KipResult,
+    kernel: Callable,
+    x: np.ndarray,
+    labels: np.ndarray,
+    reg: float = DEFAULT_REG,
+    block: int = 256,
+) -> tuple[float, float]:
+    """KRR loss and accuracy of a distilled support on *raw* inputs.
+
+    Applies `result.preprocessing` to `x` (the support `result.x` is already
+    preprocessed), then `krr_evaluate`: the one way to evaluate a `KipResult`
+    without mixing spaces.
+
+    Args:
+      result: the distilled support (`kip`, or the executor's methods).
+      kernel: the kernel it was distilled with (`make_kernel(spec, image_shape)`).
+      x: float [N, D] raw inputs; labels: int [N] their class ids.
+      reg: the KRR regulariser; block: rows per kernel block.
+
+    Returns:
+      (loss, accuracy), as `krr_evaluate`.
+    """
+    return krr_evaluate(
+        kernel,
+        result.x,
+        result.y,
+        result.preprocessing.apply(x),
+        labels,
+        result.num_classes,
+        reg,
+        block,
+    )
 
 
 def _check_inputs(x, labels, num_classes, images_per_class, target_batch_size, steps) -> None:

@@ -22,12 +22,12 @@ from frontier.components.common.examples_io import (
 )
 from frontier.components.kip import export, spec
 from frontier.components.kip.distill import (
+    NO_STANDARDIZATION,
     KipHistory,
     KipResult,
-    apply_zca,
     centered_one_hot,
     class_balanced_indices,
-    fit_zca,
+    fit_preprocessing,
     kip,
     krr_evaluate,
     label_solve,
@@ -70,6 +70,7 @@ def check_parameters(
     learning_rate: float,
     target_batch_size: int,
     learn_labels: bool,
+    standardize: bool,
     use_zca: bool,
     reg: float,
     seed: int,
@@ -88,7 +89,11 @@ def check_parameters(
             raise InputError(f"{key} = {value!r}", column=key, expected="an integer >= 1")
     if not _is_int(seed):
         raise InputError(f"seed = {seed!r}", column=spec.SEED_KEY, expected="an integer")
-    for key, value in ((spec.LEARN_LABELS_KEY, learn_labels), (spec.USE_ZCA_KEY, use_zca)):
+    for key, value in (
+        (spec.LEARN_LABELS_KEY, learn_labels),
+        (spec.STANDARDIZE_KEY, standardize),
+        (spec.USE_ZCA_KEY, use_zca),
+    ):
         if value not in (True, False, 0, 1):
             raise InputError(f"{key} = {value!r}", column=key, expected="a bool")
     if method not in spec.METHODS:
@@ -132,6 +137,7 @@ def distill_support(
     learning_rate: float = spec.DEFAULT_LEARNING_RATE,
     target_batch_size: int = spec.DEFAULT_TARGET_BATCH_SIZE,
     learn_labels: bool = False,
+    standardize: bool = spec.DEFAULT_STANDARDIZE,
     use_zca: bool = False,
     reg: float = spec.DEFAULT_REG,
     seed: int = spec.DEFAULT_SEED,
@@ -140,19 +146,23 @@ def distill_support(
 ) -> KipResult:
     """Runs one method on arrays; every method returns a `KipResult`.
 
-    The initial support is the same for the three methods at a given seed
-    (`kip`'s seeded class-balanced sample), so they compare like for like:
+    The three methods preprocess alike: `distill.fit_preprocessing(x,
+    image_shape, standardize, use_zca)` (standardisation per channel for
+    images, per feature otherwise, then optional ZCA), fitted on `x`, applied
+    to every input, returned in `KipResult.preprocessing`; the support `x`
+    lives in that preprocessed space. The initial support is the same for
+    the three methods at a given seed (`kip`'s seeded class-balanced
+    sample), so they compare like for like:
       kip: `distill.kip` from that support (history: a step per Adam step,
         held-out points every `spec.EVAL_EVERY` steps with `eval_data`);
       label_solve: that support, labels by `distill.label_solve` on the whole
         of (x, labels) as target (history empty);
       random: that support with its centred one-hot labels (history empty).
-    With `use_zca`, ZCA is fitted on `x` and the support lives in ZCA space.
 
     Args:
-      x: float32 [N, D] training inputs; labels: int64 [N] in [0, num_classes).
-      eval_data: held-out (x [M, D], labels [M]), raw (not whitened); used by
-        `kip` for its held-out curve only.
+      x: float32 [N, D] raw training inputs; labels: int64 [N] in [0, num_classes).
+      eval_data: raw held-out (x [M, D], labels [M]) (not preprocessed);
+        used by `kip` for its held-out curve only.
       on_step: `kip`'s progress callback (step, loss, accuracy).
       Other arguments: see `KipDistill`.
     """
@@ -168,6 +178,7 @@ def distill_support(
             learning_rate=learning_rate,
             target_batch_size=target_batch_size,
             learn_labels=learn_labels,
+            standardize=standardize,
             use_zca=use_zca,
             reg=reg,
             seed=seed,
@@ -179,16 +190,19 @@ def distill_support(
         raise InputError(
             f"unknown method {method!r}", column=spec.METHOD_KEY, expected=str(spec.METHODS)
         )
-    # The same draws as `kip`: a fresh generator, the ZCA fit (no draws), then the support.
+    # The same as `kip`: a fresh generator, the same preprocessing fit (no draws), then
+    # the support.
     rng = np.random.default_rng(seed)
-    zca = fit_zca(x) if use_zca else None
-    x = apply_zca(zca, x) if zca is not None else np.asarray(x, np.float32)
+    preprocessing = fit_preprocessing(x, image_shape, standardize, use_zca)
+    x = preprocessing.apply(np.asarray(x, np.float32))
     init = class_balanced_indices(labels, images_per_class, num_classes, rng)
     y = centered_one_hot(labels[init], num_classes)
     if method == spec.LABEL_SOLVE:
         kernel = make_kernel(kernel_spec, image_shape)
         y = label_solve(kernel, x[init], x, centered_one_hot(labels, num_classes), reg)
-    return KipResult(x[init].copy(), y, labels[init].astype(np.int64), init, zca, KipHistory())
+    return KipResult(
+        x[init].copy(), y, labels[init].astype(np.int64), init, preprocessing, KipHistory()
+    )
 
 
 def support_metrics(
@@ -202,7 +216,8 @@ def support_metrics(
     """KRR loss and accuracy per split, of the initial and of the final support.
 
     Args:
-      result: the distilled support (and its ZCA, applied to `data` here).
+      result: the distilled support (and its preprocessing, applied to
+        `data` here).
       data: split name -> (raw x [N, D], labels [N]); `data["train"]` is the
         split the support was drawn from.
 
@@ -211,14 +226,12 @@ def support_metrics(
       "accuracy"}; "before" is the initial support with one-hot labels.
     """
     kernel = make_kernel(kernel_spec, image_shape)
-    x_train = data[TRAIN_SPLIT][0]
-    init_x = x_train[result.init_indices]
-    if result.zca is not None:
-        init_x = apply_zca(result.zca, init_x)
+    prep = result.preprocessing
+    init_x = prep.apply(data[TRAIN_SPLIT][0][result.init_indices])
     init_y = centered_one_hot(result.labels, num_classes)
     out = {}
     for split, (x, labels) in data.items():
-        x = apply_zca(result.zca, x) if result.zca is not None else x
+        x = prep.apply(x)
         before = krr_evaluate(kernel, init_x, init_y, x, labels, num_classes, reg)
         after = krr_evaluate(kernel, result.x, result.y, x, labels, num_classes, reg)
         out[split] = {
@@ -283,28 +296,35 @@ class Executor(base_executor.BaseExecutor):
             `label` is the arg-max of the support's (soft) labels, i.e. the
             class each point was drawn from unless labels were learned or
             solved; `example_id` is `<method>/<id of the initial example>`;
-          * `eval` split (only when the input has one): the input's eval
-            split as is, so that a Trainer trained on `distilled` reports
-            held-out curves;
-          * `kip_result.npz`: the whole `KipResult` (soft labels `y`, initial
-            indices, ZCA whitening, history; `export.load_kip_result`).
-        With ZCA, the support lives in ZCA space: the features of both
-        splits are ZCA-whitened (the eval split with the train split's ZCA,
-        so the pair is consistent) and `dataset_info.json`'s `source` says
-        so. Custom properties: `method`, `kernel` (string), `images_per_class`,
-        `use_zca` (int), `final_loss` (KRR loss of the support on the train
-        split), `eval_loss`, `eval_accuracy` (float, with an eval split).
+          * `eval` split (only when the input has one), so that a Trainer
+            trained on `distilled` reports held-out curves;
+          * `kip_result.npz`: the whole `KipResult` (support in the
+            preprocessed space, soft labels `y`, initial indices, the
+            preprocessing's mean, std and ZCA whitening, history;
+            `export.load_kip_result`).
+        Without ZCA the `train` features are the support mapped back to
+        input space (`KipResult.support_in_input_space`, the standardisation
+        inverted), so a trainer consumes them exactly like the source data,
+        and the `eval` split is the input's as is. With ZCA (not invertible)
+        the features of both splits are in the preprocessed space: the
+        support as distilled and the eval split preprocessed with the train
+        split's preprocessing, so the pair is consistent; `dataset_info.json`'s
+        `source` says which. Custom properties: `method`, `kernel` (string),
+        `images_per_class`, `standardize`, `use_zca` (int), `final_loss` (KRR
+        loss of the support on the train split), `eval_loss`,
+        `eval_accuracy` (float, with an eval split).
       model: `Model`, the support's kernel ridge regression classifier:
         SavedModel at `<uri>/Format-Serving` with signature
         `serving_default` (serialized `tf.Example` strings `examples` ->
         `scores` float32 [N, C], `probabilities` float32 [N, C], `classes`
-        int64 [N]; see `export`) taking the *raw* features (ZCA, if used, is
-        applied inside), with `dataset_info.json` (the input's) beside it;
-        the arrays at `<uri>/krr/` (`export.load_krr_model`). Evaluate it on
-        the input `Examples`, not on `distilled` (whose features may be
-        whitened already). Custom properties `model_type` ("krr"),
-        `train_accuracy`, `eval_accuracy`, `eval_loss` (float; the eval ones
-        with an eval split), `method`, `kernel`.
+        int64 [N]; see `export`) taking the *raw* features (the
+        preprocessing is applied inside), with `dataset_info.json` (the
+        input's) beside it; the arrays at `<uri>/krr/`
+        (`export.load_krr_model`). Evaluate it on the input `Examples`, not
+        on `distilled` (whose features are preprocessed already with ZCA).
+        Custom properties `model_type` ("krr"), `train_accuracy`,
+        `eval_accuracy`, `eval_loss` (float; the eval ones with an eval
+        split), `method`, `kernel`.
       visualization: `HtmlReport`: parameters, metrics before and after,
         loss / accuracy curves, the support images per class (initial and
         final) for image data, the support labels as a heat map when they
@@ -320,7 +340,10 @@ class Executor(base_executor.BaseExecutor):
       steps, learning_rate, target_batch_size, learn_labels: KIP's Adam
         steps and step size, target examples per step, whether labels are
         learned too (`kip` only).
-      use_zca: int 0 / 1, ZCA-whiten all inputs (fitted on the train split).
+      standardize: int 0 / 1, standardise all inputs with the train split's
+        mean and std, per channel for image data, per feature otherwise.
+      use_zca: int 0 / 1, then ZCA-whiten all inputs (fitted on the train
+        split). The three methods share this preprocessing.
       reg: float > 0, the KRR regulariser.
       seed: int, seeds the initial support and KIP's target batches.
       component_version: code hash, only for the cache key.
@@ -348,6 +371,7 @@ class Executor(base_executor.BaseExecutor):
             spec.LEARNING_RATE_KEY: float(exec_properties[spec.LEARNING_RATE_KEY]),
             spec.TARGET_BATCH_SIZE_KEY: int(exec_properties[spec.TARGET_BATCH_SIZE_KEY]),
             spec.LEARN_LABELS_KEY: bool(int(exec_properties[spec.LEARN_LABELS_KEY])),
+            spec.STANDARDIZE_KEY: bool(int(exec_properties[spec.STANDARDIZE_KEY])),
             spec.USE_ZCA_KEY: bool(int(exec_properties[spec.USE_ZCA_KEY])),
             spec.REG_KEY: float(exec_properties[spec.REG_KEY]),
             spec.SEED_KEY: int(exec_properties[spec.SEED_KEY]),
@@ -379,11 +403,13 @@ class Executor(base_executor.BaseExecutor):
                 )
 
         logging.info(
-            "KipDistill: %s, %d per class, kernel %s%s, on %d training examples",
+            "KipDistill: %s, %d per class, kernel %s, standardize %s, ZCA %s, "
+            "on %d training examples",
             method,
             per_class,
             kernel_name(kernel_spec),
-            ", ZCA" if use_zca else "",
+            params[spec.STANDARDIZE_KEY],
+            use_zca,
             len(train[LABEL_KEY]),
         )
         result = distill_support(
@@ -398,6 +424,7 @@ class Executor(base_executor.BaseExecutor):
             learning_rate=params[spec.LEARNING_RATE_KEY],
             target_batch_size=params[spec.TARGET_BATCH_SIZE_KEY],
             learn_labels=params[spec.LEARN_LABELS_KEY],
+            standardize=params[spec.STANDARDIZE_KEY],
             use_zca=use_zca,
             reg=params[spec.REG_KEY],
             seed=params[spec.SEED_KEY],
@@ -443,16 +470,14 @@ class Executor(base_executor.BaseExecutor):
             for key in (spec.EVAL_LOSS_PROPERTY, spec.EVAL_ACCURACY_PROPERTY):
                 model_artifact.set_float_custom_property(key, float(properties[key]))
 
-        init_x = train[FEATURES][result.init_indices]
-        if result.zca is not None:
-            init_x = apply_zca(result.zca, init_x)
         document = distillation_page(
             result=result,
-            init_x=init_x,
+            init_x=result.preprocessing.apply(train[FEATURES][result.init_indices]),
             metrics=metrics,
             params={
                 **{k: ("default" if v is None else v) for k, v in params.items()},
                 "kernel in effect": kernel_name(kernel_spec),
+                "preprocessing": result.preprocessing.describe() + " (fitted on train)",
                 "support size": len(result.labels),
                 "classes": ", ".join(info.class_names),
                 "input_dim": info.input_dim,
@@ -506,8 +531,14 @@ class Executor(base_executor.BaseExecutor):
         params: Mapping[str, object],
         kernel_spec: KernelSpec,
     ) -> None:
-        """The support as the `train` split, the (whitened) eval split, kip_result.npz."""
+        """The support as the `train` split, the eval split, kip_result.npz.
+
+        Without ZCA: the support in input space and the eval split as is; with
+        ZCA: the support and the eval split in the preprocessed space.
+        """
         method = str(params[spec.METHOD_KEY])
+        prep = result.preprocessing
+        in_input_space = prep.invertible
         train = data[TRAIN_SPLIT]
         source_ids = train.get(EXAMPLE_ID_KEY)
         ids = [
@@ -516,7 +547,7 @@ class Executor(base_executor.BaseExecutor):
         ]
         splits = {
             TRAIN_SPLIT: {
-                FEATURES: result.x,
+                FEATURES: result.support_in_input_space() if in_input_space else result.x,
                 LABEL_KEY: np.argmax(result.y, axis=1).astype(np.int64),
                 EXAMPLE_ID_KEY: np.array([s.encode() for s in ids], dtype=object),
             }
@@ -529,18 +560,26 @@ class Executor(base_executor.BaseExecutor):
             if eval_ids is None:
                 eval_ids = np.array([f"eval#{i}".encode() for i in range(n)], dtype=object)
             splits[EVAL_SPLIT] = {
-                FEATURES: apply_zca(result.zca, x) if result.zca is not None else x,
+                FEATURES: x if in_input_space else prep.apply(x),
                 LABEL_KEY: held_out[LABEL_KEY],
                 EXAMPLE_ID_KEY: eval_ids,
             }
-        zca = result.zca is not None
+        zca = prep.zca is not None
         what = METHOD_TITLES[method] + (", ZCA-whitened" if zca else "")
+        if in_input_space:
+            space = "features in input space"
+            if prep.standardization != NO_STANDARDIZATION:
+                space += f" (distilled after {prep.describe()}, mapped back)"
+        else:
+            space = f"features in the preprocessed space ({prep.describe()})"
         eval_note = ""
         if held_out is not None:
-            eval_note = "; eval split: the source's" + (", ZCA-whitened alike" if zca else "")
+            eval_note = "; eval split: the source's" + (
+                ", preprocessed alike" if not in_input_space else ""
+            )
         source = (
             f"{what}; {params[spec.IMAGES_PER_CLASS_KEY]} per class, kernel "
-            f"{kernel_name(kernel_spec)}{eval_note}; of {info.source or examples.uri}"
+            f"{kernel_name(kernel_spec)}; {space}{eval_note}; of {info.source or examples.uri}"
         )
         out_info = DatasetInfo(
             feature_keys=info.feature_keys,
@@ -561,5 +600,8 @@ class Executor(base_executor.BaseExecutor):
         distilled.set_string_custom_property(spec.KERNEL_PROPERTY, kernel_name(kernel_spec))
         distilled.set_int_custom_property(
             spec.IMAGES_PER_CLASS_PROPERTY, int(params[spec.IMAGES_PER_CLASS_KEY])
+        )
+        distilled.set_int_custom_property(
+            spec.STANDARDIZE_PROPERTY, int(bool(params[spec.STANDARDIZE_KEY]))
         )
         distilled.set_int_custom_property(spec.USE_ZCA_PROPERTY, int(zca))

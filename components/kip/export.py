@@ -12,12 +12,21 @@ Layout of the `Model` artifact that `KipDistill` writes:
     <model uri>/
       Format-Serving/            SERVING_DIR: the SavedModel that stock Evaluator,
         saved_model.pb           Pusher and frontier's EvaluationReport use
-        variables/ ...           (support, alpha and ZCA whitening are variables)
+        variables/ ...           (support, alpha and the preprocessing's mean,
+                                 std and ZCA whitening are variables)
         dataset_info.json        the source data's DatasetInfo: the model takes
-                                 the raw features, whitening them itself
-      krr/model.npz              KRR_ARRAYS: support [n_s, D], alpha [n_s, C],
-                                 y [n_s, C] and `zca_whitening` [D, D] if used
-      krr/config.json            KRR_CONFIG: kernel spec, image_shape, reg
+                                 the raw features, preprocessing them itself
+      krr/model.npz              KRR_ARRAYS: support [n_s, D] (preprocessed),
+                                 alpha [n_s, C], y [n_s, C], and the
+                                 preprocessing: `input_mean` [D], `input_std`
+                                 [D], `zca_whitening` [D, D] (if used)
+      krr/config.json            KRR_CONFIG: kernel spec, image_shape, reg,
+                                 `standardization` (per_channel / per_feature / none)
+
+The served model applies the support's `distill.Preprocessing` to the raw
+features first, with the same float64 operations as `Preprocessing.apply`:
+(x - input_mean) / input_std, then (with ZCA) per-example standardisation
+and whitening; then the kernel against the (preprocessed) support.
 
 Serving contract: the Trainer's (`frontier.components.trainer.export`),
 signature `serving_default`:
@@ -53,10 +62,11 @@ from typing import NamedTuple
 import numpy as np
 
 from frontier.components.kip.distill import (
+    NO_STANDARDIZATION,
     KipHistory,
     KipResult,
+    Preprocessing,
     Zca,
-    apply_zca,
     krr_weights,
 )
 from frontier.components.kip.kernels import CONV, KernelSpec, kernel_matrix, make_kernel
@@ -111,10 +121,11 @@ class KrrModel(NamedTuple):
     Attributes:
       spec: the kernel.
       image_shape: (H, W, C) of the inputs, needed by the `conv` kernel.
-      support: float32 [n_s, D] support inputs, in ZCA space when `zca` is set.
-      alpha: float32 [n_s, C] KRR weights: scores = K(x, support) @ alpha.
+      support: float32 [n_s, D] support inputs, in the preprocessed space.
+      alpha: float32 [n_s, C] KRR weights: scores = K(x', support) @ alpha,
+        x' = preprocessing.apply(x) for raw inputs x.
       y: float32 [n_s, C] the support labels alpha was solved for.
-      zca: the whitening applied to raw inputs first, or None.
+      preprocessing: the `Preprocessing` applied to raw inputs first.
       reg: the KRR regulariser alpha was solved with.
     """
 
@@ -123,7 +134,7 @@ class KrrModel(NamedTuple):
     support: np.ndarray
     alpha: np.ndarray
     y: np.ndarray
-    zca: Zca | None
+    preprocessing: Preprocessing
     reg: float
 
     @property
@@ -149,7 +160,7 @@ def fit_krr_model(
     y = np.asarray(result.y, np.float32)
     k_ss = kernel_matrix(kernel, support, support, block)
     alpha = np.asarray(krr_weights(jnp.asarray(k_ss), jnp.asarray(y), reg), np.float32)
-    return KrrModel(spec, image_shape, support, alpha, y, result.zca, float(reg))
+    return KrrModel(spec, image_shape, support, alpha, y, result.preprocessing, float(reg))
 
 
 def scores_to_probabilities(scores: np.ndarray) -> np.ndarray:
@@ -169,15 +180,13 @@ def krr_predict(model: KrrModel, x: np.ndarray, block: int = 256) -> dict[str, n
 
     Args:
       model: the KRR classifier.
-      x: float [N, D] raw inputs (ZCA, when the model has one, is applied here).
+      x: float [N, D] raw inputs (the model's preprocessing is applied here).
       block: rows per kernel block (see `kernel_matrix`).
 
     Returns:
       `scores` float32 [N, C], `probabilities` float32 [N, C], `classes` int64 [N].
     """
-    x = np.asarray(x, np.float32)
-    if model.zca is not None:
-        x = apply_zca(model.zca, x)
+    x = model.preprocessing.apply(np.asarray(x, np.float32))
     kernel = make_kernel(model.spec, model.image_shape)
     scores = (kernel_matrix(kernel, x, model.support, block) @ model.alpha).astype(np.float32)
     return {
@@ -211,10 +220,13 @@ def serving_block_rows(
 def export_krr_model(model: KrrModel, info: DatasetInfo, export_dir: str) -> str:
     """Saves `model` as a SavedModel with the serving contract above.
 
-    The kernel is `make_kernel(model.spec, model.image_shape)` converted by
-    `jax2tf` with native serialization for `SERVING_PLATFORMS`, polymorphic
-    in the batch dimension; support and alpha are passed to it as variables.
-    Requests are evaluated `serving_block_rows` rows at a time.
+    The raw features are preprocessed first as `model.preprocessing.apply`
+    does (float64: standardisation, then per-example standardisation and
+    ZCA whitening when used; then float32). The kernel is
+    `make_kernel(model.spec, model.image_shape)` converted by `jax2tf` with
+    native serialization for `SERVING_PLATFORMS`, polymorphic in the batch
+    dimension; support and alpha are passed to it as variables. Requests
+    are evaluated `serving_block_rows` rows at a time.
 
     Args:
       model: the KRR classifier.
@@ -231,8 +243,11 @@ def export_krr_model(model: KrrModel, info: DatasetInfo, export_dir: str) -> str
     from frontier.components.common.examples_io import feature_spec
 
     dim, num_classes = info.input_dim, model.num_classes
-    if model.support.shape[1] != dim:
-        raise ValueError(f"support has {model.support.shape[1]} features, the data {dim}")
+    if model.support.shape[1] != dim or model.preprocessing.dim != dim:
+        raise ValueError(
+            f"support has {model.support.shape[1]} features, the preprocessing "
+            f"{model.preprocessing.dim}, the data {dim}"
+        )
     kernel = make_kernel(model.spec, model.image_shape)
     kernel_tf = jax2tf.convert(
         lambda x, support, alpha: kernel(x, support) @ alpha,
@@ -249,23 +264,34 @@ def export_krr_model(model: KrrModel, info: DatasetInfo, export_dir: str) -> str
             super().__init__(name="frontier_krr_serving")
             self.support = tf.Variable(model.support, trainable=False, name="support")
             self.alpha = tf.Variable(model.alpha, trainable=False, name="alpha")
+            prep = model.preprocessing
+            self.mean = tf.Variable(
+                np.asarray(prep.mean, np.float64), trainable=False, name="input_mean"
+            )
+            self.std = tf.Variable(
+                np.asarray(prep.std, np.float64), trainable=False, name="input_std"
+            )
             self.whitening = None
-            if model.zca is not None:
+            if prep.zca is not None:
                 self.whitening = tf.Variable(
-                    model.zca.whitening.astype(np.float64), trainable=False, name="zca_whitening"
+                    np.asarray(prep.zca.whitening, np.float64),
+                    trainable=False,
+                    name="zca_whitening",
                 )
 
-        def _whiten(self, x):
-            # distill.apply_zca in TF: per-example standardisation, then whitening (float64).
-            x = tf.cast(x, tf.float64)
-            x = x - tf.reduce_mean(x, axis=1, keepdims=True)
-            norm = tf.norm(x, axis=1, keepdims=True)
-            x = x / tf.where(norm > 0, norm, tf.ones_like(norm))
-            return tf.cast(tf.matmul(x, self.whitening), tf.float32)
+        def _preprocess(self, x):
+            # distill.Preprocessing.apply in TF, in float64: standardisation, then
+            # (with ZCA) per-example standardisation (distill.standardize) and whitening.
+            x = (tf.cast(x, tf.float64) - self.mean) / self.std
+            if self.whitening is not None:
+                x = x - tf.reduce_mean(x, axis=1, keepdims=True)
+                norm = tf.norm(x, axis=1, keepdims=True)
+                x = x / tf.where(norm > 0, norm, tf.ones_like(norm))
+                x = tf.matmul(x, self.whitening)
+            return tf.cast(x, tf.float32)
 
         def _scores(self, x):
-            if self.whitening is not None:
-                x = self._whiten(x)
+            x = self._preprocess(x)
             n = tf.shape(x)[0]
             blocks = (n + block - 1) // block
             out = tf.TensorArray(
@@ -331,9 +357,12 @@ def save_model_artifact(model: KrrModel, info: DatasetInfo, model_uri: str) -> s
     import tensorflow as tf
 
     path = export_krr_model(model, info, serving_dir(model_uri))
-    arrays = {"support": model.support, "alpha": model.alpha, "y": model.y}
-    if model.zca is not None:
-        arrays["zca_whitening"] = model.zca.whitening
+    arrays = {
+        "support": model.support,
+        "alpha": model.alpha,
+        "y": model.y,
+        **_preprocessing_arrays(model.preprocessing),
+    }
     _write_npz(os.path.join(model_uri, KRR_ARRAYS), arrays)
     config = {
         "architecture": model.spec.architecture,
@@ -343,6 +372,7 @@ def save_model_artifact(model: KrrModel, info: DatasetInfo, model_uri: str) -> s
         "b_std": model.spec.b_std,
         "image_shape": list(model.image_shape) if model.image_shape else None,
         "reg": model.reg,
+        "standardization": model.preprocessing.standardization,
     }
     with tf.io.gfile.GFile(os.path.join(model_uri, KRR_CONFIG), "w") as f:
         json.dump(config, f, indent=1, sort_keys=True)
@@ -363,10 +393,16 @@ def load_krr_model(model_uri: str) -> KrrModel:
         W_std=float(config["W_std"]),
         b_std=float(config["b_std"]),
     )
-    zca = Zca(arrays["zca_whitening"]) if "zca_whitening" in arrays else None
+    preprocessing = _preprocessing_from_arrays(arrays, arrays["support"].shape[1])
     image_shape = tuple(config["image_shape"]) if config["image_shape"] else None
     return KrrModel(
-        spec, image_shape, arrays["support"], arrays["alpha"], arrays["y"], zca, config["reg"]
+        spec,
+        image_shape,
+        arrays["support"],
+        arrays["alpha"],
+        arrays["y"],
+        preprocessing,
+        config["reg"],
     )
 
 
@@ -378,19 +414,21 @@ _HISTORY_FIELDS = ("step", "loss", "accuracy", "eval_step", "eval_loss", "eval_a
 def save_kip_result(result: KipResult, path: str) -> str:
     """Writes `result` as one `.npz` file (gfile path); returns `path`.
 
-    Keys: `x` float32 [n_s, D], `y` float32 [n_s, C] (the soft labels, which
-    an `Examples` artifact cannot hold), `labels` int64 [n_s], `init_indices`
-    int64 [n_s], `zca_whitening` float32 [D, D] (only with ZCA) and
-    `history_<field>` for each `KipHistory` field (1-D, possibly empty).
+    Keys: `x` float32 [n_s, D] (the support in the preprocessed space, as
+    the kernel sees it), `y` float32 [n_s, C] (the soft labels, which an
+    `Examples` artifact cannot hold), `labels` int64 [n_s], `init_indices`
+    int64 [n_s], the preprocessing: `input_mean` float32 [D], `input_std`
+    float32 [D], `standardization` (a string scalar), `zca_whitening` float32
+    [D, D] (only with ZCA), and `history_<field>` for each `KipHistory` field
+    (1-D, possibly empty).
     """
     arrays = {
         "x": np.asarray(result.x, np.float32),
         "y": np.asarray(result.y, np.float32),
         "labels": np.asarray(result.labels, np.int64),
         "init_indices": np.asarray(result.init_indices, np.int64),
+        **_preprocessing_arrays(result.preprocessing),
     }
-    if result.zca is not None:
-        arrays["zca_whitening"] = np.asarray(result.zca.whitening, np.float32)
     for field in _HISTORY_FIELDS:
         values = getattr(result.history, field)
         dtype = np.int64 if field.endswith("step") else np.float64
@@ -410,10 +448,32 @@ def load_kip_result(path_or_examples_uri: str) -> KipResult:
     history = KipHistory(
         **{field: arrays[f"history_{field}"].tolist() for field in _HISTORY_FIELDS}
     )
-    zca = Zca(arrays["zca_whitening"]) if "zca_whitening" in arrays else None
+    preprocessing = _preprocessing_from_arrays(arrays, arrays["x"].shape[1])
     return KipResult(
-        arrays["x"], arrays["y"], arrays["labels"], arrays["init_indices"], zca, history
+        arrays["x"], arrays["y"], arrays["labels"], arrays["init_indices"], preprocessing, history
     )
+
+
+def _preprocessing_arrays(prep: Preprocessing) -> dict[str, np.ndarray]:
+    """The arrays of a `Preprocessing`, for an `.npz` file."""
+    arrays = {
+        "input_mean": np.asarray(prep.mean, np.float32),
+        "input_std": np.asarray(prep.std, np.float32),
+        "standardization": np.asarray(prep.standardization),  # a unicode scalar: no pickle
+    }
+    if prep.zca is not None:
+        arrays["zca_whitening"] = np.asarray(prep.zca.whitening, np.float32)
+    return arrays
+
+
+def _preprocessing_from_arrays(arrays: dict[str, np.ndarray], dim: int) -> Preprocessing:
+    """The `Preprocessing` of `_preprocessing_arrays` (files from before it held
+    mean and std: no standardisation, ZCA if stored)."""
+    zca = Zca(arrays["zca_whitening"]) if "zca_whitening" in arrays else None
+    if "input_mean" not in arrays:
+        return Preprocessing.identity(dim)._replace(zca=zca)
+    standardization = str(arrays.get("standardization", NO_STANDARDIZATION))
+    return Preprocessing(arrays["input_mean"], arrays["input_std"], zca, standardization)
 
 
 def _write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:

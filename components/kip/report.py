@@ -67,6 +67,7 @@ def support_images_figure(
     class_names: Sequence[str],
     image_shape: tuple[int, int, int],
     per_image_scale: bool,
+    unchanged: bool | None = None,
 ) -> str:
     """The initial and the final support side by side, one row per class
     (one panel when they are the same images, as for `random` and `label_solve`).
@@ -78,13 +79,17 @@ def support_images_figure(
       image_shape: (H, W, C).
       per_image_scale: rescale each image to its own range (for ZCA-space
         images); otherwise one range for all, so that changes show.
+      unchanged: whether the method left the support as it was (one panel);
+        None: whether `init_x` equals `final_x`.
     """
     html.matplotlib_agg()
     import matplotlib.pyplot as plt
 
     n = len(labels)
     panels = [(init_x, "initial support"), (final_x, "final support")]
-    if np.array_equal(init_x, final_x):
+    if unchanged is None:
+        unchanged = np.array_equal(init_x, final_x)
+    if unchanged:
         panels = [(final_x, "support (unchanged)")]
     both = np.concatenate([x for x, _ in panels])
     lo, hi = float(both.min()), float(both.max())
@@ -155,7 +160,10 @@ def distillation_page(
 
     Args:
       result: the distilled support.
-      init_x: float [n_s, D] the initial support (in ZCA space with ZCA).
+      init_x: float [n_s, D] the initial support, preprocessed like
+        `result.x` (`result.preprocessing.apply` of the training rows). The
+        images are drawn in input space (`preprocessing.invert`) when the
+        preprocessing is invertible, else (ZCA) in the preprocessed space.
       metrics: split -> {"examples", "loss_before", "accuracy_before", "loss",
         "accuracy"} (`executor.support_metrics`).
       params: the parameters to list.
@@ -203,14 +211,21 @@ def distillation_page(
             ("Training curves", curves_figure(history) + html.table(("", "value"), last))
         )
     if image_shape is not None:
-        zca = result.zca is not None
-        note = (
-            "ZCA-whitened images, each rescaled to its own range."
-            if zca
-            else "All images on one intensity scale."
-        )
+        prep = result.preprocessing
+        unchanged = bool(np.array_equal(init_x, result.x))
+        if prep.invertible:
+            shown = (prep.invert(init_x), prep.invert(result.x))
+            note = "In input space, all images on one intensity scale."
+        else:
+            shown = (init_x, result.x)
+            note = "ZCA-whitened images, each rescaled to its own range."
         figure = support_images_figure(
-            init_x, result.x, result.labels, class_names, image_shape, per_image_scale=zca
+            *shown,
+            result.labels,
+            class_names,
+            image_shape,
+            per_image_scale=not prep.invertible,
+            unchanged=unchanged,
         )
         sections.append(("Support images", figure + f'<p class="muted">{html.escape(note)}</p>'))
     if show_labels:

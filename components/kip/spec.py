@@ -34,7 +34,8 @@ STEPS_KEY = "steps"
 LEARNING_RATE_KEY = "learning_rate"
 TARGET_BATCH_SIZE_KEY = "target_batch_size"
 LEARN_LABELS_KEY = "learn_labels"  # int 0 / 1
-USE_ZCA_KEY = "use_zca"  # int 0 / 1
+STANDARDIZE_KEY = "standardize"  # int 0 / 1: per-channel / per-feature standardisation
+USE_ZCA_KEY = "use_zca"  # int 0 / 1: ZCA whitening after the standardisation
 REG_KEY = "reg"
 SEED_KEY = "seed"
 
@@ -51,6 +52,7 @@ DEFAULT_KERNEL_KIND = NTK
 DEFAULT_STEPS = 300
 DEFAULT_LEARNING_RATE = 0.04
 DEFAULT_TARGET_BATCH_SIZE = 1000
+DEFAULT_STANDARDIZE = True
 DEFAULT_SEED = 0
 
 LOG_EVERY = 25  # steps between progress lines
@@ -63,6 +65,7 @@ KIP_RESULT_FILE = export.KIP_RESULT_FILE
 METHOD_PROPERTY = "method"  # string
 IMAGES_PER_CLASS_PROPERTY = "images_per_class"  # int
 KERNEL_PROPERTY = "kernel"  # string, e.g. "fc-ntk-1" (architecture-kind-depth)
+STANDARDIZE_PROPERTY = "standardize"  # int 0 / 1
 USE_ZCA_PROPERTY = "use_zca"  # int 0 / 1
 FINAL_LOSS_PROPERTY = "final_loss"  # float, KRR loss of the support on the train split
 # Custom properties set on both outputs when there is an eval split.
@@ -87,6 +90,7 @@ class KipDistillSpec(ComponentSpec):
         LEARNING_RATE_KEY: ExecutionParameter(type=float),
         TARGET_BATCH_SIZE_KEY: ExecutionParameter(type=int),
         LEARN_LABELS_KEY: ExecutionParameter(type=int),
+        STANDARDIZE_KEY: ExecutionParameter(type=int),
         USE_ZCA_KEY: ExecutionParameter(type=int),
         REG_KEY: ExecutionParameter(type=float),
         SEED_KEY: ExecutionParameter(type=int),

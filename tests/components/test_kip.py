@@ -1,4 +1,5 @@
-"""KIP algorithm: kernels against an independent closed form, KRR, Label Solve, ZCA, KIP."""
+"""KIP algorithm: kernels against an independent closed form, KRR, Label Solve,
+preprocessing (standardisation, ZCA), KIP."""
 
 from __future__ import annotations
 
@@ -139,6 +140,106 @@ def test_zca_whitens_the_training_data(digits):
     # Whitened with regularisation: eigenvalues s / (s + lambda) in [0, 1).
     assert eig.max() < 1.0 and eig.max() > 0.5
     assert distill.apply_zca(zca, x_test).shape == x_test.shape
+
+
+def test_preprocessing_per_channel_round_trips():
+    rng = np.random.default_rng(0)
+    shape = (4, 5, 3)  # H, W, C, channels last
+    images = rng.normal(size=(50, *shape)) * [1.0, 10.0, 0.1] + [0.0, 100.0, -5.0]
+    x = images.reshape(50, -1).astype(np.float32)
+    prep = distill.fit_preprocessing(x, image_shape=shape)
+    assert prep.standardization == "per_channel" and prep.invertible and prep.zca is None
+    assert prep.mean.shape == prep.std.shape == (60,) and prep.mean.dtype == np.float32
+    # One mean and std per channel, over all pixels of all examples, repeated per pixel.
+    np.testing.assert_allclose(prep.mean[:3], images.mean(axis=(0, 1, 2)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(prep.std[:3], images.std(axis=(0, 1, 2)), rtol=1e-5)
+    np.testing.assert_array_equal(prep.mean.reshape(-1, 3), np.tile(prep.mean[:3], (20, 1)))
+    z = prep.apply(x)
+    assert z.dtype == np.float32 and z.shape == x.shape
+    per_channel = z.reshape(-1, 3).astype(np.float64)
+    np.testing.assert_allclose(per_channel.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(per_channel.std(axis=0), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(prep.invert(z), x, rtol=1e-5, atol=1e-4)
+
+
+def test_preprocessing_per_feature_keeps_constant_columns_finite():
+    rng = np.random.default_rng(1)
+    x = np.stack(
+        [rng.normal(3.0, 2.0, 40), np.full(40, 7.0), np.zeros(40), rng.uniform(0, 1e4, 40)], 1
+    ).astype(np.float32)
+    prep = distill.fit_preprocessing(x)
+    assert prep.standardization == "per_feature"
+    np.testing.assert_allclose(prep.mean, x.mean(axis=0), rtol=1e-5)
+    # Constant columns are centred, not scaled: std 1, so unseen values stay finite.
+    np.testing.assert_array_equal(prep.std[1:3], [1.0, 1.0])
+    z = prep.apply(x)
+    np.testing.assert_allclose(z.std(axis=0), [1.0, 0.0, 0.0, 1.0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(prep.apply(np.array([[3.0, 8.0, -1.0, 0.0]]))[0, 1:3], [1, -1])
+    np.testing.assert_allclose(prep.invert(z), x, rtol=1e-5, atol=1e-3)
+    # All columns constant: nothing is scaled.
+    np.testing.assert_array_equal(distill.fit_preprocessing(np.ones((3, 2))).std, [1.0, 1.0])
+
+
+def test_preprocessing_off_is_the_identity_and_zca_is_not_invertible(digits):
+    x, _, x_test, _ = digits
+    off = distill.fit_preprocessing(x, standardize=False)
+    assert off.standardization == "none" and off.describe() == "none (raw inputs)"
+    np.testing.assert_array_equal(off.apply(x), x)
+    np.testing.assert_array_equal(off.invert(x), x)
+    # ZCA comes after the channel standardisation, fitted on the standardised inputs.
+    prep = distill.fit_preprocessing(x, (8, 8, 1), use_zca=True, zca_reg=0.1)
+    assert (
+        not prep.invertible and prep.describe() == "per-channel standardisation, then ZCA whitening"
+    )
+    standardized = distill.fit_preprocessing(x, (8, 8, 1))
+    np.testing.assert_array_equal(prep.mean, standardized.mean)
+    zca = distill.fit_zca(standardized.apply(x), reg=0.1)
+    np.testing.assert_allclose(prep.zca.whitening, zca.whitening, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        prep.apply(x_test),
+        distill.apply_zca(zca, standardized.apply(x_test)),
+        rtol=1e-3,
+        atol=1e-4,
+    )
+    with pytest.raises(ValueError, match="not invertible"):
+        prep.invert(prep.apply(x_test))
+    with pytest.raises(InputError, match=r"inputs of shape \(2, 3\)"):
+        prep.apply(np.zeros((2, 3)))
+    with pytest.raises(InputError, match="image_shape"):
+        distill.fit_preprocessing(x, (4, 4, 1))
+
+
+def test_kip_standardizes_by_default_and_beats_raw_inputs(digits):
+    x, labels, x_test, labels_test = digits
+    common = dict(images_per_class=1, steps=40, target_batch_size=200, seed=1, eval_every=40)
+    kernel = make_kernel(KernelSpec())
+    raw = distill.kip(x, labels, 10, standardize=False, eval_data=(x_test, labels_test), **common)
+    std = distill.kip(
+        x, labels, 10, image_shape=(8, 8, 1), eval_data=(x_test, labels_test), **common
+    )
+    assert raw.preprocessing.standardization == "none"
+    assert std.preprocessing.standardization == "per_channel"
+    np.testing.assert_allclose(std.preprocessing.mean, x.mean(), rtol=1e-4)
+    np.testing.assert_allclose(std.preprocessing.std, x.std(), rtol=1e-4)
+    # Same initial support; standardised inputs reach a much lower held-out loss
+    # at the same step count (about 0.033 vs 0.05 here).
+    np.testing.assert_array_equal(std.init_indices, raw.init_indices)
+    assert std.history.eval_loss[-1] < 0.85 * raw.history.eval_loss[-1]
+    assert std.history.eval_accuracy[-1] > 0.8
+    # `evaluate_support` takes raw inputs and applies the result's preprocessing.
+    loss, acc = distill.evaluate_support(std, kernel, x_test, labels_test)
+    assert loss == pytest.approx(std.history.eval_loss[-1], rel=1e-5)
+    assert acc == pytest.approx(std.history.eval_accuracy[-1])
+    expected = distill.krr_evaluate(
+        kernel, std.x, std.y, std.preprocessing.apply(x_test), labels_test, 10
+    )
+    assert (loss, acc) == expected
+    # The support maps back to input space, where the kernel sees it re-standardised.
+    back = std.support_in_input_space()
+    np.testing.assert_allclose(std.preprocessing.apply(back), std.x, rtol=1e-5, atol=1e-5)
+    # Without `image_shape`: per feature.
+    tabular = distill.kip(x, labels, 10, images_per_class=1, steps=1, target_batch_size=100)
+    assert tabular.preprocessing.standardization == "per_feature"
 
 
 def test_bad_inputs_are_refused(digits):

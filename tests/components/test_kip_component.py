@@ -1,6 +1,8 @@
-"""KipDistill: the executor on each method, its three outputs, the SavedModel
-against the JAX predictions (with and without ZCA), parameter and data errors,
-and a LocalDagRunner pipeline in which the stock Evaluator evaluates the model."""
+"""KipDistill: the executor on each method, its three outputs (the distilled
+support in input space, or with ZCA in the preprocessed space), the SavedModel
+against the JAX predictions on raw examples (standardised, with and without
+ZCA), parameter and data errors, and a LocalDagRunner pipeline in which the
+stock Evaluator evaluates the model."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ PARAMS = {
     "learning_rate": 0.04,
     "target_batch_size": 100,
     "learn_labels": 0,
+    "standardize": 1,
     "use_zca": 0,
     "reg": 1e-6,
     "seed": 0,
@@ -73,7 +76,7 @@ def kip_run(tmp_path_factory, digits_examples_uri):
 
 @pytest.fixture(scope="module")
 def zca_run(tmp_path_factory, digits_examples_uri):
-    """KIP with learned labels on ZCA-whitened inputs, 2 per class."""
+    """KIP with learned labels on standardised then ZCA-whitened inputs, 2 per class."""
     return _run(
         tmp_path_factory.mktemp("kip_zca"),
         digits_examples_uri,
@@ -118,17 +121,31 @@ def test_kip_writes_distilled_examples_model_and_page(kip_run, digits_examples_u
     assert out_info.feature_keys == info.feature_keys and out_info.image_shape == (8, 8, 1)
     assert out_info.role_keys == ("label", "example_id")
     assert out_info.split_counts == {"train": 10, "eval": 80}
-    assert out_info.source.startswith("KIP support; 1 per class, kernel fc-ntk-1")
+    assert out_info.source.startswith(
+        "KIP support; 1 per class, kernel fc-ntk-1; features in input space "
+        "(distilled after per-channel standardisation, mapped back); eval split: the source's;"
+    )
     train = load_split(distilled.uri, "train", out_info)
     result = export.load_kip_result(distilled.uri)
+    prep = result.preprocessing
+    # Standardised per channel (one channel: the train split's scalar mean and std).
+    assert prep.standardization == "per_channel" and prep.zca is None
+    x_train = data["train"]["x"].astype(np.float64)
+    np.testing.assert_allclose(prep.mean, x_train.mean(), rtol=1e-5)
+    np.testing.assert_allclose(prep.std, x_train.std(), rtol=1e-5)
+    # The written features are the support mapped back to input space ...
     assert train["x"].shape == (10, 64)
-    np.testing.assert_array_equal(train["x"], result.x)
+    np.testing.assert_array_equal(train["x"], result.support_in_input_space())
+    np.testing.assert_array_equal(train["x"], prep.invert(result.x))
+    # ... which the preprocessing maps onto the support the kernel saw.
+    np.testing.assert_allclose(prep.apply(train["x"]), result.x, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(train["label"], np.arange(10))
     np.testing.assert_array_equal(result.labels, data["train"]["label"][result.init_indices])
     np.testing.assert_array_equal(result.y, distill.centered_one_hot(result.labels, 10))
     assert train["example_id"][0] == b"kip/" + data["train"]["example_id"][result.init_indices[0]]
-    assert not np.allclose(result.x, data["train"]["x"][result.init_indices])  # KIP moved them
-    assert result.zca is None and result.history.step == list(range(1, 31))
+    init_x = prep.apply(data["train"]["x"][result.init_indices])
+    assert not np.allclose(result.x, init_x)  # KIP moved them
+    assert result.history.step == list(range(1, 31))
     assert result.history.eval_step == [0, 30]
     # The eval split is copied as is, so a Trainer on `distilled` reports held-out curves.
     copied = load_split(distilled.uri, "eval", out_info)
@@ -139,6 +156,7 @@ def test_kip_writes_distilled_examples_model_and_page(kip_run, digits_examples_u
     assert distilled.get_string_custom_property("kernel") == "fc-ntk-1"
     assert distilled.get_int_custom_property("images_per_class") == 1
     assert distilled.get_int_custom_property("use_zca") == 0
+    assert distilled.get_int_custom_property("standardize") == 1
     held_out = result.history.eval_loss
     assert distilled.get_float_custom_property("eval_loss") == pytest.approx(held_out[-1], 1e-5)
     assert held_out[-1] < held_out[0]
@@ -149,12 +167,25 @@ def test_kip_writes_distilled_examples_model_and_page(kip_run, digits_examples_u
 
     assert os.path.exists(os.path.join(model.uri, "Format-Serving", "saved_model.pb"))
     assert DatasetInfo.read(os.path.join(model.uri, "Format-Serving")) == info
+    krr = export.load_krr_model(model.uri)
+    np.testing.assert_array_equal(krr.preprocessing.mean, prep.mean)
+    np.testing.assert_array_equal(krr.preprocessing.std, prep.std)
+    assert krr.preprocessing.zca is None and krr.preprocessing.standardization == "per_channel"
+    # Served on the raw source records, standardised inside the SavedModel.
     expected = _assert_serving_agrees(kip_run, digits_examples_uri, data["eval"]["x"])
     assert np.mean(expected["classes"] == data["eval"]["label"]) == pytest.approx(accuracy)
 
     page = _page(kip_run)
-    for part in ("KRR metrics of the support", "Training curves", "Support images", "fc-ntk-1"):
-        assert part in page
+    for part in (
+        "KRR metrics of the support",
+        "Training curves",
+        "Support images",
+        "fc-ntk-1",
+        "In input space",
+        "<td>standardize</td><td>True</td>",
+        "per-channel standardisation (fitted on train)",
+    ):
+        assert part in page, part
     assert "Support labels" not in page  # fixed one-hot labels: nothing to show
     assert page.count("data:image/png;base64") == 2
 
@@ -165,21 +196,34 @@ def test_zca_is_applied_to_support_eval_split_and_serving(
     _, data = digits_arrays
     distilled = zca_run["distilled"]
     result = export.load_kip_result(distilled.uri)
-    assert result.zca is not None and result.x.shape == (20, 64)
+    prep = result.preprocessing
+    assert prep.zca is not None and prep.standardization == "per_channel"
+    assert result.x.shape == (20, 64)
+    with pytest.raises(ValueError, match="not invertible"):
+        result.support_in_input_space()
     out_info = DatasetInfo.read(distilled.uri)
-    assert out_info.source.startswith("KIP support, ZCA-whitened; 2 per class")
-    assert "eval split: the source's, ZCA-whitened alike" in out_info.source
-    copied = load_split(distilled.uri, "eval", out_info)
-    np.testing.assert_allclose(
-        copied["x"], distill.apply_zca(result.zca, data["eval"]["x"]), rtol=1e-6, atol=1e-6
+    assert out_info.source.startswith(
+        "KIP support, ZCA-whitened; 2 per class, kernel fc-ntk-1; features in the preprocessed "
+        "space (per-channel standardisation, then ZCA whitening)"
     )
+    assert "eval split: the source's, preprocessed alike" in out_info.source
+    # Both splits in the preprocessed space: the support as distilled, the eval split alike.
+    train = load_split(distilled.uri, "train", out_info)
+    np.testing.assert_array_equal(train["x"], result.x)
+    copied = load_split(distilled.uri, "eval", out_info)
+    np.testing.assert_array_equal(copied["x"], prep.apply(data["eval"]["x"]))
+    # Standardisation first, then ZCA fitted on the standardised train split.
+    standardized = distill.fit_preprocessing(data["train"]["x"], (8, 8, 1))
+    np.testing.assert_array_equal(prep.mean, standardized.mean)
+    zca = distill.fit_zca(standardized.apply(data["train"]["x"]))
+    np.testing.assert_allclose(prep.zca.whitening, zca.whitening, rtol=1e-4, atol=1e-4)
     # Learned labels: the Examples carry their arg-max, the npz the soft labels.
     assert not np.allclose(result.y, distill.centered_one_hot(result.labels, 10))
-    train = load_split(distilled.uri, "train", out_info)
     np.testing.assert_array_equal(train["label"], np.argmax(result.y, axis=1))
-    # The model whitens raw features itself: served on the *source* eval records.
+    # The model preprocesses raw features itself: served on the *source* eval records.
     model = export.load_krr_model(zca_run["model"].uri)
-    np.testing.assert_array_equal(model.zca.whitening, result.zca.whitening)
+    np.testing.assert_array_equal(model.preprocessing.zca.whitening, prep.zca.whitening)
+    np.testing.assert_array_equal(model.preprocessing.std, prep.std)
     _assert_serving_agrees(zca_run, digits_examples_uri, data["eval"]["x"])
     page = _page(zca_run)
     assert "Support labels" in page and "each rescaled to its own range" in page
@@ -191,25 +235,38 @@ def test_label_solve_and_random_share_kips_initial_support(
     _, data = digits_arrays
     kip_result = export.load_kip_result(kip_run["distilled"].uri)
     x_train = data["train"]["x"]
+    prep = kip_result.preprocessing
+    init = kip_result.init_indices
     results = {}
     for method in ("random", "label_solve"):
         out = _run(tmp_path / method, digits_examples_uri, method=method)
         results[method] = (out, export.load_kip_result(out["distilled"].uri))
         out_result = results[method][1]
-        np.testing.assert_array_equal(out_result.init_indices, kip_result.init_indices)
-        np.testing.assert_array_equal(out_result.x, x_train[kip_result.init_indices])
-        assert out_result.history.step == [] and out_result.zca is None
+        # The same preprocessing as KIP's, the same initial support in that space.
+        for field in ("mean", "std", "standardization", "zca"):
+            assert np.array_equal(getattr(out_result.preprocessing, field), getattr(prep, field)), (
+                field
+            )
+        np.testing.assert_array_equal(out_result.init_indices, init)
+        np.testing.assert_array_equal(out_result.x, prep.apply(x_train[init]))
+        assert out_result.history.step == []
         assert out["distilled"].get_string_custom_property("method") == method
+        # Written in input space: the source rows (up to float32 round-off).
+        info = DatasetInfo.read(out["distilled"].uri)
+        written = load_split(out["distilled"].uri, "train", info)["x"]
+        np.testing.assert_array_equal(written, out_result.support_in_input_space())
+        np.testing.assert_allclose(written, x_train[init], rtol=1e-6, atol=1e-5)
     random_out, random_result = results["random"]
     np.testing.assert_array_equal(
         random_result.y, distill.centered_one_hot(random_result.labels, 10)
     )
     assert "Training curves" not in _page(random_out)
     solve_out, solve_result = results["label_solve"]
+    x_prep = prep.apply(x_train)
     expected = distill.label_solve(
         distill.make_kernel(distill.KernelSpec()),
-        x_train[kip_result.init_indices],
-        x_train,
+        x_prep[init],
+        x_prep,
         distill.centered_one_hot(data["train"]["label"], 10),
         1e-6,
     )
@@ -230,10 +287,21 @@ def test_same_seed_same_distilled_examples(tmp_path, kip_run, digits_examples_ur
             assert f.read() == first, path
 
 
-def test_without_eval_split(tmp_path, digits_examples_uri):
-    out = _run(tmp_path, digits_examples_uri, split_names=("train",), method="random")
+def test_without_eval_split_or_standardization(tmp_path, digits_examples_uri, digits_arrays):
+    out = _run(
+        tmp_path, digits_examples_uri, split_names=("train",), method="random", standardize=0
+    )
     info = DatasetInfo.read(out["distilled"].uri)
     assert info.split_counts == {"train": 10}
+    assert info.source.startswith("random class-balanced subset; 1 per class, kernel fc-ntk-1; ")
+    assert "features in input space; of " in info.source
+    # No preprocessing at all: the support is exactly the source rows.
+    result = export.load_kip_result(out["distilled"].uri)
+    assert result.preprocessing.standardization == "none"
+    written = load_split(out["distilled"].uri, "train", info)["x"]
+    np.testing.assert_array_equal(written, digits_arrays[1]["train"]["x"][result.init_indices])
+    np.testing.assert_array_equal(written, result.x)
+    assert out["distilled"].get_int_custom_property("standardize") == 0
     assert not out["model"].has_custom_property("eval_accuracy")
     assert not out["distilled"].has_custom_property("eval_loss")
     assert "<td>eval</td>" not in _page(out)
@@ -247,9 +315,11 @@ def test_conv_kernel_model_serves_like_jax(tmp_path, digits_arrays):
     info, data = digits_arrays
     x, labels = data["train"]["x"], data["train"]["label"]
     init = distill.class_balanced_indices(labels, 1, 10, np.random.default_rng(0))
+    prep = distill.fit_preprocessing(x, info.image_shape)
     support = distill.KipResult(
-        x[init], distill.centered_one_hot(labels[init], 10), labels[init], init, None, None
-    )
+        prep.apply(x[init]), distill.centered_one_hot(labels[init], 10), labels[init], init, prep,
+        distill.KipHistory(),
+    )  # fmt: skip
     conv = distill.KernelSpec(architecture="conv", depth=1)
     model = export.fit_krr_model(support, conv, info.image_shape, 1e-6)
     export.save_model_artifact(model, info, str(tmp_path))
@@ -273,7 +343,12 @@ def test_saved_model_evaluates_requests_in_blocks(tmp_path, monkeypatch, digits_
     assert export.serving_block_rows(model.spec, None, 10) == 7
     export.save_model_artifact(model, info, str(tmp_path))
     loaded = export.load_krr_model(str(tmp_path))
-    assert loaded.spec == model.spec and loaded.zca is None and loaded.reg == model.reg
+    assert loaded.spec == model.spec and loaded.reg == model.reg
+    assert (
+        loaded.preprocessing.zca is None and loaded.preprocessing.standardization == "per_feature"
+    )
+    np.testing.assert_array_equal(loaded.preprocessing.mean, model.preprocessing.mean)
+    np.testing.assert_array_equal(loaded.preprocessing.std, model.preprocessing.std)
     np.testing.assert_array_equal(loaded.alpha, model.alpha)
     fn = load_serving_signature(str(tmp_path), export.FEATURES_SIGNATURE)
     for n in (1, 7, 30):  # one short block, one full block, four full ones and a short one
@@ -307,6 +382,8 @@ def test_component_validates_parameters_at_construction():
     component = KipDistill(examples=examples, method="label_solve", use_zca=True, depth=2)
     props = component.exec_properties
     assert props[spec.USE_ZCA_KEY] == 1 and props[spec.LEARN_LABELS_KEY] == 0
+    assert props[spec.STANDARDIZE_KEY] == 1
+    assert KipDistill(examples=examples, standardize=False).exec_properties["standardize"] == 0
     assert props[spec.DEPTH_KEY] == 2 and props[spec.METHOD_KEY] == "label_solve"
     assert props[COMPONENT_VERSION_KEY] == code_version("kip", "trainer")
     assert set(component.outputs) == {"distilled", "model", "visualization"}
@@ -323,6 +400,7 @@ def test_component_validates_parameters_at_construction():
         (dict(reg=float("nan")), "reg = nan"),
         (dict(depth=0), "depth = 0"),
         (dict(method="random", learn_labels=True), "learn_labels only with method 'kip'"),
+        (dict(standardize="yes"), r"column 'standardize': standardize = 'yes'"),
     ):
         with pytest.raises(InputError, match=match):
             KipDistill(examples=examples, **bad)
