@@ -195,6 +195,9 @@ def run_frontier_kip(x, labels, x_test, labels_test, ipc, steps, learn_labels, s
         learning_rate=LEARNING_RATE,
         target_batch_size=TARGET_BATCH_SIZE,
         learn_labels=learn_labels,
+        # The data are standardised once in load_data(), for frontier and the
+        # reference alike; no second standardisation inside kip().
+        standardize=False,
         use_zca=False,
         reg=REG,
         seed=seed,
