@@ -12,19 +12,11 @@ of its outputs at initialisation.
 
 Inputs are flat float arrays [N, D]; the conv kernel reshapes them to
 [N, H, W, C] itself, so callers handle one layout whatever the architecture.
-
-The `fc` kernel is evaluated by its closed form (`fc_relu_kernel`, the
-arc-cosine recursion) rather than by neural-tangents' generic `kernel_fn`,
-which carries covariance bookkeeping this one architecture does not need:
-the closed form is about 2x faster, and KIP spends most of each step in the
-kernel. It is tested against neural-tangents' values and gradients; the conv
-kernel and the finite networks (`stax_network`) come from neural-tangents.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Callable
 
@@ -112,68 +104,6 @@ def stax_network(spec: KernelSpec, num_outputs: int, width: int = 1024):
     return stax.serial(*layers, stax.Flatten(), stax.Dense(num_outputs, **dense))
 
 
-@functools.cache
-def _relu_moments():
-    """J1(c) = sqrt(1 - c^2) + (pi - arccos c) c and J0(c) = pi - arccos c, the
-    arc-cosine kernels of degree 1 and 0 (Cho & Saul 2009) as functions of the
-    correlation c, with derivatives written out: J1' = J0 is finite at c = 1,
-    and J0' = 1 / sqrt(1 - c^2) is set to 0 within 1e-6 of c = 1, where c is
-    identically 1 (a point with itself), so gradients stay finite."""
-    import jax
-    import jax.numpy as jnp
-
-    @jax.custom_jvp
-    def j1(c):
-        c = jnp.clip(c, -1.0, 1.0)
-        return jnp.sqrt((1 - c) * (1 + c)) + (math.pi - jnp.arccos(c)) * c
-
-    @jax.custom_jvp
-    def j0(c):
-        return math.pi - jnp.arccos(jnp.clip(c, -1.0, 1.0))
-
-    @j1.defjvp
-    def _(primals, tangents):
-        (c,), (dc,) = primals, tangents
-        return j1(c), j0(c) * dc
-
-    @j0.defjvp
-    def _(primals, tangents):
-        (c,), (dc,) = primals, tangents
-        slope = jnp.where(c < 1 - 1e-6, 1 / jnp.sqrt(jnp.maximum((1 - c) * (1 + c), 1e-12)), 0.0)
-        return j0(c), slope * dc
-
-    return j1, j0
-
-
-def fc_relu_kernel(x1, x2, spec: KernelSpec):
-    """NNGP or NTK [N1, N2] of `spec.layers` x [Dense, ReLU] + Dense, NTK
-    parameterization, on flat inputs [N1, D] and [N2, D] (JAX, differentiable).
-
-    With s_w = W_std**2, s_b = b_std**2, Sigma_0 = s_w x.x' / D + s_b and per
-    layer, for c = Sigma / sqrt(Sigma(x, x) Sigma(x', x')):
-      Sigma' = s_w sqrt(Sigma(x, x) Sigma(x', x')) J1(c) / (2 pi) + s_b
-      Theta' = Sigma' + s_w J0(c) / (2 pi) Theta         (Theta_0 = Sigma_0)
-    """
-    import jax.numpy as jnp
-
-    j1, j0 = _relu_moments()
-    w2, b2 = spec.W_std**2, spec.b_std**2
-    d = x1.shape[1]
-    q12 = w2 * (x1 @ x2.T) / d + b2
-    q11 = w2 * jnp.sum(x1 * x1, axis=1) / d + b2
-    q22 = w2 * jnp.sum(x2 * x2, axis=1) / d + b2
-    ntk = q12
-    for _ in range(spec.layers):
-        norm = jnp.sqrt(q11[:, None] * q22[None, :])
-        c = q12 / norm
-        q12 = w2 * norm * j1(c) / (2 * math.pi) + b2
-        ntk = q12 + w2 * j0(c) / (2 * math.pi) * ntk
-        # On the diagonal c = 1: J1(1) = pi, so Sigma(x, x) -> s_w Sigma(x, x) / 2 + s_b.
-        q11 = w2 * q11 / 2 + b2
-        q22 = w2 * q22 / 2 + b2
-    return ntk if spec.kind == NTK else q12
-
-
 def check_image_shape(spec: KernelSpec, image_shape: tuple[int, int, int] | None) -> None:
     """The conv kernel needs images big enough for its pooling blocks."""
     from frontier.components.common.errors import InputError
@@ -202,13 +132,12 @@ def make_kernel(spec: KernelSpec, image_shape: tuple[int, int, int] | None = Non
     inputs' dtype. For `conv`, D must equal H*W*C of `image_shape`.
     """
     check_image_shape(spec, image_shape)
-    if spec.architecture == FC:
-        return lambda x1, x2: fc_relu_kernel(x1, x2, spec)
     _, _, kernel_fn = stax_network(spec, num_outputs=1)
 
     def k(x1, x2):
-        x1 = x1.reshape((x1.shape[0], *image_shape))
-        x2 = x2.reshape((x2.shape[0], *image_shape))
+        if spec.architecture == CONV:
+            x1 = x1.reshape((x1.shape[0], *image_shape))
+            x2 = x2.reshape((x2.shape[0], *image_shape))
         return kernel_fn(x1, x2, spec.kind)
 
     return k
