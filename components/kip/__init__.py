@@ -24,20 +24,14 @@ stays light.
 from frontier.components.kip.distill import (
     KipHistory,
     KipResult,
-    Preprocessing,
-    Zca,
-    apply_zca,
     centered_one_hot,
     class_balanced_indices,
     evaluate_support,
-    fit_preprocessing,
-    fit_zca,
     kip,
     krr_evaluate,
     krr_weights,
     label_solve,
     regularize,
-    standardize,
 )
 from frontier.components.kip.kernels import (
     ARCHITECTURES,
@@ -46,6 +40,14 @@ from frontier.components.kip.kernels import (
     kernel_matrix,
     make_kernel,
     stax_network,
+)
+from frontier.components.kip.preprocess import (
+    Preprocessing,
+    Zca,
+    apply_zca,
+    fit_preprocessing,
+    fit_zca,
+    standardize,
 )
 
 __all__ = [

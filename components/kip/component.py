@@ -31,7 +31,7 @@ class KipDistill(base_component.BaseComponent):
     with the train split's mean and std (per channel for image data, per
     feature otherwise; `standardize`, default on), then optionally
     ZCA-whitened (`use_zca`), both fitted on the train split
-    (`distill.fit_preprocessing`).
+    (`preprocess.fit_preprocessing`).
 
     Outputs:
       * `distilled` (`Examples`): the support as the `train` split (so that

@@ -22,12 +22,10 @@ from frontier.components.common.examples_io import (
 )
 from frontier.components.kip import export, spec
 from frontier.components.kip.distill import (
-    NO_STANDARDIZATION,
     KipHistory,
     KipResult,
     centered_one_hot,
     class_balanced_indices,
-    fit_preprocessing,
     kip,
     krr_evaluate,
     label_solve,
@@ -38,6 +36,7 @@ from frontier.components.kip.kernels import (
     check_image_shape,
     make_kernel,
 )
+from frontier.components.kip.preprocess import NO_STANDARDIZATION, fit_preprocessing
 from frontier.components.kip.report import distillation_page
 from frontier.schemas.dataset import (
     DATASET_INFO_FILE,
@@ -146,7 +145,7 @@ def distill_support(
 ) -> KipResult:
     """Runs one method on arrays; every method returns a `KipResult`.
 
-    The three methods preprocess alike: `distill.fit_preprocessing(x,
+    The three methods preprocess alike: `preprocess.fit_preprocessing(x,
     image_shape, standardize, use_zca)` (standardisation per channel for
     images, per feature otherwise, then optional ZCA), fitted on `x`, applied
     to every input, returned in `KipResult.preprocessing`; the support `x`

@@ -23,7 +23,7 @@ Layout of the `Model` artifact that `KipDistill` writes:
       krr/config.json            KRR_CONFIG: kernel spec, image_shape, reg,
                                  `standardization` (per_channel / per_feature / none)
 
-The served model applies the support's `distill.Preprocessing` to the raw
+The served model applies the support's `preprocess.Preprocessing` to the raw
 features first, with the same float64 operations as `Preprocessing.apply`:
 (x - input_mean) / input_std, then (with ZCA) per-example standardisation
 and whitening; then the kernel against the (preprocessed) support.
@@ -61,15 +61,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from frontier.components.kip.distill import (
-    NO_STANDARDIZATION,
-    KipHistory,
-    KipResult,
-    Preprocessing,
-    Zca,
-    krr_weights,
-)
+from frontier.components.kip.distill import KipHistory, KipResult, krr_weights
 from frontier.components.kip.kernels import CONV, KernelSpec, kernel_matrix, make_kernel
+from frontier.components.kip.preprocess import NO_STANDARDIZATION, Preprocessing, Zca
 from frontier.components.trainer.export import (
     CLASSES,
     FEATURES_SIGNATURE,
@@ -280,8 +274,8 @@ def export_krr_model(model: KrrModel, info: DatasetInfo, export_dir: str) -> str
                 )
 
         def _preprocess(self, x):
-            # distill.Preprocessing.apply in TF, in float64: standardisation, then
-            # (with ZCA) per-example standardisation (distill.standardize) and whitening.
+            # preprocess.Preprocessing.apply in TF, in float64: standardisation, then
+            # (with ZCA) per-example standardisation (preprocess.standardize) and whitening.
             x = (tf.cast(x, tf.float64) - self.mean) / self.std
             if self.whitening is not None:
                 x = x - tf.reduce_mean(x, axis=1, keepdims=True)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from frontier.components.common.errors import InputError
-from frontier.components.kip import distill
+from frontier.components.kip import distill, preprocess
 from frontier.components.kip.kernels import KernelSpec, kernel_matrix, make_kernel
 
 
@@ -134,12 +134,12 @@ def test_kip_learns_labels_when_asked(digits):
 
 def test_zca_whitens_the_training_data(digits):
     x, _, x_test, _ = digits
-    zca = distill.fit_zca(x, reg=0.1)
-    z = distill.apply_zca(zca, x)
+    zca = preprocess.fit_zca(x, reg=0.1)
+    z = preprocess.apply_zca(zca, x)
     eig = np.linalg.eigvalsh(z.T @ z / len(z))
     # Whitened with regularisation: eigenvalues s / (s + lambda) in [0, 1).
     assert eig.max() < 1.0 and eig.max() > 0.5
-    assert distill.apply_zca(zca, x_test).shape == x_test.shape
+    assert preprocess.apply_zca(zca, x_test).shape == x_test.shape
 
 
 def test_preprocessing_per_channel_round_trips():
@@ -147,7 +147,7 @@ def test_preprocessing_per_channel_round_trips():
     shape = (4, 5, 3)  # H, W, C, channels last
     images = rng.normal(size=(50, *shape)) * [1.0, 10.0, 0.1] + [0.0, 100.0, -5.0]
     x = images.reshape(50, -1).astype(np.float32)
-    prep = distill.fit_preprocessing(x, image_shape=shape)
+    prep = preprocess.fit_preprocessing(x, image_shape=shape)
     assert prep.standardization == "per_channel" and prep.invertible and prep.zca is None
     assert prep.mean.shape == prep.std.shape == (60,) and prep.mean.dtype == np.float32
     # One mean and std per channel, over all pixels of all examples, repeated per pixel.
@@ -167,7 +167,7 @@ def test_preprocessing_per_feature_keeps_constant_columns_finite():
     x = np.stack(
         [rng.normal(3.0, 2.0, 40), np.full(40, 7.0), np.zeros(40), rng.uniform(0, 1e4, 40)], 1
     ).astype(np.float32)
-    prep = distill.fit_preprocessing(x)
+    prep = preprocess.fit_preprocessing(x)
     assert prep.standardization == "per_feature"
     np.testing.assert_allclose(prep.mean, x.mean(axis=0), rtol=1e-5)
     # Constant columns are centred, not scaled: std 1, so unseen values stay finite.
@@ -177,27 +177,27 @@ def test_preprocessing_per_feature_keeps_constant_columns_finite():
     np.testing.assert_array_equal(prep.apply(np.array([[3.0, 8.0, -1.0, 0.0]]))[0, 1:3], [1, -1])
     np.testing.assert_allclose(prep.invert(z), x, rtol=1e-5, atol=1e-3)
     # All columns constant: nothing is scaled.
-    np.testing.assert_array_equal(distill.fit_preprocessing(np.ones((3, 2))).std, [1.0, 1.0])
+    np.testing.assert_array_equal(preprocess.fit_preprocessing(np.ones((3, 2))).std, [1.0, 1.0])
 
 
 def test_preprocessing_off_is_the_identity_and_zca_is_not_invertible(digits):
     x, _, x_test, _ = digits
-    off = distill.fit_preprocessing(x, standardize=False)
+    off = preprocess.fit_preprocessing(x, standardize=False)
     assert off.standardization == "none" and off.describe() == "none (raw inputs)"
     np.testing.assert_array_equal(off.apply(x), x)
     np.testing.assert_array_equal(off.invert(x), x)
     # ZCA comes after the channel standardisation, fitted on the standardised inputs.
-    prep = distill.fit_preprocessing(x, (8, 8, 1), use_zca=True, zca_reg=0.1)
+    prep = preprocess.fit_preprocessing(x, (8, 8, 1), use_zca=True, zca_reg=0.1)
     assert (
         not prep.invertible and prep.describe() == "per-channel standardisation, then ZCA whitening"
     )
-    standardized = distill.fit_preprocessing(x, (8, 8, 1))
+    standardized = preprocess.fit_preprocessing(x, (8, 8, 1))
     np.testing.assert_array_equal(prep.mean, standardized.mean)
-    zca = distill.fit_zca(standardized.apply(x), reg=0.1)
+    zca = preprocess.fit_zca(standardized.apply(x), reg=0.1)
     np.testing.assert_allclose(prep.zca.whitening, zca.whitening, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(
         prep.apply(x_test),
-        distill.apply_zca(zca, standardized.apply(x_test)),
+        preprocess.apply_zca(zca, standardized.apply(x_test)),
         rtol=1e-3,
         atol=1e-4,
     )
@@ -206,7 +206,7 @@ def test_preprocessing_off_is_the_identity_and_zca_is_not_invertible(digits):
     with pytest.raises(InputError, match=r"inputs of shape \(2, 3\)"):
         prep.apply(np.zeros((2, 3)))
     with pytest.raises(InputError, match="image_shape"):
-        distill.fit_preprocessing(x, (4, 4, 1))
+        preprocess.fit_preprocessing(x, (4, 4, 1))
 
 
 def test_kip_standardizes_by_default_and_beats_raw_inputs(digits):

@@ -14,7 +14,7 @@ import pytest
 
 from frontier.components.common.errors import InputError
 from frontier.components.common.examples_io import load_split, write_examples
-from frontier.components.kip import distill, export
+from frontier.components.kip import distill, export, preprocess
 from frontier.schemas.dataset import DatasetInfo
 
 PARAMS = {
@@ -213,9 +213,9 @@ def test_zca_is_applied_to_support_eval_split_and_serving(
     copied = load_split(distilled.uri, "eval", out_info)
     np.testing.assert_array_equal(copied["x"], prep.apply(data["eval"]["x"]))
     # Standardisation first, then ZCA fitted on the standardised train split.
-    standardized = distill.fit_preprocessing(data["train"]["x"], (8, 8, 1))
+    standardized = preprocess.fit_preprocessing(data["train"]["x"], (8, 8, 1))
     np.testing.assert_array_equal(prep.mean, standardized.mean)
-    zca = distill.fit_zca(standardized.apply(data["train"]["x"]))
+    zca = preprocess.fit_zca(standardized.apply(data["train"]["x"]))
     np.testing.assert_allclose(prep.zca.whitening, zca.whitening, rtol=1e-4, atol=1e-4)
     # Learned labels: the Examples carry their arg-max, the npz the soft labels.
     assert not np.allclose(result.y, distill.centered_one_hot(result.labels, 10))
@@ -315,7 +315,7 @@ def test_conv_kernel_model_serves_like_jax(tmp_path, digits_arrays):
     info, data = digits_arrays
     x, labels = data["train"]["x"], data["train"]["label"]
     init = distill.class_balanced_indices(labels, 1, 10, np.random.default_rng(0))
-    prep = distill.fit_preprocessing(x, info.image_shape)
+    prep = preprocess.fit_preprocessing(x, info.image_shape)
     support = distill.KipResult(
         prep.apply(x[init]), distill.centered_one_hot(labels[init], 10), labels[init], init, prep,
         distill.KipHistory(),
