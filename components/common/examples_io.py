@@ -81,6 +81,54 @@ def load_split(
     return {FEATURES: x.astype(np.float32), **cols}
 
 
+def load_train_and_eval(
+    examples_artifact, info: DatasetInfo, owner: str
+) -> dict[str, dict[str, np.ndarray]]:
+    """The `train` split (required, non-empty) and the `eval` split (when the
+    artifact has one and it is not empty) as `load_split` arrays, by split name.
+
+    Args:
+      examples_artifact: a frontier `Examples` artifact.
+      info: its `DatasetInfo`.
+      owner: the calling component's name, for the log lines.
+
+    Raises:
+      InputError: no `train` split, or an empty one, naming the artifact.
+    """
+    from absl import logging
+    from tfx.types import artifact_utils
+
+    from frontier.components.common.errors import InputError
+    from frontier.schemas.dataset import EVAL_SPLIT, TRAIN_SPLIT
+
+    names = examples_artifact.split_names
+    splits = artifact_utils.decode_split_names(names) if names else []
+    if TRAIN_SPLIT not in splits:
+        raise InputError(
+            f"no {TRAIN_SPLIT!r} split (splits: {splits})",
+            file=examples_artifact.uri,
+            expected=f"Examples with a {TRAIN_SPLIT!r} split",
+        )
+    data = {}
+    for split in (TRAIN_SPLIT, EVAL_SPLIT):
+        if split not in splits:
+            continue
+        arrays = load_split(examples_artifact.uri, split, info)
+        count = len(arrays[LABEL_KEY])
+        logging.info("%s: %s split has %d examples", owner, split, count)
+        if count == 0:
+            if split == TRAIN_SPLIT:
+                raise InputError(
+                    f"the {TRAIN_SPLIT!r} split has no examples",
+                    file=split_uri(examples_artifact.uri, split),
+                    expected="at least one training example",
+                )
+            logging.warning("%s: the %r split is empty; it is left out", owner, split)
+            continue
+        data[split] = arrays
+    return data
+
+
 def to_tf_example(row: Mapping[str, object], info: DatasetInfo):
     """Builds one `tf.train.Example` from a row: feature vectors and role values."""
     import tensorflow as tf

@@ -16,7 +16,7 @@ from frontier.components.common import html
 from frontier.components.common.errors import InputError
 from frontier.components.common.examples_io import (
     FEATURES,
-    load_split,
+    load_train_and_eval,
     split_uri,
     write_examples,
 )
@@ -491,33 +491,9 @@ class Executor(base_executor.BaseExecutor):
     @staticmethod
     def _load(examples, info: DatasetInfo) -> dict[str, dict[str, np.ndarray]]:
         """The train split (required, non-empty) and the eval split (if not empty)."""
-        splits = (
-            artifact_utils.decode_split_names(examples.split_names) if examples.split_names else []
-        )
-        if TRAIN_SPLIT not in splits:
-            raise InputError(
-                f"no {TRAIN_SPLIT!r} split (splits: {splits})",
-                file=examples.uri,
-                expected=f"Examples with a {TRAIN_SPLIT!r} split",
-            )
-        data = {}
-        for split in (TRAIN_SPLIT, EVAL_SPLIT):
-            if split not in splits:
-                continue
-            arrays = load_split(examples.uri, split, info)
-            count = len(arrays[LABEL_KEY])
-            logging.info("KipDistill: %s split has %d examples", split, count)
-            if count == 0:
-                if split == TRAIN_SPLIT:
-                    raise InputError(
-                        f"the {TRAIN_SPLIT!r} split has no examples",
-                        file=split_uri(examples.uri, split),
-                        expected="at least one training example",
-                    )
-                logging.warning("KipDistill: the %r split is empty; no held-out metrics", split)
-                continue
+        data = load_train_and_eval(examples, info, "KipDistill")
+        for split, arrays in data.items():
             _check_split(arrays, info, split_uri(examples.uri, split))
-            data[split] = arrays
         return data
 
     @staticmethod

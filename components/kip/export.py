@@ -71,6 +71,7 @@ from frontier.components.trainer.export import (
     PROBABILITIES,
     SERVING_DIR,
     SIGNATURE,
+    save_serving_module,
     serving_dir,
 )
 from frontier.schemas.dataset import DatasetInfo
@@ -332,18 +333,7 @@ def export_krr_model(model: KrrModel, info: DatasetInfo, export_dir: str) -> str
         def serve_features(self, x):
             return self._outputs(x)
 
-    module = _KrrServing()
-    tf.io.gfile.makedirs(export_dir)
-    tf.saved_model.save(
-        module,
-        export_dir,
-        signatures={
-            SIGNATURE: module.serve_examples.get_concrete_function(),
-            FEATURES_SIGNATURE: module.serve_features.get_concrete_function(),
-        },
-    )
-    info.write(export_dir)  # dataset_info.json beside saved_model.pb
-    return export_dir
+    return save_serving_module(_KrrServing(), info, export_dir)
 
 
 def save_model_artifact(model: KrrModel, info: DatasetInfo, model_uri: str) -> str:

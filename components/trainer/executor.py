@@ -12,7 +12,7 @@ from tfx.types import artifact_utils
 
 from frontier.components.common import html
 from frontier.components.common.errors import InputError
-from frontier.components.common.examples_io import load_split, split_uri
+from frontier.components.common.examples_io import load_train_and_eval, split_uri
 from frontier.components.trainer import spec
 from frontier.components.trainer.export import save_model_artifact
 from frontier.components.trainer.model import (
@@ -88,38 +88,14 @@ class Executor(base_executor.BaseExecutor):
                 column=label_key,
                 expected="a label_key that the examples carry",
             )
-        splits = (
-            artifact_utils.decode_split_names(examples.split_names) if examples.split_names else []
-        )
-        if TRAIN_SPLIT not in splits:
-            raise InputError(
-                f"no {TRAIN_SPLIT!r} split (splits: {splits})",
-                file=examples.uri,
-                expected=f"Examples with a {TRAIN_SPLIT!r} split",
-            )
-        data = {}
-        for split in (TRAIN_SPLIT, EVAL_SPLIT):
-            if split not in splits:
-                continue
-            arrays = load_split(examples.uri, split, info)
-            count = len(arrays[label_key])
-            logging.info("Trainer: %s split has %d examples", split, count)
-            if count == 0:
-                if split == TRAIN_SPLIT:
-                    raise InputError(
-                        f"the {TRAIN_SPLIT!r} split has no examples",
-                        file=split_uri(examples.uri, split),
-                        expected="at least one training example",
-                    )
-                logging.warning("Trainer: the %r split is empty; no validation curves", split)
-                continue
+        data = load_train_and_eval(examples, info, "Trainer")
+        for split, arrays in data.items():
             arrays[label_key] = check_labels(
                 arrays[label_key],
                 info.num_classes,
                 column=label_key,
                 file=split_uri(examples.uri, split),
             )
-            data[split] = arrays
         train_data = data[TRAIN_SPLIT]
         eval_data = data.get(EVAL_SPLIT)
 

@@ -86,7 +86,15 @@ def export_serving_model(model, info: DatasetInfo, export_dir: str) -> str:
         def serve_features(self, x):
             return self._outputs(x)
 
-    module = _ServingModule(model)
+    return save_serving_module(_ServingModule(model), info, export_dir)
+
+
+def save_serving_module(module, info: DatasetInfo, export_dir: str) -> str:
+    """Saves a `tf.Module` with `serve_examples` and `serve_features` tf.functions
+    as a SavedModel with the serving contract above, and `dataset_info.json`
+    beside `saved_model.pb`. Shared by every frontier model exporter."""
+    import tensorflow as tf
+
     tf.io.gfile.makedirs(export_dir)
     tf.saved_model.save(
         module,
