@@ -97,6 +97,14 @@ def test_feature_stats_keeps_constant_columns_finite():
     np.testing.assert_allclose(var, [1.0, 1.0])  # constant column -> variance 1, not ~0
 
 
+def test_feature_stats_are_per_channel_for_images():
+    # Two 1x2 RGB-like images with 2 channels: HWC order, so columns alternate channels.
+    x = np.array([[0.0, 10.0, 2.0, 10.0], [4.0, 10.0, 6.0, 10.0]], np.float32)
+    mean, var = tm.feature_stats(x, image_shape=(1, 2, 2))
+    np.testing.assert_allclose(mean, [3.0, 10.0, 3.0, 10.0])
+    np.testing.assert_allclose(var, [5.0, 1.0, 5.0, 1.0])  # channel 1 is constant -> 1
+
+
 def test_train_is_seeded_and_learns(digits):
     x, y = digits
     kwargs = dict(hidden_units=(32,), epochs=3, batch_size=32, learning_rate=0.01)
