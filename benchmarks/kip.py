@@ -48,9 +48,11 @@ initial support, the same sequence of target batches (same seed and sampler),
 the same step count, and the same host loop as `kip()` (sample a batch in
 NumPy, run the jitted step, read loss and accuracy back). Its test accuracy
 is computed by its own float64 loss/accuracy function on the test split.
-Frontier's default differs only in precision: float32 with a Cholesky solve
-(`cho_factor` / `cho_solve`), loss = mean squared error (a constant factor,
-which Adam is invariant to up to its epsilon).
+Frontier's default differs in precision and in one primitive: float32 with a
+Cholesky solve (`cho_factor` / `cho_solve`), the kernel's `atan2` evaluated by
+a vectorisable polynomial (`components/kip/fastmath.py`; XLA's CPU `atan2` is a
+scalar libm call that took most of a step), loss = mean squared error (a
+constant factor, which Adam is invariant to up to its epsilon).
 `speed_ratio = frontier steps_per_s / reference steps_per_s`, timed A-B-A in
 this process (frontier, the reference, frontier again with the same seed; the
 frontier rate is the mean of the two, so drifting load on shared cores hits
@@ -60,10 +62,11 @@ accuracy| <= 1 percentage point (frontier's by `krr_evaluate` in float32).
 `profile` splits one step (forward + backward) at the largest support into
 the kernel evaluation (K_ss and K_ts and their gradient wrt x_s) and the
 solve (regularise, Cholesky solve, prediction, loss, gradient wrt K), each in
-frontier's float32 and the reference's float64 (median milliseconds), plus
-`solve_ms_assume_pos`: the solve part in float32 with the reference's
-`solve(assume_a="pos")` (differentiated implicitly) instead of frontier's
-differentiated `cho_factor` / `cho_solve`.
+frontier's float32 (with the vectorised atan2) and the reference's float64
+(median milliseconds), plus `kernel_ms_libm_atan2`: the float32 kernel part
+with XLA's own atan2, and `solve_ms_assume_pos`: the solve part in float32
+with the reference's `solve(assume_a="pos")` (differentiated implicitly)
+instead of frontier's differentiated `cho_factor` / `cho_solve`.
 
 How to run
 ----------
@@ -91,7 +94,8 @@ Progress goes to stderr; the last stdout line is one JSON object:
                              frontier_steps_per_s_before_after, reference_steps_per_s,
                              speed_ratio, reference_wall_s}
   profile                   {support_size, target_batch_size, float32/float64: {kernel_ms,
-                             solve_ms}, float32.solve_ms_assume_pos, kernel_share_float32,
+                             solve_ms}, float32.kernel_ms_libm_atan2,
+                             float32.solve_ms_assume_pos, kernel_share_float32,
                              kernel_share_float64}
   targets                   kip_1ipc_acc (best of fixed/learned, mean over seeds),
                             kip_1ipc_acc_fixed, kip_1ipc_acc_learned,
@@ -338,6 +342,7 @@ def profile_step(x, x_target, n_support, reps) -> dict:
 
     from frontier.components.kip import KernelSpec, make_kernel
     from frontier.components.kip.distill import krr_weights
+    from frontier.components.kip.fastmath import with_fast_atan2
 
     kernel = make_kernel(KernelSpec())
     rng = np.random.default_rng(0)
@@ -375,7 +380,11 @@ def profile_step(x, x_target, n_support, reps) -> dict:
             xs, xt = jnp.asarray(x_s, dtype), jnp.asarray(x_target, dtype)
             k_ss = kernel(xs, xs)
             k_ts = kernel(xt, xs)
-            grad_kernel = jax.jit(jax.grad(kernel_part))
+            grad_kernel = jax.grad(kernel_part)
+            if dtype == np.float32:
+                libm = median_ms(jax.jit(grad_kernel), xs, xt, k_ss, k_ts)
+                grad_kernel = with_fast_atan2(grad_kernel)
+            grad_kernel = jax.jit(grad_kernel)
             grad_solve = jax.jit(jax.grad(solve, argnums=(0, 1)))
             out[name] = {
                 "kernel_ms": median_ms(grad_kernel, xs, xt, k_ss, k_ts),
@@ -383,6 +392,7 @@ def profile_step(x, x_target, n_support, reps) -> dict:
                     grad_solve, k_ss, k_ts, jnp.asarray(y_s, dtype), jnp.asarray(y_t, dtype)
                 ),
             }
+    out["float32"]["kernel_ms_libm_atan2"] = libm
     # For comparison: float32 with the reference's solve (implicitly differentiated
     # Cholesky solve) instead of frontier's differentiated cho_factor / cho_solve.
     k_ss = kernel(jnp.asarray(x_s), jnp.asarray(x_s))

@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from frontier.components.kip.fastmath import with_fast_atan2
+
 FC = "fc"
 CONV = "conv"
 ARCHITECTURES = (FC, CONV)
@@ -154,7 +156,7 @@ def kernel_matrix(kernel: Callable, x1: np.ndarray, x2: np.ndarray, block: int =
     """
     import jax
 
-    fn = jax.jit(kernel)
+    fn = jax.jit(with_fast_atan2(kernel))
     out = np.empty((x1.shape[0], x2.shape[0]), dtype=np.result_type(x1.dtype, x2.dtype))
     for i in range(0, x1.shape[0], block):
         for j in range(0, x2.shape[0], block):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from frontier.components.common.errors import InputError
-from frontier.components.kip import distill, preprocess
+from frontier.components.kip import distill, fastmath, preprocess
 from frontier.components.kip.kernels import KernelSpec, kernel_matrix, make_kernel
 
 
@@ -49,6 +49,56 @@ def test_fc_kernels_match_the_arc_cosine_recursion(depth):
     for kind, expected in (("nngp", nngp), ("ntk", ntk)):
         got = kernel_matrix(make_kernel(KernelSpec(depth=depth, kind=kind)), x1, x2)
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_fast_atan2_matches_numpy_to_float32_precision():
+    rng = np.random.default_rng(0)
+    scale = np.exp(rng.uniform(-20, 20, size=(2, 200_000)))
+    y, x = (rng.normal(size=(2, 200_000)) * scale).astype(np.float32)
+    got = np.asarray(fastmath.atan2_f32(y, x), np.float64)
+    assert np.abs(got - np.arctan2(y.astype(np.float64), x.astype(np.float64))).max() < 4e-7
+    special = np.array([0.0, -0.0, 1.0, -1.0, np.inf, -np.inf, np.nan], np.float32)
+    ys, xs = (a.ravel() for a in np.meshgrid(special, special))
+    got, expected = np.asarray(fastmath.atan2_f32(ys, xs)), np.arctan2(ys, xs)
+    np.testing.assert_allclose(got, expected, rtol=2e-7, atol=0)  # 1 ulp; same NaNs and zeros
+    finite = ~np.isnan(expected)
+    np.testing.assert_array_equal(np.signbit(got[finite]), np.signbit(expected[finite]))
+
+
+def _primitive_names(jaxpr) -> set[str]:
+    import jax
+
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for param in eqn.params.values():
+            if isinstance(param, jax.core.ClosedJaxpr):
+                names |= _primitive_names(param.jaxpr)
+    return names
+
+
+def test_with_fast_atan2_keeps_the_kip_gradient_and_drops_libm_atan2(digits):
+    import jax
+    from jax.experimental import enable_x64
+
+    x, labels = digits[0][:60], digits[1][:60]
+    kernel = make_kernel(KernelSpec())
+    y = distill.centered_one_hot(labels, 10)
+
+    def loss(x_s, x_t):
+        pred = kernel(x_t, x_s) @ distill.krr_weights(kernel(x_s, x_s), y[:20], 1e-6)
+        return distill.mse(pred, y)
+
+    step = jax.value_and_grad(loss)
+    fast = fastmath.with_fast_atan2(step)
+    assert "atan2" in _primitive_names(jax.make_jaxpr(step)(x[:20], x).jaxpr)
+    assert "atan2" not in _primitive_names(jax.make_jaxpr(fast)(x[:20], x).jaxpr)
+    (l1, g1), (l2, g2) = jax.jit(step)(x[:20], x), jax.jit(fast)(x[:20], x)
+    np.testing.assert_allclose(l2, l1, rtol=1e-5)
+    assert np.linalg.norm(g2 - g1) < 1e-3 * np.linalg.norm(g1)
+    with enable_x64():  # float64 keeps the libm atan2
+        x64 = x.astype(np.float64)
+        assert "atan2" in _primitive_names(jax.make_jaxpr(fast)(x64[:20], x64).jaxpr)
 
 
 def test_kernel_matrix_blocks_give_the_same_matrix():
