@@ -5,16 +5,21 @@ Public names:
   * `Ingest`: the TFX component (imported lazily: it needs TFX).
   * `IngestConfig`: the typed, validated configuration.
   * `plan_source`, `read_shard`, `convert_row`, `iter_rows`, `assign_split`,
-    `check_unique_ids`, `check_split_counts`, `read_arrays`: the plain
-    functions (no TFX, no Beam) that the component's executor runs inside Beam.
+    `add_noise`, `check_unique_ids`, `check_split_counts`, `read_arrays`: the
+    plain functions (no TFX, no Beam) that the component's executor runs
+    inside Beam.
+  * `noisy_label`, `add_label_noise`, `LabelNoise`, `flip_summary`,
+    `flip_summary_of`, `FlipSummary`: seeded synthetic label noise
+    (symmetric or pair-flip), usable on plain arrays.
 
 Modules: `spec` (names, `IngestConfig`), `files` (paths, listing, column
 checks), `plan` (`SourcePlan`, `plan_source`), `readers` (one reader per
-format), `convert` (typed values, ids, splits), `report`, and the TFX pieces
-`component` and `executor`.
+format), `convert` (typed values, ids, splits), `noise` (label noise),
+`report`, and the TFX pieces `component` and `executor`.
 """
 
 from frontier.components.ingest.convert import (
+    add_noise,
     assign_split,
     check_split_counts,
     check_unique_ids,
@@ -24,21 +29,36 @@ from frontier.components.ingest.convert import (
     split_fraction,
 )
 from frontier.components.ingest.files import sanitize_key
+from frontier.components.ingest.noise import (
+    FlipSummary,
+    LabelNoise,
+    add_label_noise,
+    flip_summary,
+    flip_summary_of,
+    noisy_label,
+)
 from frontier.components.ingest.plan import SourcePlan, plan_source
 from frontier.components.ingest.readers import RawRow, Shard, read_shard
 from frontier.components.ingest.spec import IngestConfig
 
 __all__ = [
+    "FlipSummary",
     "Ingest",
     "IngestConfig",
+    "LabelNoise",
     "RawRow",
     "Shard",
     "SourcePlan",
+    "add_label_noise",
+    "add_noise",
     "assign_split",
     "check_split_counts",
     "check_unique_ids",
     "convert_row",
+    "flip_summary",
+    "flip_summary_of",
     "iter_rows",
+    "noisy_label",
     "plan_source",
     "read_arrays",
     "read_shard",

@@ -30,6 +30,9 @@ class IngestSpec(ComponentSpec):
         spec.EVAL_FRACTION_KEY: ExecutionParameter(type=float),
         spec.SEED_KEY: ExecutionParameter(type=int),
         spec.COLOR_MODE_KEY: ExecutionParameter(type=str),
+        spec.LABEL_NOISE_KEY: ExecutionParameter(type=str),
+        spec.NOISE_RATE_KEY: ExecutionParameter(type=float),
+        spec.NOISE_SEED_KEY: ExecutionParameter(type=int),
         COMPONENT_VERSION_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {}
@@ -43,6 +46,10 @@ class Ingest(base_beam_component.BaseBeamComponent):
     """Reads CSV, Parquet, NPZ, TFRecord, an image folder or a scikit-learn data
     set into `Examples` with `train` and `eval` splits (stock ExampleGen layout)
     and a `dataset_info.json` describing features and roles.
+
+    Optionally adds seeded synthetic label noise to the `train` split (for
+    label-noise research such as CIW training), keeping the clean label as
+    `true_label`.
 
     Outputs: `examples` (`Examples`) and `visualization` (`HtmlReport`).
     """
@@ -63,6 +70,9 @@ class Ingest(base_beam_component.BaseBeamComponent):
         eval_fraction: float = spec.DEFAULT_EVAL_FRACTION,
         seed: int = spec.DEFAULT_SEED,
         color_mode: str = spec.GRAYSCALE,
+        label_noise: str = spec.NO_NOISE,
+        noise_rate: float = spec.DEFAULT_NOISE_RATE,
+        noise_seed: int = spec.DEFAULT_NOISE_SEED,
     ):
         """Configures the component; configuration errors raise here.
 
@@ -96,11 +106,34 @@ class Ingest(base_beam_component.BaseBeamComponent):
             the run fails (naming this parameter) when a split ends up empty.
           seed: seed of the (hash-based, order-independent) split.
           color_mode: `grayscale` (C=1) or `rgb` (C=3) for image folders.
+          label_noise: synthetic label noise on the `train` split: `none`
+            (default), `symmetric` (a flipped label goes to one of the other
+            C-1 classes, uniformly) or `asymmetric` (pair flip: class c goes
+            to (c+1) mod C). The `eval` split keeps its clean labels (a
+            curated test set is clean, so evaluation measures clean
+            accuracy). With noise on, every split carries the clean label
+            as an int feature `true_label` (in `eval` equal to `label`),
+            `dataset_info.json` lists it among the roles, the page shows
+            the realized flips, and the `Examples` artifact carries the
+            custom properties `label_noise`, `noise_rate`, `noise_seed` and
+            `flipped_fraction`. Needs labelled data with 2 or more classes,
+            without a `true_label` column already.
+          noise_rate: probability in [0, 1] that a train label is flipped.
+            Each example is flipped independently (Bernoulli sampling, not an
+            exact count), so the realized fraction is close to, not exactly,
+            the rate; 0 with a noise kind writes `true_label` and flips
+            nothing. Must be 0 with `label_noise="none"`.
+          noise_seed: seed of the flips: an example's noisy label depends only
+            on (noise_seed, its example id, its class), through SHA-256 like
+            the split, so the same seed gives byte-identical files and a
+            higher rate only adds flips. Independent of `seed`.
 
         Raises:
           InputError: a configuration that no source could satisfy (unknown
             format or data set, missing feature columns or classes, a
-            fraction out of range, a column given two roles, ...).
+            fraction out of range, a column given two roles, an unknown
+            label noise, a noise rate outside [0, 1] or given without noise,
+            a seed that is no integer, ...).
         """
         config = spec.IngestConfig.create(
             source=source,
@@ -114,6 +147,9 @@ class Ingest(base_beam_component.BaseBeamComponent):
             eval_fraction=eval_fraction,
             seed=seed,
             color_mode=color_mode,
+            label_noise=label_noise,
+            noise_rate=noise_rate,
+            noise_seed=noise_seed,
         )
         super().__init__(
             spec=IngestSpec(

@@ -24,6 +24,11 @@ Split assignment (`assign_split`) is a hash of (seed, example id), so it does
 not depend on the order in which workers see the rows, and an example keeps
 its split when other rows are added or removed. Neither split may be empty
 (`check_split_counts`).
+
+Label noise (`add_noise`, when the plan has some) comes after the split: a
+`train` example's label may be flipped (`noise.noisy_label`, a hash of
+(noise seed, example id)), an `eval` example's never; both keep the clean
+label as `true_label`.
 """
 
 from __future__ import annotations
@@ -42,7 +47,9 @@ from frontier.components.ingest.readers import MISSING, RawRow, read_shard
 from frontier.schemas.dataset import (
     CLIENT_ID_KEY,
     EXAMPLE_ID_KEY,
+    INT_ROLE_KEYS,
     LABEL_KEY,
+    TRUE_LABEL_KEY,
     WEAK_LABEL_KEY,
     DatasetInfo,
 )
@@ -253,6 +260,20 @@ def assign_split(example_id: str, seed: int, eval_fraction: float) -> str:
     return spec.EVAL_SPLIT if split_fraction(example_id, seed) < eval_fraction else spec.TRAIN_SPLIT
 
 
+def add_noise(plan: SourcePlan, row: dict[str, Any], split: str) -> dict[str, Any]:
+    """A converted row with the plan's label noise: unchanged without noise;
+    else `true_label` = the clean label, and in the `train` split `label` =
+    `noise.noisy_label(...)` (the `eval` split keeps the clean label)."""
+    noise = plan.label_noise
+    if noise is None:
+        return row
+    clean = row[LABEL_KEY]
+    row = {**row, TRUE_LABEL_KEY: clean}
+    if split == spec.TRAIN_SPLIT:
+        row[LABEL_KEY] = noise.apply(clean, row[EXAMPLE_ID_KEY], len(plan.class_names))
+    return row
+
+
 def duplicate_id_error(example_id: str, wheres: Iterable[tuple[str, int]]) -> InputError:
     """The error for an example id that comes from several rows.
 
@@ -332,7 +353,8 @@ def read_arrays(
     Returns:
       (info, splits): `splits[name]` is shaped like `load_split`'s result:
       `x` float32 [N, input_dim] and one [N] array per role key (int64 class
-      ids, object arrays of str ids).
+      ids, object arrays of str ids); with label noise, `label` of `train` is
+      the noisy label and `true_label` the clean one.
 
     Raises:
       InputError: for any bad input, as the component would: a bad source or
@@ -344,7 +366,8 @@ def read_arrays(
         check_unique_ids((row[EXAMPLE_ID_KEY], raw.file, raw.row) for raw, row in pairs)
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in spec.SPLIT_NAMES}
     for _, row in pairs:
-        rows[assign_split(row[EXAMPLE_ID_KEY], config.seed, config.eval_fraction)].append(row)
+        split = assign_split(row[EXAMPLE_ID_KEY], config.seed, config.eval_fraction)
+        rows[split].append(add_noise(plan, row, split))
     check_split_counts({s: len(v) for s, v in rows.items()}, config.eval_fraction)
     splits = {}
     for name, items in rows.items():
@@ -357,7 +380,7 @@ def read_arrays(
         )
         arrays = {"x": x}
         for key in plan.role_keys:
-            dtype = np.int64 if key in (LABEL_KEY, WEAK_LABEL_KEY) else object
+            dtype = np.int64 if key in INT_ROLE_KEYS else object
             arrays[key] = np.asarray([r[key] for r in items], dtype=dtype)
         splits[name] = arrays
     info = plan.dataset_info(

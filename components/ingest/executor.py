@@ -26,12 +26,14 @@ from frontier.components.common.examples_io import (
 from frontier.components.common.html import write_report
 from frontier.components.ingest import spec
 from frontier.components.ingest.convert import (
+    add_noise,
     assign_split,
     check_split_counts,
     convert_row,
     duplicate_id_error,
     split_fraction,
 )
+from frontier.components.ingest.noise import FlipSummary, flip_summary
 from frontier.components.ingest.plan import SourcePlan, plan_source
 from frontier.components.ingest.readers import read_shard
 from frontier.components.ingest.report import SAMPLES_PER_CLASS, build_report
@@ -48,7 +50,9 @@ _SAMPLES_FILE = "samples.tfrecord"
 
 
 class _Convert(beam.DoFn):
-    """Raw row -> (split, label, example id, (file, row), serialized tf.Example)."""
+    """Raw row -> (split, label, example id, (file, row), serialized tf.Example,
+    clean label): `label` is the noisy one in `train` when the plan has label
+    noise, and the clean label otherwise."""
 
     def __init__(self, plan: SourcePlan, info: DatasetInfo, seed: int, eval_fraction: float):
         self._plan, self._info, self._seed, self._eval_fraction = plan, info, seed, eval_fraction
@@ -61,6 +65,8 @@ class _Convert(beam.DoFn):
         row = convert_row(self._plan, raw, self._index)
         example_id = row[EXAMPLE_ID_KEY]
         split = assign_split(example_id, self._seed, self._eval_fraction)
+        clean = row[LABEL_KEY]
+        row = add_noise(self._plan, row, split)
         where = (raw.file, 0 if raw.row is None else raw.row)
         yield (
             split,
@@ -68,6 +74,7 @@ class _Convert(beam.DoFn):
             example_id,
             where,
             serialize_example(row, self._info),
+            clean,
         )
 
 
@@ -108,9 +115,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         of `tf.Example` written by TFX's `WriteSplit` (stock ExampleGen's
         layout, split names and payload format), plus `dataset_info.json`
         (`frontier.schemas.dataset.DatasetInfo`, with split and per-split
-        class counts).
+        class counts; with label noise, `role_keys` lists `true_label`, the
+        `train` counts are of the noisy labels and `source` names the
+        noise). With label noise the artifact also carries the custom
+        properties `label_noise`, `noise_rate`, `noise_seed` and
+        `flipped_fraction` (the realized share of flipped train labels).
       visualization: `HtmlReport`: source, columns and roles, counts per split
-        and class, sample images or rows.
+        and class, sample images or rows; with label noise, its settings, the
+        realized flip fraction and the flips per clean class.
 
     Parameters (execution properties; see `spec.IngestConfig` for the rules):
       source: path, directory, glob, or `sklearn:<name>`.
@@ -126,6 +138,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         SHA-256 of (seed, example id), as a fraction of 2**64, is below
         `eval_fraction` (`convert.assign_split`): order-independent.
       color_mode: `grayscale` or `rgb` for image folders.
+      label_noise: `none`, `symmetric` (a flipped label goes uniformly to one
+        of the other C-1 classes) or `asymmetric` (pair flip: class c goes to
+        (c+1) mod C); applied to the `train` split only, `eval` keeps clean
+        labels. With noise on, every split carries the clean label as
+        `true_label` (in `eval` equal to `label`).
+      noise_rate: probability in [0, 1] that a train label is flipped, drawn
+        independently per example (Bernoulli, not an exact count).
+      noise_seed: seed of the flips: an example is flipped when SHA-256 of
+        (noise_seed, example id), as a fraction, is below `noise_rate`
+        (`noise.noisy_label`): order-independent, like the split.
       component_version: code version (cache key only; not read).
 
     Nothing is left in the output URIs when the input is bad: the source is
@@ -156,9 +178,12 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             samples = self._read_samples(os.path.join(tmp, _SAMPLES_FILE), info)
             split_counts = dict.fromkeys(spec.SPLIT_NAMES, 0)
             class_counts = {s: [0] * len(plan.class_names) for s in spec.SPLIT_NAMES}
-            for split, label, n in counts:
+            train_pairs: dict[tuple[int, int], int] = {}
+            for split, clean, label, n in counts:
                 split_counts[split] += n
                 class_counts[split][label] += n
+                if split == spec.TRAIN_SPLIT:
+                    train_pairs[(clean, label)] = train_pairs.get((clean, label), 0) + n
             check_split_counts(split_counts, config.eval_fraction)
         except Exception as e:
             self._remove_outputs(examples.uri)
@@ -173,10 +198,34 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         info = plan.dataset_info(split_counts, {s: tuple(v) for s, v in class_counts.items()})
         info.write(examples.uri)
         set_examples_properties(examples, list(spec.SPLIT_NAMES))
-        write_report(report, f"Ingest: {plan.describe()}", build_report(plan, info, samples))
+        flips = None
+        if plan.label_noise is not None:
+            flips = flip_summary(train_pairs, len(plan.class_names))
+            self._set_noise_properties(examples, config, flips)
+            logging.info(
+                "Ingest: %s flipped %d of %d train labels (%.4f)",
+                plan.label_noise.describe(),
+                flips.flipped,
+                flips.total,
+                flips.flipped_fraction,
+            )
+        write_report(report, f"Ingest: {plan.describe()}", build_report(plan, info, samples, flips))
         logging.info("Ingest: wrote %s", info.split_counts)
 
     # -- pieces ----------------------------------------------------------------
+
+    @staticmethod
+    def _set_noise_properties(
+        examples: types.Artifact, config: spec.IngestConfig, flips: FlipSummary
+    ) -> None:
+        """The noise settings and the realized train flip fraction, as custom
+        properties of the `Examples` artifact (visible in MLMD and `frontier runs`)."""
+        examples.set_string_custom_property(spec.LABEL_NOISE_KEY, config.label_noise)
+        examples.set_float_custom_property(spec.NOISE_RATE_KEY, float(config.noise_rate))
+        examples.set_int_custom_property(spec.NOISE_SEED_KEY, int(config.noise_seed))
+        examples.set_float_custom_property(
+            spec.FLIPPED_FRACTION_PROPERTY, float(flips.flipped_fraction)
+        )
 
     def _tmp_dir(self, examples_uri: str) -> str:
         name = f".ingest-tmp-{uuid.uuid4().hex}"
@@ -226,12 +275,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 )
             (
                 rows
-                | "SplitLabel" >> beam.Map(lambda r: ((r[0], r[1]), 1))
+                # (split, clean label, label): the two labels differ only for
+                # flipped train examples.
+                | "SplitLabel" >> beam.Map(lambda r: ((r[0], r[5], r[1]), 1))
                 | "Count" >> beam.CombinePerKey(sum)
                 | "CountList" >> beam.combiners.ToList()
                 | "CountJson"
                 >> beam.Map(
-                    lambda kv: json.dumps(sorted([s, int(lab), int(n)] for (s, lab), n in kv))
+                    lambda kv: json.dumps(
+                        sorted([s, int(t), int(lab), int(n)] for (s, t, lab), n in kv)
+                    )
                 )
                 | "WriteCounts"
                 >> beam.io.WriteToText(os.path.join(tmp, _COUNTS_FILE), shard_name_template="")

@@ -6,6 +6,11 @@ column when one is misspelled), learns the feature lengths (from the first
 row; for NPZ from the `.npy` headers), and fails on an empty source. The
 result, a `SourcePlan`, is small and picklable: Beam workers get it together
 with one `Shard` and `readers.read_shard` yields that shard's rows.
+
+With label noise on, planning also checks what noise needs: a label column in
+every file (named as the reason when it is missing), no `true_label` column
+already in the data (noise is added once, to clean labels), and two or more
+classes.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from frontier.components.ingest.files import (
     listdir,
     relative,
 )
+from frontier.components.ingest.noise import LabelNoise, check_noise_classes, label_noise_of
 from frontier.components.ingest.readers import (
     MISSING,
     Shard,
@@ -43,6 +49,7 @@ from frontier.schemas.dataset import (
     EXAMPLE_ID_KEY,
     LABEL_KEY,
     ROLE_KEYS,
+    TRUE_LABEL_KEY,
     WEAK_LABEL_KEY,
     DatasetInfo,
 )
@@ -69,6 +76,8 @@ class SourcePlan:
       first_image: (relative path, width, height) of the image that fixed the
         size, to name it when another image differs.
       num_files: how many files the source has (1 for a built-in data set).
+      label_noise: the label noise added to the train split (`noise.LabelNoise`),
+        or None; with it every split carries the clean label as `true_label`.
     """
 
     format: str
@@ -87,11 +96,15 @@ class SourcePlan:
     color_mode: str = spec.GRAYSCALE
     first_image: tuple[str, int, int] | None = None
     num_files: int = 1
+    label_noise: LabelNoise | None = None
 
     @property
     def role_keys(self) -> tuple[str, ...]:
-        """The role keys written (always `label` and `example_id`)."""
+        """The role keys written (always `label` and `example_id`; `true_label`
+        with label noise)."""
         present = {LABEL_KEY, EXAMPLE_ID_KEY}
+        if self.label_noise is not None:
+            present.add(TRUE_LABEL_KEY)
         if self.weak_label_column:
             present.add(WEAK_LABEL_KEY)
         if self.client_id_column:
@@ -110,11 +123,17 @@ class SourcePlan:
         return self.feature_columns + tuple(c for c in roles if c)
 
     def describe(self) -> str:
-        """A one-line description of the source, e.g. `csv: data/ (3 files)`."""
+        """A one-line description of the source, e.g. `csv: data/ (3 files)`,
+        with the label noise when there is some, e.g. `sklearn:digits,
+        symmetric label noise 0.4 (seed 0)`."""
         if self.format == spec.SKLEARN:
-            return self.source
-        files = f" ({self.num_files} files)" if self.num_files > 1 else ""
-        return f"{self.format}: {self.source}{files}"
+            text = self.source
+        else:
+            files = f" ({self.num_files} files)" if self.num_files > 1 else ""
+            text = f"{self.format}: {self.source}{files}"
+        if self.label_noise is not None:
+            text += f", {self.label_noise.describe()}"
+        return text
 
     def dataset_info(
         self,
@@ -144,17 +163,58 @@ def plan_source(config: spec.IngestConfig) -> SourcePlan:
     Raises:
       InputError: a missing file or directory, a missing or misspelled column
         (in any file), a file with no header, a first row that does not parse,
-        images that cannot be read, or a source with no rows.
+        images that cannot be read, or a source with no rows; with label
+        noise, also a source without labels, one that already has a
+        `true_label` column, or a single class.
     """
     config.validate()
     if config.sklearn_name is not None:
-        return _plan_sklearn(config)
-    fmt, root, files = list_source(config)
-    if fmt == spec.IMAGES:
-        return _plan_images(config, root, files)
-    if fmt == spec.NPZ:
-        return _plan_npz(config, root, files)
-    return _plan_table(config, fmt, root, files)
+        plan = _plan_sklearn(config)
+    else:
+        fmt, root, files = list_source(config)
+        if fmt == spec.IMAGES:
+            plan = _plan_images(config, root, files)
+        elif fmt == spec.NPZ:
+            plan = _plan_npz(config, root, files)
+        else:
+            plan = _plan_table(config, fmt, root, files)
+    noise = label_noise_of(config)
+    check_noise_classes(noise, plan.class_names, config.source)
+    return dataclasses.replace(plan, label_noise=noise)
+
+
+def check_noise_columns(
+    config: spec.IngestConfig, file: str, available: Sequence[str], kind: str = "column"
+) -> None:
+    """With label noise on: the file has labels, and no `true_label` yet.
+
+    Raises:
+      InputError: a file without the label column (noise needs labels to
+        flip), or one that already has a `true_label` column other than the
+        label column (its labels may be noisy already).
+    """
+    if not config.noisy:
+        return
+    have = set(available)
+    if config.label_column not in have:
+        raise InputError(
+            f"label_noise {config.label_noise!r} needs labels, but there is no label {kind}"
+            f" {config.label_column!r} (named in {spec.LABEL_COLUMN_KEY})",
+            file=file,
+            column=spec.LABEL_NOISE_KEY,
+            expected=f"labelled data (a {kind} named by label_column), or label_noise"
+            f" {spec.NO_NOISE!r}",
+        )
+    if TRUE_LABEL_KEY in have and config.label_column != TRUE_LABEL_KEY:
+        raise InputError(
+            f"the data already has a {TRUE_LABEL_KEY!r} {kind}: its labels may be noisy"
+            " already, and label noise would write a second one",
+            file=file,
+            column=TRUE_LABEL_KEY,
+            expected=f"clean data without a {TRUE_LABEL_KEY!r} {kind} (noise is added once),"
+            f" label_column={TRUE_LABEL_KEY!r} to add noise to those labels, or label_noise"
+            f" {spec.NO_NOISE!r}",
+        )
 
 
 def _file_plan(
@@ -190,13 +250,16 @@ def _plan_table(config: spec.IngestConfig, fmt: str, root: str, files: list[str]
     needed = base.needed_columns
     for f in files:
         if fmt == spec.CSV:
-            check_columns(f, csv_header(f), needed, config)
+            columns, kind = csv_header(f), "column"
         elif fmt == spec.PARQUET:
-            check_columns(f, parquet_columns(f), needed, config)
-        elif fmt == spec.TFRECORD:
+            columns, kind = parquet_columns(f), "column"
+        else:  # TFRecord: the features of the first record
             first = next(tfrecord_examples(f), None)
-            if first is not None:
-                check_columns(f, sorted(first[1].features.feature), needed, config, kind="feature")
+            if first is None:
+                continue
+            columns, kind = sorted(first[1].features.feature), "feature"
+        check_noise_columns(config, f, columns, kind)
+        check_columns(f, columns, needed, config, kind=kind)
     first_row = None
     for shard in base.shards:
         first_row = next(read_shard(base, shard), None)
@@ -300,6 +363,7 @@ def _plan_npz(config: spec.IngestConfig, root: str, files: list[str]) -> SourceP
     total = 0
     for f in files:
         names, headers = npz_headers(f, plan.needed_columns)
+        check_noise_columns(config, f, names, kind="array")
         check_columns(f, names, plan.needed_columns, config, kind="array")
         n = None
         for col in plan.needed_columns:

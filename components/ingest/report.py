@@ -1,5 +1,7 @@
 """The Ingest component's HTML page (DESIGN.md rule 4): source, columns and
-roles, per-split counts, and a few samples (an image grid for image data)."""
+roles, per-split counts, and a few samples (an image grid for image data);
+with label noise, its settings, the realized flip fraction of the train split
+and the flips per clean class."""
 
 from __future__ import annotations
 
@@ -9,17 +11,20 @@ from typing import Any
 import numpy as np
 
 from frontier.components.common import html
+from frontier.components.ingest.noise import FlipSummary
 from frontier.components.ingest.plan import SourcePlan
 from frontier.schemas.dataset import (
     CLIENT_ID_KEY,
     EXAMPLE_ID_KEY,
     LABEL_KEY,
+    TRUE_LABEL_KEY,
     WEAK_LABEL_KEY,
     DatasetInfo,
 )
 
 MAX_CLASSES_SHOWN = 20
 SAMPLES_PER_CLASS = 8
+MAX_TARGETS_SHOWN = 9
 
 
 def columns_table(plan: SourcePlan, max_features: int = 20) -> str:
@@ -41,6 +46,7 @@ def columns_table(plan: SourcePlan, max_features: int = 20) -> str:
             if plan.format not in ("images", "sklearn")
             else "(sub-folder / target)",
         ),
+        (TRUE_LABEL_KEY, "(clean label, before noise)" if plan.label_noise else None),
         (WEAK_LABEL_KEY, plan.weak_label_column),
         (CLIENT_ID_KEY, plan.client_id_column),
         (EXAMPLE_ID_KEY, plan.example_id_column or "(file#row, generated)"),
@@ -95,10 +101,11 @@ def image_grid(info: DatasetInfo, samples: Mapping[int, Sequence[np.ndarray]]) -
 
 def sample_table(info: DatasetInfo, rows: Sequence[Mapping[str, Any]], limit: int = 10) -> str:
     keys = list(info.feature_keys[:8])
-    headers = [EXAMPLE_ID_KEY, LABEL_KEY, *keys] + (["..."] if len(info.feature_keys) > 8 else [])
+    labels = [LABEL_KEY] + ([TRUE_LABEL_KEY] if info.has(TRUE_LABEL_KEY) else [])
+    headers = [EXAMPLE_ID_KEY, *labels, *keys] + (["..."] if len(info.feature_keys) > 8 else [])
     body = []
     for row in rows[:limit]:
-        cells = [row[EXAMPLE_ID_KEY], info.class_names[int(row[LABEL_KEY])]]
+        cells = [row[EXAMPLE_ID_KEY], *(info.class_names[int(row[k])] for k in labels)]
         for k in keys:
             v = np.asarray(row[k]).ravel()
             cells.append(float(v[0]) if v.size == 1 else f"[{v.size} values]")
@@ -108,8 +115,59 @@ def sample_table(info: DatasetInfo, rows: Sequence[Mapping[str, Any]], limit: in
     return html.table(headers, body, fmt="{:.4g}")
 
 
-def build_report(plan: SourcePlan, info: DatasetInfo, samples: Sequence[Mapping[str, Any]]) -> str:
-    """The whole page. `samples` are converted rows (a few per class)."""
+def noise_section(plan: SourcePlan, info: DatasetInfo, flips: FlipSummary) -> str:
+    """Label-noise settings, the realized flip fraction of the train split,
+    and per clean class the train examples, how many were flipped, and to which
+    classes."""
+    noise = plan.label_noise
+    settings = html.table(
+        ["", ""],
+        [
+            ("label noise", noise.kind),
+            ("noise rate", float(noise.rate)),
+            ("noise seed", noise.seed),
+            ("train examples", flips.total),
+            ("flipped train labels", flips.flipped),
+            ("realized flip fraction (train)", float(flips.flipped_fraction)),
+            ("eval split", "clean labels (label == true_label)"),
+        ],
+    )
+    rows = []
+    for t, (total, flipped, to) in enumerate(flips.per_class()[:MAX_CLASSES_SHOWN]):
+        ranked = sorted(to.items(), key=lambda kv: (-kv[1], kv[0]))
+        targets = ", ".join(f"{n}: {c}" for n, c in ranked[:MAX_TARGETS_SHOWN])
+        if len(ranked) > MAX_TARGETS_SHOWN:
+            targets += f", ... ({len(ranked) - MAX_TARGETS_SHOWN} more)"
+        share = flipped / total if total else 0.0
+        rows.append((f"{t}: {info.class_names[t]}", total, flipped, share, targets or "-"))
+    more = flips.num_classes - MAX_CLASSES_SHOWN
+    note = f"<p class='muted'>{more} more classes not shown</p>" if more > 0 else ""
+    per_class = html.table(
+        [
+            "clean class (true_label)",
+            "train examples",
+            "flipped",
+            "flipped share",
+            "flipped to (class id: count)",
+        ],
+        rows,
+    )
+    return settings + per_class + note
+
+
+def build_report(
+    plan: SourcePlan,
+    info: DatasetInfo,
+    samples: Sequence[Mapping[str, Any]],
+    flips: FlipSummary | None = None,
+) -> str:
+    """The whole page. `samples` are converted rows (a few per class); `flips`
+    the (clean, noisy) label counts of the train split when there is label noise."""
+    counts_note = (
+        "<p class='muted'>train: counted by the noisy label; eval: clean labels</p>"
+        if plan.label_noise is not None
+        else ""
+    )
     sections = [
         (
             "Source",
@@ -126,8 +184,10 @@ def build_report(plan: SourcePlan, info: DatasetInfo, samples: Sequence[Mapping[
             ),
         ),
         ("Columns and roles", columns_table(plan)),
-        ("Examples per split and class", counts_table(info)),
+        ("Examples per split and class", counts_table(info) + counts_note),
     ]
+    if plan.label_noise is not None and flips is not None:
+        sections.append(("Label noise (train split)", noise_section(plan, info, flips)))
     if info.image_shape is not None and samples:
         by_class: dict[int, list[np.ndarray]] = {}
         for row in samples:

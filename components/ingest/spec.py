@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,6 +47,9 @@ CLASSES_KEY = "classes"  # JSON list of str, or "null"
 EVAL_FRACTION_KEY = "eval_fraction"
 SEED_KEY = "seed"
 COLOR_MODE_KEY = "color_mode"
+LABEL_NOISE_KEY = "label_noise"
+NOISE_RATE_KEY = "noise_rate"
+NOISE_SEED_KEY = "noise_seed"
 
 # Formats.
 AUTO = "auto"
@@ -71,9 +76,22 @@ RGB = "rgb"
 COLOR_MODES = (GRAYSCALE, RGB)
 IMAGE_FEATURE_KEY = "image"
 
+# Label noise (train split only; see `noise.py`).
+NO_NOISE = "none"
+SYMMETRIC = "symmetric"
+ASYMMETRIC = "asymmetric"
+LABEL_NOISE_KINDS = (NO_NOISE, SYMMETRIC, ASYMMETRIC)
+
+# Custom properties of the `Examples` artifact when label noise is on (the
+# settings under their parameter names, plus the realized flip fraction of
+# the train split).
+FLIPPED_FRACTION_PROPERTY = "flipped_fraction"
+
 DEFAULT_LABEL_COLUMN = "label"
 DEFAULT_EVAL_FRACTION = 0.2
 DEFAULT_SEED = 0
+DEFAULT_NOISE_RATE = 0.0
+DEFAULT_NOISE_SEED = 0
 
 
 def _json_list(value: Sequence[Any] | None) -> str:
@@ -94,6 +112,27 @@ def _from_json_list(text: str | None, key: str) -> tuple[str, ...] | None:
     if not isinstance(value, list):
         raise InputError(f"{text!r} is not a list", column=key, expected="a JSON list of strings")
     return tuple(str(v) for v in value)
+
+
+def _number(value: Any, key: str, expected: str) -> float:
+    """A real number (not a bool, not a string) as float, else an InputError naming `key`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"got {value!r}", column=key, expected=expected)
+    return float(value)
+
+
+def _integer(value: Any, key: str, expected: str) -> int:
+    """An integer (an int, or an integral float; not a bool), else an InputError naming `key`."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if math.isfinite(float(value)) and float(value).is_integer():
+            return int(value)
+    raise InputError(f"got {value!r}", column=key, expected=expected)
+
+
+_RATE_EXPECTED = "a number in [0, 1]: the probability that a train label is flipped"
+_SEED_EXPECTED = "an integer seed"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,6 +176,18 @@ class IngestConfig:
       seed: seed of the split assignment.
       color_mode: images are converted to `grayscale` (1 channel) or `rgb`
         (3 channels), whatever their stored mode.
+      label_noise: synthetic label noise on the `train` split, one of
+        `LABEL_NOISE_KINDS`: `none`, `symmetric` (a flipped label goes to
+        one of the other C-1 classes, uniformly) or `asymmetric` (pair flip:
+        class c goes to (c+1) mod C). Each train example is flipped
+        independently with probability `noise_rate` (a Bernoulli draw from
+        a SHA-256 hash of (noise_seed, example id); see `noise.py`). The
+        `eval` split keeps its clean labels. With noise on (any kind but
+        `none`, even at rate 0) every split carries the clean label as
+        `true_label`; needs at least 2 classes.
+      noise_rate: flip probability in [0, 1]; must be 0 when `label_noise`
+        is `none`.
+      noise_seed: seed of the flips (independent of `seed`, the split's).
     """
 
     source: str
@@ -150,6 +201,9 @@ class IngestConfig:
     eval_fraction: float = DEFAULT_EVAL_FRACTION
     seed: int = DEFAULT_SEED
     color_mode: str = GRAYSCALE
+    label_noise: str = NO_NOISE
+    noise_rate: float = DEFAULT_NOISE_RATE
+    noise_seed: int = DEFAULT_NOISE_SEED
 
     @classmethod
     def create(
@@ -165,6 +219,9 @@ class IngestConfig:
         eval_fraction: float = DEFAULT_EVAL_FRACTION,
         seed: int = DEFAULT_SEED,
         color_mode: str = GRAYSCALE,
+        label_noise: str = NO_NOISE,
+        noise_rate: float = DEFAULT_NOISE_RATE,
+        noise_seed: int = DEFAULT_NOISE_SEED,
     ) -> IngestConfig:
         """Builds a config from Python values (lists, ints as class names) and validates it."""
         if isinstance(feature_columns, str):
@@ -191,9 +248,17 @@ class IngestConfig:
             eval_fraction=float(eval_fraction),
             seed=int(seed),
             color_mode=color_mode,
+            label_noise=label_noise,
+            noise_rate=_number(noise_rate, NOISE_RATE_KEY, _RATE_EXPECTED),
+            noise_seed=_integer(noise_seed, NOISE_SEED_KEY, _SEED_EXPECTED),
         )
         config.validate()
         return config
+
+    @property
+    def noisy(self) -> bool:
+        """Whether label noise is on (any kind but `none`, whatever the rate)."""
+        return self.label_noise != NO_NOISE
 
     # -- execution properties ------------------------------------------------
 
@@ -208,6 +273,9 @@ class IngestConfig:
             EVAL_FRACTION_KEY: float(self.eval_fraction),
             SEED_KEY: int(self.seed),
             COLOR_MODE_KEY: self.color_mode,
+            LABEL_NOISE_KEY: self.label_noise,
+            NOISE_RATE_KEY: float(self.noise_rate),
+            NOISE_SEED_KEY: int(self.noise_seed),
         }
         for key, value in self.role_columns.items():
             if key != LABEL_COLUMN_KEY and value:
@@ -237,6 +305,13 @@ class IngestConfig:
             ),
             seed=int(DEFAULT_SEED if props.get(SEED_KEY) is None else props[SEED_KEY]),
             color_mode=str(props.get(COLOR_MODE_KEY) or GRAYSCALE),
+            label_noise=str(props.get(LABEL_NOISE_KEY) or NO_NOISE),
+            noise_rate=float(
+                DEFAULT_NOISE_RATE if props.get(NOISE_RATE_KEY) is None else props[NOISE_RATE_KEY]
+            ),
+            noise_seed=int(
+                DEFAULT_NOISE_SEED if props.get(NOISE_SEED_KEY) is None else props[NOISE_SEED_KEY]
+            ),
         )
         config.validate()
         return config
@@ -295,6 +370,7 @@ class IngestConfig:
                 column=EVAL_FRACTION_KEY,
                 expected="a fraction strictly between 0 and 1",
             )
+        self._validate_noise()
         fmt = self.format_from_name()
         name = self.sklearn_name
         if (fmt == SKLEARN) != (name is not None):
@@ -366,6 +442,36 @@ class IngestConfig:
                     column=FEATURE_COLUMNS_KEY,
                     expected="role columns left out of feature_columns",
                 )
+
+    def _validate_noise(self) -> None:
+        """The label-noise parameters (kind, rate, seed) on their own and together."""
+        if self.label_noise not in LABEL_NOISE_KINDS:
+            raise InputError(
+                f"unknown label noise {self.label_noise!r}",
+                column=LABEL_NOISE_KEY,
+                expected=f"one of {list(LABEL_NOISE_KINDS)}",
+            )
+        rate = _number(self.noise_rate, NOISE_RATE_KEY, _RATE_EXPECTED)
+        if not 0.0 <= rate <= 1.0:  # NaN fails too
+            raise InputError(
+                f"noise_rate {self.noise_rate} is out of range",
+                column=NOISE_RATE_KEY,
+                expected=_RATE_EXPECTED,
+            )
+        _integer(self.noise_seed, NOISE_SEED_KEY, _SEED_EXPECTED)
+        if not self.noisy and rate > 0.0:
+            raise InputError(
+                f"noise_rate {self.noise_rate} given with label_noise {NO_NOISE!r}",
+                column=NOISE_RATE_KEY,
+                expected=f"noise_rate 0 without noise, or label_noise one of "
+                f"{[SYMMETRIC, ASYMMETRIC]}",
+            )
+        if self.noisy and self.classes is not None and len(self.classes) < 2:
+            raise InputError(
+                f"label noise needs at least 2 classes, but classes {list(self.classes)} has one",
+                column=LABEL_NOISE_KEY,
+                expected=f"label_noise {NO_NOISE!r} for single-class data, or two or more classes",
+            )
 
 
 def _check_distinct(values: tuple[str, ...] | None, key: str, item: str, plural: str) -> None:
