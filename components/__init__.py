@@ -4,7 +4,7 @@ The public components are re-exported here, imported on first use so that
 `import frontier.components` costs nothing (TFX takes seconds to import):
 
     from frontier.components import Ingest, Trainer, make_evaluator, EvaluationReport, Pusher
-    from frontier.components import KipDistill
+    from frontier.components import KipDistill, CiwTrainer
 """
 
 import importlib
@@ -17,6 +17,7 @@ _EXPORTS = {
     "EvaluationReport": "frontier.components.evaluate",
     "Pusher": "frontier.components.pusher",
     "KipDistill": "frontier.components.kip",
+    "CiwTrainer": "frontier.components.ciw",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -203,6 +203,29 @@ def _kip_bad(env: Env) -> list:
     return [examples, KipDistill(examples=examples.outputs["result"], images_per_class=20)]
 
 
+# --- ciw ------------------------------------------------------------------------------
+
+
+def _ciw_good(env: Env) -> list:
+    from frontier.components.ciw import CiwTrainer
+
+    examples = _import_examples(env.examples)
+    trainer = CiwTrainer(
+        examples=examples.outputs["result"], epochs=2, burn_in=3, batch_size=32, hidden_units=[16]
+    )
+    return [examples, trainer]
+
+
+def _ciw_bad(env: Env) -> list:
+    from frontier.components.ciw import CiwTrainer
+
+    examples = _import_examples(env.examples)  # no true_label column
+    return [
+        examples,
+        CiwTrainer(examples=examples.outputs["result"], epochs=1, label_key="true_label"),
+    ]
+
+
 CASES = [
     Case(
         "ingest", "Ingest", _ingest_good, _ingest_bad, r"bad\.csv, row 3, column 'b'.*not a number"
@@ -229,6 +252,13 @@ CASES = [
         _kip_bad,
         r"Split-train, column 'images_per_class': images_per_class = 20 but class 0 \('0'\) "
         r"has only 14 training examples",
+    ),
+    Case(
+        "ciw",
+        "CiwTrainer",
+        _ciw_good,
+        _ciw_bad,
+        r"dataset_info\.json, column 'true_label': the examples have no 'true_label' column",
     ),
 ]
 

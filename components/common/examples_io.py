@@ -19,6 +19,7 @@ import numpy as np
 
 from frontier.schemas.dataset import (
     BYTES_ROLE_KEYS,
+    DATASET_INFO_FILE,
     INT_ROLE_KEYS,
     LABEL_KEY,
     DatasetInfo,
@@ -79,6 +80,19 @@ def load_split(
     n = len(cols[LABEL_KEY])
     x = np.concatenate([cols.pop(k).reshape(n, -1) for k in info.feature_keys], axis=1)
     return {FEATURES: x.astype(np.float32), **cols}
+
+
+def check_label_column(info: DatasetInfo, label_key: str, examples_uri: str) -> None:
+    """Raises `InputError` unless the examples carry the int column `label_key`."""
+    from frontier.components.common.errors import InputError
+
+    if not info.has(label_key):
+        raise InputError(
+            f"the examples have no {label_key!r} column (role keys: {list(info.role_keys)})",
+            file=os.path.join(examples_uri, DATASET_INFO_FILE),
+            column=label_key,
+            expected="a label_key that the examples carry",
+        )
 
 
 def load_train_and_eval(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from absl import logging
@@ -11,8 +10,11 @@ from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
 
 from frontier.components.common import html
-from frontier.components.common.errors import InputError
-from frontier.components.common.examples_io import load_train_and_eval, split_uri
+from frontier.components.common.examples_io import (
+    check_label_column,
+    load_train_and_eval,
+    split_uri,
+)
 from frontier.components.trainer import spec
 from frontier.components.trainer.export import save_model_artifact
 from frontier.components.trainer.model import (
@@ -23,7 +25,7 @@ from frontier.components.trainer.model import (
     train,
 )
 from frontier.components.trainer.report import training_page
-from frontier.schemas.dataset import DATASET_INFO_FILE, EVAL_SPLIT, TRAIN_SPLIT, DatasetInfo
+from frontier.schemas.dataset import EVAL_SPLIT, TRAIN_SPLIT, DatasetInfo
 
 
 class Executor(base_executor.BaseExecutor):
@@ -81,13 +83,7 @@ class Executor(base_executor.BaseExecutor):
         )
 
         info = DatasetInfo.read(examples.uri)
-        if not info.has(label_key):
-            raise InputError(
-                f"the examples have no {label_key!r} column (role keys: {list(info.role_keys)})",
-                file=os.path.join(examples.uri, DATASET_INFO_FILE),
-                column=label_key,
-                expected="a label_key that the examples carry",
-            )
+        check_label_column(info, label_key, examples.uri)
         data = load_train_and_eval(examples, info, "Trainer")
         for split, arrays in data.items():
             arrays[label_key] = check_labels(

@@ -1,0 +1,66 @@
+"""CIW: constrained instance and class reweighting against label noise.
+
+Plain functions (no TFX): `weights` (instance weights, class-reweighted
+losses, the lambda schedule) and `train` (`train_ciw`, `CiwConfig`). The
+`CiwTrainer` component is imported lazily, so `from frontier.components.ciw
+import train_ciw` stays light (no TFX import).
+"""
+
+from frontier.components.ciw.train import (
+    CE,
+    CICW,
+    CICW_MIXUP,
+    CIW,
+    METHODS,
+    MIXUP,
+    CiwConfig,
+    CiwResult,
+    batch_objective,
+    check_config,
+    make_train_step,
+    train_ciw,
+)
+from frontier.components.ciw.weights import (
+    DIVERGENCES,
+    KL,
+    TV,
+    annealed_lambda,
+    class_reweighted_losses,
+    class_weights,
+    instance_weights,
+    per_class_losses,
+    weighted_loss,
+)
+
+__all__ = [
+    "CE",
+    "CICW",
+    "CICW_MIXUP",
+    "CIW",
+    "DIVERGENCES",
+    "KL",
+    "METHODS",
+    "MIXUP",
+    "TV",
+    "CiwConfig",
+    "CiwResult",
+    "CiwTrainer",
+    "annealed_lambda",
+    "batch_objective",
+    "check_config",
+    "class_reweighted_losses",
+    "class_weights",
+    "instance_weights",
+    "make_train_step",
+    "per_class_losses",
+    "train_ciw",
+    "weighted_loss",
+]
+
+
+def __getattr__(name: str):
+    if name == "CiwTrainer":
+        from frontier.components.ciw.component import CiwTrainer
+
+        return CiwTrainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
