@@ -1,6 +1,6 @@
 """The `frontier` command.
 
-frontier run NAME [--runner local|beam] [--root DIR]   build and run a pipeline (demo, kip)
+frontier run NAME [--runner local|beam] [--root DIR]   build and run a pipeline (demo, kip, ciw)
 frontier runs [--root DIR]                              list past runs from ML Metadata
 """
 
@@ -13,7 +13,11 @@ import sys
 
 DEFAULT_ROOT = "frontier_runs"
 # Shipped pipelines: each module has `create_pipeline(root)` and `outcome(run)`.
-PIPELINES = {"demo": "frontier.pipelines.demo", "kip": "frontier.pipelines.kip"}
+PIPELINES = {
+    "demo": "frontier.pipelines.demo",
+    "kip": "frontier.pipelines.kip",
+    "ciw": "frontier.pipelines.ciw",
+}
 
 
 # Progress worth showing: frontier's own log lines, and the runner's

@@ -15,13 +15,17 @@ the third run on every component is reused.
 The demo also runs the KIP branch of `frontier.pipelines.kip` on the same
 examples: digits distilled to 1 and 10 images per class, compared with
 random class-balanced subsets of the same size, as kernel-ridge models and
-as the baseline MLP trained on each subset.
+as the baseline MLP trained on each subset, and the CIW branch of
+`frontier.pipelines.ciw`: digits with 40 % of the training labels flipped
+(a second Ingest, `IngestNoisy`), the MLP trained with plain cross-entropy
+and with CIW, each evaluated on the clean eval labels, CIW against CE.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from frontier.pipelines import ciw as ciw_pipeline
 from frontier.pipelines import kip as kip_pipeline
 from frontier.pipelines.runs import RunRecord
 
@@ -44,6 +48,10 @@ class DemoConfig:
     class_names: tuple[str, ...] = tuple(str(i) for i in range(10))
     # The KIP-versus-random branch (`frontier.pipelines.kip`); None leaves it out.
     kip: kip_pipeline.KipConfig | None = kip_pipeline.KipConfig()
+    # The CIW-versus-CE branch on noisy labels (`frontier.pipelines.ciw`); None leaves it out.
+    ciw: ciw_pipeline.CiwPipelineConfig | None = ciw_pipeline.CiwPipelineConfig(
+        methods=(ciw_pipeline.CE, ciw_pipeline.CIW)
+    )
 
 
 def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: bool = True):
@@ -106,6 +114,9 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
     ]
     if config.kip is not None:
         components += kip_pipeline.kip_comparison(examples, config.kip)
+    if config.ciw is not None:
+        noisy = ciw_pipeline.noisy_ingest(config.ciw).with_id("IngestNoisy")
+        components += [noisy, *ciw_pipeline.ciw_comparison(noisy.outputs["examples"], config.ciw)]
     return tfx.dsl.Pipeline(
         pipeline_name=PIPELINE_NAME,
         pipeline_root=runner.pipeline_root(root, PIPELINE_NAME),
@@ -117,7 +128,7 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
 
 def outcome(run: RunRecord) -> list[str]:
     """Lines for the terminal: whether the model was blessed and where it was
-    pushed, then the KIP comparison's accuracies."""
+    pushed, then the KIP and CIW comparisons' accuracies."""
     lines = []
     for node in run.nodes:
         if node.node_id not in ("Evaluator", "Pusher"):
@@ -130,4 +141,4 @@ def outcome(run: RunRecord) -> list[str]:
                     lines.append(f"pushed:     {a.properties.get('pushed_destination')}")
                 else:
                     lines.append("pushed:     no (the model was not blessed)")
-    return lines + kip_pipeline.outcome(run)
+    return lines + kip_pipeline.outcome(run) + ciw_pipeline.outcome(run)

@@ -14,13 +14,17 @@ import re
 
 import pytest
 
-from frontier.pipelines import cli, demo, kip, runner, runs
+from frontier.components.ciw import CiwConfig
+from frontier.pipelines import ciw, cli, demo, kip, runner, runs
 
 TINY = demo.DemoConfig(
     epochs=3,
     hidden_units=(32,),
     min_accuracy=0.5,
     kip=kip.KipConfig(images_per_class=(1,), steps=10, target_batch_size=100, trainer_epochs=2),
+    ciw=ciw.CiwPipelineConfig(
+        methods=("ce", "ciw"), training=CiwConfig(epochs=2, burn_in=5, anneal_steps=5)
+    ),
 )
 UPSTREAM = ["Ingest", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer"]
 

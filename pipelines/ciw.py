@@ -1,0 +1,179 @@
+"""The CIW pipeline: train on noisy digit labels, with and without reweighting.
+
+  Ingest(digits, 40% symmetric label noise on train) ─┬─ CiwTrainer(ce) ───────── Evaluator ─ EvaluationReport
+                                                      ├─ CiwTrainer(ciw) ──────── Evaluator ─ EvaluationReport
+                                                      └─ CiwTrainer(cicw_mixup) ─ Evaluator ─ EvaluationReport
+
+Ingest flips the `train` labels only and keeps the clean label as
+`true_label` in every split; the `eval` split stays clean, so the stock
+Evaluator (on `true_label`) measures what label noise costs each method.
+Each reweighting method is evaluated with the plain cross-entropy model
+(`ce`) as the baseline: TFMA's metrics table holds both models and their
+difference, and it blesses the reweighted model only when it is no worse
+than `ce`. `ciw_comparison` is the branch on its own, for other pipelines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from frontier.components.ciw.train import CE, CICW_MIXUP, CIW, CiwConfig
+from frontier.pipelines.runs import RunRecord
+
+PIPELINE_NAME = "frontier-ciw"
+TRAINER_PREFIX = "CiwTrainer_"
+EVALUATOR_PREFIX = "Evaluate_"
+REPORT_PREFIX = "Report_"
+
+
+@dataclasses.dataclass(frozen=True)
+class CiwPipelineConfig:
+    """What the CIW comparison runs; the defaults are what `frontier run ciw` uses.
+
+    Attributes:
+      source: the Ingest source.
+      label_noise, noise_rate, noise_seed: Ingest's synthetic label noise on
+        the train split.
+      seed: the split's seed (Ingest) and every trainer's (`training.seed`
+        is replaced by it).
+      methods: the CiwTrainer methods to train, one node each.
+      baseline_method: the method the others are compared against (must be
+        in `methods`; it is evaluated without a baseline).
+      training: the hyper-parameters shared by every trainer (`CiwConfig`;
+        its `method` and `seed` are replaced per trainer).
+      hidden_units: the network's hidden layer sizes.
+      num_classes: classes of the source (for the Evaluator's per-class recall).
+    """
+
+    source: str = "sklearn:digits"
+    label_noise: str = "symmetric"
+    noise_rate: float = 0.4
+    noise_seed: int = 0
+    seed: int = 0
+    methods: tuple[str, ...] = (CE, CIW, CICW_MIXUP)
+    baseline_method: str = CE
+    training: CiwConfig = CiwConfig()
+    hidden_units: tuple[int, ...] = (128,)
+    num_classes: int = 10
+
+    def __post_init__(self) -> None:
+        if self.baseline_method not in self.methods:
+            raise ValueError(
+                f"baseline_method {self.baseline_method!r} is not one of methods {self.methods}"
+            )
+
+
+def ciw_comparison(
+    examples, config: CiwPipelineConfig = CiwPipelineConfig(), eval_label_key: str | None = None
+) -> list:
+    """One CiwTrainer, Evaluator and EvaluationReport per method on `examples`.
+
+    Args:
+      examples: channel of frontier `Examples` (the noisy train split is
+        trained on its `label`).
+      config: the methods and their hyper-parameters.
+      eval_label_key: the column the Evaluator scores against; default
+        `true_label` when `config.label_noise` is on, else `label`.
+
+    Returns:
+      The nodes, in order: trainers first, then evaluators and reports.
+    """
+    from frontier.components.ciw import CiwTrainer
+    from frontier.components.evaluate import EvaluationReport, make_evaluator
+    from frontier.schemas.dataset import LABEL_KEY, TRUE_LABEL_KEY
+
+    if eval_label_key is None:
+        eval_label_key = TRUE_LABEL_KEY if config.label_noise != "none" else LABEL_KEY
+    trainers = {}
+    for method in config.methods:
+        hyper = dataclasses.replace(config.training, method=method, seed=config.seed)
+        trainers[method] = CiwTrainer(
+            examples=examples,
+            **dataclasses.asdict(hyper),
+            hidden_units=config.hidden_units,
+        ).with_id(TRAINER_PREFIX + method)
+    nodes: list = list(trainers.values())
+    for method, trainer in trainers.items():
+        is_baseline = method == config.baseline_method
+        evaluator = make_evaluator(
+            examples=examples,
+            model=trainer.outputs["model"],
+            baseline_model=None
+            if is_baseline
+            else trainers[config.baseline_method].outputs["model"],
+            num_classes=config.num_classes,
+            min_accuracy=None,
+            max_accuracy_drop=None if is_baseline else 0.0,
+            label_key=eval_label_key,
+        ).with_id(EVALUATOR_PREFIX + method)
+        report = EvaluationReport(
+            examples=examples,
+            model=trainer.outputs["model"],
+            evaluation=evaluator.outputs["evaluation"],
+            blessing=evaluator.outputs["blessing"],
+        ).with_id(REPORT_PREFIX + method)
+        nodes += [evaluator, report]
+    return nodes
+
+
+def noisy_ingest(config: CiwPipelineConfig = CiwPipelineConfig()):
+    """The Ingest node of `config`: its source with label noise on the train split."""
+    from frontier.components.ingest import Ingest
+
+    return Ingest(
+        source=config.source,
+        seed=config.seed,
+        label_noise=config.label_noise,
+        noise_rate=config.noise_rate,
+        noise_seed=config.noise_seed,
+    )
+
+
+def create_pipeline(
+    root: str, config: CiwPipelineConfig = CiwPipelineConfig(), enable_cache: bool = True
+):
+    """The CIW pipeline on noisy scikit-learn digits, with its MLMD store under `root`."""
+    from tfx import v1 as tfx
+
+    from frontier.pipelines import runner
+
+    ingest = noisy_ingest(config)
+    return tfx.dsl.Pipeline(
+        pipeline_name=PIPELINE_NAME,
+        pipeline_root=runner.pipeline_root(root, PIPELINE_NAME),
+        components=[ingest, *ciw_comparison(ingest.outputs["examples"], config)],
+        enable_cache=enable_cache,
+        metadata_connection_config=runner.metadata_config(root),
+    )
+
+
+def outcome(run: RunRecord) -> list[str]:
+    """One line per method: its clean held-out accuracy (from its EvaluationReport),
+    the baseline's beside it, and the last epoch's mean weights of clean and
+    flipped training labels (from its trainer's `Model`)."""
+    weights: dict[str, str] = {}
+    for node in run.nodes:
+        if not node.node_id.startswith(TRAINER_PREFIX):
+            continue
+        for a in node.outputs:
+            clean, flipped = (
+                a.properties.get("mean_weight_clean"),
+                a.properties.get("mean_weight_flipped"),
+            )
+            if isinstance(clean, float) and isinstance(flipped, float):
+                method = node.node_id[len(TRAINER_PREFIX) :]
+                weights[method] = f"; mean weight clean {clean:.3f}, flipped {flipped:.3f}"
+    lines = []
+    for node in run.nodes:
+        if not node.node_id.startswith(REPORT_PREFIX):
+            continue
+        method = node.node_id[len(REPORT_PREFIX) :]
+        for a in node.outputs:
+            accuracy, base = a.properties.get("accuracy"), a.properties.get("baseline_accuracy")
+            if accuracy is None:
+                continue
+            vs = f" (baseline {base:.4f})" if isinstance(base, float) else ""
+            lines.append(
+                f"{method}: clean eval accuracy {accuracy:.4f}{vs}{weights.get(method, '')}"
+            )
+    return lines

@@ -1,0 +1,57 @@
+"""The CIW pipeline: noisy Ingest, CiwTrainer per method, the stock Evaluator on clean labels."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from frontier.components.ciw import CiwConfig
+from frontier.pipelines import ciw, runner
+
+TINY = ciw.CiwPipelineConfig(
+    methods=("ce", "ciw"),
+    training=CiwConfig(epochs=3, lam=1.0, burn_in=20, anneal_steps=0, schedule="constant"),
+    hidden_units=(32,),
+)
+
+
+def test_ciw_pipeline_evaluates_each_method_on_clean_labels(tmp_path):
+    root = str(tmp_path)
+    run, report, _ = runner.run_and_report(ciw.create_pipeline(root, TINY), root)
+    states = {n.node_id: n.state for n in run.components}
+    assert states == {
+        node: "COMPLETE"
+        for node in (
+            "Ingest", "CiwTrainer_ce", "CiwTrainer_ciw", "Evaluate_ce", "Evaluate_ciw",
+            "Report_ce", "Report_ciw",
+        )
+    }  # fmt: skip
+    lines = ciw.outcome(run)
+    assert len(lines) == 2, lines
+    pattern = r"(ce|ciw): clean eval accuracy (\d\.\d+)( \(baseline (\d\.\d+)\))?; mean weight clean (\d\.\d+), flipped (\d\.\d+)"
+    found = {}
+    for line in lines:
+        m = re.fullmatch(pattern, line)
+        assert m, line
+        found[m[1]] = m
+    assert found["ce"][3] is None and found["ciw"][3] is not None
+    # The baseline of ciw's comparison is the ce model.
+    assert float(found["ciw"][4]) == pytest.approx(float(found["ce"][2]), abs=1e-4)
+    # ce does not reweight; ciw gives the flipped labels less weight than the clean ones.
+    assert float(found["ce"][5]) == float(found["ce"][6]) == 1.0
+    assert float(found["ciw"][5]) > float(found["ciw"][6])
+    assert "Report_ciw" in open(report).read()
+
+
+def test_ciw_pipeline_compiles_for_vertex(tmp_path):
+    from tfx import v1 as tfx
+
+    tfx.orchestration.experimental.KubeflowV2DagRunner(
+        config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+            default_image="us-docker.pkg.dev/example-project/frontier/frontier:test"
+        ),
+        output_dir=str(tmp_path),
+        output_filename="ciw.json",
+    ).run(ciw.create_pipeline(str(tmp_path / "root")))
+    assert (tmp_path / "ciw.json").stat().st_size > 0
