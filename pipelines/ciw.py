@@ -22,8 +22,8 @@ from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-ciw"
 TRAINER_PREFIX = "CiwTrainer_"
-EVALUATOR_PREFIX = "Evaluate_"
-REPORT_PREFIX = "Report_"
+EVALUATOR_PREFIX = "CiwEvaluate_"
+REPORT_PREFIX = "CiwReport_"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,8 +23,8 @@ def test_ciw_pipeline_evaluates_each_method_on_clean_labels(tmp_path):
     assert states == {
         node: "COMPLETE"
         for node in (
-            "Ingest", "CiwTrainer_ce", "CiwTrainer_ciw", "Evaluate_ce", "Evaluate_ciw",
-            "Report_ce", "Report_ciw",
+            "Ingest", "CiwTrainer_ce", "CiwTrainer_ciw", "CiwEvaluate_ce", "CiwEvaluate_ciw",
+            "CiwReport_ce", "CiwReport_ciw",
         )
     }  # fmt: skip
     lines = ciw.outcome(run)
@@ -41,7 +41,7 @@ def test_ciw_pipeline_evaluates_each_method_on_clean_labels(tmp_path):
     # ce does not reweight; ciw gives the flipped labels less weight than the clean ones.
     assert float(found["ce"][5]) == float(found["ce"][6]) == 1.0
     assert float(found["ciw"][5]) > float(found["ciw"][6])
-    assert "Report_ciw" in open(report).read()
+    assert "CiwReport_ciw" in open(report).read()
 
 
 def test_ciw_pipeline_compiles_for_vertex(tmp_path):

@@ -52,7 +52,11 @@ def test_first_run_blesses_pushes_and_reports(root):
     assert all(
         states[n] == "COMPLETE" for n in [*UPSTREAM, "Evaluator", "EvaluationReport", "Pusher"]
     )
-    assert "blessed:    yes" in demo.outcome(run)
+    lines = demo.outcome(run)
+    assert "blessed:    yes" in lines
+    # Each branch reports its own nodes only (KIP's and CIW's node ids must not collide).
+    assert [line.split(":")[0] for line in lines if "clean eval accuracy" in line] == ["ce", "ciw"]
+    assert all(re.match(r"(KRR|MLP) on \d+/class", line) for line in lines if " on " in line), lines
     assert len(_versions(root)) == 1
     html = open(report).read()
     for node in run.nodes:
