@@ -15,8 +15,12 @@ from tfx.types import artifact_utils
 
 from frontier.components.ciw import spec
 from frontier.components.ciw.report import TITLE, ciw_page
-from frontier.components.ciw.train import REWEIGHTING_METHODS, CiwConfig, train_ciw
-from frontier.components.ciw.weights import PROB_FLOOR
+from frontier.components.ciw.train import (
+    REWEIGHTING_METHODS,
+    CiwConfig,
+    cross_entropy_and_accuracy,
+    train_ciw,
+)
 from frontier.components.common import html
 from frontier.components.common.examples_io import (
     FEATURES,
@@ -71,15 +75,6 @@ def _typed(key: str, value: Any) -> Any:
     """An execution property as its declared type (int / float / str)."""
     kind = spec.CiwTrainerSpec.PARAMETERS[key].type
     return kind(value) if value is not None else value
-
-
-def cross_entropy_and_accuracy(
-    probabilities: np.ndarray, labels: np.ndarray
-) -> tuple[float, float]:
-    """Mean cross-entropy (p floored as in training) and accuracy of [N, C] probabilities."""
-    p = probabilities[np.arange(len(labels)), labels]
-    loss = float(-np.mean(np.log(np.clip(p, PROB_FLOOR, 1.0))))
-    return loss, float(np.mean(np.argmax(probabilities, axis=1) == labels))
 
 
 class _EpochLogger:
@@ -264,12 +259,14 @@ class Executor(base_executor.BaseExecutor):
         if flipped is not None:
             properties[spec.TRUE_TRAIN_ACCURACY_PROPERTY] = final[TRAIN_SPLIT]["true_accuracy"]
             properties[spec.FLIPPED_FRACTION_PROPERTY] = float(flipped.mean())
-            for key, mask in (
-                (spec.MEAN_WEIGHT_CLEAN_PROPERTY, ~flipped),
-                (spec.MEAN_WEIGHT_FLIPPED_PROPERTY, flipped),
+            # train_ciw's history holds the last epoch's mean weight per group
+            # (a group only when it has examples).
+            for key, metric in (
+                (spec.MEAN_WEIGHT_CLEAN_PROPERTY, "mean_weight_clean"),
+                (spec.MEAN_WEIGHT_FLIPPED_PROPERTY, "mean_weight_flipped"),
             ):
-                if mask.any():
-                    properties[key] = float(result.example_weights[mask].mean())
+                if metric in result.history:
+                    properties[key] = result.history[metric][-1]
         model_artifact.set_string_custom_property(spec.METHOD_PROPERTY, config.method)
         model_artifact.set_string_custom_property(spec.MODEL_TYPE_PROPERTY, model_type)
         for key, value in properties.items():

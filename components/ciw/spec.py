@@ -7,13 +7,10 @@ component, the plain function and the Trainer cannot drift apart.
 
 from __future__ import annotations
 
-from tfx.types import standard_artifacts
-from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+from tfx.types.component_spec import ComponentSpec, ExecutionParameter
 
 from frontier.components.ciw.train import METHODS, CiwConfig  # noqa: F401 (METHODS re-exported)
-from frontier.components.common.versioning import COMPONENT_VERSION_KEY
 from frontier.components.trainer import spec as trainer_spec
-from frontier.schemas.artifacts import HtmlReport
 from frontier.schemas.dataset import TRUE_LABEL_KEY  # noqa: F401 (re-exported)
 
 COMPONENT_PACKAGE = "ciw"  # folder name, for code_version()
@@ -101,6 +98,9 @@ VALIDATION_LOG_DIR = "validation"
 class CiwTrainerSpec(ComponentSpec):
     """ComponentSpec of `CiwTrainer` (see executor.Executor for meanings)."""
 
+    # The CIW hyper-parameters, then the Trainer's own parameters (network,
+    # optimisation, label column, component_version) and its inputs and
+    # outputs: a CiwTrainer is a drop-in for a Trainer.
     PARAMETERS = {
         METHOD_KEY: ExecutionParameter(type=str),
         ALPHA_KEY: ExecutionParameter(type=float),
@@ -111,20 +111,7 @@ class CiwTrainerSpec(ComponentSpec):
         SCHEDULE_KEY: ExecutionParameter(type=str),
         ANNEAL_STEPS_KEY: ExecutionParameter(type=int),
         MIXUP_ALPHA_KEY: ExecutionParameter(type=float),
-        EPOCHS_KEY: ExecutionParameter(type=int),
-        BATCH_SIZE_KEY: ExecutionParameter(type=int),
-        LEARNING_RATE_KEY: ExecutionParameter(type=float),
-        SEED_KEY: ExecutionParameter(type=int),
-        MODEL_TYPE_KEY: ExecutionParameter(type=str),
-        HIDDEN_UNITS_KEY: ExecutionParameter(type=str),
-        LABEL_KEY_KEY: ExecutionParameter(type=str),
-        COMPONENT_VERSION_KEY: ExecutionParameter(type=str),
+        **trainer_spec.TrainerSpec.PARAMETERS,
     }
-    INPUTS = {
-        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
-    }
-    OUTPUTS = {
-        MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
-        MODEL_RUN_KEY: ChannelParameter(type=standard_artifacts.ModelRun),
-        VISUALIZATION_KEY: ChannelParameter(type=HtmlReport),
-    }
+    INPUTS = trainer_spec.TrainerSpec.INPUTS
+    OUTPUTS = trainer_spec.TrainerSpec.OUTPUTS

@@ -238,6 +238,15 @@ def make_train_step(model, optimizer, config: CiwConfig, num_classes: int) -> Ca
     return step
 
 
+def cross_entropy_and_accuracy(
+    probabilities: np.ndarray, labels: np.ndarray
+) -> tuple[float, float]:
+    """Mean cross-entropy (p floored as in training) and accuracy of [N, C] probabilities."""
+    p = probabilities[np.arange(len(labels)), labels]
+    loss = float(-np.mean(np.log(np.clip(p, W.PROB_FLOOR, 1.0))))
+    return loss, float(np.mean(np.argmax(probabilities, axis=1) == labels))
+
+
 class CiwResult(NamedTuple):
     """What `train_ciw` returns.
 
@@ -345,10 +354,7 @@ def train_ciw(
             vx = np.asarray(validation_data[0], np.float32)
             vy = check_labels(validation_data[1], dims.num_classes)
             p = model.predict(vx, batch_size=1024, verbose=0)
-            logs["val_loss"] = float(
-                -np.mean(np.log(np.clip(p[np.arange(len(vy)), vy], W.PROB_FLOOR, 1.0)))
-            )
-            logs["val_accuracy"] = float(np.mean(np.argmax(p, axis=1) == vy))
+            logs["val_loss"], logs["val_accuracy"] = cross_entropy_and_accuracy(p, vy)
         for k, v in logs.items():
             history.setdefault(k, []).append(v)
         if on_epoch_end is not None:
