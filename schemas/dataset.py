@@ -10,6 +10,9 @@ Feature encoding in each `tf.Example`:
     (`feature_dims`, 1 for a tabular column, H*W*C for an image);
   * `label` (and `weak_label`, `true_label` when present) is one int64 class id
     in [0, num_classes);
+  * `teacher_label` and `spl_label` (written by the SPL component) are one
+    int64 class id each; `spl_label` lives in its own label space, whose class
+    names `label_spaces["spl_label"]` lists;
   * `client_id` and `example_id`, when present, are one bytes value.
 """
 
@@ -33,8 +36,18 @@ WEAK_LABEL_KEY = "weak_label"
 TRUE_LABEL_KEY = "true_label"
 CLIENT_ID_KEY = "client_id"
 EXAMPLE_ID_KEY = "example_id"
-ROLE_KEYS = (LABEL_KEY, WEAK_LABEL_KEY, TRUE_LABEL_KEY, CLIENT_ID_KEY, EXAMPLE_ID_KEY)
-INT_ROLE_KEYS = (LABEL_KEY, WEAK_LABEL_KEY, TRUE_LABEL_KEY)
+TEACHER_LABEL_KEY = "teacher_label"  # a teacher model's prediction (SPL)
+SPL_LABEL_KEY = "spl_label"  # a pre-training label in its own label space (SPL)
+ROLE_KEYS = (
+    LABEL_KEY,
+    WEAK_LABEL_KEY,
+    TRUE_LABEL_KEY,
+    CLIENT_ID_KEY,
+    EXAMPLE_ID_KEY,
+    TEACHER_LABEL_KEY,
+    SPL_LABEL_KEY,
+)
+INT_ROLE_KEYS = (LABEL_KEY, WEAK_LABEL_KEY, TRUE_LABEL_KEY, TEACHER_LABEL_KEY, SPL_LABEL_KEY)
 BYTES_ROLE_KEYS = (CLIENT_ID_KEY, EXAMPLE_ID_KEY)
 
 
@@ -54,6 +67,8 @@ class DatasetInfo:
       split_counts: number of examples per split name.
       class_counts: per split, the number of examples of each class id.
       source: a human-readable description of where the data came from.
+      label_spaces: class names of int role columns whose classes are not
+        `class_names` (e.g. `spl_label`); see `classes_of`.
     """
 
     feature_keys: tuple[str, ...]
@@ -64,6 +79,7 @@ class DatasetInfo:
     split_counts: Mapping[str, int] = dataclasses.field(default_factory=dict)
     class_counts: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)
     source: str = ""
+    label_spaces: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.feature_keys) != len(self.feature_dims):
@@ -98,6 +114,23 @@ class DatasetInfo:
     def has(self, role_key: str) -> bool:
         return role_key in self.role_keys
 
+    def classes_of(self, label_key: str) -> tuple[str, ...]:
+        """The class names of int role column `label_key` (ids index them)."""
+        return tuple(self.label_spaces.get(label_key, self.class_names))
+
+    def for_label(self, label_key: str) -> DatasetInfo:
+        """This info as seen by a model trained on `label_key`: its class names
+        become `class_names` (what the model's outputs mean); counts are dropped
+        since they count `label`."""
+        if label_key not in self.label_spaces:
+            return self
+        return dataclasses.replace(
+            self,
+            class_names=self.classes_of(label_key),
+            class_counts={},
+            label_spaces={k: v for k, v in self.label_spaces.items() if k != label_key},
+        )
+
     def to_json(self) -> str:
         d = dataclasses.asdict(self)
         return json.dumps(d, indent=2, sort_keys=True)
@@ -116,6 +149,7 @@ class DatasetInfo:
                 k: tuple(int(c) for c in v) for k, v in d.get("class_counts", {}).items()
             },
             source=d.get("source", ""),
+            label_spaces={k: tuple(v) for k, v in d.get("label_spaces", {}).items()},
         )
 
     def write(self, examples_uri: str) -> None:

@@ -22,6 +22,7 @@ from frontier.components.ciw.train import (
     train_ciw,
 )
 from frontier.components.common import html
+from frontier.components.common.errors import InputError
 from frontier.components.common.examples_io import (
     FEATURES,
     check_label_column,
@@ -189,6 +190,14 @@ class Executor(base_executor.BaseExecutor):
 
         info = DatasetInfo.read(examples.uri)
         check_label_column(info, label_key, examples.uri)
+        if label_key in info.label_spaces:
+            # Clean-label scoring and the flipped-label page assume `label`'s classes.
+            raise InputError(
+                f"label_key {label_key!r} has its own label space",
+                file=examples.uri,
+                column="label_key",
+                expected="a column in the data's classes (label, weak_label or true_label)",
+            )
         owner = f"{OWNER} ({config.method})"
         has_true = info.has(TRUE_LABEL_KEY)
         data = load_train_and_eval(examples, info, owner)

@@ -113,5 +113,6 @@ class CiwTrainerSpec(ComponentSpec):
         MIXUP_ALPHA_KEY: ExecutionParameter(type=float),
         **trainer_spec.TrainerSpec.PARAMETERS,
     }
-    INPUTS = trainer_spec.TrainerSpec.INPUTS
+    # Not the Trainer's optional base_model: CIW always trains from scratch.
+    INPUTS = {EXAMPLES_KEY: trainer_spec.TrainerSpec.INPUTS[EXAMPLES_KEY]}
     OUTPUTS = trainer_spec.TrainerSpec.OUTPUTS

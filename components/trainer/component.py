@@ -44,6 +44,7 @@ class Trainer(base_component.BaseComponent):
         self,
         examples: types.BaseChannel,
         *,
+        base_model: types.BaseChannel | None = None,
         epochs: int = spec.DEFAULT_EPOCHS,
         batch_size: int = spec.DEFAULT_BATCH_SIZE,
         learning_rate: float = spec.DEFAULT_LEARNING_RATE,
@@ -58,6 +59,11 @@ class Trainer(base_component.BaseComponent):
           examples: channel of frontier `Examples` with a non-empty `train`
             split (and optionally an `eval` split for validation curves; an
             empty one counts as absent).
+          base_model: optional channel of a frontier `Model` to fine-tune:
+            its body (all layers below the softmax head, with their weights)
+            is trained further under a fresh head sized for `label_key`'s
+            classes (pre-train then fine-tune, as SPL does).
+            `model_type` and `hidden_units` are then the base model's.
           epochs: passes over the training split (>= 1).
           batch_size: examples per gradient step (>= 1).
           learning_rate: Adam step size (> 0).
@@ -65,8 +71,8 @@ class Trainer(base_component.BaseComponent):
           model_type: "mlp" or "convnet" (the latter needs image examples).
           hidden_units: sizes of the hidden Dense layers, as a list or a JSON
             list string.
-          label_key: int role column to train on (`label`, `weak_label` or
-            `true_label`).
+          label_key: int role column to train on (`label`, `weak_label`,
+            `true_label`, `teacher_label` or `spl_label`).
 
         Raises:
           InputError: for an invalid parameter.
@@ -79,6 +85,7 @@ class Trainer(base_component.BaseComponent):
         component_spec = spec.TrainerSpec(
             **{
                 spec.EXAMPLES_KEY: examples,
+                spec.BASE_MODEL_KEY: base_model,
                 spec.EPOCHS_KEY: int(epochs),
                 spec.BATCH_SIZE_KEY: int(batch_size),
                 spec.LEARNING_RATE_KEY: float(learning_rate),

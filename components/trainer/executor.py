@@ -16,13 +16,14 @@ from frontier.components.common.examples_io import (
     split_uri,
 )
 from frontier.components.trainer import spec
-from frontier.components.trainer.export import save_model_artifact
+from frontier.components.trainer.export import load_keras_model, save_model_artifact
 from frontier.components.trainer.model import (
     check_hyperparameters,
     check_labels,
     log_epoch,
     parse_hidden_units,
     train,
+    with_new_head,
 )
 from frontier.components.trainer.report import training_page
 from frontier.schemas.dataset import EVAL_SPLIT, TRAIN_SPLIT, DatasetInfo
@@ -36,6 +37,11 @@ class Executor(base_executor.BaseExecutor):
         `train` split and `dataset_info.json`; an `eval` split, when present
         and not empty, is evaluated after each epoch (validation curves and
         final eval metrics). An empty `eval` split counts as absent.
+      base_model: optional frontier `Model`; when given, its Keras model's
+        body (everything below the `probabilities` head, weights included)
+        is fine-tuned under a fresh head sized for `label_key`'s classes
+        (`model.with_new_head`), and `model_type` / `hidden_units` are
+        ignored.
 
     Outputs:
       model: `Model`; SavedModel at `<uri>/Format-Serving` with signature
@@ -56,7 +62,10 @@ class Executor(base_executor.BaseExecutor):
       seed: int, seeds weights initialisation and shuffling.
       model_type: "mlp" or "convnet" (needs `image_shape` in the data).
       hidden_units: JSON list of ints, the hidden Dense layer sizes.
-      label_key: int role column used as the target (default `label`).
+      label_key: int role column used as the target (default `label`); its
+        classes are `DatasetInfo.classes_of(label_key)` (e.g. the SPL classes
+        for `spl_label`), and the exported `dataset_info.json` names them as
+        `class_names`.
       component_version: code hash, only for the cache key.
     """
 
@@ -82,9 +91,10 @@ class Executor(base_executor.BaseExecutor):
             epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, model_type=model_type
         )
 
-        info = DatasetInfo.read(examples.uri)
-        check_label_column(info, label_key, examples.uri)
-        data = load_train_and_eval(examples, info, "Trainer")
+        data_info = DatasetInfo.read(examples.uri)
+        check_label_column(data_info, label_key, examples.uri)
+        info = data_info.for_label(label_key)  # what the model's outputs mean
+        data = load_train_and_eval(examples, data_info, "Trainer")
         for split, arrays in data.items():
             arrays[label_key] = check_labels(
                 arrays[label_key],
@@ -101,6 +111,15 @@ class Executor(base_executor.BaseExecutor):
 
         import keras
 
+        initial_model = None
+        described_type = model_type
+        base_models = input_dict.get(spec.BASE_MODEL_KEY) or []
+        if base_models:
+            base = artifact_utils.get_single_instance(base_models)
+            initial_model = with_new_head(load_keras_model(base.uri), info.num_classes, seed)
+            described_type = f"fine-tuned from {base.uri}"
+            logging.info("Trainer: fine-tuning the body of %s under a new head", base.uri)
+
         tensorboard = keras.callbacks.TensorBoard(log_dir=model_run.uri)
         model, history = train(
             train_data["x"],
@@ -113,6 +132,7 @@ class Executor(base_executor.BaseExecutor):
             learning_rate=learning_rate,
             seed=seed,
             validation_data=validation_data,
+            initial_model=initial_model,
             callbacks=[tensorboard],
             on_epoch_end=lambda epoch, logs: log_epoch(epoch, logs, epochs),
         )
@@ -130,7 +150,7 @@ class Executor(base_executor.BaseExecutor):
                 "loss": float(loss),
                 "accuracy": float(accuracy),
             }
-        model_artifact.set_string_custom_property(spec.MODEL_TYPE_PROPERTY, model_type)
+        model_artifact.set_string_custom_property(spec.MODEL_TYPE_PROPERTY, described_type)
         model_artifact.set_float_custom_property(
             spec.TRAIN_ACCURACY_PROPERTY, final[TRAIN_SPLIT]["accuracy"]
         )
@@ -147,7 +167,7 @@ class Executor(base_executor.BaseExecutor):
             spec.BATCH_SIZE_KEY: batch_size,
             spec.LEARNING_RATE_KEY: learning_rate,
             spec.SEED_KEY: seed,
-            spec.MODEL_TYPE_KEY: model_type,
+            spec.MODEL_TYPE_KEY: described_type,
             spec.HIDDEN_UNITS_KEY: json.dumps(list(hidden_units)),
             spec.LABEL_KEY_KEY: label_key,
             "classes": ", ".join(info.class_names),

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 MODEL_TYPES = ("mlp", "convnet")
 DEFAULT_CONV_FILTERS = (16, 32)
+HEAD_LAYER = "probabilities"  # the softmax output layer; replaced by `with_new_head`
 
 
 class ModelDims(NamedTuple):
@@ -193,7 +194,7 @@ def build_model(
         h = keras.layers.Flatten(name="flatten")(h)
     for i, units in enumerate(hidden_units):
         h = keras.layers.Dense(units, activation="relu", name=f"hidden{i}")(h)
-    outputs = keras.layers.Dense(dims.num_classes, activation="softmax", name="probabilities")(h)
+    outputs = keras.layers.Dense(dims.num_classes, activation="softmax", name=HEAD_LAYER)(h)
     return keras.Model(inputs, outputs, name=f"frontier_{model_type}")
 
 
@@ -420,6 +421,51 @@ def check_model_dims(model: keras.Model, dims: ModelDims) -> None:
             column="initial_model",
             expected=f"a model from {dims.input_dim} inputs to {dims.num_classes} classes",
         )
+
+
+def with_new_head(base: keras.Model, num_classes: int, seed: int = 0) -> keras.Model:
+    """`base`'s body under a freshly initialised softmax head of `num_classes`.
+
+    The fine-tuning half of pre-train-then-fine-tune (SPL): everything up to
+    the input of `base`'s `probabilities` layer is reused, with its current
+    weights (including the input standardisation learnt on the pre-training
+    data), and trained further; the head is new because the pre-training
+    label space (e.g. SPL classes) differs from the target's.
+
+    Args:
+      base: a frontier classifier (`build_model`'s architecture), e.g.
+        `export.load_keras_model(uri)`.
+      num_classes: C, the target label space's size (>= 2).
+      seed: seed of the head's initialisation.
+
+    Returns:
+      A new `keras.Model` float32 [B, D] -> probabilities [B, C] sharing
+      `base`'s body layers (and so their weights).
+
+    Raises:
+      InputError: `base` has no `probabilities` layer, or C < 2.
+    """
+    import keras
+
+    if num_classes < 2:
+        raise InputError(
+            f"{num_classes} class(es)", column="class_names", expected="at least 2 classes"
+        )
+    try:
+        old_head = base.get_layer(HEAD_LAYER)
+    except ValueError:
+        raise InputError(
+            f"base model {base.name!r} has no {HEAD_LAYER!r} layer",
+            column="base_model",
+            expected="a model written by frontier's Trainer (build_model's architecture)",
+        ) from None
+    head = keras.layers.Dense(
+        num_classes,
+        activation="softmax",
+        name=HEAD_LAYER,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=int(seed)),
+    )
+    return keras.Model(base.inputs, head(old_head.input), name=base.name)
 
 
 def log_epoch(epoch: int, logs: dict[str, float], epochs: int | None = None) -> None:

@@ -13,6 +13,7 @@ COMPONENT_PACKAGE = "trainer"  # folder name, for code_version()
 
 # Inputs / outputs.
 EXAMPLES_KEY = "examples"
+BASE_MODEL_KEY = "base_model"  # optional: warm-start its body under a new head
 MODEL_KEY = "model"
 MODEL_RUN_KEY = "model_run"
 VISUALIZATION_KEY = "visualization"
@@ -56,6 +57,7 @@ class TrainerSpec(ComponentSpec):
     }
     INPUTS = {
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        BASE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
     }
     OUTPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),

@@ -371,3 +371,31 @@ def test_executor_rejects_bad_examples(tmp_path, digits):
         _run_executor(
             tmp_path, _examples(tmp_path / "b", digits, n=(20, 10)), label_key="weak_label"
         )
+
+
+def test_with_new_head_keeps_the_body_and_replaces_the_head():
+    import keras
+
+    base = tm.build_model((4, 6), hidden_units=(8,))
+    tuned = tm.with_new_head(base, 3, seed=1)
+    assert tuned.output_shape == (None, 3)
+    # The body is shared (same weights), the head is new.
+    assert tuned.get_layer("hidden0") is base.get_layer("hidden0")
+    assert tuned.get_layer("probabilities") is not base.get_layer("probabilities")
+    x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    np.testing.assert_allclose(tuned(x).numpy().sum(axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(InputError, match="column 'base_model'.*no 'probabilities' layer"):
+        inputs = keras.Input(shape=(4,))
+        tm.with_new_head(keras.Model(inputs, keras.layers.Dense(2)(inputs)), 3)
+    with pytest.raises(InputError, match="1 class"):
+        tm.with_new_head(base, 1)
+
+
+def test_classes_of_a_label_space_size_the_model():
+    import dataclasses
+
+    info = dataclasses.replace(INFO, label_spaces={"spl_label": ("a|agree", "a|disagree")})
+    assert info.classes_of("label") == INFO.class_names
+    assert info.for_label("spl_label").class_names == ("a|agree", "a|disagree")
+    assert info.for_label("label") is info
+    assert DatasetInfo.from_json(info.to_json()) == info
