@@ -151,29 +151,18 @@ def outcome(run: RunRecord) -> list[str]:
     """One line per method: its clean held-out accuracy (from its EvaluationReport),
     the baseline's beside it, and the last epoch's mean weights of clean and
     flipped training labels (from its trainer's `Model`)."""
-    weights: dict[str, str] = {}
-    for node in run.nodes:
-        if not node.node_id.startswith(TRAINER_PREFIX):
-            continue
-        for a in node.outputs:
-            clean, flipped = (
-                a.properties.get("mean_weight_clean"),
-                a.properties.get("mean_weight_flipped"),
-            )
-            if isinstance(clean, float) and isinstance(flipped, float):
-                method = node.node_id[len(TRAINER_PREFIX) :]
-                weights[method] = f"; mean weight clean {clean:.3f}, flipped {flipped:.3f}"
+    weights = {
+        method: f"; mean weight clean {p['mean_weight_clean']:.3f}, "
+        f"flipped {p['mean_weight_flipped']:.3f}"
+        for method, p in run.properties(
+            TRAINER_PREFIX, "mean_weight_clean", "mean_weight_flipped"
+        ).items()
+    }
     lines = []
-    for node in run.nodes:
-        if not node.node_id.startswith(REPORT_PREFIX):
-            continue
-        method = node.node_id[len(REPORT_PREFIX) :]
-        for a in node.outputs:
-            accuracy, base = a.properties.get("accuracy"), a.properties.get("baseline_accuracy")
-            if accuracy is None:
-                continue
-            vs = f" (baseline {base:.4f})" if isinstance(base, float) else ""
-            lines.append(
-                f"{method}: clean eval accuracy {accuracy:.4f}{vs}{weights.get(method, '')}"
-            )
+    for method, props in run.properties(REPORT_PREFIX, "accuracy").items():
+        base = props.get("baseline_accuracy")
+        vs = f" (baseline {base:.4f})" if isinstance(base, float) else ""
+        lines.append(
+            f"{method}: clean eval accuracy {props['accuracy']:.4f}{vs}{weights.get(method, '')}"
+        )
     return lines

@@ -111,16 +111,11 @@ def create_pipeline(root: str, config: KipConfig = KipConfig(), enable_cache: bo
 def outcome(run: RunRecord) -> list[str]:
     """One line per comparison: held-out accuracy of KIP and of the random subset."""
     lines = []
-    for node in run.nodes:
-        if not node.node_id.startswith("Report"):
-            continue
-        for a in node.outputs:
-            acc, base = a.properties.get("accuracy"), a.properties.get("baseline_accuracy")
-            if acc is None:
-                continue
-            what, n = node.node_id[len("Report") :].split("_")
-            vs = f" vs random subset {base:.4f}" if isinstance(base, float) else ""
-            lines.append(
-                f"{'KRR' if what == 'Krr' else 'MLP'} on {n[:-2]}/class: KIP {acc:.4f}{vs}"
-            )
+    for name, props in run.properties("Report", "accuracy").items():
+        what, n = name.split("_")
+        base = props.get("baseline_accuracy")
+        vs = f" vs random subset {base:.4f}" if isinstance(base, float) else ""
+        lines.append(
+            f"{'KRR' if what == 'Krr' else 'MLP'} on {n[:-2]}/class: KIP {props['accuracy']:.4f}{vs}"
+        )
     return lines

@@ -81,6 +81,23 @@ class RunRecord:
     def failed(self) -> list[str]:
         return self._with_state("FAILED")
 
+    def properties(self, prefix: str, key: str, *keys: str) -> dict[str, dict]:
+        """Per node whose id starts with `prefix` (keyed by the rest of its id):
+        the properties of its first output artifact that has `key` (and `keys`).
+
+        E.g. `run.properties("CiwReport_", "accuracy")` -> {"ce": {...}, "ciw": {...}},
+        in node order; nodes with no such output are left out.
+        """
+        found = {}
+        for node in self.nodes:
+            if not node.node_id.startswith(prefix):
+                continue
+            for a in node.outputs:
+                if all(k in a.properties for k in (key, *keys)):
+                    found[node.node_id[len(prefix) :]] = dict(a.properties)
+                    break
+        return found
+
 
 def open_store(root: str) -> metadata_store.MetadataStore:
     """The MLMD store of a run root (`<root>/metadata.sqlite`), read-write."""

@@ -42,3 +42,16 @@ class InputError(ValueError):
             msg += f" (expected {expected})"
         super().__init__(msg)
         self.file, self.row, self.column, self.expected = file, row, column, expected
+
+
+def find_input_error(exc: BaseException) -> InputError | None:
+    """The innermost `InputError` behind an exception that Beam re-raised
+    (Beam re-wraps a DoFn's exception, appending the step name and losing the
+    attributes; the original hangs on as the cause or context)."""
+    found, seen = None, set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, InputError):
+            found = exc
+        exc = exc.__cause__ or exc.__context__
+    return found

@@ -228,3 +228,16 @@ def set_examples_properties(examples_artifact, split_names: list[str]) -> None:
     examples_artifact.split_names = artifact_utils.encode_split_names(list(split_names))
     examples_utils.set_payload_format(examples_artifact, example_gen_pb2.FORMAT_TF_EXAMPLE)
     examples_utils.set_file_format(examples_artifact, "tfrecords_gzip")
+
+
+def remove_split_outputs(examples_uri: str, splits: list[str]) -> None:
+    """Removes the split folders and `dataset_info.json` a failed writer left behind,
+    so that nothing half-written stays in an output URI (DESIGN.md rule 5)."""
+    import tensorflow as tf
+
+    for name in [f"Split-{s}" for s in splits] + [DATASET_INFO_FILE]:
+        path = os.path.join(examples_uri, name)
+        if tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+        elif tf.io.gfile.exists(path):
+            tf.io.gfile.remove(path)

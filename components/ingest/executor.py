@@ -16,9 +16,10 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from frontier.components.common.errors import InputError
+from frontier.components.common.errors import find_input_error
 from frontier.components.common.examples_io import (
     feature_spec,
+    remove_split_outputs,
     serialize_example,
     set_examples_properties,
     split_uri,
@@ -39,7 +40,6 @@ from frontier.components.ingest.readers import read_shard
 from frontier.components.ingest.report import SAMPLES_PER_CLASS, build_report
 from frontier.schemas.dataset import (
     BYTES_ROLE_KEYS,
-    DATASET_INFO_FILE,
     EXAMPLE_ID_KEY,
     LABEL_KEY,
     DatasetInfo,
@@ -90,19 +90,6 @@ def _check_unique(item: tuple[str, Any]) -> list:
 def _top_samples(item: tuple[int, list]) -> list[bytes]:
     _, examples = item
     return [s for _, s in sorted(examples)[:SAMPLES_PER_CLASS]]
-
-
-def _find_input_error(exc: BaseException) -> InputError | None:
-    """The innermost `InputError` behind an exception that Beam re-raised
-    (Beam re-wraps a DoFn's exception, appending the step name and losing the
-    attributes; the original hangs on as the cause or context)."""
-    found, seen = None, set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, InputError):
-            found = exc
-        exc = exc.__cause__ or exc.__context__
-    return found
 
 
 class Executor(base_beam_executor.BaseBeamExecutor):
@@ -186,8 +173,8 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     train_pairs[(clean, label)] = train_pairs.get((clean, label), 0) + n
             check_split_counts(split_counts, config.eval_fraction)
         except Exception as e:
-            self._remove_outputs(examples.uri)
-            original = _find_input_error(e)
+            remove_split_outputs(examples.uri, list(spec.SPLIT_NAMES))
+            original = find_input_error(e)
             if original is not None and original is not e:
                 raise original.with_traceback(original.__traceback__) from None
             raise
@@ -323,12 +310,3 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             rows.append(row)
         rows.sort(key=lambda r: (r[LABEL_KEY], r[EXAMPLE_ID_KEY]))
         return rows
-
-    @staticmethod
-    def _remove_outputs(examples_uri: str) -> None:
-        for name in [f"Split-{s}" for s in spec.SPLIT_NAMES] + [DATASET_INFO_FILE]:
-            path = os.path.join(examples_uri, name)
-            if tf.io.gfile.isdir(path):
-                tf.io.gfile.rmtree(path)
-            elif tf.io.gfile.exists(path):
-                tf.io.gfile.remove(path)
