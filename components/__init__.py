@@ -4,7 +4,7 @@ The public components are re-exported here, imported on first use so that
 `import frontier.components` costs nothing (TFX takes seconds to import):
 
     from frontier.components import Ingest, Trainer, make_evaluator, EvaluationReport, Pusher
-    from frontier.components import KipDistill, CiwTrainer
+    from frontier.components import KipDistill, CiwTrainer, SplLabeler
 """
 
 import importlib
@@ -18,6 +18,7 @@ _EXPORTS = {
     "Pusher": "frontier.components.pusher",
     "KipDistill": "frontier.components.kip",
     "CiwTrainer": "frontier.components.ciw",
+    "SplLabeler": "frontier.components.spl",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,6 +1,6 @@
 """The `frontier` command.
 
-frontier run NAME [--runner local|beam] [--root DIR]   build and run a pipeline (demo, kip, ciw)
+frontier run NAME [--runner local|beam] [--root DIR]   build and run a pipeline (demo, kip, ciw, spl)
 frontier runs [--root DIR]                              list past runs from ML Metadata
 """
 
@@ -17,6 +17,7 @@ PIPELINES = {
     "demo": "frontier.pipelines.demo",
     "kip": "frontier.pipelines.kip",
     "ciw": "frontier.pipelines.ciw",
+    "spl": "frontier.pipelines.spl",
 }
 
 

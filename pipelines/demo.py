@@ -18,15 +18,21 @@ random class-balanced subsets of the same size, as kernel-ridge models and
 as the baseline MLP trained on each subset, and the CIW branch of
 `frontier.pipelines.ciw`: digits with 40 % of the training labels flipped
 (a second Ingest, `IngestNoisy`), the MLP trained with plain cross-entropy
-and with CIW, each evaluated on the clean eval labels, CIW against CE.
+and with CIW, each evaluated on the clean eval labels, CIW against CE, and
+the SPL branch of `frontier.pipelines.spl`: a teacher trained on a small
+clean digits set relabels a weakly-labeled pool of "untrimmed bags"
+(`SplLabeler`), an MLP is pre-trained on the SPL labels and fine-tuned on
+the clean set, and evaluated against the teacher (no pre-training).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 
 from frontier.pipelines import ciw as ciw_pipeline
 from frontier.pipelines import kip as kip_pipeline
+from frontier.pipelines import spl as spl_pipeline
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-demo"
@@ -51,6 +57,10 @@ class DemoConfig:
     # The CIW-versus-CE branch on noisy labels (`frontier.pipelines.ciw`); None leaves it out.
     ciw: ciw_pipeline.CiwPipelineConfig | None = ciw_pipeline.CiwPipelineConfig(
         methods=(ciw_pipeline.CE, ciw_pipeline.CIW)
+    )
+    # The SPL pre-training branch (`frontier.pipelines.spl`); None leaves it out.
+    spl: spl_pipeline.SplPipelineConfig | None = spl_pipeline.SplPipelineConfig(
+        strategies=(spl_pipeline.SPL,)
     )
 
 
@@ -117,6 +127,16 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
     if config.ciw is not None:
         noisy = ciw_pipeline.noisy_ingest(config.ciw).with_id("IngestNoisy")
         components += [noisy, *ciw_pipeline.ciw_comparison(noisy.outputs["examples"], config.ciw)]
+    if config.spl is not None:
+        paths = spl_pipeline.write_sources(os.path.join(root, "data", "spl"), config.spl)
+        target, pool = spl_pipeline.ingest_sources(paths, config.spl)
+        components += [
+            target,
+            pool,
+            *spl_pipeline.spl_comparison(
+                target.outputs["examples"], pool.outputs["examples"], config.spl
+            ),
+        ]
     return tfx.dsl.Pipeline(
         pipeline_name=PIPELINE_NAME,
         pipeline_root=runner.pipeline_root(root, PIPELINE_NAME),
@@ -128,7 +148,7 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
 
 def outcome(run: RunRecord) -> list[str]:
     """Lines for the terminal: whether the model was blessed and where it was
-    pushed, then the KIP and CIW comparisons' accuracies."""
+    pushed, then the KIP, CIW and SPL comparisons' accuracies."""
     lines = []
     for node in run.nodes:
         if node.node_id not in ("Evaluator", "Pusher"):
@@ -141,4 +161,4 @@ def outcome(run: RunRecord) -> list[str]:
                     lines.append(f"pushed:     {a.properties.get('pushed_destination')}")
                 else:
                     lines.append("pushed:     no (the model was not blessed)")
-    return lines + kip_pipeline.outcome(run) + ciw_pipeline.outcome(run)
+    return lines + kip_pipeline.outcome(run) + ciw_pipeline.outcome(run) + spl_pipeline.outcome(run)

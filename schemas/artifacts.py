@@ -22,3 +22,24 @@ class HtmlReport(artifact.Artifact):
 
 
 HTML_FILE_NAME = "index.html"
+
+
+class SplLabelMap(artifact.Artifact):
+    """The SPL pre-training label space and how a weakly-labeled pool maps into it.
+
+    Layout: `<uri>/label_map.json` (`frontier.components.spl.labels.SplLabelMap`
+    as JSON: strategy, min_count, class names, the [W, W] confusion matrix of
+    (weak label, teacher prediction), the classes as id -> kind, weak class,
+    teacher class (or agree / disagree), count and name, and the [W, W]
+    lookup table from (w, t) to class id, -1 where an example is dropped).
+
+    Custom properties:
+      strategy: `weak`, `teacher`, `agreement`, `spl` or `spl_b`.
+      num_classes: size of the pre-training label space.
+      dropped: pool examples left out (only `agreement` drops any).
+    """
+
+    TYPE_NAME = "frontier.SplLabelMap"
+
+
+SPL_LABEL_MAP_FILE = "label_map.json"

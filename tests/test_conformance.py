@@ -226,6 +226,36 @@ def _ciw_bad(env: Env) -> list:
     ]
 
 
+# --- spl ------------------------------------------------------------------------------
+
+
+def _weak_pool(env: Env) -> str:
+    """The tiny digits with a `weak_label` column (bags with 30% off-topic examples)."""
+    from frontier.components.spl.bags import make_bags
+    from frontier.schemas.dataset import WEAK_LABEL_KEY
+
+    info = DatasetInfo.read(env.examples)
+    info = dataclasses.replace(info, role_keys=(*info.role_keys, WEAK_LABEL_KEY))
+    splits = {s: load_split(env.examples, s) for s in ("train", "eval")}
+    for i, arrays in enumerate(splits.values()):
+        arrays[WEAK_LABEL_KEY] = make_bags(arrays["label"], 0.3, 10, seed=i).weak
+    artifact = standard_artifacts.Examples()
+    artifact.uri = str(env.tmp / "weak_pool")
+    write_examples(artifact, splits, info)
+    return artifact.uri
+
+
+def _spl(env: Env, pool_uri: str) -> list:
+    from frontier.components.spl import SplLabeler
+
+    pool = _import_examples(pool_uri)
+    teacher = _import(env.model, standard_artifacts.Model, "import_model")
+    labeler = SplLabeler(
+        examples=pool.outputs["result"], teacher=teacher.outputs["result"], min_count=3
+    )
+    return [pool, teacher, labeler]
+
+
 CASES = [
     Case(
         "ingest", "Ingest", _ingest_good, _ingest_bad, r"bad\.csv, row 3, column 'b'.*not a number"
@@ -259,6 +289,13 @@ CASES = [
         _ciw_good,
         _ciw_bad,
         r"dataset_info\.json, column 'true_label': the examples have no 'true_label' column",
+    ),
+    Case(
+        "spl",
+        "SplLabeler",
+        lambda env: _spl(env, _weak_pool(env)),
+        lambda env: _spl(env, env.examples),  # no weak_label column
+        r"dataset_info\.json, column 'weak_label': the examples have no 'weak_label' column",
     ),
 ]
 

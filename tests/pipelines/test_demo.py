@@ -15,7 +15,7 @@ import re
 import pytest
 
 from frontier.components.ciw import CiwConfig
-from frontier.pipelines import ciw, cli, demo, kip, runner, runs
+from frontier.pipelines import ciw, cli, demo, kip, runner, runs, spl
 
 TINY = demo.DemoConfig(
     epochs=3,
@@ -24,6 +24,9 @@ TINY = demo.DemoConfig(
     kip=kip.KipConfig(images_per_class=(1,), steps=10, target_batch_size=100, trainer_epochs=2),
     ciw=ciw.CiwPipelineConfig(
         methods=("ce", "ciw"), training=CiwConfig(epochs=2, burn_in=5, anneal_steps=5)
+    ),
+    spl=spl.SplPipelineConfig(
+        target_size=300, strategies=("spl",), hidden_units=(32,), epochs=2, pretrain_epochs=1
     ),
 )
 UPSTREAM = ["Ingest", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer"]
@@ -57,6 +60,7 @@ def test_first_run_blesses_pushes_and_reports(root):
     # Each branch reports its own nodes only (KIP's and CIW's node ids must not collide).
     assert [line.split(":")[0] for line in lines if "clean eval accuracy" in line] == ["ce", "ciw"]
     assert all(re.match(r"(KRR|MLP) on \d+/class", line) for line in lines if " on " in line), lines
+    assert [line.split(":")[0] for line in lines if "student eval accuracy" in line] == ["SPL spl"]
     assert len(_versions(root)) == 1
     html = open(report).read()
     for node in run.nodes:

@@ -1,0 +1,57 @@
+"""SPL pseudo-labeling: Sub-Pseudo Labels from weak labels and a teacher.
+
+Plain functions on NumPy arrays (no TFX import):
+
+    from frontier.components.spl import relabel
+    spl_labels, label_map = relabel(weak, teacher_predictions, strategy="spl", min_count=5)
+    # train on spl_labels (label_map.num_classes classes), then fine-tune on
+    # the target set under a new head: trainer.model.with_new_head
+
+`confusion_matrix` and `build_label_map` are the two halves of `relabel`;
+`SplLabelMap` is the label space (JSON round trip). The Beam pieces (teacher
+inference through RunInference) live in `frontier.components.spl.inference`,
+and the `SplLabeler` component is imported lazily.
+"""
+
+from frontier.components.spl.labels import (
+    AGREEMENT,
+    DEFAULT_MIN_COUNT,
+    DEFAULT_STRATEGY,
+    DROPPED,
+    SPL,
+    SPL_B,
+    STRATEGIES,
+    TEACHER,
+    WEAK,
+    SplClass,
+    SplLabelMap,
+    build_label_map,
+    confusion_matrix,
+    relabel,
+)
+
+__all__ = [
+    "AGREEMENT",
+    "DEFAULT_MIN_COUNT",
+    "DEFAULT_STRATEGY",
+    "DROPPED",
+    "SPL",
+    "SPL_B",
+    "STRATEGIES",
+    "TEACHER",
+    "WEAK",
+    "SplClass",
+    "SplLabelMap",
+    "SplLabeler",
+    "build_label_map",
+    "confusion_matrix",
+    "relabel",
+]
+
+
+def __getattr__(name: str):
+    if name == "SplLabeler":
+        from frontier.components.spl.component import SplLabeler
+
+        return SplLabeler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,334 @@
+"""Executor of `SplLabeler`: teacher inference in Beam, label space, relabelled pool."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import uuid
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import tensorflow as tf
+from absl import logging
+from tfx import types
+from tfx.components.example_gen import write_split
+from tfx.dsl.components.base import base_beam_executor
+from tfx.proto import example_gen_pb2
+from tfx.types import artifact_utils
+
+from frontier.components.common.errors import InputError, find_input_error
+from frontier.components.common.examples_io import (
+    check_label_column,
+    remove_split_outputs,
+    set_examples_properties,
+    split_files,
+    split_uri,
+)
+from frontier.components.common.html import write_report
+from frontier.components.spl import spec
+from frontier.components.spl.inference import TeacherLabels, with_labels
+from frontier.components.spl.labels import (
+    DROPPED,
+    SplLabelMap,
+    build_label_map,
+    check_min_count,
+    check_strategy,
+)
+from frontier.components.spl.report import spl_page
+from frontier.components.trainer.export import model_info, serving_dir
+from frontier.schemas.artifacts import SPL_LABEL_MAP_FILE
+from frontier.schemas.dataset import (
+    LABEL_KEY,
+    ROLE_KEYS,
+    SPL_LABEL_KEY,
+    TEACHER_LABEL_KEY,
+    TRAIN_SPLIT,
+    WEAK_LABEL_KEY,
+    DatasetInfo,
+)
+
+OWNER = "SplLabeler"
+_CONFUSION_FILE = "confusion.json"
+_COUNTS_FILE = "counts.json"
+
+
+def check_parameters(strategy: str, min_count: int, batch_size: int) -> None:
+    """Raises `InputError` naming the first invalid parameter."""
+    check_strategy(strategy)
+    check_min_count(min_count)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(
+            f"batch_size = {batch_size!r}", column="batch_size", expected="an integer >= 1"
+        )
+
+
+def check_teacher(info: DatasetInfo, teacher: DatasetInfo, teacher_uri: str) -> None:
+    """The teacher must read the pool's features and predict the weak label space."""
+    if teacher.class_names != info.class_names:
+        raise InputError(
+            f"the teacher predicts {teacher.num_classes} classes {list(teacher.class_names)}, "
+            f"but the weak labels have {info.num_classes} classes {list(info.class_names)}",
+            file=teacher_uri,
+            column="teacher",
+            expected="a teacher trained on the weak label space (same class names, same order)",
+        )
+    ours = dict(zip(info.feature_keys, info.feature_dims, strict=True))
+    for key, dim in zip(teacher.feature_keys, teacher.feature_dims, strict=True):
+        if ours.get(key) != dim:
+            raise InputError(
+                f"the teacher reads feature {key!r} of length {dim}, "
+                f"which the pool has as {ours.get(key)}",
+                file=teacher_uri,
+                column=key,
+                expected=f"the pool's features {ours}",
+            )
+
+
+def _confusion_json(pairs: list, num_classes: int) -> str:
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    for (w, t), n in pairs:
+        confusion[w, t] += n
+    return json.dumps(confusion.tolist())
+
+
+def _relabel(
+    row: tuple[bytes, int, int], label_map: SplLabelMap
+) -> tuple[bytes | None, int, int, int]:
+    """(relabelled bytes, or None if dropped; label, weak, SPL class) of one example."""
+    serialized, weak, teacher = row
+    spl = int(label_map.lookup[weak, teacher])
+    example = tf.train.Example.FromString(serialized)
+    label = int(example.features.feature[LABEL_KEY].int64_list.value[0])
+    out = None if spl == DROPPED else with_labels(serialized, teacher, spl)
+    return out, label, weak, spl
+
+
+class Executor(base_beam_executor.BaseBeamExecutor):
+    """Relabels a weakly-labeled pool for pre-training (SPL and its baselines).
+
+    Inputs:
+      examples: frontier `Examples`, the pool: a `weak_label` column in the
+        data's label space and a non-empty `train` split; every split is
+        relabelled, the confusion matrix (hence the label space) comes from
+        `train` only.
+      teacher: frontier `Model` trained on the clean target set; it must read
+        the pool's features and predict the pool's classes (same names).
+
+    Outputs:
+      relabeled_examples: `Examples`: every split of the pool, each kept
+        example with all its columns plus int64 `teacher_label` (the
+        teacher's argmax class) and `spl_label` (the pre-training class);
+        `agreement` drops examples whose teacher class differs from the weak
+        label. `dataset_info.json` gains both role keys, the SPL class names
+        under `label_spaces["spl_label"]` (so a Trainer with
+        `label_key="spl_label"` sizes its head from them), and fresh counts.
+        Custom properties `strategy`, `num_classes`, `dropped`,
+        `teacher_agreement`.
+      label_map: `SplLabelMap`: `label_map.json` (see the artifact type).
+      visualization: `HtmlReport`: confusion matrix heat map, class sizes
+        and the mapping table.
+
+    Parameters:
+      strategy: `weak`, `teacher`, `agreement`, `spl` or `spl_b` (see
+        `labels` for the label spaces).
+      min_count: `spl` / `spl_b`: cells with fewer train examples merge into
+        their row's disagreement class.
+      batch_size: largest batch of examples per teacher call in RunInference.
+      component_version: code version (cache key only; not read).
+
+    Teacher inference, the confusion matrix and relabelling run as one Beam
+    pipeline (`beam_pipeline_args` choose the runner, e.g. Dataflow): the
+    matrix is a global combine and reaches the relabelling as a side input,
+    so the pool is read and scored once. Bad inputs (no `weak_label`, an
+    empty pool, a teacher of another label space or other features) fail
+    before Beam starts; an error inside the pipeline (a label space left
+    with fewer than two classes) removes the partial outputs.
+    """
+
+    def Do(  # noqa: N802 - TFX's name
+        self,
+        input_dict: dict[str, list[types.Artifact]],
+        output_dict: dict[str, list[types.Artifact]],
+        exec_properties: dict[str, Any],
+    ) -> None:
+        pool = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
+        teacher = artifact_utils.get_single_instance(input_dict[spec.TEACHER_KEY])
+        out = artifact_utils.get_single_instance(output_dict[spec.RELABELED_EXAMPLES_KEY])
+        map_artifact = artifact_utils.get_single_instance(output_dict[spec.LABEL_MAP_KEY])
+        report = artifact_utils.get_single_instance(output_dict[spec.VISUALIZATION_KEY])
+        strategy = str(exec_properties[spec.STRATEGY_KEY])
+        min_count = int(exec_properties[spec.MIN_COUNT_KEY])
+        batch_size = int(exec_properties[spec.BATCH_SIZE_KEY])
+        check_parameters(strategy, min_count, batch_size)
+
+        info = DatasetInfo.read(pool.uri)
+        check_label_column(info, WEAK_LABEL_KEY, pool.uri)
+        if info.split_counts.get(TRAIN_SPLIT, 0) == 0:
+            raise InputError(
+                "the weakly-labeled pool is empty",
+                file=split_uri(pool.uri, TRAIN_SPLIT),
+                expected="at least one example in the train split",
+            )
+        check_teacher(info, model_info(teacher.uri), teacher.uri)
+        splits = [s for s in artifact_utils.decode_split_names(pool.split_names)]
+        for split in splits:
+            split_files(pool.uri, split)  # a clear error for a split with no files
+
+        tmp = self._tmp_dir(out.uri)
+        try:
+            self._run_pipeline(
+                pool.uri,
+                serving_dir(teacher.uri),
+                out.uri,
+                splits,
+                info,
+                strategy,
+                min_count,
+                batch_size,
+                tmp,
+            )
+            confusion = np.asarray(self._read_json(os.path.join(tmp, _CONFUSION_FILE)), np.int64)
+            counts = self._read_json(os.path.join(tmp, _COUNTS_FILE))
+        except Exception as e:
+            remove_split_outputs(out.uri, splits)
+            original = find_input_error(e)
+            if original is not None and original is not e:
+                raise original.with_traceback(original.__traceback__) from None
+            raise
+        finally:
+            if tf.io.gfile.exists(tmp):
+                tf.io.gfile.rmtree(tmp)
+
+        # The same deterministic function the pipeline used on the same matrix.
+        label_map = build_label_map(confusion, strategy, min_count, info.class_names)
+        out_info = self._relabelled_info(info, label_map, splits, counts)
+        out_info.write(out.uri)
+        set_examples_properties(out, splits)
+
+        with tf.io.gfile.GFile(os.path.join(map_artifact.uri, SPL_LABEL_MAP_FILE), "w") as f:
+            f.write(label_map.to_json())
+        agreement = float(np.trace(confusion) / confusion.sum())
+        for artifact in (out, map_artifact):
+            artifact.set_string_custom_property(spec.STRATEGY_PROPERTY, strategy)
+            artifact.set_int_custom_property(spec.NUM_CLASSES_PROPERTY, label_map.num_classes)
+            artifact.set_int_custom_property(spec.DROPPED_PROPERTY, label_map.dropped)
+            artifact.set_float_custom_property(spec.AGREEMENT_PROPERTY, agreement)
+        logging.info(
+            "%s: %s label space of %d classes from %d pool examples (teacher agrees on %.3f, "
+            "%d dropped)",
+            OWNER,
+            strategy,
+            label_map.num_classes,
+            int(confusion.sum()),
+            agreement,
+            label_map.dropped,
+        )
+        write_report(
+            report,
+            f"{OWNER}: {strategy}, {label_map.num_classes} classes",
+            spl_page(label_map, out_info, subtitle=f"pool: {info.source or pool.uri}"),
+        )
+
+    # -- pieces ------------------------------------------------------------------
+
+    def _run_pipeline(
+        self,
+        pool_uri: str,
+        teacher_dir: str,
+        out_uri: str,
+        splits: list[str],
+        info: DatasetInfo,
+        strategy: str,
+        min_count: int,
+        batch_size: int,
+        tmp: str,
+    ) -> None:
+        num_classes = info.num_classes
+        # pylint: disable=expression-not-assigned, no-value-for-parameter
+        with self._make_beam_pipeline() as p:
+            scored = {
+                split: (
+                    p
+                    | f"Read[{split}]"
+                    >> beam.io.ReadFromTFRecord(
+                        os.path.join(split_uri(pool_uri, split), "*"),
+                        compression_type=beam.io.filesystem.CompressionTypes.GZIP,
+                    )
+                    | f"Teacher[{split}]" >> TeacherLabels(teacher_dir, batch_size)
+                )
+                for split in splits
+            }
+            confusion = (
+                scored[TRAIN_SPLIT]
+                | "Pairs" >> beam.Map(lambda r: ((r[1], r[2]), 1))
+                | "CountPairs" >> beam.CombinePerKey(sum)
+                | "PairList" >> beam.combiners.ToList()
+                | "Confusion" >> beam.Map(_confusion_json, num_classes)
+            )
+            confusion | "WriteConfusion" >> beam.io.WriteToText(
+                os.path.join(tmp, _CONFUSION_FILE), shard_name_template=""
+            )
+            label_map = confusion | "LabelMap" >> beam.Map(
+                lambda text: build_label_map(
+                    np.asarray(json.loads(text)), strategy, min_count, info.class_names
+                )
+            )
+            counts = []
+            for split in splits:
+                relabelled = scored[split] | f"Relabel[{split}]" >> beam.Map(
+                    _relabel, beam.pvalue.AsSingleton(label_map)
+                )
+                kept = relabelled | f"Kept[{split}]" >> beam.Filter(lambda r: r[0] is not None)
+                (
+                    kept
+                    | f"Serialized[{split}]" >> beam.Map(lambda r: r[0])
+                    | f"WriteSplit[{split}]"
+                    >> write_split.WriteSplit(
+                        split_uri(out_uri, split), example_gen_pb2.FORMAT_TFRECORDS_GZIP
+                    )
+                )
+                counts.append(
+                    kept | f"SplitLabel[{split}]" >> beam.Map(lambda r, s: ((s, r[1]), 1), split)
+                )
+            (
+                counts
+                | "AllCounts" >> beam.Flatten()
+                | "Count" >> beam.CombinePerKey(sum)
+                | "CountList" >> beam.combiners.ToList()
+                | "CountJson"
+                >> beam.Map(lambda kv: json.dumps(sorted([s, int(c), int(n)] for (s, c), n in kv)))
+                | "WriteCounts"
+                >> beam.io.WriteToText(os.path.join(tmp, _COUNTS_FILE), shard_name_template="")
+            )
+
+    @staticmethod
+    def _relabelled_info(
+        info: DatasetInfo, label_map: SplLabelMap, splits: list[str], counts: list
+    ) -> DatasetInfo:
+        split_counts = dict.fromkeys(splits, 0)
+        class_counts = {s: [0] * info.num_classes for s in splits}
+        for split, label, n in counts:
+            split_counts[split] += n
+            class_counts[split][label] += n
+        present = set(info.role_keys) | {TEACHER_LABEL_KEY, SPL_LABEL_KEY}
+        return dataclasses.replace(
+            info,
+            role_keys=tuple(k for k in ROLE_KEYS if k in present),
+            split_counts=split_counts,
+            class_counts={s: tuple(v) for s, v in class_counts.items()},
+            label_spaces={**info.label_spaces, SPL_LABEL_KEY: label_map.names},
+            source=f"{info.source or 'pool'}, relabelled for pre-training ({label_map.strategy})",
+        )
+
+    def _tmp_dir(self, out_uri: str) -> str:
+        name = f".spl-tmp-{uuid.uuid4().hex}"
+        if self._context is not None:
+            return os.path.join(self._get_tmp_dir(), name)
+        return os.path.join(out_uri, name)  # removed before returning
+
+    @staticmethod
+    def _read_json(path: str) -> Any:
+        with tf.io.gfile.GFile(path) as f:
+            return json.loads(f.read())

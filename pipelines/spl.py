@@ -1,0 +1,234 @@
+"""The SPL pipeline: pre-train on a weakly-labeled pool, fine-tune on a small target set.
+
+  IngestTarget(clean digits) ─ SplTeacher(Trainer) ────────────────────────┐ (the baseline: no pre-training)
+  IngestPool(weak bags) ─┬─ SplLabeler_<s>(pool, teacher) ─ SplPretrain_<s>(Trainer on spl_label)
+                         │      ─ SplStudent_<s>(Trainer on target, base_model=pretrain)
+                         │      ─ SplEvaluate_<s>(Evaluator vs SplTeacher) ─ SplReport_<s>
+                         └─ ... one branch per strategy s
+
+The teacher is the baseline Trainer on the target set's `train` split; with
+the same epochs as a student's fine-tuning, it is also the "no
+pre-training" model, so each student is evaluated against it (the stock
+Evaluator on the target set's `eval` split, which no model trains on).
+
+Data: `write_sources` writes two NPZ files from scikit-learn digits: a clean
+labelled set (about `target_train` examples land in `train`, the rest in
+`eval`) and the pool, the remaining digits in bags whose weak label is the
+bag's query class (`spl.bags.make_bags`). The pool's `label` is the true
+digit, kept only for the report; SplLabeler reads `weak_label`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+
+from frontier.components.spl.bags import DEFAULT_BAG_SIZE, DEFAULT_NUM_RELATED
+from frontier.components.spl.labels import (  # noqa: F401 (SPL_B re-exported)
+    AGREEMENT,
+    DEFAULT_MIN_COUNT,
+    SPL,
+    SPL_B,
+    WEAK,
+)
+from frontier.pipelines.runs import RunRecord
+
+PIPELINE_NAME = "frontier-spl"
+TEACHER_ID = "SplTeacher"
+LABELER_PREFIX = "SplLabeler_"
+PRETRAIN_PREFIX = "SplPretrain_"
+STUDENT_PREFIX = "SplStudent_"
+EVALUATOR_PREFIX = "SplEvaluate_"
+REPORT_PREFIX = "SplReport_"
+TARGET_FILE = "target.npz"
+POOL_FILE = "pool.npz"
+DIGITS = [str(i) for i in range(10)]  # the NPZ labels 0-9, matched by name
+
+
+@dataclasses.dataclass(frozen=True)
+class SplPipelineConfig:
+    """What the SPL comparison runs; the defaults are what `frontier run spl` uses.
+
+    Attributes:
+      target_size: clean labelled digits (target `train` plus `eval`).
+      target_eval_fraction: the share of them in `eval` (held out for scoring).
+      bag_noise: share of off-topic examples in each pool bag.
+      num_related, bag_size: see `spl.bags.make_bags`.
+      strategies: one SplLabeler / pre-train / fine-tune branch each.
+      min_count: SplLabeler's pruning threshold.
+      seed: data split, bags and every trainer's seed.
+      hidden_units: the network of teacher, pre-training and student.
+      epochs: the teacher's and each student's fine-tuning epochs (the same,
+        so that the teacher is the no-pre-training baseline).
+      pretrain_epochs: epochs of pre-training on the pool.
+      batch_size, learning_rate: every Trainer's.
+    """
+
+    target_size: int = 500
+    target_eval_fraction: float = 0.8
+    bag_noise: float = 0.3
+    num_related: int = DEFAULT_NUM_RELATED
+    bag_size: int = DEFAULT_BAG_SIZE
+    strategies: tuple[str, ...] = (WEAK, AGREEMENT, SPL)
+    min_count: int = DEFAULT_MIN_COUNT
+    seed: int = 0
+    hidden_units: tuple[int, ...] = (256, 128)
+    epochs: int = 60
+    pretrain_epochs: int = 30
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+
+
+def write_sources(data_dir: str, config: SplPipelineConfig = SplPipelineConfig()) -> dict:
+    """Writes the target and pool NPZ sources (deterministic in `config.seed`).
+
+    Returns:
+      {"target": path, "pool": path}.
+    """
+    from sklearn.datasets import load_digits
+
+    from frontier.components.spl.bags import make_bags
+
+    digits = load_digits()
+    x, y = digits.data.astype(np.float32), digits.target.astype(np.int64)
+    order = np.random.default_rng(config.seed).permutation(len(y))
+    target, pool = order[: config.target_size], order[config.target_size :]
+    bags = make_bags(
+        y[pool], config.bag_noise, 10, config.num_related, config.bag_size, seed=config.seed
+    )
+    os.makedirs(data_dir, exist_ok=True)
+    paths = {
+        "target": os.path.join(data_dir, TARGET_FILE),
+        "pool": os.path.join(data_dir, POOL_FILE),
+    }
+    np.savez(paths["target"], pixels=x[target], label=y[target])
+    np.savez(paths["pool"], pixels=x[pool], label=y[pool], weak_label=bags.weak, bag=bags.bag)
+    return paths
+
+
+def spl_comparison(target, pool, config: SplPipelineConfig = SplPipelineConfig()) -> list:
+    """The teacher, then per strategy SplLabeler, pre-training, fine-tuning and evaluation.
+
+    Args:
+      target: channel of the clean target `Examples` (`train` trains the
+        teacher and the students; `eval` scores them).
+      pool: channel of the weakly-labeled pool `Examples` (`weak_label`).
+      config: the strategies and hyper-parameters.
+
+    Returns:
+      The nodes: teacher first, then each strategy's five nodes.
+    """
+    from frontier.components.evaluate import EvaluationReport, make_evaluator
+    from frontier.components.spl import SplLabeler
+    from frontier.components.trainer import Trainer
+
+    train_args = dict(
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        hidden_units=config.hidden_units,
+        seed=config.seed,
+    )
+    teacher = Trainer(examples=target, epochs=config.epochs, **train_args).with_id(TEACHER_ID)
+    nodes: list = [teacher]
+    for strategy in config.strategies:
+        labeler = SplLabeler(
+            examples=pool,
+            teacher=teacher.outputs["model"],
+            strategy=strategy,
+            min_count=config.min_count,
+        ).with_id(LABELER_PREFIX + strategy)
+        pretrain = Trainer(
+            examples=labeler.outputs["relabeled_examples"],
+            label_key="spl_label",
+            epochs=config.pretrain_epochs,
+            **train_args,
+        ).with_id(PRETRAIN_PREFIX + strategy)
+        student = Trainer(
+            examples=target,
+            base_model=pretrain.outputs["model"],
+            epochs=config.epochs,
+            **train_args,
+        ).with_id(STUDENT_PREFIX + strategy)
+        evaluator = make_evaluator(
+            examples=target,
+            model=student.outputs["model"],
+            baseline_model=teacher.outputs["model"],
+            num_classes=10,
+            min_accuracy=None,
+            max_accuracy_drop=0.0,
+        ).with_id(EVALUATOR_PREFIX + strategy)
+        report = EvaluationReport(
+            examples=target,
+            model=student.outputs["model"],
+            evaluation=evaluator.outputs["evaluation"],
+            blessing=evaluator.outputs["blessing"],
+        ).with_id(REPORT_PREFIX + strategy)
+        nodes += [labeler, pretrain, student, evaluator, report]
+    return nodes
+
+
+def ingest_sources(paths: dict, config: SplPipelineConfig = SplPipelineConfig()) -> tuple:
+    """The two Ingest nodes (ids IngestTarget, IngestPool) of `write_sources`' files."""
+    from frontier.components.ingest import Ingest
+
+    target = Ingest(
+        source=paths["target"],
+        feature_columns=["pixels"],
+        classes=DIGITS,
+        eval_fraction=config.target_eval_fraction,
+        seed=config.seed,
+    ).with_id("IngestTarget")
+    pool = Ingest(
+        source=paths["pool"],
+        feature_columns=["pixels"],
+        classes=DIGITS,
+        weak_label_column="weak_label",
+        seed=config.seed,
+    ).with_id("IngestPool")
+    return target, pool
+
+
+def create_pipeline(
+    root: str, config: SplPipelineConfig = SplPipelineConfig(), enable_cache: bool = True
+):
+    """The SPL pipeline on digits, with its sources and MLMD store under `root`."""
+    from tfx import v1 as tfx
+
+    from frontier.pipelines import runner
+
+    paths = write_sources(os.path.join(root, "data", "spl"), config)
+    target, pool = ingest_sources(paths, config)
+    return tfx.dsl.Pipeline(
+        pipeline_name=PIPELINE_NAME,
+        pipeline_root=runner.pipeline_root(root, PIPELINE_NAME),
+        components=[
+            target,
+            pool,
+            *spl_comparison(target.outputs["examples"], pool.outputs["examples"], config),
+        ],
+        enable_cache=enable_cache,
+        metadata_connection_config=runner.metadata_config(root),
+    )
+
+
+def outcome(run: RunRecord) -> list[str]:
+    """One line per strategy: its student's held-out accuracy against the
+    teacher's (no pre-training), and its SPL label space's size."""
+    classes = {
+        strategy: f"; {p['num_classes']} pre-training classes, "
+        f"teacher agrees {p['teacher_agreement']:.3f}"
+        for strategy, p in run.properties(
+            LABELER_PREFIX, "num_classes", "teacher_agreement"
+        ).items()
+    }
+    lines = []
+    for strategy, props in run.properties(REPORT_PREFIX, "accuracy").items():
+        base = props.get("baseline_accuracy")
+        vs = f" (no pre-training {base:.4f})" if isinstance(base, float) else ""
+        lines.append(
+            f"SPL {strategy}: student eval accuracy {props['accuracy']:.4f}{vs}"
+            f"{classes.get(strategy, '')}"
+        )
+    return lines
