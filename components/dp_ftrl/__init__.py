@@ -9,6 +9,14 @@ Plain functions (no TFX import):
 
 The accountant lives in `frontier.components.dp_ftrl.accounting`; its module docstring
 states the mechanism, which tree nodes count, and the separation convention.
+
+The simulation: `participation` (client partitioning, the participation schedule and its
+checker), `tree` (tree aggregation with the plain and the efficient (Honaker) prefix-sum
+estimators and their noise variances), `federated` (client updates vectorised with JAX,
+DP-FTRL with momentum, DP-FedAvg and FedAvg baselines, `train_federated`)::
+
+    from frontier.components.dp_ftrl import FederatedConfig, train_federated
+    result = train_federated(x, y, client_ids, FederatedConfig(rounds=200), "dp_ftrl")
 """
 
 from frontier.components.dp_ftrl.accounting import (
@@ -28,6 +36,52 @@ from frontier.components.dp_ftrl.accounting import (
     tree_sensitivity_squared,
     zcdp_to_epsilon,
 )
+from frontier.components.dp_ftrl.federated import (
+    MECHANISMS,
+    ClientData,
+    FederatedConfig,
+    FederatedResult,
+    FtrlState,
+    MomentumState,
+    NoiseInfo,
+    client_deltas,
+    clip_deltas,
+    evaluate,
+    flatten_params,
+    ftrl_init,
+    ftrl_update,
+    init_params,
+    local_sgd,
+    model_logits,
+    momentum_init,
+    momentum_update,
+    pack_clients,
+    round_delta_sum,
+    round_delta_sum_loop,
+    to_keras_model,
+    to_keras_weights,
+    train_federated,
+    unflatten_params,
+)
+from frontier.components.dp_ftrl.participation import (
+    PARTITION_SCHEMES,
+    check_schedule,
+    partition_clients,
+    schedule_participation,
+    short_rounds,
+)
+from frontier.components.dp_ftrl.tree import (
+    ESTIMATORS,
+    PrefixSums,
+    TreeState,
+    efficient_node_variance,
+    efficient_weight,
+    prefix_noise_variance,
+    tree_add,
+    tree_init,
+    tree_prefix_sum,
+    tree_prefix_sums,
+)
 
 __all__ = [
     "MECHANISM_GAUSSIAN",
@@ -45,4 +99,45 @@ __all__ = [
     "tree_rho",
     "tree_sensitivity_squared",
     "zcdp_to_epsilon",
+    # simulation
+    "ESTIMATORS",
+    "MECHANISMS",
+    "PARTITION_SCHEMES",
+    "ClientData",
+    "FederatedConfig",
+    "FederatedResult",
+    "FtrlState",
+    "MomentumState",
+    "NoiseInfo",
+    "PrefixSums",
+    "TreeState",
+    "check_schedule",
+    "clip_deltas",
+    "client_deltas",
+    "efficient_node_variance",
+    "efficient_weight",
+    "evaluate",
+    "flatten_params",
+    "ftrl_init",
+    "ftrl_update",
+    "init_params",
+    "local_sgd",
+    "model_logits",
+    "momentum_init",
+    "momentum_update",
+    "pack_clients",
+    "partition_clients",
+    "prefix_noise_variance",
+    "round_delta_sum",
+    "round_delta_sum_loop",
+    "schedule_participation",
+    "short_rounds",
+    "to_keras_model",
+    "to_keras_weights",
+    "train_federated",
+    "tree_add",
+    "tree_init",
+    "tree_prefix_sum",
+    "tree_prefix_sums",
+    "unflatten_params",
 ]

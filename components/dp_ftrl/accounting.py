@@ -66,7 +66,7 @@ from typing import Any
 import dp_accounting
 import numpy as np
 
-from frontier.components.common.errors import InputError
+from frontier.components.common.errors import InputError, check_int
 
 MECHANISM_TREE = "dp_ftrl_tree_aggregation"
 MECHANISM_GAUSSIAN = "dp_fedavg_gaussian"
@@ -91,18 +91,6 @@ __all__ = [
 
 
 # --- parameter checks ------------------------------------------------------------------------
-
-
-def _check_int(value: Any, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputError(
-            f"{name} must be an integer, got {value!r}",
-            column=name,
-            expected=f"an integer >= {minimum}",
-        )
-    if value < minimum:
-        raise InputError(f"{name} is {value}", column=name, expected=f"an integer >= {minimum}")
-    return int(value)
 
 
 def _check_positive(value: Any, name: str) -> float:
@@ -130,7 +118,7 @@ def _check_delta(delta: Any) -> float:
 def _check_restart(restart_every: Any) -> int | None:
     if restart_every is None:
         return None
-    return _check_int(restart_every, "restart_every", 1)
+    return check_int(restart_every, "restart_every", 1)
 
 
 def _check_orders(orders: Sequence[float] | None) -> np.ndarray | None:
@@ -351,9 +339,9 @@ def tree_sensitivity_squared(
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    rounds = _check_int(rounds, "rounds", 1)
-    k = _check_int(max_participations, "max_participations", 1)
-    gap = _check_int(min_separation, "min_separation", 1)
+    rounds = check_int(rounds, "rounds", 1)
+    k = check_int(max_participations, "max_participations", 1)
+    gap = check_int(min_separation, "min_separation", 1)
     restart_every = _check_restart(restart_every)
     gap = min(gap, rounds)  # a gap >= rounds already allows only one participation
     state = _EMPTY
@@ -421,9 +409,9 @@ def rho_over_rounds(
       InputError: a parameter is out of range (the message names it).
     """
     nm = _check_positive(noise_multiplier, "noise_multiplier")
-    rounds = _check_int(rounds, "rounds", 1)
-    k = _check_int(max_participations, "max_participations", 1)
-    gap = min(_check_int(min_separation, "min_separation", 1), rounds)
+    rounds = check_int(rounds, "rounds", 1)
+    k = check_int(max_participations, "max_participations", 1)
+    gap = min(check_int(min_separation, "min_separation", 1), rounds)
     restart_every = _check_restart(restart_every)
     sens2 = np.array(
         [_best(s) for s in _prefix_states(rounds, k, gap, restart_every)], dtype=np.float64
@@ -578,7 +566,7 @@ def epsilon_after(
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    _check_int(rounds_run, "rounds_run", 1)
+    check_int(rounds_run, "rounds_run", 1)
     return tree_account(
         noise_multiplier,
         rounds_run,
@@ -724,7 +712,7 @@ def gaussian_rho(noise_multiplier: float, participations: int) -> float:
       InputError: a parameter is out of range (the message names it).
     """
     nm = _check_positive(noise_multiplier, "noise_multiplier")
-    k = _check_int(participations, "participations", 1)
+    k = check_int(participations, "participations", 1)
     return k / (2.0 * nm * nm)
 
 
@@ -745,7 +733,7 @@ def gaussian_noise_multiplier_for_rho(rho: float, participations: int) -> float:
       InputError: a parameter is out of range (the message names it).
     """
     rho = _check_positive(rho, "rho")
-    k = _check_int(participations, "participations", 1)
+    k = check_int(participations, "participations", 1)
     return math.sqrt(k / (2.0 * rho))
 
 
@@ -773,8 +761,8 @@ def gaussian_account(
       InputError: a parameter is out of range (the message names it).
     """
     nm = _check_positive(noise_multiplier, "noise_multiplier")
-    rounds = _check_int(rounds, "rounds", 1)
-    k = _check_int(max_participations, "max_participations", 1)
+    rounds = check_int(rounds, "rounds", 1)
+    k = check_int(max_participations, "max_participations", 1)
     delta = _check_delta(delta)
     orders_arr = _check_orders(orders)
     participations = min(k, rounds)
@@ -816,9 +804,9 @@ class TreeAccountingConfig:
 
     def __post_init__(self) -> None:
         _check_positive(self.noise_multiplier, "noise_multiplier")
-        _check_int(self.rounds, "rounds", 1)
-        _check_int(self.max_participations, "max_participations", 1)
-        _check_int(self.min_separation, "min_separation", 1)
+        check_int(self.rounds, "rounds", 1)
+        check_int(self.max_participations, "max_participations", 1)
+        check_int(self.min_separation, "min_separation", 1)
         _check_restart(self.restart_every)
 
     def rho(self) -> float:
