@@ -4,7 +4,7 @@ The public components are re-exported here, imported on first use so that
 `import frontier.components` costs nothing (TFX takes seconds to import):
 
     from frontier.components import Ingest, Trainer, make_evaluator, EvaluationReport, Pusher
-    from frontier.components import KipDistill, CiwTrainer, SplLabeler
+    from frontier.components import KipDistill, CiwTrainer, SplLabeler, DpFtrlTrainer
 """
 
 import importlib
@@ -19,6 +19,7 @@ _EXPORTS = {
     "KipDistill": "frontier.components.kip",
     "CiwTrainer": "frontier.components.ciw",
     "SplLabeler": "frontier.components.spl",
+    "DpFtrlTrainer": "frontier.components.dp_ftrl",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -43,3 +43,23 @@ class SplLabelMap(artifact.Artifact):
 
 
 SPL_LABEL_MAP_FILE = "label_map.json"
+
+
+class PrivacyLedger(artifact.Artifact):
+    """What a differentially private training run spent, for audits and budgets.
+
+    Layout: `<uri>/privacy_ledger.json`: mechanism (`dp_ftrl_tree_aggregation`
+    or `dp_fedavg_gaussian`), privacy unit (one user: all examples of one
+    `client_id`), parameters (noise multiplier, clip, rounds, clients per
+    round, max participations, min separation, restarts, estimator), rho
+    (zCDP), epsilon and delta, the rounds actually run, and epsilon after
+    every round. A non-private run (FedAvg) records epsilon as null.
+
+    Custom properties (also set on the trained `Model`):
+      mechanism, rho, epsilon, delta, rounds_run, noise_multiplier.
+    """
+
+    TYPE_NAME = "frontier.PrivacyLedger"
+
+
+PRIVACY_LEDGER_FILE = "privacy_ledger.json"

@@ -256,6 +256,43 @@ def _spl(env: Env, pool_uri: str) -> list:
     return [pool, teacher, labeler]
 
 
+# --- dp_ftrl --------------------------------------------------------------------------
+
+
+def _with_client_ids(env: Env) -> str:
+    """The tiny digits with a client_id per example (20 users, IID)."""
+    import numpy as np
+
+    from frontier.components.dp_ftrl import partition_clients
+    from frontier.schemas.dataset import CLIENT_ID_KEY
+
+    info = DatasetInfo.read(env.examples)
+    info = dataclasses.replace(info, role_keys=(*info.role_keys, CLIENT_ID_KEY))
+    splits = {s: load_split(env.examples, s) for s in ("train", "eval")}
+    for i, arrays in enumerate(splits.values()):
+        users = partition_clients(arrays["label"], 20, "iid", seed=i)
+        arrays[CLIENT_ID_KEY] = np.array([f"user-{u}".encode() for u in users], object)
+    artifact = standard_artifacts.Examples()
+    artifact.uri = str(env.tmp / "federated")
+    write_examples(artifact, splits, info)
+    return artifact.uri
+
+
+def _dp_ftrl(env: Env, examples_uri: str) -> list:
+    from frontier.components.dp_ftrl import DpFtrlTrainer
+
+    examples = _import_examples(examples_uri)
+    trainer = DpFtrlTrainer(
+        examples=examples.outputs["result"],
+        rounds=4,
+        clients_per_round=5,
+        max_participations=1,
+        hidden_units=[16],
+        baselines=["dp_fedavg"],
+    )
+    return [examples, trainer]
+
+
 CASES = [
     Case(
         "ingest", "Ingest", _ingest_good, _ingest_bad, r"bad\.csv, row 3, column 'b'.*not a number"
@@ -297,6 +334,13 @@ CASES = [
         lambda env: _spl(env, env.examples),  # no weak_label column
         r"dataset_info\.json, column 'weak_label': the examples have no 'weak_label' column",
     ),
+    Case(
+        "dp_ftrl",
+        "DpFtrlTrainer",
+        lambda env: _dp_ftrl(env, _with_client_ids(env)),
+        lambda env: _dp_ftrl(env, env.examples),  # no client_id column
+        r"dataset_info\.json, column 'client_id': the examples have no 'client_id' column",
+    ),
 ]
 
 
@@ -322,7 +366,7 @@ def test_every_component_is_listed():
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.package)
 def test_compiles_for_vertex_and_kubeflow(case: Case, env: Env):
-    pipeline = _pipeline(case.good(env), env.tmp, f"conformance-{case.package}")
+    pipeline = _pipeline(case.good(env), env.tmp, f"conformance-{case.package.replace('_', '-')}")
     out = env.tmp / "compiled"
     tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=IMAGE),
@@ -341,7 +385,7 @@ def test_compiles_for_vertex_and_kubeflow(case: Case, env: Env):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.package)
 def test_runs_on_a_tiny_input(case: Case, env: Env):
-    pipeline = _pipeline(case.good(env), env.tmp, f"conformance-{case.package}")
+    pipeline = _pipeline(case.good(env), env.tmp, f"conformance-{case.package.replace('_', '-')}")
     runner_lib.run_pipeline(pipeline)
     run = runs_lib.latest_run(str(env.tmp))
     node = next(n for n in run.nodes if n.node_id == case.node_id)
@@ -355,7 +399,9 @@ def test_runs_on_a_tiny_input(case: Case, env: Env):
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.package)
 def test_rejects_a_bad_input_clearly(case: Case, env: Env):
-    pipeline = _pipeline(case.bad(env), env.tmp, f"conformance-{case.package}-bad")
+    pipeline = _pipeline(
+        case.bad(env), env.tmp, f"conformance-{case.package.replace('_', '-')}-bad"
+    )
     with pytest.raises(Exception, match=case.error):
         runner_lib.run_pipeline(pipeline)
     run = runs_lib.latest_run(str(env.tmp))

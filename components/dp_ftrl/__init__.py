@@ -84,6 +84,7 @@ from frontier.components.dp_ftrl.tree import (
 )
 
 __all__ = [
+    "DpFtrlTrainer",
     "MECHANISM_GAUSSIAN",
     "MECHANISM_TREE",
     "PrivacyAccount",
@@ -141,3 +142,11 @@ __all__ = [
     "tree_prefix_sums",
     "unflatten_params",
 ]
+
+
+def __getattr__(name: str):
+    if name == "DpFtrlTrainer":
+        from frontier.components.dp_ftrl.component import DpFtrlTrainer
+
+        return DpFtrlTrainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,150 @@
+"""The DpFtrlTrainer: budget checked at construction, the executor run directly."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+
+from frontier.components.common.errors import InputError
+
+SMALL = dict(
+    rounds=6,
+    clients_per_round=5,
+    max_participations=2,
+    min_separation=2,
+    noise_multiplier=1.0,
+    clip=1.0,
+    client_lr=0.05,
+    local_batch_size=8,
+    hidden_units=(16,),
+    eval_every=3,
+    delta=1e-5,
+)
+
+
+def federated_examples(tmp_path, digits_examples_uri, num_clients: int = 20) -> str:
+    """The tiny digits with a client_id per example (IID over `num_clients` users)."""
+    from tfx.types import standard_artifacts
+
+    from frontier.components.common.examples_io import load_split, write_examples
+    from frontier.components.dp_ftrl import partition_clients
+    from frontier.schemas.dataset import CLIENT_ID_KEY, DatasetInfo
+
+    info = DatasetInfo.read(digits_examples_uri)
+    info = dataclasses.replace(info, role_keys=(*info.role_keys, CLIENT_ID_KEY))
+    splits = {s: load_split(digits_examples_uri, s) for s in ("train", "eval")}
+    for i, arrays in enumerate(splits.values()):
+        users = partition_clients(arrays["label"], num_clients, "iid", seed=i)
+        arrays[CLIENT_ID_KEY] = np.array([f"user-{u:03d}".encode() for u in users], object)
+    artifact = standard_artifacts.Examples()
+    artifact.uri = str(tmp_path / "federated_examples")
+    write_examples(artifact, splits, info)
+    return artifact.uri
+
+
+def _run(tmp_path, examples_uri: str, mechanism="dp_ftrl", baselines=("fedavg",), budget=0.0):
+    from tfx.types import standard_artifacts
+
+    from frontier.components.common.examples_io import set_examples_properties
+    from frontier.components.dp_ftrl import FederatedConfig, spec
+    from frontier.components.dp_ftrl.executor import Executor
+    from frontier.schemas.artifacts import HtmlReport, PrivacyLedger
+
+    examples = standard_artifacts.Examples()
+    examples.uri = examples_uri
+    set_examples_properties(examples, ["train", "eval"])
+    outputs = {
+        spec.MODEL_KEY: standard_artifacts.Model(),
+        spec.PRIVACY_LEDGER_KEY: PrivacyLedger(),
+        spec.VISUALIZATION_KEY: HtmlReport(),
+    }
+    for key, artifact in outputs.items():
+        artifact.uri = str(tmp_path / mechanism / key)
+    Executor().Do(
+        {spec.EXAMPLES_KEY: [examples]},
+        {k: [v] for k, v in outputs.items()},
+        {
+            spec.MECHANISM_KEY: mechanism,
+            spec.BASELINES_KEY: json.dumps(list(baselines)),
+            spec.PRIVACY_BUDGET_KEY: budget,
+            **spec.config_to_properties(FederatedConfig(**SMALL)),
+        },
+    )
+    return outputs
+
+
+def test_trains_exports_and_records_the_privacy_spent(tmp_path, digits_examples_uri):
+    from frontier.components.dp_ftrl import spec, tree_account
+    from frontier.components.trainer import predict_examples
+    from frontier.schemas.artifacts import HTML_FILE_NAME, PRIVACY_LEDGER_FILE
+
+    uri = federated_examples(tmp_path, digits_examples_uri)
+    out = _run(tmp_path, uri, baselines=("fedavg", "dp_fedavg"))
+    model, ledger_artifact = out[spec.MODEL_KEY], out[spec.PRIVACY_LEDGER_KEY]
+    with open(os.path.join(ledger_artifact.uri, PRIVACY_LEDGER_FILE)) as f:
+        ledger = json.load(f)
+    want = tree_account(1.0, 6, 2, 2, 1e-5)
+    assert ledger["mechanism"] == "dp_ftrl_tree_aggregation"
+    assert ledger["rho"] == pytest.approx(want.rho) and ledger["epsilon"] == pytest.approx(
+        want.epsilon
+    )
+    assert ledger["rounds_run"] == 6 and len(ledger["epsilon_per_round"]) == 6
+    assert ledger["epsilon_per_round"][-1] == pytest.approx(want.epsilon)
+    assert ledger["clients"] == 20
+    for artifact in (model, ledger_artifact):
+        assert artifact.get_float_custom_property(spec.EPSILON_PROPERTY) == pytest.approx(
+            want.epsilon
+        )
+        assert artifact.get_string_custom_property(spec.MECHANISM_PROPERTY) == (
+            "dp_ftrl_tree_aggregation"
+        )
+    # The Trainer's serving contract: the stock Evaluator and Pusher can take it.
+    preds = predict_examples(model.uri, uri, "eval")
+    assert preds["probabilities"].shape == (80, 10)
+    acc = float(np.mean(preds["classes"] == preds["label"]))
+    assert acc == pytest.approx(model.get_float_custom_property(spec.EVAL_ACCURACY_PROPERTY))
+    page = open(os.path.join(out[spec.VISUALIZATION_KEY].uri, HTML_FILE_NAME)).read()
+    for name in ("DP-FTRL", "DP-FedAvg", "FedAvg (non-private)", "data:image/png;base64"):
+        assert name in page
+
+
+def test_fedavg_records_no_epsilon(tmp_path, digits_examples_uri):
+    from frontier.components.dp_ftrl import spec
+    from frontier.schemas.artifacts import PRIVACY_LEDGER_FILE
+
+    uri = federated_examples(tmp_path, digits_examples_uri)
+    out = _run(tmp_path, uri, mechanism="fedavg", baselines=())
+    ledger = json.load(open(os.path.join(out[spec.PRIVACY_LEDGER_KEY].uri, PRIVACY_LEDGER_FILE)))
+    assert ledger["epsilon"] is None and ledger["mechanism"] == "fedavg_non_private"
+    assert not out[spec.MODEL_KEY].has_custom_property(spec.EPSILON_PROPERTY)
+
+
+def test_a_run_over_budget_is_refused_before_training(tmp_path, digits_examples_uri):
+    from tfx.types import channel, standard_artifacts
+
+    from frontier.components.dp_ftrl import DpFtrlTrainer, tree_account
+
+    epsilon = tree_account(1.0, 6, 2, 2, 1e-5).epsilon
+    examples = channel.Channel(type=standard_artifacts.Examples)
+    with pytest.raises(InputError, match=f"would reach epsilon {epsilon:.3f}.*budget of 1"):
+        DpFtrlTrainer(examples=examples, privacy_budget=1.0, **SMALL)
+    DpFtrlTrainer(examples=examples, privacy_budget=epsilon + 0.01, **SMALL)  # fits
+    with pytest.raises(InputError, match="not differentially private"):
+        DpFtrlTrainer(examples=examples, mechanism="fedavg", privacy_budget=5.0, **SMALL)
+    with pytest.raises(InputError, match="mechanism 'sgd'"):
+        DpFtrlTrainer(examples=examples, mechanism="sgd", **SMALL)
+    with pytest.raises(InputError, match="column 'rounds'"):
+        DpFtrlTrainer(examples=examples, **{**SMALL, "rounds": 0})
+    # The executor checks again, before it reads any data.
+    with pytest.raises(InputError, match="would reach epsilon"):
+        _run(tmp_path, str(tmp_path / "never_read"), budget=1.0)
+    assert not os.path.exists(tmp_path / "dp_ftrl" / "model")
+
+
+def test_rejects_examples_without_client_ids(tmp_path, digits_examples_uri):
+    with pytest.raises(InputError, match="column 'client_id'"):
+        _run(tmp_path, digits_examples_uri)
