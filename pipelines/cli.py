@@ -1,15 +1,18 @@
 """The `frontier` command.
 
-frontier run NAME [--runner local|beam] [--root DIR]   build and run a pipeline (demo, kip, ciw, spl)
+frontier run NAME [--runner local|beam] [--root DIR]   build and run a pipeline (demo, kip, ciw, spl, dp_ftrl)
 frontier runs [--root DIR]                              list past runs from ML Metadata
+frontier privacy --rounds R --max-participations K ...  rho and epsilon of DP-FTRL / DP-FedAvg
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+import time
 
 DEFAULT_ROOT = "frontier_runs"
 # Shipped pipelines: each module has `create_pipeline(root)` and `outcome(run)`.
@@ -18,6 +21,7 @@ PIPELINES = {
     "kip": "frontier.pipelines.kip",
     "ciw": "frontier.pipelines.ciw",
     "spl": "frontier.pipelines.spl",
+    "dp_ftrl": "frontier.pipelines.dp_ftrl",
 }
 
 
@@ -102,6 +106,218 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- frontier privacy ---------------------------------------------------------------
+
+TREE = "tree"
+GAUSSIAN = "gaussian"
+# delta of the Gboard DP-FTRL deployment (Xu et al. 2023), whose production
+# configuration (7.0, 2000 rounds, 6 participations, separation 313) has
+# rho = 0.81 and epsilon = 8.90 at this delta.
+DEFAULT_DELTA = 1e-10
+_MECHANISM_NAMES = {
+    TREE: "DP-FTRL, tree aggregation",
+    GAUSSIAN: "DP-FedAvg, independent Gaussian noise per round (no amplification)",
+}
+# Parameter names in frontier.components.dp_ftrl errors -> the options that set them.
+_OPTIONS = {
+    "noise_multiplier": "--noise-multiplier",
+    "target_epsilon": "--target-epsilon",
+    "rounds": "--rounds",
+    "max_participations": "--max-participations",
+    "participations": "--max-participations",
+    "min_separation": "--min-separation",
+    "restart_every": "--restart-every",
+    "delta": "--delta",
+}
+
+
+class _OptionError(ValueError):
+    """A bad `frontier privacy` option; the message names it."""
+
+
+def privacy_account(
+    mechanism: str,
+    rounds: int,
+    max_participations: int,
+    delta: float = DEFAULT_DELTA,
+    *,
+    noise_multiplier: float | None = None,
+    target_epsilon: float | None = None,
+    min_separation: int | None = None,
+    restart_every: int | None = None,
+) -> dict:
+    """What `frontier privacy` prints, as a dict: the fields of the
+    `PrivacyAccount` plus `target_epsilon` (None unless calibrated) and
+    `calibrated`.
+
+    With `target_epsilon`, the noise multiplier is the smallest (within 1e-6)
+    whose epsilon is at most the target: `calibrate_noise_multiplier` for the
+    tree; for the Gaussian mechanism the rho of a one-round, one-participation
+    tree calibrated to the target (sensitivity 1, i.e. one Gaussian release),
+    turned into a per-round noise by `gaussian_noise_multiplier_for_rho`.
+
+    Raises:
+      ValueError (an `InputError` from the accountant, naming the parameter,
+        or an option error naming the option).
+    """
+    # Imported here: the rest of the CLI loads TFX; this needs only dp_accounting.
+    from frontier.components.common.errors import check_int
+    from frontier.components.dp_ftrl import accounting
+
+    if (noise_multiplier is None) == (target_epsilon is None):
+        raise _OptionError(
+            "give exactly one of --noise-multiplier and --target-epsilon (to calibrate it)"
+        )
+    if mechanism == TREE:
+        if min_separation is None:
+            raise _OptionError(
+                "--min-separation: the tree mechanism needs it (the least number of rounds"
+                " between two participations of one client; 1 allows consecutive rounds)"
+            )
+        if target_epsilon is not None:
+            noise_multiplier = accounting.calibrate_noise_multiplier(
+                target_epsilon,
+                delta,
+                rounds,
+                max_participations,
+                min_separation,
+                restart_every=restart_every,
+            )
+        account = accounting.tree_account(
+            noise_multiplier,
+            rounds,
+            max_participations,
+            min_separation,
+            delta,
+            restart_every=restart_every,
+        )
+    elif mechanism == GAUSSIAN:
+        if target_epsilon is not None:
+            check_int(rounds, "rounds", 1)
+            check_int(max_participations, "max_participations", 1)
+            single = accounting.calibrate_noise_multiplier(target_epsilon, delta, 1, 1, 1)
+            rho = accounting.tree_rho(single, 1, 1, 1)
+            noise_multiplier = accounting.gaussian_noise_multiplier_for_rho(
+                rho, min(max_participations, rounds)
+            )
+        account = accounting.gaussian_account(noise_multiplier, rounds, max_participations, delta)
+    else:
+        raise _OptionError(
+            f"--mechanism: unknown mechanism {mechanism!r} (expected tree or gaussian)"
+        )
+    out = account.to_dict()
+    out["calibrated"] = target_epsilon is not None
+    out["target_epsilon"] = None if target_epsilon is None else float(target_epsilon)
+    return out
+
+
+def _format_privacy(result: dict, mechanism: str, args: argparse.Namespace) -> list[str]:
+    nm = f"{result['noise_multiplier']:.6g}"
+    if result["calibrated"]:
+        nm += f" (calibrated: smallest with epsilon <= {result['target_epsilon']:g})"
+    unused = " (not used by the gaussian mechanism)" if mechanism == GAUSSIAN else ""
+    separation = "-" if args.min_separation is None else str(args.min_separation)
+    if args.restart_every is not None:
+        restart = str(args.restart_every)
+    else:
+        restart = "-" if mechanism == GAUSSIAN else "- (one tree)"
+    return [
+        f"mechanism:           {_MECHANISM_NAMES[mechanism]}",
+        f"noise multiplier:    {nm}",
+        f"rounds:              {result['rounds']}",
+        f"max participations:  {result['max_participations']}",
+        f"min separation:      {separation}{unused if args.min_separation is not None else ''}",
+        f"restart every:       {restart}{unused if args.restart_every is not None else ''}",
+        f"sensitivity^2:       {result['sensitivity_squared']:g} (units of clip^2)",
+        f"rho (zCDP):          {result['rho']:.4g}",
+        f"epsilon:             {result['epsilon']:.4g} at delta {result['delta']:g}",
+        f"seconds:             {result['seconds']:.3f}",
+    ]
+
+
+def _cmd_privacy(args: argparse.Namespace) -> int:
+    from frontier.components.common.errors import InputError
+    from frontier.components.dp_ftrl import accounting  # noqa: F401 (imported before timing)
+
+    start = time.perf_counter()
+    try:
+        result = privacy_account(
+            args.mechanism,
+            args.rounds,
+            args.max_participations,
+            args.delta,
+            noise_multiplier=args.noise_multiplier,
+            target_epsilon=args.target_epsilon,
+            min_separation=args.min_separation,
+            restart_every=args.restart_every,
+        )
+    except InputError as e:
+        message = str(e)
+        prefix = f"column {e.column!r}: "
+        if message.startswith(prefix):
+            message = message[len(prefix) :]
+        option = _OPTIONS.get(e.column or "", e.column)
+        raise _OptionError(f"{option}: {message}" if option else message) from None
+    result["seconds"] = time.perf_counter() - start
+    if args.json:
+        print(json.dumps(result, sort_keys=True))
+    else:
+        print("\n".join(_format_privacy(result, args.mechanism, args)))
+    return 0
+
+
+def _add_privacy_parser(sub) -> None:
+    p = sub.add_parser(
+        "privacy",
+        help="rho and epsilon of DP-FTRL (tree) or DP-FedAvg (gaussian), or the noise for a"
+        " target epsilon",
+        description="User-level privacy of federated training: rho (zCDP) and epsilon at delta"
+        " for a noise multiplier, or the smallest noise multiplier for a target epsilon. The"
+        " tree mechanism is DP-FTRL with tree aggregation (Kairouz et al. 2021), accounted"
+        " exactly over every participation pattern with at most --max-participations rounds"
+        " per client, --min-separation apart; gaussian is DP-FedAvg with fresh noise each"
+        " round and no sampling amplification.",
+    )
+    noise = p.add_mutually_exclusive_group(required=True)
+    noise.add_argument(
+        "--noise-multiplier",
+        type=float,
+        help="noise standard deviation per tree node (tree) or per round (gaussian) / clip norm",
+    )
+    noise.add_argument(
+        "--target-epsilon",
+        type=float,
+        help="calibrate: the smallest noise multiplier whose epsilon is at most this",
+    )
+    p.add_argument("--rounds", type=int, required=True, help="number of training rounds")
+    p.add_argument(
+        "--max-participations",
+        type=int,
+        required=True,
+        help="most rounds one client takes part in",
+    )
+    p.add_argument(
+        "--min-separation",
+        type=int,
+        help="least difference y - x between two rounds x < y of one client (tree: required;"
+        " TensorFlow Privacy's min_separation plus one)",
+    )
+    p.add_argument(
+        "--restart-every",
+        type=int,
+        help="restart the tree every this many rounds (tree only; default: one tree)",
+    )
+    p.add_argument(
+        "--delta",
+        type=float,
+        default=DEFAULT_DELTA,
+        help=f"delta of epsilon (default {DEFAULT_DELTA:g}, the Gboard deployment's)",
+    )
+    p.add_argument("--mechanism", choices=(TREE, GAUSSIAN), default=TREE, help="default: tree")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead")
+    p.set_defaults(func=_cmd_privacy, quiet=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="frontier", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -113,12 +329,14 @@ def build_parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list past runs and their artifacts from ML Metadata")
     runs.add_argument("--root", default=DEFAULT_ROOT)
     runs.set_defaults(func=_cmd_runs)
+    _add_privacy_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _configure_logging()
+    if not getattr(args, "quiet", False):  # `frontier privacy` logs nothing
+        _configure_logging()
     try:
         return args.func(args)
     except (FileNotFoundError, LookupError, ValueError) as e:

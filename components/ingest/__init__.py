@@ -11,14 +11,27 @@ Public names:
   * `noisy_label`, `add_label_noise`, `LabelNoise`, `flip_summary`,
     `flip_summary_of`, `FlipSummary`: seeded synthetic label noise
     (symmetric or pair-flip), usable on plain arrays.
+  * `add_client`, `hash_partition`, `client_index`, `client_name`,
+    `ClientPartition`, `partition_summary_of`, `PartitionSummary`: seeded
+    synthetic clients (IID or Dirichlet label skew), usable on plain arrays.
 
 Modules: `spec` (names, `IngestConfig`), `files` (paths, listing, column
 checks), `plan` (`SourcePlan`, `plan_source`), `readers` (one reader per
 format), `convert` (typed values, ids, splits), `noise` (label noise),
+`clients` (synthetic client partition),
 `report`, and the TFX pieces `component` and `executor`.
 """
 
+from frontier.components.ingest.clients import (
+    ClientPartition,
+    PartitionSummary,
+    client_index,
+    client_name,
+    hash_partition,
+    partition_summary_of,
+)
 from frontier.components.ingest.convert import (
+    add_client,
     add_noise,
     assign_split,
     check_split_counts,
@@ -42,23 +55,30 @@ from frontier.components.ingest.readers import RawRow, Shard, read_shard
 from frontier.components.ingest.spec import IngestConfig
 
 __all__ = [
+    "ClientPartition",
     "FlipSummary",
     "Ingest",
     "IngestConfig",
     "LabelNoise",
+    "PartitionSummary",
     "RawRow",
     "Shard",
     "SourcePlan",
+    "add_client",
     "add_label_noise",
     "add_noise",
     "assign_split",
     "check_split_counts",
     "check_unique_ids",
+    "client_index",
+    "client_name",
     "convert_row",
     "flip_summary",
     "flip_summary_of",
+    "hash_partition",
     "iter_rows",
     "noisy_label",
+    "partition_summary_of",
     "plan_source",
     "read_arrays",
     "read_shard",

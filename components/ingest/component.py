@@ -33,6 +33,10 @@ class IngestSpec(ComponentSpec):
         spec.LABEL_NOISE_KEY: ExecutionParameter(type=str),
         spec.NOISE_RATE_KEY: ExecutionParameter(type=float),
         spec.NOISE_SEED_KEY: ExecutionParameter(type=int),
+        spec.CLIENT_PARTITION_KEY: ExecutionParameter(type=str),
+        spec.NUM_CLIENTS_KEY: ExecutionParameter(type=int),
+        spec.PARTITION_ALPHA_KEY: ExecutionParameter(type=float),
+        spec.PARTITION_SEED_KEY: ExecutionParameter(type=int),
         COMPONENT_VERSION_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {}
@@ -49,7 +53,8 @@ class Ingest(base_beam_component.BaseBeamComponent):
 
     Optionally adds seeded synthetic label noise to the `train` split (for
     label-noise research such as CIW training), keeping the clean label as
-    `true_label`.
+    `true_label`, and a seeded synthetic client partition (IID or Dirichlet
+    label skew) for federated simulation of data without client ids.
 
     Outputs: `examples` (`Examples`) and `visualization` (`HtmlReport`).
     """
@@ -73,6 +78,10 @@ class Ingest(base_beam_component.BaseBeamComponent):
         label_noise: str = spec.NO_NOISE,
         noise_rate: float = spec.DEFAULT_NOISE_RATE,
         noise_seed: int = spec.DEFAULT_NOISE_SEED,
+        client_partition: str = spec.NO_PARTITION,
+        num_clients: int = spec.DEFAULT_NUM_CLIENTS,
+        partition_alpha: float = spec.DEFAULT_PARTITION_ALPHA,
+        partition_seed: int = spec.DEFAULT_PARTITION_SEED,
     ):
         """Configures the component; configuration errors raise here.
 
@@ -127,13 +136,37 @@ class Ingest(base_beam_component.BaseBeamComponent):
             on (noise_seed, its example id, its class), through SHA-256 like
             the split, so the same seed gives byte-identical files and a
             higher rate only adds flips. Independent of `seed`.
+          client_partition: synthetic clients (users) for federated simulation
+            of data without client ids: `none` (default), `iid` (each example
+            to one of `num_clients` clients uniformly) or `dirichlet` (label
+            skew: per class, client proportions drawn from
+            Dirichlet(`partition_alpha`); small alpha, few classes per
+            client). Every example of both splits gets a `client_id` bytes
+            value `client-00042` (federated training uses `train`; `eval`
+            holds the same users' held-out examples), `dataset_info.json`
+            lists `client_id`, the page shows examples per client and the
+            label skew, and the `Examples` artifact carries the custom
+            properties `client_partition`, `num_clients`, `partition_alpha`,
+            `partition_seed` and `train_clients`. An example's client is a
+            SHA-256 hash of (partition_seed, its example id) mapped through
+            its clean class's proportions: order-independent and parallel,
+            the same distribution as `dp_ftrl.partition_clients` but not the
+            same assignment, and a client can end up empty (see
+            `frontier.components.ingest.clients`). Refused with a
+            `client_id_column` or a source that has a `client_id` column.
+          num_clients: number of clients, >= 1 with a partition (0, the
+            default, without); a source with fewer examples fails naming it.
+          partition_alpha: Dirichlet concentration > 0 (default 0.5; `dirichlet` only).
+          partition_seed: seed of the partition, independent of the other seeds.
 
         Raises:
           InputError: a configuration that no source could satisfy (unknown
             format or data set, missing feature columns or classes, a
             fraction out of range, a column given two roles, an unknown
             label noise, a noise rate outside [0, 1] or given without noise,
-            a seed that is no integer, ...).
+            a seed that is no integer, an unknown client partition, a
+            partition without num_clients or with a client_id_column,
+            num_clients without a partition, partition_alpha <= 0, ...).
         """
         config = spec.IngestConfig.create(
             source=source,
@@ -150,6 +183,10 @@ class Ingest(base_beam_component.BaseBeamComponent):
             label_noise=label_noise,
             noise_rate=noise_rate,
             noise_seed=noise_seed,
+            client_partition=client_partition,
+            num_clients=num_clients,
+            partition_alpha=partition_alpha,
+            partition_seed=partition_seed,
         )
         super().__init__(
             spec=IngestSpec(

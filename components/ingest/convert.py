@@ -29,6 +29,12 @@ Label noise (`add_noise`, when the plan has some) comes after the split: a
 `train` example's label may be flipped (`noise.noisy_label`, a hash of
 (noise seed, example id)), an `eval` example's never; both keep the clean
 label as `true_label`.
+
+A client partition (`add_client`, when the plan has one) gives every example,
+in every split, a generated `client_id` from a hash of (partition seed,
+example id) and its clean class (`clients.client_index`): order-independent
+too. It comes before label noise, so a Dirichlet label skew follows the clean
+classes.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import numpy as np
 
 from frontier.components.common.errors import InputError
 from frontier.components.ingest import spec
+from frontier.components.ingest.clients import check_num_clients
 from frontier.components.ingest.plan import SourcePlan, plan_source
 from frontier.components.ingest.readers import MISSING, RawRow, read_shard
 from frontier.schemas.dataset import (
@@ -274,6 +281,28 @@ def add_noise(plan: SourcePlan, row: dict[str, Any], split: str) -> dict[str, An
     return row
 
 
+def client_index_of(plan: SourcePlan, row: Mapping[str, Any]) -> int:
+    """The client index of a converted row under the plan's client partition
+    (from its example id and clean label), or -1 without a partition."""
+    partition = plan.client_partition
+    if partition is None:
+        return -1
+    return partition.client_of(row[LABEL_KEY], row[EXAMPLE_ID_KEY], len(plan.class_names))
+
+
+def add_client(plan: SourcePlan, row: dict[str, Any], index: int | None = None) -> dict[str, Any]:
+    """A converted row with the plan's synthetic client: unchanged without a
+    partition; else `client_id` = `client-<index>` (`clients.client_name`), the
+    index from `client_index_of` unless given. Call it before `add_noise`: the
+    partition follows the clean label."""
+    partition = plan.client_partition
+    if partition is None:
+        return row
+    if index is None:
+        index = client_index_of(plan, row)
+    return {**row, CLIENT_ID_KEY: partition.client_name(index)}
+
+
 def duplicate_id_error(example_id: str, wheres: Iterable[tuple[str, int]]) -> InputError:
     """The error for an example id that comes from several rows.
 
@@ -354,11 +383,12 @@ def read_arrays(
       (info, splits): `splits[name]` is shaped like `load_split`'s result:
       `x` float32 [N, input_dim] and one [N] array per role key (int64 class
       ids, object arrays of str ids); with label noise, `label` of `train` is
-      the noisy label and `true_label` the clean one.
+      the noisy label and `true_label` the clean one; with a client partition,
+      `client_id` holds the generated ids (`client-00042`).
 
     Raises:
       InputError: for any bad input, as the component would: a bad source or
-        value, a repeated example id, an empty split.
+        value, a repeated example id, an empty split, more clients than examples.
     """
     plan = plan_source(config)
     pairs = list(_converted(plan))
@@ -367,8 +397,9 @@ def read_arrays(
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in spec.SPLIT_NAMES}
     for _, row in pairs:
         split = assign_split(row[EXAMPLE_ID_KEY], config.seed, config.eval_fraction)
-        rows[split].append(add_noise(plan, row, split))
+        rows[split].append(add_noise(plan, add_client(plan, row), split))
     check_split_counts({s: len(v) for s, v in rows.items()}, config.eval_fraction)
+    check_num_clients(plan.client_partition, len(pairs), config.source)
     splits = {}
     for name, items in rows.items():
         x = (

@@ -26,10 +26,17 @@ from frontier.components.common.examples_io import (
 )
 from frontier.components.common.html import write_report
 from frontier.components.ingest import spec
+from frontier.components.ingest.clients import (
+    PartitionSummary,
+    check_num_clients,
+    partition_summary,
+)
 from frontier.components.ingest.convert import (
+    add_client,
     add_noise,
     assign_split,
     check_split_counts,
+    client_index_of,
     convert_row,
     duplicate_id_error,
     split_fraction,
@@ -47,12 +54,14 @@ from frontier.schemas.dataset import (
 
 _COUNTS_FILE = "counts.json"
 _SAMPLES_FILE = "samples.tfrecord"
+_CLIENTS_FILE = "clients.json"
 
 
 class _Convert(beam.DoFn):
     """Raw row -> (split, label, example id, (file, row), serialized tf.Example,
-    clean label): `label` is the noisy one in `train` when the plan has label
-    noise, and the clean label otherwise."""
+    clean label, client index): `label` is the noisy one in `train` when the
+    plan has label noise, and the clean label otherwise; the client index is
+    -1 without a client partition."""
 
     def __init__(self, plan: SourcePlan, info: DatasetInfo, seed: int, eval_fraction: float):
         self._plan, self._info, self._seed, self._eval_fraction = plan, info, seed, eval_fraction
@@ -66,7 +75,8 @@ class _Convert(beam.DoFn):
         example_id = row[EXAMPLE_ID_KEY]
         split = assign_split(example_id, self._seed, self._eval_fraction)
         clean = row[LABEL_KEY]
-        row = add_noise(self._plan, row, split)
+        client = client_index_of(self._plan, row)
+        row = add_noise(self._plan, add_client(self._plan, row, client), split)
         where = (raw.file, 0 if raw.row is None else raw.row)
         yield (
             split,
@@ -75,6 +85,7 @@ class _Convert(beam.DoFn):
             where,
             serialize_example(row, self._info),
             clean,
+            client,
         )
 
 
@@ -107,9 +118,14 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         noise). With label noise the artifact also carries the custom
         properties `label_noise`, `noise_rate`, `noise_seed` and
         `flipped_fraction` (the realized share of flipped train labels).
+        With a client partition, `role_keys` lists `client_id`, `source`
+        names the partition, and the artifact carries `client_partition`,
+        `num_clients`, `partition_alpha`, `partition_seed` and
+        `train_clients` (clients with at least one train example).
       visualization: `HtmlReport`: source, columns and roles, counts per split
         and class, sample images or rows; with label noise, its settings, the
-        realized flip fraction and the flips per clean class.
+        realized flip fraction and the flips per clean class; with a client
+        partition, its settings, examples per client and the label skew.
 
     Parameters (execution properties; see `spec.IngestConfig` for the rules):
       source: path, directory, glob, or `sklearn:<name>`.
@@ -135,6 +151,17 @@ class Executor(base_beam_executor.BaseBeamExecutor):
       noise_seed: seed of the flips: an example is flipped when SHA-256 of
         (noise_seed, example id), as a fraction, is below `noise_rate`
         (`noise.noisy_label`): order-independent, like the split.
+      client_partition: `none`, `iid` or `dirichlet`: synthetic clients for
+        data without client ids; every example of every split gets a
+        `client_id` (`client-00042`) from a SHA-256 hash of (partition_seed,
+        example id), mapped uniformly (`iid`) or through its clean class's
+        Dirichlet(partition_alpha) client proportions (`clients.py`):
+        order-independent, like the split. Federated training uses `train`.
+      num_clients: K >= 1 with a partition (0 without); a run with fewer
+        examples than K fails naming it. Clients may end up empty (hash
+        sampling); the page and `train_clients` say how many have data.
+      partition_alpha: Dirichlet concentration > 0.
+      partition_seed: seed of the partition.
       component_version: code version (cache key only; not read).
 
     Nothing is left in the output URIs when the input is bad: the source is
@@ -159,6 +186,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         plan = plan_source(config)  # raises InputError before anything is written
         info = plan.dataset_info()
         tmp = self._tmp_dir(examples.uri)
+        clients: PartitionSummary | None = None
         try:
             self._run_pipeline(plan, info, config, examples.uri, tmp, exec_properties)
             counts = self._read_json(os.path.join(tmp, _COUNTS_FILE))
@@ -172,6 +200,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 if split == spec.TRAIN_SPLIT:
                     train_pairs[(clean, label)] = train_pairs.get((clean, label), 0) + n
             check_split_counts(split_counts, config.eval_fraction)
+            if plan.client_partition is not None:
+                check_num_clients(plan.client_partition, sum(split_counts.values()), plan.source)
+                clients = partition_summary(
+                    {
+                        (s, k, c): n
+                        for s, k, c, n in self._read_json(os.path.join(tmp, _CLIENTS_FILE))
+                    },
+                    plan.client_partition.num_clients,
+                    len(plan.class_names),
+                )
         except Exception as e:
             remove_split_outputs(examples.uri, list(spec.SPLIT_NAMES))
             original = find_input_error(e)
@@ -196,7 +234,19 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 flips.total,
                 flips.flipped_fraction,
             )
-        write_report(report, f"Ingest: {plan.describe()}", build_report(plan, info, samples, flips))
+        if clients is not None:
+            self._set_partition_properties(examples, config, clients)
+            logging.info(
+                "Ingest: %s: %d of %d clients have train examples",
+                plan.client_partition.describe(),
+                clients.clients_with_examples(spec.TRAIN_SPLIT),
+                clients.num_clients,
+            )
+        write_report(
+            report,
+            f"Ingest: {plan.describe()}",
+            build_report(plan, info, samples, flips, clients),
+        )
         logging.info("Ingest: wrote %s", info.split_counts)
 
     # -- pieces ----------------------------------------------------------------
@@ -212,6 +262,20 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         examples.set_int_custom_property(spec.NOISE_SEED_KEY, int(config.noise_seed))
         examples.set_float_custom_property(
             spec.FLIPPED_FRACTION_PROPERTY, float(flips.flipped_fraction)
+        )
+
+    @staticmethod
+    def _set_partition_properties(
+        examples: types.Artifact, config: spec.IngestConfig, clients: PartitionSummary
+    ) -> None:
+        """The partition settings and the number of clients with train
+        examples, as custom properties of the `Examples` artifact."""
+        examples.set_string_custom_property(spec.CLIENT_PARTITION_KEY, config.client_partition)
+        examples.set_int_custom_property(spec.NUM_CLIENTS_KEY, int(config.num_clients))
+        examples.set_float_custom_property(spec.PARTITION_ALPHA_KEY, float(config.partition_alpha))
+        examples.set_int_custom_property(spec.PARTITION_SEED_KEY, int(config.partition_seed))
+        examples.set_int_custom_property(
+            spec.TRAIN_CLIENTS_PROPERTY, clients.clients_with_examples(spec.TRAIN_SPLIT)
         )
 
     def _tmp_dir(self, examples_uri: str) -> str:
@@ -276,6 +340,23 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 | "WriteCounts"
                 >> beam.io.WriteToText(os.path.join(tmp, _COUNTS_FILE), shard_name_template="")
             )
+            if plan.client_partition is not None:
+                (
+                    rows
+                    # (split, client index, clean label): the partition follows
+                    # the clean classes.
+                    | "SplitClientLabel" >> beam.Map(lambda r: ((r[0], r[6], r[5]), 1))
+                    | "ClientCount" >> beam.CombinePerKey(sum)
+                    | "ClientCountList" >> beam.combiners.ToList()
+                    | "ClientCountJson"
+                    >> beam.Map(
+                        lambda kv: json.dumps(
+                            sorted([s, int(k), int(c), int(n)] for (s, k, c), n in kv)
+                        )
+                    )
+                    | "WriteClientCounts"
+                    >> beam.io.WriteToText(os.path.join(tmp, _CLIENTS_FILE), shard_name_template="")
+                )
             (
                 rows
                 | "SampleKey"

@@ -11,6 +11,9 @@ With label noise on, planning also checks what noise needs: a label column in
 every file (named as the reason when it is missing), no `true_label` column
 already in the data (noise is added once, to clean labels), and two or more
 classes.
+
+With a client partition on, planning refuses data that already has a
+`client_id` column (name it in `client_id_column` to use those clients).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 
 from frontier.components.common.errors import InputError
 from frontier.components.ingest import spec
+from frontier.components.ingest.clients import ClientPartition, client_partition_of
 from frontier.components.ingest.files import (
     IMAGE_EXTENSIONS,
     check_columns,
@@ -78,6 +82,8 @@ class SourcePlan:
       num_files: how many files the source has (1 for a built-in data set).
       label_noise: the label noise added to the train split (`noise.LabelNoise`),
         or None; with it every split carries the clean label as `true_label`.
+      client_partition: the synthetic clients (`clients.ClientPartition`), or
+        None; with it every split carries a generated `client_id`.
     """
 
     format: str
@@ -97,17 +103,18 @@ class SourcePlan:
     first_image: tuple[str, int, int] | None = None
     num_files: int = 1
     label_noise: LabelNoise | None = None
+    client_partition: ClientPartition | None = None
 
     @property
     def role_keys(self) -> tuple[str, ...]:
         """The role keys written (always `label` and `example_id`; `true_label`
-        with label noise)."""
+        with label noise; `client_id` from a column or a client partition)."""
         present = {LABEL_KEY, EXAMPLE_ID_KEY}
         if self.label_noise is not None:
             present.add(TRUE_LABEL_KEY)
         if self.weak_label_column:
             present.add(WEAK_LABEL_KEY)
-        if self.client_id_column:
+        if self.client_id_column or self.client_partition is not None:
             present.add(CLIENT_ID_KEY)
         return tuple(k for k in ROLE_KEYS if k in present)
 
@@ -125,7 +132,8 @@ class SourcePlan:
     def describe(self) -> str:
         """A one-line description of the source, e.g. `csv: data/ (3 files)`,
         with the label noise when there is some, e.g. `sklearn:digits,
-        symmetric label noise 0.4 (seed 0)`."""
+        symmetric label noise 0.4 (seed 0)`, and the client partition, e.g.
+        `..., iid partition into 100 clients (seed 0)`."""
         if self.format == spec.SKLEARN:
             text = self.source
         else:
@@ -133,6 +141,8 @@ class SourcePlan:
             text = f"{self.format}: {self.source}{files}"
         if self.label_noise is not None:
             text += f", {self.label_noise.describe()}"
+        if self.client_partition is not None:
+            text += f", {self.client_partition.describe()}"
         return text
 
     def dataset_info(
@@ -165,7 +175,8 @@ def plan_source(config: spec.IngestConfig) -> SourcePlan:
         (in any file), a file with no header, a first row that does not parse,
         images that cannot be read, or a source with no rows; with label
         noise, also a source without labels, one that already has a
-        `true_label` column, or a single class.
+        `true_label` column, or a single class; with a client partition, a
+        source that already has a `client_id` column.
     """
     config.validate()
     if config.sklearn_name is not None:
@@ -180,7 +191,29 @@ def plan_source(config: spec.IngestConfig) -> SourcePlan:
             plan = _plan_table(config, fmt, root, files)
     noise = label_noise_of(config)
     check_noise_classes(noise, plan.class_names, config.source)
-    return dataclasses.replace(plan, label_noise=noise)
+    return dataclasses.replace(
+        plan, label_noise=noise, client_partition=client_partition_of(config)
+    )
+
+
+def check_partition_columns(
+    config: spec.IngestConfig, file: str, available: Sequence[str], kind: str = "column"
+) -> None:
+    """With a client partition on: the file has no `client_id` column already.
+
+    Raises:
+      InputError: naming the file and the `client_id` column.
+    """
+    if not config.partitioned or CLIENT_ID_KEY not in set(available):
+        return
+    raise InputError(
+        f"the data already has a {CLIENT_ID_KEY!r} {kind}, and client_partition"
+        f" {config.client_partition!r} would write a second one",
+        file=file,
+        column=CLIENT_ID_KEY,
+        expected=f"client_id_column={CLIENT_ID_KEY!r} (and client_partition"
+        f" {spec.NO_PARTITION!r}) to use those clients, or data without client ids",
+    )
 
 
 def check_noise_columns(
@@ -259,6 +292,7 @@ def _plan_table(config: spec.IngestConfig, fmt: str, root: str, files: list[str]
                 continue
             columns, kind = sorted(first[1].features.feature), "feature"
         check_noise_columns(config, f, columns, kind)
+        check_partition_columns(config, f, columns, kind)
         check_columns(f, columns, needed, config, kind=kind)
     first_row = None
     for shard in base.shards:
@@ -364,6 +398,7 @@ def _plan_npz(config: spec.IngestConfig, root: str, files: list[str]) -> SourceP
     for f in files:
         names, headers = npz_headers(f, plan.needed_columns)
         check_noise_columns(config, f, names, kind="array")
+        check_partition_columns(config, f, names, kind="array")
         check_columns(f, names, plan.needed_columns, config, kind="array")
         n = None
         for col in plan.needed_columns:

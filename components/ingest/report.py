@@ -1,7 +1,8 @@
 """The Ingest component's HTML page (DESIGN.md rule 4): source, columns and
 roles, per-split counts, and a few samples (an image grid for image data);
 with label noise, its settings, the realized flip fraction of the train split
-and the flips per clean class."""
+and the flips per clean class; with a client partition, its settings, examples
+per client and the label skew per split, and the first clients' classes."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from frontier.components.common import html
+from frontier.components.ingest import spec
+from frontier.components.ingest.clients import PartitionSummary, client_name
 from frontier.components.ingest.noise import FlipSummary
 from frontier.components.ingest.plan import SourcePlan
 from frontier.schemas.dataset import (
@@ -25,6 +28,8 @@ from frontier.schemas.dataset import (
 MAX_CLASSES_SHOWN = 20
 SAMPLES_PER_CLASS = 8
 MAX_TARGETS_SHOWN = 9
+CLIENTS_SHOWN = 10
+CLASSES_PER_CLIENT_SHOWN = 5
 
 
 def columns_table(plan: SourcePlan, max_features: int = 20) -> str:
@@ -48,7 +53,15 @@ def columns_table(plan: SourcePlan, max_features: int = 20) -> str:
         ),
         (TRUE_LABEL_KEY, "(clean label, before noise)" if plan.label_noise else None),
         (WEAK_LABEL_KEY, plan.weak_label_column),
-        (CLIENT_ID_KEY, plan.client_id_column),
+        (
+            CLIENT_ID_KEY,
+            plan.client_id_column
+            or (
+                f"(generated: {plan.client_partition.describe()})"
+                if plan.client_partition is not None
+                else None
+            ),
+        ),
         (EXAMPLE_ID_KEY, plan.example_id_column or "(file#row, generated)"),
     ):
         if col:
@@ -155,14 +168,97 @@ def noise_section(plan: SourcePlan, info: DatasetInfo, flips: FlipSummary) -> st
     return settings + per_class + note
 
 
+def partition_section(plan: SourcePlan, info: DatasetInfo, clients: PartitionSummary) -> str:
+    """Client-partition settings; per split the clients with examples, the
+    examples per client (min / median / mean / max over all K clients) and the
+    label skew (classes per client, mean client label entropy against the
+    split's, mean total-variation distance to the split's label distribution);
+    and the classes of the first clients' train examples."""
+    partition = plan.client_partition
+    k = partition.num_clients
+    settings = html.table(
+        ["", ""],
+        [
+            ("client partition", partition.scheme),
+            ("clients (num_clients)", k),
+            (
+                "partition alpha",
+                float(partition.alpha) if partition.scheme == spec.DIRICHLET else "- (iid)",
+            ),
+            ("partition seed", partition.seed),
+            ("client ids", f"{client_name(0, k)} .. {client_name(k - 1, k)}"),
+            ("splits", "every split carries client_id; federated training uses train"),
+        ],
+    )
+    rows = []
+    for split in [*spec.SPLIT_NAMES, None]:
+        lo, median, mean, hi = clients.size_stats(split)
+        rows.append(
+            (
+                split or "all",
+                int(clients.sizes(split).sum()),
+                f"{clients.clients_with_examples(split)} of {k}",
+                lo,
+                median,
+                mean,
+                hi,
+                clients.classes_per_client(split),
+                clients.mean_client_entropy(split),
+                clients.global_entropy(split),
+                clients.mean_tv_distance(split),
+            )
+        )
+    stats = html.table(
+        [
+            "split",
+            "examples",
+            "clients with examples",
+            "min / client",
+            "median",
+            "mean",
+            "max",
+            "classes per client (mean)",
+            "client label entropy (mean, bits)",
+            "split label entropy (bits)",
+            "TV distance to split labels (mean)",
+        ],
+        rows,
+        fmt="{:.3f}",
+    )
+    note = (
+        "<p class='muted'>Label skew on the clean labels: an IID partition has client entropy"
+        " close to the split's (a little lower for small clients) and a small TV distance;"
+        " Dirichlet label skew lowers the entropy and raises the distance. Empty clients"
+        " (possible with hash sampling) have no examples in the data.</p>"
+    )
+    train = clients.matrix(spec.TRAIN_SPLIT)
+    shown = []
+    for index in range(min(k, CLIENTS_SHOWN)):
+        row = train[index]
+        ranked = sorted(((int(n), c) for c, n in enumerate(row) if n), reverse=True)
+        classes = ", ".join(
+            f"{info.class_names[c]}: {n}" for n, c in ranked[:CLASSES_PER_CLIENT_SHOWN]
+        )
+        if len(ranked) > CLASSES_PER_CLIENT_SHOWN:
+            classes += f", ... ({len(ranked) - CLASSES_PER_CLIENT_SHOWN} more)"
+        shown.append((client_name(index, k), int(row.sum()), classes or "-"))
+    more = k - CLIENTS_SHOWN
+    more_note = f"<p class='muted'>{more} more clients not shown</p>" if more > 0 else ""
+    first = html.table(["client_id", "train examples", "classes (name: count)"], shown)
+    return settings + stats + note + first + more_note
+
+
 def build_report(
     plan: SourcePlan,
     info: DatasetInfo,
     samples: Sequence[Mapping[str, Any]],
     flips: FlipSummary | None = None,
+    clients: PartitionSummary | None = None,
 ) -> str:
     """The whole page. `samples` are converted rows (a few per class); `flips`
-    the (clean, noisy) label counts of the train split when there is label noise."""
+    the (clean, noisy) label counts of the train split when there is label
+    noise; `clients` the examples per client and class when there is a client
+    partition."""
     counts_note = (
         "<p class='muted'>train: counted by the noisy label; eval: clean labels</p>"
         if plan.label_noise is not None
@@ -188,6 +284,8 @@ def build_report(
     ]
     if plan.label_noise is not None and flips is not None:
         sections.append(("Label noise (train split)", noise_section(plan, info, flips)))
+    if plan.client_partition is not None and clients is not None:
+        sections.append(("Client partition", partition_section(plan, info, clients)))
     if info.image_shape is not None and samples:
         by_class: dict[int, list[np.ndarray]] = {}
         for row in samples:

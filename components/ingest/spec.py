@@ -50,6 +50,10 @@ COLOR_MODE_KEY = "color_mode"
 LABEL_NOISE_KEY = "label_noise"
 NOISE_RATE_KEY = "noise_rate"
 NOISE_SEED_KEY = "noise_seed"
+CLIENT_PARTITION_KEY = "client_partition"
+NUM_CLIENTS_KEY = "num_clients"
+PARTITION_ALPHA_KEY = "partition_alpha"
+PARTITION_SEED_KEY = "partition_seed"
 
 # Formats.
 AUTO = "auto"
@@ -87,11 +91,27 @@ LABEL_NOISE_KINDS = (NO_NOISE, SYMMETRIC, ASYMMETRIC)
 # the train split).
 FLIPPED_FRACTION_PROPERTY = "flipped_fraction"
 
+# Synthetic clients for data without client ids (see `clients.py`). The
+# scheme names are those of `frontier.components.dp_ftrl.PARTITION_SCHEMES`
+# (not imported: that package loads JAX).
+NO_PARTITION = "none"
+IID = "iid"
+DIRICHLET = "dirichlet"
+CLIENT_PARTITIONS = (NO_PARTITION, IID, DIRICHLET)
+
+# Custom property of the `Examples` artifact when clients are partitioned
+# (besides the settings under their parameter names): how many clients have
+# at least one train example.
+TRAIN_CLIENTS_PROPERTY = "train_clients"
+
 DEFAULT_LABEL_COLUMN = "label"
 DEFAULT_EVAL_FRACTION = 0.2
 DEFAULT_SEED = 0
 DEFAULT_NOISE_RATE = 0.0
 DEFAULT_NOISE_SEED = 0
+DEFAULT_NUM_CLIENTS = 0  # not set; required (>= 1) with a client partition
+DEFAULT_PARTITION_ALPHA = 0.5
+DEFAULT_PARTITION_SEED = 0
 
 
 def _json_list(value: Sequence[Any] | None) -> str:
@@ -133,6 +153,30 @@ def _integer(value: Any, key: str, expected: str) -> int:
 
 _RATE_EXPECTED = "a number in [0, 1]: the probability that a train label is flipped"
 _SEED_EXPECTED = "an integer seed"
+_NUM_CLIENTS_EXPECTED = "an integer >= 1: the number of synthetic clients"
+_ALPHA_EXPECTED = "a finite number > 0: the Dirichlet concentration"
+
+
+def check_num_clients_value(value: Any) -> int:
+    """`num_clients` as an int (any integer; the range is checked with the scheme)."""
+    return _integer(value, NUM_CLIENTS_KEY, _NUM_CLIENTS_EXPECTED)
+
+
+def check_alpha_value(value: Any) -> float:
+    """`partition_alpha` as a float, finite and > 0, else an InputError naming it."""
+    alpha = _number(value, PARTITION_ALPHA_KEY, _ALPHA_EXPECTED)
+    if not (math.isfinite(alpha) and alpha > 0.0):
+        raise InputError(
+            f"partition_alpha {value} is out of range",
+            column=PARTITION_ALPHA_KEY,
+            expected=_ALPHA_EXPECTED,
+        )
+    return alpha
+
+
+def check_seed_value(value: Any) -> int:
+    """`partition_seed` as an int, else an InputError naming it."""
+    return _integer(value, PARTITION_SEED_KEY, _SEED_EXPECTED)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +232,19 @@ class IngestConfig:
       noise_rate: flip probability in [0, 1]; must be 0 when `label_noise`
         is `none`.
       noise_seed: seed of the flips (independent of `seed`, the split's).
+      client_partition: synthetic clients for data without client ids
+        (federated simulation), one of `CLIENT_PARTITIONS`: `none`, `iid`
+        (each example to one of `num_clients` clients uniformly) or
+        `dirichlet` (label skew: per class, client proportions drawn from
+        Dirichlet(partition_alpha)). An example's client is a SHA-256 hash of
+        (partition_seed, example id) mapped through its class's proportions
+        (see `clients.py`), so order-independent like the split. Every
+        split carries the `client_id` (`client-00042`); federated training
+        uses `train`. Refused with a `client_id_column` (the data has ids).
+      num_clients: number of clients K >= 1 with a partition; must be 0 (not
+        set) without one. At most the number of examples (checked at run time).
+      partition_alpha: Dirichlet concentration > 0 (used by `dirichlet`).
+      partition_seed: seed of the partition (independent of the other seeds).
     """
 
     source: str
@@ -204,6 +261,10 @@ class IngestConfig:
     label_noise: str = NO_NOISE
     noise_rate: float = DEFAULT_NOISE_RATE
     noise_seed: int = DEFAULT_NOISE_SEED
+    client_partition: str = NO_PARTITION
+    num_clients: int = DEFAULT_NUM_CLIENTS
+    partition_alpha: float = DEFAULT_PARTITION_ALPHA
+    partition_seed: int = DEFAULT_PARTITION_SEED
 
     @classmethod
     def create(
@@ -222,6 +283,10 @@ class IngestConfig:
         label_noise: str = NO_NOISE,
         noise_rate: float = DEFAULT_NOISE_RATE,
         noise_seed: int = DEFAULT_NOISE_SEED,
+        client_partition: str = NO_PARTITION,
+        num_clients: int = DEFAULT_NUM_CLIENTS,
+        partition_alpha: float = DEFAULT_PARTITION_ALPHA,
+        partition_seed: int = DEFAULT_PARTITION_SEED,
     ) -> IngestConfig:
         """Builds a config from Python values (lists, ints as class names) and validates it."""
         if isinstance(feature_columns, str):
@@ -251,6 +316,10 @@ class IngestConfig:
             label_noise=label_noise,
             noise_rate=_number(noise_rate, NOISE_RATE_KEY, _RATE_EXPECTED),
             noise_seed=_integer(noise_seed, NOISE_SEED_KEY, _SEED_EXPECTED),
+            client_partition=client_partition,
+            num_clients=check_num_clients_value(num_clients),
+            partition_alpha=check_alpha_value(partition_alpha),
+            partition_seed=check_seed_value(partition_seed),
         )
         config.validate()
         return config
@@ -259,6 +328,11 @@ class IngestConfig:
     def noisy(self) -> bool:
         """Whether label noise is on (any kind but `none`, whatever the rate)."""
         return self.label_noise != NO_NOISE
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether synthetic clients are drawn (`client_partition` other than `none`)."""
+        return self.client_partition != NO_PARTITION
 
     # -- execution properties ------------------------------------------------
 
@@ -276,6 +350,10 @@ class IngestConfig:
             LABEL_NOISE_KEY: self.label_noise,
             NOISE_RATE_KEY: float(self.noise_rate),
             NOISE_SEED_KEY: int(self.noise_seed),
+            CLIENT_PARTITION_KEY: self.client_partition,
+            NUM_CLIENTS_KEY: int(self.num_clients),
+            PARTITION_ALPHA_KEY: float(self.partition_alpha),
+            PARTITION_SEED_KEY: int(self.partition_seed),
         }
         for key, value in self.role_columns.items():
             if key != LABEL_COLUMN_KEY and value:
@@ -311,6 +389,22 @@ class IngestConfig:
             ),
             noise_seed=int(
                 DEFAULT_NOISE_SEED if props.get(NOISE_SEED_KEY) is None else props[NOISE_SEED_KEY]
+            ),
+            client_partition=str(props.get(CLIENT_PARTITION_KEY) or NO_PARTITION),
+            num_clients=int(
+                DEFAULT_NUM_CLIENTS
+                if props.get(NUM_CLIENTS_KEY) is None
+                else props[NUM_CLIENTS_KEY]
+            ),
+            partition_alpha=float(
+                DEFAULT_PARTITION_ALPHA
+                if props.get(PARTITION_ALPHA_KEY) is None
+                else props[PARTITION_ALPHA_KEY]
+            ),
+            partition_seed=int(
+                DEFAULT_PARTITION_SEED
+                if props.get(PARTITION_SEED_KEY) is None
+                else props[PARTITION_SEED_KEY]
             ),
         )
         config.validate()
@@ -371,6 +465,7 @@ class IngestConfig:
                 expected="a fraction strictly between 0 and 1",
             )
         self._validate_noise()
+        self._validate_partition()
         fmt = self.format_from_name()
         name = self.sklearn_name
         if (fmt == SKLEARN) != (name is not None):
@@ -471,6 +566,42 @@ class IngestConfig:
                 f"label noise needs at least 2 classes, but classes {list(self.classes)} has one",
                 column=LABEL_NOISE_KEY,
                 expected=f"label_noise {NO_NOISE!r} for single-class data, or two or more classes",
+            )
+
+    def _validate_partition(self) -> None:
+        """The client-partition parameters (scheme, clients, alpha, seed) on
+        their own and together, and against a configured client id column."""
+        if self.client_partition not in CLIENT_PARTITIONS:
+            raise InputError(
+                f"unknown client partition {self.client_partition!r}",
+                column=CLIENT_PARTITION_KEY,
+                expected=f"one of {list(CLIENT_PARTITIONS)}",
+            )
+        k = check_num_clients_value(self.num_clients)
+        check_alpha_value(self.partition_alpha)
+        check_seed_value(self.partition_seed)
+        if not self.partitioned:
+            if k != DEFAULT_NUM_CLIENTS:
+                raise InputError(
+                    f"num_clients {k} given with client_partition {NO_PARTITION!r}",
+                    column=NUM_CLIENTS_KEY,
+                    expected=f"num_clients 0 (not set) without a partition, or client_partition"
+                    f" one of {[IID, DIRICHLET]}",
+                )
+            return
+        if k < 1:
+            raise InputError(
+                f"client_partition {self.client_partition!r} needs num_clients, got {k}",
+                column=NUM_CLIENTS_KEY,
+                expected=_NUM_CLIENTS_EXPECTED,
+            )
+        if self.client_id_column:
+            raise InputError(
+                f"the source already has client ids (client_id_column"
+                f" {self.client_id_column!r}); a partition would replace them",
+                column=CLIENT_PARTITION_KEY,
+                expected=f"client_partition {NO_PARTITION!r} to keep the source's clients, or no"
+                " client_id_column to draw synthetic clients",
             )
 
 

@@ -1,0 +1,177 @@
+"""Tests of `frontier privacy`: rho and epsilon of the production DP-FTRL
+configuration, calibration of the noise multiplier, the Gaussian baseline,
+JSON output, and bad options that exit with 2 and a message naming them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from frontier.pipelines import cli
+
+PRODUCTION = [
+    "--noise-multiplier",
+    "7.0",
+    "--rounds",
+    "2000",
+    "--max-participations",
+    "6",
+    "--min-separation",
+    "313",
+]
+
+
+def privacy(capsys, *args):
+    """(exit code, stdout, stderr) of `frontier privacy ARGS`."""
+    code = cli.main(["privacy", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_production_configuration_prints_rho_and_epsilon(capsys):
+    code, out, err = privacy(capsys, *PRODUCTION)
+    assert code == 0 and err == ""
+    lines = dict(line.split(":", 1) for line in out.strip().splitlines())
+    assert "tree aggregation" in lines["mechanism"]
+    assert lines["rho (zCDP)"].strip() == "0.8061"  # 79 / 98
+    assert lines["epsilon"].strip() == "8.899 at delta 1e-10"  # the default delta
+    assert lines["sensitivity^2"].strip().startswith("79 ")
+    assert lines["min separation"].strip() == "313"
+    assert float(lines["seconds"]) >= 0
+
+
+def test_json_output_parses_and_holds_the_account(capsys):
+    code, out, _ = privacy(capsys, *PRODUCTION, "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["mechanism"] == "dp_ftrl_tree_aggregation"
+    assert result["rho"] == pytest.approx(79 / 98)
+    assert result["epsilon"] == pytest.approx(8.90, abs=0.005)
+    assert result["delta"] == 1e-10
+    assert (result["rounds"], result["max_participations"], result["min_separation"]) == (
+        2000,
+        6,
+        313,
+    )
+    assert result["restart_every"] is None and result["calibrated"] is False
+    assert result["target_epsilon"] is None and result["seconds"] >= 0
+
+
+def test_target_epsilon_calibrates_the_noise_multiplier(capsys):
+    code, out, _ = privacy(
+        capsys,
+        "--target-epsilon",
+        "8.9",
+        "--rounds",
+        "2000",
+        "--max-participations",
+        "6",
+        "--min-separation",
+        "313",
+        "--json",
+    )
+    assert code == 0
+    result = json.loads(out)
+    assert result["calibrated"] is True and result["target_epsilon"] == 8.9
+    assert result["noise_multiplier"] == pytest.approx(7.0, abs=0.01)
+    assert result["epsilon"] <= 8.9 and result["epsilon"] == pytest.approx(8.9, abs=1e-3)
+    # The text form says the noise was calibrated.
+    code, out, _ = privacy(
+        capsys, "--target-epsilon", "8.9", *PRODUCTION[2:]
+    )  # rounds, participations, separation
+    assert code == 0 and "calibrated: smallest with epsilon <= 8.9" in out
+
+
+def test_gaussian_mechanism_and_its_calibration(capsys):
+    code, out, _ = privacy(capsys, *PRODUCTION, "--mechanism", "gaussian", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["mechanism"] == "dp_fedavg_gaussian"
+    assert result["rho"] == pytest.approx(6 / 98)  # k / (2 nm^2)
+    epsilon = result["epsilon"]
+    code, out, _ = privacy(
+        capsys,
+        "--mechanism",
+        "gaussian",
+        "--target-epsilon",
+        str(epsilon),
+        "--rounds",
+        "2000",
+        "--max-participations",
+        "6",
+        "--json",
+    )
+    assert code == 0
+    calibrated = json.loads(out)
+    assert calibrated["noise_multiplier"] == pytest.approx(7.0, abs=1e-3)
+    assert calibrated["epsilon"] == pytest.approx(epsilon, abs=1e-4)
+    # Text: min separation is shown as unused.
+    code, out, _ = privacy(capsys, *PRODUCTION, "--mechanism", "gaussian")
+    assert code == 0 and "not used by the gaussian mechanism" in out
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["--noise-multiplier", "-1", *PRODUCTION[2:]], "--noise-multiplier"),
+        (["--noise-multiplier", "7", "--rounds", "0", *PRODUCTION[4:]], "--rounds"),
+        (
+            ["--noise-multiplier", "7", "--rounds", "20", "--max-participations", "0"]
+            + ["--min-separation", "3"],
+            "--max-participations",
+        ),
+        ([*PRODUCTION[:6], "--min-separation", "0"], "--min-separation"),
+        ([*PRODUCTION, "--delta", "2"], "--delta"),
+        ([*PRODUCTION, "--restart-every", "0"], "--restart-every"),
+        (["--target-epsilon", "0", *PRODUCTION[2:]], "--target-epsilon"),
+        (PRODUCTION[:6], "--min-separation"),  # the tree needs it
+    ],
+)
+def test_bad_option_exits_2_with_a_message_naming_it(capsys, args, option):
+    code, out, err = privacy(capsys, *args)
+    assert code == 2 and out == ""
+    assert err.startswith(f"frontier: error: {option}: ")
+    assert "Traceback" not in err
+
+
+def test_argparse_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:  # neither noise nor target
+        cli.main(["privacy", *PRODUCTION[2:]])
+    assert e.value.code == 2
+    assert "--noise-multiplier" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:  # both
+        cli.main(["privacy", *PRODUCTION, "--target-epsilon", "8"])
+    assert e.value.code == 2
+
+
+def test_command_is_import_light_and_prints_no_traceback():
+    """Run as a command: no TFX import, an error is one line on stderr."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = (
+        "import sys; from frontier.pipelines import cli; rc = cli.main(sys.argv[1:]); "
+        "print('TFX', 'tfx' in sys.modules, 'tensorflow' in sys.modules); sys.exit(rc)"
+    )
+    ok = subprocess.run(
+        [sys.executable, "-c", code, "privacy", *PRODUCTION],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "TFX False False" in ok.stdout and "0.8061" in ok.stdout
+    bad = subprocess.run(
+        [sys.executable, "-c", code, "privacy", *PRODUCTION, "--delta", "0"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=120,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "frontier: error: --delta: delta is 0.0 (expected 0 < delta < 1)"
+    ]
