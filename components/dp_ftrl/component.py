@@ -55,6 +55,7 @@ class DpFtrlTrainer(base_component.BaseComponent):
         mechanism: str = spec.DEFAULT_MECHANISM,
         baselines: Sequence[str] = spec.DEFAULT_BASELINES,
         privacy_budget: float | None = None,
+        feature_scale: float = spec.DEFAULT_FEATURE_SCALE,
         config: FederatedConfig | None = None,
         **config_fields,
     ) -> None:
@@ -66,6 +67,10 @@ class DpFtrlTrainer(base_component.BaseComponent):
           baselines: mechanisms also trained for the comparison page (the
             exported one is skipped if listed).
           privacy_budget: epsilon at `delta` not to exceed (None: no budget).
+          feature_scale: a public constant the inputs are divided by for
+            training, e.g. 16 for digits pixels (not a statistic of the
+            clients' data, which the guarantee would not cover); the
+            exported model takes raw inputs.
           config: a `federated.FederatedConfig`; default its defaults.
           **config_fields: fields of `FederatedConfig` to override, e.g.
             `rounds=200, noise_multiplier=1.2`.
@@ -76,13 +81,14 @@ class DpFtrlTrainer(base_component.BaseComponent):
         config = dataclasses.replace(config or FederatedConfig(), **config_fields)
         budget = spec.NO_BUDGET if privacy_budget is None else float(privacy_budget)
         baselines = list(baselines)
-        check_parameters(mechanism, baselines, budget, config)
+        check_parameters(mechanism, baselines, budget, config, feature_scale)
         component_spec = spec.DpFtrlTrainerSpec(
             **{
                 spec.EXAMPLES_KEY: examples,
                 spec.MECHANISM_KEY: mechanism,
                 spec.BASELINES_KEY: json.dumps(baselines),
                 spec.PRIVACY_BUDGET_KEY: budget,
+                spec.FEATURE_SCALE_KEY: float(feature_scale),
                 **spec.config_to_properties(config),
                 COMPONENT_VERSION_KEY: code_version(spec.COMPONENT_PACKAGE, *spec.DEPENDS_ON),
                 spec.MODEL_KEY: types.Channel(type=standard_artifacts.Model),

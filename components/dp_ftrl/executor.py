@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from absl import logging
 from tfx.dsl.components.base import base_executor
 from tfx.types import artifact_utils
@@ -20,6 +21,7 @@ from frontier.components.dp_ftrl.federated import (
     MECHANISMS,
     FederatedConfig,
     FederatedResult,
+    Params,
     to_keras_model,
     train_federated,
 )
@@ -56,14 +58,31 @@ def planned_epsilon(config: FederatedConfig, mechanism: str) -> float | None:
     ).epsilon
 
 
+def scaled_export(params: Params, feature_scale: float) -> Params:
+    """Parameters trained on `x / feature_scale` as parameters of the same MLP on `x`:
+    the first layer's kernel divided by the scale (so the model serves raw inputs)."""
+    first = {**params[0], "kernel": np.asarray(params[0]["kernel"]) / feature_scale}
+    return [first, *params[1:]]
+
+
 def check_parameters(
-    mechanism: str, baselines: Sequence[str], privacy_budget: float, config: FederatedConfig
+    mechanism: str,
+    baselines: Sequence[str],
+    privacy_budget: float,
+    config: FederatedConfig,
+    feature_scale: float = spec.DEFAULT_FEATURE_SCALE,
 ) -> None:
     """Raises `InputError` for a bad mechanism, baseline or budget, or a run over budget.
 
     The budget is checked against the accountant before any training: a
     configuration that would exceed it is refused with the epsilon it would reach.
     """
+    if not isinstance(feature_scale, (int, float)) or not feature_scale > 0:
+        raise InputError(
+            f"feature_scale = {feature_scale!r}",
+            column="feature_scale",
+            expected="a positive constant (a public bound on the features, e.g. 16 for digits)",
+        )
     for name, value in [("mechanism", mechanism), *(("baselines", b) for b in baselines)]:
         if value not in MECHANISMS:
             raise InputError(f"{name} {value!r}", column=name, expected=" or ".join(MECHANISMS))
@@ -110,7 +129,8 @@ class Executor(base_executor.BaseExecutor):
         of `trainer.model.build_model`, weights from the simulation, no input
         standardisation: statistics of the clients' data would not be covered
         by the guarantee). Custom properties `mechanism`, `rho`, `epsilon`,
-        `delta`, `rounds_run`, `noise_multiplier`, `eval_accuracy`.
+        `delta`, `rounds_run`, `noise_multiplier`, `eval_accuracy`, and
+        `<baseline>_eval_accuracy` per baseline.
       privacy_ledger: `PrivacyLedger` (`privacy_ledger.json`; the same
         custom properties). Epsilon and rho are omitted for FedAvg.
       visualization: `HtmlReport`: the ledger, eval accuracy and epsilon over
@@ -122,6 +142,10 @@ class Executor(base_executor.BaseExecutor):
         schedule seed and rho, for the comparison page only.
       privacy_budget: epsilon at `delta` that the run may not exceed (0: none);
         checked before training starts.
+      feature_scale: inputs are divided by this constant for training (a
+        public bound such as 16 for digits pixels, not computed from the
+        clients' data, so the guarantee holds); the exported model takes raw
+        inputs (the scale is folded into its first layer).
       the fields of `federated.FederatedConfig` (nesterov as 0/1,
         restart_every 0 for none, hidden_units as a JSON list).
       component_version: code version (cache key only; not read).
@@ -141,7 +165,8 @@ class Executor(base_executor.BaseExecutor):
         baselines = [b for b in json.loads(exec_properties[spec.BASELINES_KEY]) if b != mechanism]
         budget = float(exec_properties[spec.PRIVACY_BUDGET_KEY])
         config = spec.config_from_properties(exec_properties)
-        check_parameters(mechanism, baselines, budget, config)
+        scale = float(exec_properties.get(spec.FEATURE_SCALE_KEY) or spec.DEFAULT_FEATURE_SCALE)
+        check_parameters(mechanism, baselines, budget, config, scale)
 
         info = DatasetInfo.read(examples.uri)
         if not info.has(CLIENT_ID_KEY):
@@ -156,14 +181,14 @@ class Executor(base_executor.BaseExecutor):
         train = data[TRAIN_SPLIT]
         eval_data = None
         if EVAL_SPLIT in data:
-            eval_data = (data[EVAL_SPLIT]["x"], data[EVAL_SPLIT]["label"])
+            eval_data = (data[EVAL_SPLIT]["x"] / scale, data[EVAL_SPLIT]["label"])
 
         runs: dict[str, FederatedResult] = {}
         for run in [mechanism, *baselines]:
             logging.info("%s: %s, %d rounds of %d clients", OWNER, run, config.rounds,
                          config.clients_per_round)  # fmt: skip
             runs[run] = train_federated(
-                train["x"],
+                train["x"] / scale,
                 train["label"],
                 train[CLIENT_ID_KEY],
                 config,
@@ -174,7 +199,8 @@ class Executor(base_executor.BaseExecutor):
             )
         result = runs[mechanism]
 
-        save_model_artifact(to_keras_model(result.params), info, model_artifact.uri)
+        keras_model = to_keras_model(scaled_export(result.params, scale))
+        save_model_artifact(keras_model, info, model_artifact.uri)
         ledger = self._ledger(result, mechanism, budget, info)
         import tensorflow as tf  # gfile: the artifact may live on gs://
 
@@ -194,6 +220,12 @@ class Executor(base_executor.BaseExecutor):
         final_accuracy = _final(result.history, "eval_accuracy")
         if final_accuracy is not None:
             model_artifact.set_float_custom_property(spec.EVAL_ACCURACY_PROPERTY, final_accuracy)
+        for run in baselines:  # for `frontier run dp_ftrl`'s summary line
+            accuracy = _final(runs[run].history, "eval_accuracy")
+            if accuracy is not None:
+                model_artifact.set_float_custom_property(
+                    f"{run}_{spec.EVAL_ACCURACY_PROPERTY}", accuracy
+                )
 
         finals = {
             run: {

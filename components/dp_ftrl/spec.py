@@ -27,6 +27,7 @@ VISUALIZATION_KEY = "visualization"
 MECHANISM_KEY = "mechanism"
 BASELINES_KEY = "baselines"  # JSON list of mechanisms trained only for the comparison page
 PRIVACY_BUDGET_KEY = "privacy_budget"  # epsilon at `delta`; 0 = no budget
+FEATURE_SCALE_KEY = "feature_scale"  # a public constant the inputs are divided by
 # ... and the fields of `FederatedConfig`, by name (the executor rebuilds the config).
 CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(FederatedConfig))
 
@@ -34,6 +35,7 @@ DP_FTRL, DP_FEDAVG, FEDAVG = "dp_ftrl", "dp_fedavg", "fedavg"
 DEFAULT_MECHANISM = DP_FTRL
 DEFAULT_BASELINES = (FEDAVG, DP_FEDAVG)
 NO_BUDGET = 0.0
+DEFAULT_FEATURE_SCALE = 1.0
 
 # Custom properties of the Model and the PrivacyLedger.
 MECHANISM_PROPERTY = "mechanism"
@@ -86,6 +88,7 @@ class DpFtrlTrainerSpec(ComponentSpec):
         MECHANISM_KEY: ExecutionParameter(type=str),
         BASELINES_KEY: ExecutionParameter(type=str),
         PRIVACY_BUDGET_KEY: ExecutionParameter(type=float),
+        FEATURE_SCALE_KEY: ExecutionParameter(type=float),
         **{key: ExecutionParameter(type=kind) for key, kind in CONFIG_TYPES.items()},
         COMPONENT_VERSION_KEY: ExecutionParameter(type=str),
     }

@@ -71,6 +71,7 @@ def _run(tmp_path, examples_uri: str, mechanism="dp_ftrl", baselines=("fedavg",)
             spec.MECHANISM_KEY: mechanism,
             spec.BASELINES_KEY: json.dumps(list(baselines)),
             spec.PRIVACY_BUDGET_KEY: budget,
+            spec.FEATURE_SCALE_KEY: 16.0,
             **spec.config_to_properties(FederatedConfig(**SMALL)),
         },
     )
@@ -106,7 +107,9 @@ def test_trains_exports_and_records_the_privacy_spent(tmp_path, digits_examples_
     preds = predict_examples(model.uri, uri, "eval")
     assert preds["probabilities"].shape == (80, 10)
     acc = float(np.mean(preds["classes"] == preds["label"]))
+    # Trained on x / 16, served on raw x: the same predictions as the simulation's.
     assert acc == pytest.approx(model.get_float_custom_property(spec.EVAL_ACCURACY_PROPERTY))
+    assert model.has_custom_property("fedavg_eval_accuracy")
     page = open(os.path.join(out[spec.VISUALIZATION_KEY].uri, HTML_FILE_NAME)).read()
     for name in ("DP-FTRL", "DP-FedAvg", "FedAvg (non-private)", "data:image/png;base64"):
         assert name in page
@@ -137,6 +140,8 @@ def test_a_run_over_budget_is_refused_before_training(tmp_path, digits_examples_
         DpFtrlTrainer(examples=examples, mechanism="fedavg", privacy_budget=5.0, **SMALL)
     with pytest.raises(InputError, match="mechanism 'sgd'"):
         DpFtrlTrainer(examples=examples, mechanism="sgd", **SMALL)
+    with pytest.raises(InputError, match="feature_scale = 0"):
+        DpFtrlTrainer(examples=examples, feature_scale=0, **SMALL)
     with pytest.raises(InputError, match="column 'rounds'"):
         DpFtrlTrainer(examples=examples, **{**SMALL, "rounds": 0})
     # The executor checks again, before it reads any data.
