@@ -22,7 +22,10 @@ and with CIW, each evaluated on the clean eval labels, CIW against CE, and
 the SPL branch of `frontier.pipelines.spl`: a teacher trained on a small
 clean digits set relabels a weakly-labeled pool of "untrimmed bags"
 (`SplLabeler`), an MLP is pre-trained on the SPL labels and fine-tuned on
-the clean set, and evaluated against the teacher (no pre-training).
+the clean set, and evaluated against the teacher (no pre-training), and the
+DP-FTRL branch of `frontier.pipelines.dp_ftrl`: digits given synthetic users
+(`IngestFederated`), trained by simulated federated learning with user-level
+DP-FTRL (FedAvg and DP-FedAvg alongside), scored by the stock Evaluator.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import dataclasses
 import os
 
 from frontier.pipelines import ciw as ciw_pipeline
+from frontier.pipelines import dp_ftrl as dp_ftrl_pipeline
 from frontier.pipelines import kip as kip_pipeline
 from frontier.pipelines import spl as spl_pipeline
 from frontier.pipelines.runs import RunRecord
@@ -62,6 +66,8 @@ class DemoConfig:
     spl: spl_pipeline.SplPipelineConfig | None = spl_pipeline.SplPipelineConfig(
         strategies=(spl_pipeline.SPL,)
     )
+    # The DP-FTRL federated branch (`frontier.pipelines.dp_ftrl`); None leaves it out.
+    dp_ftrl: dp_ftrl_pipeline.DpFtrlPipelineConfig | None = dp_ftrl_pipeline.DpFtrlPipelineConfig()
 
 
 def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: bool = True):
@@ -137,6 +143,12 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
                 target.outputs["examples"], pool.outputs["examples"], config.spl
             ),
         ]
+    if config.dp_ftrl is not None:
+        federated = dp_ftrl_pipeline.federated_ingest(config.dp_ftrl)
+        components += [
+            federated,
+            *dp_ftrl_pipeline.dp_ftrl_training(federated.outputs["examples"], config.dp_ftrl),
+        ]
     return tfx.dsl.Pipeline(
         pipeline_name=PIPELINE_NAME,
         pipeline_root=runner.pipeline_root(root, PIPELINE_NAME),
@@ -148,7 +160,7 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
 
 def outcome(run: RunRecord) -> list[str]:
     """Lines for the terminal: whether the model was blessed and where it was
-    pushed, then the KIP, CIW and SPL comparisons' accuracies."""
+    pushed, then the KIP, CIW, SPL and DP-FTRL branches' accuracies."""
     lines = []
     for node in run.nodes:
         if node.node_id not in ("Evaluator", "Pusher"):
@@ -161,4 +173,10 @@ def outcome(run: RunRecord) -> list[str]:
                     lines.append(f"pushed:     {a.properties.get('pushed_destination')}")
                 else:
                     lines.append("pushed:     no (the model was not blessed)")
-    return lines + kip_pipeline.outcome(run) + ciw_pipeline.outcome(run) + spl_pipeline.outcome(run)
+    return (
+        lines
+        + kip_pipeline.outcome(run)
+        + ciw_pipeline.outcome(run)
+        + spl_pipeline.outcome(run)
+        + dp_ftrl_pipeline.outcome(run)
+    )

@@ -15,7 +15,7 @@ import re
 import pytest
 
 from frontier.components.ciw import CiwConfig
-from frontier.pipelines import ciw, cli, demo, kip, runner, runs, spl
+from frontier.pipelines import ciw, cli, demo, dp_ftrl, kip, runner, runs, spl
 
 TINY = demo.DemoConfig(
     epochs=3,
@@ -27,6 +27,14 @@ TINY = demo.DemoConfig(
     ),
     spl=spl.SplPipelineConfig(
         target_size=300, strategies=("spl",), hidden_units=(32,), epochs=2, pretrain_epochs=1
+    ),
+    dp_ftrl=dp_ftrl.DpFtrlPipelineConfig(
+        num_clients=30,
+        training=dp_ftrl.FederatedConfig(
+            rounds=4, clients_per_round=5, max_participations=1, hidden_units=(16,), delta=1e-5
+        ),
+        baselines=(),
+        privacy_budget=None,
     ),
 )
 UPSTREAM = ["Ingest", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer"]
@@ -61,6 +69,7 @@ def test_first_run_blesses_pushes_and_reports(root):
     assert [line.split(":")[0] for line in lines if "clean eval accuracy" in line] == ["ce", "ciw"]
     assert all(re.match(r"(KRR|MLP) on \d+/class", line) for line in lines if " on " in line), lines
     assert [line.split(":")[0] for line in lines if "student eval accuracy" in line] == ["SPL spl"]
+    assert [line.split(":")[0] for line in lines if "epsilon" in line] == ["DP-FTRL"]
     assert len(_versions(root)) == 1
     html = open(report).read()
     for node in run.nodes:
