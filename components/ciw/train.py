@@ -19,10 +19,13 @@ mini-batch; no TFX here. The methods differ only in the batch objective:
               its high-weight partner; the objective is recomputed on the
               mixed batch with fresh instance weights from its CICW losses.
 
-Every reweighting method trains with plain cross-entropy for the first
-`burn_in` steps (the network must first fit the easy, mostly clean examples
-for the losses to tell clean from noisy), then lambda is annealed from
-10 x `lam` to `lam` over `anneal_steps` steps. Weights are constants for the
+Every reweighting method trains without weights for the first `burn_in` steps
+(the network must first fit the easy, mostly clean examples for the losses to
+tell clean from noisy): CIW and CICW with plain cross-entropy, CICW-Mixup with
+plain mixup (as the reference code `ciw_label_noise` does for its mixup
+variants: the burn-in is then already mixup's more noise-robust training, not
+cross-entropy's memorisation of the flipped labels). Then lambda is annealed
+from 10 x `lam` to `lam` over `anneal_steps` steps. Weights are constants for the
 gradient. The step takes the step index as a tensor, so the schedule does not
 retrace; nothing in it leaves the graph (no `.numpy()`).
 """
@@ -66,11 +69,13 @@ class CiwConfig:
       lam: final lambda (> 0); smaller = sharper down-weighting of high losses.
       divergence: class-reweighting ball, `kl` or `tv` (cicw, cicw_mixup).
       gamma: its radius (>= 0; <= 2 for `tv`).
-      burn_in: steps of plain cross-entropy first (>= 0).
+      burn_in: steps without weights first (>= 0): plain cross-entropy, or
+        plain mixup for cicw_mixup.
       schedule: `linear` (lambda from 10 x lam to lam over `anneal_steps`)
         or `constant`.
       anneal_steps: steps of the linear schedule (>= 0).
-      mixup_alpha: Beta(a, a) parameter of plain mixup's ratio (> 0).
+      mixup_alpha: Beta(a, a) parameter of plain mixup's ratio (> 0; also
+        that of cicw_mixup's burn-in).
       epochs, batch_size, learning_rate: Adam training (>= 1, >= 1, > 0).
       seed: seeds initialisation, shuffling and mixup sampling.
     """
@@ -146,7 +151,8 @@ def batch_objective(model, config: CiwConfig, num_classes: int) -> Callable:
       x: float32 [B, D]; y: int32 [B]; step: int32 scalar (0-based step);
       seed: int32 [2], the stateless-random seed of this step;
       mix_ratio: float32 scalar, plain mixup's ratio ~ Beta(a, a), drawn by
-        the caller (XLA has no gamma sampler; ignored by other methods).
+        the caller (XLA has no gamma sampler); used by mixup and by
+        cicw_mixup's burn-in, ignored by the other methods.
 
     Returns (of it):
       loss: the scalar to minimise (differentiable through `model`);
@@ -169,6 +175,12 @@ def batch_objective(model, config: CiwConfig, num_classes: int) -> Callable:
         losses = tf.reduce_sum(targets * W.per_class_losses(model(x, training=True)), axis=-1)
         return tf.reduce_mean(losses)
 
+    def plain_mixup(x, targets, seed, r):
+        perm = tf.argsort(tf.random.stateless_uniform([tf.shape(x)[0]], seed))
+        x_mix = r * x + (1.0 - r) * tf.gather(x, perm)
+        q_mix = r * targets + (1.0 - r) * tf.gather(targets, perm)
+        return ce(x_mix, q_mix)
+
     def objective(x, y, step, seed, mix_ratio):
         targets = tf.one_hot(y, num_classes)
         n = tf.shape(y)[0]
@@ -176,11 +188,7 @@ def batch_objective(model, config: CiwConfig, num_classes: int) -> Callable:
         if method == CE:
             return ce(x, targets), ones
         if method == MIXUP:
-            r = mix_ratio
-            perm = tf.argsort(tf.random.stateless_uniform([n], seed))
-            x_mix = r * x + (1.0 - r) * tf.gather(x, perm)
-            q_mix = r * targets + (1.0 - r) * tf.gather(targets, perm)
-            return ce(x_mix, q_mix), ones
+            return plain_mixup(x, targets, seed, mix_ratio), ones
         lam_t = W.annealed_lambda(step, lam, burn_in, anneal_steps)
         burning = step < burn_in
         n_f = tf.cast(n, tf.float32)
@@ -204,7 +212,8 @@ def batch_objective(model, config: CiwConfig, num_classes: int) -> Callable:
             losses = example_losses(model(x_mix, training=True), q_mix)
             return W.weighted_loss(losses, W.instance_weights(losses, config.alpha, lam_t))
 
-        loss = tf.cond(burning, lambda: ce(x, targets), mixed)
+        # The burn-in is plain mixup (the reference code's choice), not cross-entropy.
+        loss = tf.cond(burning, lambda: plain_mixup(x, targets, seed, mix_ratio), mixed)
         return loss, tf.where(burning, ones, w * n_f)
 
     return objective

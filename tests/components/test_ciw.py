@@ -205,6 +205,41 @@ def test_train_step_is_one_compiled_graph_for_every_method():
         assert step.experimental_get_tracing_count() == 1
 
 
+def test_cicw_mixup_burns_in_with_plain_mixup_then_mixes_by_weight():
+    # As in the reference code (ciw_label_noise): the burn-in of the mixup variant
+    # is plain mixup, not cross-entropy; afterwards the instance weights choose the
+    # partners and ratios, and the host's Beta-drawn ratio is no longer used.
+    import dataclasses
+
+    import tensorflow as tf
+
+    from frontier.components.trainer.model import build_model
+
+    model = build_model((6, 3), hidden_units=(8,))
+    x = tf.random.stateless_normal([8, 6], [1, 2])
+    y = tf.constant([0, 1, 2, 0, 1, 2, 0, 1], tf.int32)
+    seed = tf.constant([3, 4], tf.int32)
+    cfg = T.CiwConfig(method=T.CICW_MIXUP, burn_in=5)
+    objective = {
+        m: T.batch_objective(model, dataclasses.replace(cfg, method=m), 3)
+        for m in (T.CICW_MIXUP, T.MIXUP, T.CE)
+    }
+
+    def loss(method, step, ratio):
+        value, w = objective[method](x, y, tf.constant(step), seed, tf.constant(ratio))
+        return float(value), np.asarray(w)
+
+    burn, w = loss(T.CICW_MIXUP, 4, 0.3)
+    assert burn == pytest.approx(loss(T.MIXUP, 4, 0.3)[0], rel=1e-6)
+    assert burn != pytest.approx(loss(T.CE, 4, 0.3)[0], rel=1e-3)
+    assert burn != pytest.approx(loss(T.CICW_MIXUP, 4, 0.8)[0], rel=1e-3)
+    np.testing.assert_array_equal(w, np.ones(8))
+    after, w = loss(T.CICW_MIXUP, 5, 0.3)
+    assert after == pytest.approx(loss(T.CICW_MIXUP, 5, 0.8)[0], rel=1e-6)
+    assert after != pytest.approx(loss(T.MIXUP, 5, 0.3)[0], rel=1e-3)
+    assert np.isfinite(after) and w.sum() == pytest.approx(8.0, rel=1e-5)
+
+
 def test_ciw_gives_flipped_labels_low_weight_and_beats_ce(noisy_digits):
     x, noisy, clean = noisy_digits
     results = {}
