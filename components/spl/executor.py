@@ -207,6 +207,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
         out_info.write(out.uri)
         set_examples_properties(out, splits)
 
+        tf.io.gfile.makedirs(map_artifact.uri)
         with tf.io.gfile.GFile(os.path.join(map_artifact.uri, SPL_LABEL_MAP_FILE), "w") as f:
             f.write(label_map.to_json())
         agreement = float(np.trace(confusion) / confusion.sum())
