@@ -20,9 +20,11 @@ the kernel-ridge (KRR) test accuracy of
     learned labels (Adam, `learning_rate`, `steps`, class-balanced target
     batches of `target_batch_size` drawn from the train split; seeds listed in
     `kip_seeds`; the support starts at the random subset of the same seed).
-    `steps_per_s` is measured with `on_step` time stamps from the end of
-    step 1 to the end of the last step, so the first (compiling) step is
-    excluded; there is no evaluation inside the timed loop.
+    `kip()` runs `steps_per_call` = 50 steps per compiled call (its
+    default) and calls `on_step` for each step when its call returns;
+    `steps_per_s` runs from the end of the first call (which includes
+    compilation) to the end of the last; there is no evaluation inside the
+    timed loop.
   * `finite_net`: test accuracy of a finite-width network trained only on a
     support set: the `stax_network(KernelSpec(), 10, width)` FC network (the
     finite counterpart of the kernel, NTK parameterisation), trained
@@ -41,32 +43,47 @@ its description, not copied): the same neural-tangents `kernel_fn` (from
 whole computation in float64 inside `jax.experimental.enable_x64()`,
 K_reg = K_ss + |reg| tr(K_ss) / n_s I, pred = K_ts solve(K_reg, y_s,
 assume_a="pos") (`jax.scipy.linalg.solve`), loss 0.5 * mean squared error,
-labels held in the parameters behind `stop_gradient` unless learned, optax
-Adam with the same learning rate, and the whole update (value_and_grad +
-Adam) under one `jax.jit`, exactly as frontier's step. It uses the same
-initial support, the same sequence of target batches (same seed and sampler),
-the same step count, and the same host loop as `kip()` (sample a batch in
-NumPy, run the jitted step, read loss and accuracy back). Its test accuracy
-is computed by its own float64 loss/accuracy function on the test split.
-Frontier's default differs in precision and in one primitive: float32 with a
-Cholesky solve (`cho_factor` / `cho_solve`), the kernel's `atan2` evaluated by
-a vectorisable polynomial (`components/kip/fastmath.py`; XLA's CPU `atan2` is a
-scalar libm call that took most of a step), loss = mean squared error (a
+accuracy by the argmax of pred and of the one-hot labels, labels held in the
+parameters behind `stop_gradient` unless learned, optax Adam with the same
+learning rate. It uses the same initial support, the same sequence of target
+batches (same seed and sampler), the same step count, and is compiled and
+run exactly as frontier's step: its whole update (value_and_grad + Adam) is
+the step of frontier's own loop, `distill.run_steps`, with the same
+`steps_per_call` (50): one `jax.jit`-compiled `lax.fori_loop` per 50 steps,
+the training set on the device in the step's precision, each step gathering
+its batch there from int32 indices that the host draws with NumPy (the next
+call's while a call runs), every step's loss and accuracy read back after
+its call. Its test accuracy is computed by its own float64 loss/accuracy
+function on the test split.
+Frontier's default differs in precision and in a few operations: float32
+with the same Cholesky solve (`solve(assume_a="pos")`); the kernel's `atan2`
+evaluated by a vectorisable polynomial and its row norms (a batched
+`dot_general`) by a fused product and sum (`components/kip/fastmath.py`;
+XLA's CPU backend makes `atan2` a scalar libm call, which took most of a
+step, and the row norms one tiny matrix product per row); the step's
+accuracy by comparing the label's score with the row maximum instead of two
+argmax reductions (slow on XLA's CPU backend); loss = mean squared error (a
 constant factor, which Adam is invariant to up to its epsilon).
-`speed_ratio = frontier steps_per_s / reference steps_per_s`, timed A-B-A in
-this process (frontier, the reference, frontier again with the same seed; the
-frontier rate is the mean of the two, so drifting load on shared cores hits
-both alike). `equal_accuracy`: |frontier test accuracy - reference test
+`speed_ratio = frontier steps_per_s / reference steps_per_s`, timed
+A-B-A-B-...-A in this process (frontier, then `timing_pairs` times the
+reference and frontier again, with the same seed; each side's rate is the
+median of its runs, so drifting load on shared cores hits both alike). `equal_accuracy`: |frontier test accuracy - reference test
 accuracy| <= 1 percentage point (frontier's by `krr_evaluate` in float32).
+`per_step_call` repeats the comparison (A-B-A, `per_step_steps` steps) with
+`steps_per_call=1` on both sides, i.e. one compiled call, one batch transfer
+and one read-back per step, as the colab's own loop: there the per-call
+overhead, the same for both precisions, hides part of the difference at
+small supports.
 
 `profile` splits one step (forward + backward) at the largest support into
 the kernel evaluation (K_ss and K_ts and their gradient wrt x_s) and the
 solve (regularise, Cholesky solve, prediction, loss, gradient wrt K), each in
 frontier's float32 (with the vectorised atan2) and the reference's float64
-(median milliseconds), plus `kernel_ms_libm_atan2`: the float32 kernel part
-with XLA's own atan2, and `solve_ms_assume_pos`: the solve part in float32
-with the reference's `solve(assume_a="pos")` (differentiated implicitly)
-instead of frontier's differentiated `cho_factor` / `cho_solve`.
+(median milliseconds; each in its own compiled call), plus
+`kernel_ms_libm_atan2`: the float32 kernel part with XLA's own atan2 and row
+norms (no `fastmath`), and `solve_ms_cho_factor`: the solve part in float32
+with `cho_factor` / `cho_solve` differentiated through the factorisation
+instead of frontier's `solve(assume_a="pos")` (differentiated implicitly).
 
 How to run
 ----------
@@ -77,7 +94,8 @@ Progress goes to stderr; the last stdout line is one JSON object:
   quick                     whether --quick was given
   data                      dataset, n_train, n_test, dim, classes, split, preprocessing
   kernel                    architecture, depth, kind, W_std, b_std, reg, zca
-  kip_config                learning_rate, target_batch_size, steps per ipc, kip_seeds per ipc
+  kip_config                learning_rate, target_batch_size, steps per ipc, kip_seeds per ipc,
+                            steps_per_call, timing_pairs per ipc, per_step_steps
   finite_net_config         network, width, steps, learning_rate, seeds, loss
   results[ipc]              per images-per-class ("1", "10", "50"):
     support_size            10 * ipc
@@ -86,21 +104,23 @@ Progress goes to stderr; the last stdout line is one JSON object:
                             non_finite_labels: runs whose solved labels hold NaN/inf
     kip_fixed, kip_learned  {acc_mean, acc_std, acc_min, acc_per_seed, steps, final_loss,
                              steps_per_s, wall_s}: steps_per_s is the median over every
-                             timed frontier run of the setting (seeds and the A-B-A
-                             repeat); wall_s (mean over seeds) includes compilation
+                             timed frontier run of the setting (seeds and the A-B-...-A
+                             repeats); wall_s (mean over seeds) includes compilation
     finite_net              test accuracy {mean, std, n} for `random`, `kip_fixed`, `kip_learned`
     reference[fixed|learned]{seed, frontier_acc, reference_acc, equal_accuracy,
-                             frontier_steps_per_s (mean of before/after),
-                             frontier_steps_per_s_before_after, reference_steps_per_s,
-                             speed_ratio, reference_wall_s}
+                             frontier_steps_per_s (median of frontier_steps_per_s_all),
+                             reference_steps_per_s (median of reference_steps_per_s_all),
+                             speed_ratio, reference_wall_s, per_step_call: {steps,
+                             frontier_steps_per_s, reference_steps_per_s, speed_ratio}}
   profile                   {support_size, target_batch_size, float32/float64: {kernel_ms,
                              solve_ms}, float32.kernel_ms_libm_atan2,
-                             float32.solve_ms_assume_pos, kernel_share_float32,
+                             float32.solve_ms_cho_factor, kernel_share_float32,
                              kernel_share_float64}
   targets                   kip_1ipc_acc (best of fixed/learned, mean over seeds),
                             kip_1ipc_acc_fixed, kip_1ipc_acc_learned,
                             random_1ipc_acc, kip_1ipc_ge_95, speed_ratio_min,
-                            speed_ratio_geomean, speed_ge_2x, equal_accuracy_all
+                            speed_ratio_geomean, speed_ge_2x, equal_accuracy_all,
+                            per_step_call_speed_ratio_min, per_step_call_speed_ratio_geomean
   wall_s                    seconds for the whole benchmark
 """
 
@@ -125,11 +145,14 @@ REG = 1e-6
 LEARNING_RATE = 0.04
 TARGET_BATCH_SIZE = 1000
 EQUAL_ACCURACY_PP = 1.0
+STEPS_PER_CALL = 50  # kip()'s default
 
 FULL = dict(
     ipcs=(1, 10, 50),
     steps={1: 1000, 10: 1000, 50: 1000},
     kip_seeds={1: (0, 1, 2), 10: (0, 1, 2), 50: (0,)},
+    timing_pairs={1: 5, 10: 3, 50: 1},
+    per_step_steps=200,
     random_seeds=5,
     net_width=1024,
     net_steps=500,
@@ -139,8 +162,10 @@ FULL = dict(
 )
 QUICK = dict(
     ipcs=(1, 10),
-    steps={1: 100, 10: 50},
+    steps={1: 150, 10: 100},
     kip_seeds={1: (0,), 10: (0,)},
+    timing_pairs={1: 1, 10: 1},
+    per_step_steps=50,
     random_seeds=2,
     net_width=256,
     net_steps=100,
@@ -183,8 +208,22 @@ def load_data():
 # --- frontier ---------------------------------------------------------------------------
 
 
-def run_frontier_kip(x, labels, x_test, labels_test, ipc, steps, learn_labels, seed):
-    """`kip()` as a user calls it; steps/s from on_step time stamps after step 1."""
+def steps_per_second(stamps: list[float], first_call: int) -> float:
+    """Steps per second from per-step time stamps, after the first compiled call.
+
+    Every step of a call is stamped when the call returns, so the rate runs
+    from the end of the first call (which includes compilation) to the end of
+    the last: (steps after the first call) / (time they took).
+    """
+    if len(stamps) <= first_call:
+        return float("nan")
+    return (len(stamps) - first_call) / (stamps[-1] - stamps[first_call - 1])
+
+
+def run_frontier_kip(
+    x, labels, x_test, labels_test, ipc, steps, learn_labels, seed, steps_per_call=STEPS_PER_CALL
+):
+    """`kip()` as a user calls it; steps/s from on_step time stamps after the first call."""
     from frontier.components.kip import KernelSpec, kip, krr_evaluate, make_kernel
 
     stamps: list[float] = []
@@ -206,9 +245,10 @@ def run_frontier_kip(x, labels, x_test, labels_test, ipc, steps, learn_labels, s
         reg=REG,
         seed=seed,
         on_step=lambda *_: stamps.append(time.perf_counter()),
+        steps_per_call=steps_per_call,
     )
     wall = time.perf_counter() - start
-    sps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else float("nan")
+    sps = steps_per_second(stamps, min(steps_per_call, steps))
     _, acc = krr_evaluate(
         make_kernel(KernelSpec()), result.x, result.y, x_test, labels_test, NUM_CLASSES, REG
     )
@@ -218,8 +258,11 @@ def run_frontier_kip(x, labels, x_test, labels_test, ipc, steps, learn_labels, s
 # --- reference (the published colab's configuration) ------------------------------------
 
 
-def run_reference_kip(x, labels, x_test, labels_test, ipc, steps, learn_labels, seed):
-    """The colab's float64 KIP loop: same kernel_fn, solve(assume_a='pos'), 0.5 * MSE, Adam."""
+def run_reference_kip(
+    x, labels, x_test, labels_test, ipc, steps, learn_labels, seed, steps_per_call=STEPS_PER_CALL
+):
+    """The colab's float64 KIP step (same kernel_fn, solve(assume_a='pos'), 0.5 * MSE,
+    Adam) in frontier's loop (`run_steps`, `steps_per_call` steps per compiled call)."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -231,6 +274,7 @@ def run_reference_kip(x, labels, x_test, labels_test, ipc, steps, learn_labels, 
         class_balanced_indices,
         stax_network,
     )
+    from frontier.components.kip.distill import class_balanced_sampler, run_steps
 
     spec = KernelSpec()
     with enable_x64():
@@ -251,13 +295,14 @@ def run_reference_kip(x, labels, x_test, labels_test, ipc, steps, learn_labels, 
 
         optimizer = optax.adam(LEARNING_RATE)
 
-        @jax.jit
-        def update(params, opt_state, x_target, y_target):
+        def update(carry, data, batch):
+            params, opt_state = carry
+            x_all, y_all = data
             (loss, acc), grads = jax.value_and_grad(loss_acc, has_aux=True)(
-                params, x_target, y_target
+                params, x_all[batch], y_all[batch]
             )
             updates, opt_state = optimizer.update(grads, opt_state, params)
-            return optax.apply_updates(params, updates), opt_state, loss, acc
+            return (optax.apply_updates(params, updates), opt_state), (loss, acc)
 
         x64 = np.asarray(x, np.float64)
         y64 = centered_one_hot(labels, NUM_CLASSES).astype(np.float64)
@@ -266,23 +311,49 @@ def run_reference_kip(x, labels, x_test, labels_test, ipc, steps, learn_labels, 
         init = class_balanced_indices(labels, ipc, NUM_CLASSES, rng)
         per_class = max(1, TARGET_BATCH_SIZE // NUM_CLASSES)
         replace = bool((np.bincount(labels, minlength=NUM_CLASSES) < per_class).any())
+        sampler = class_balanced_sampler(labels, per_class, NUM_CLASSES, replace)
         params = {"x": jnp.asarray(x64[init]), "y": jnp.asarray(y64[init])}
-        opt_state = optimizer.init(params)
         stamps: list[float] = []
+        losses: list[float] = []
+
+        def after_call(first, carry, outputs):
+            # As kip() does: read every step's loss and accuracy, stamp each step.
+            for loss, acc in zip(*outputs, strict=True):
+                losses.append(float(loss))
+                float(acc)
+                stamps.append(time.perf_counter())
+
         start = time.perf_counter()
-        loss = float("nan")
-        for _ in range(steps):
-            batch = class_balanced_indices(labels, per_class, NUM_CLASSES, rng, replace=replace)
-            params, opt_state, loss, acc = update(params, opt_state, x64[batch], y64[batch])
-            loss, acc = float(loss), float(acc)
-            stamps.append(time.perf_counter())
+        params, _ = run_steps(
+            update,
+            (params, optimizer.init(params)),
+            (jnp.asarray(x64), jnp.asarray(y64)),
+            lambda: sampler(rng),
+            steps,
+            steps_per_call=steps_per_call,
+            after_call=after_call,
+        )
         wall = time.perf_counter() - start
         assert params["x"].dtype == jnp.float64
         y_test = centered_one_hot(labels_test, NUM_CLASSES).astype(np.float64)
         _, test_acc = jax.jit(loss_acc)(params, np.asarray(x_test, np.float64), y_test)
         test_acc = float(test_acc)
-    sps = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else float("nan")
-    return test_acc, sps, wall, 2.0 * loss
+    sps = steps_per_second(stamps, min(steps_per_call, steps))
+    return test_acc, sps, wall, 2.0 * losses[-1]
+
+
+def per_step_call_ratio(x, labels, x_test, labels_test, ipc, steps, learn_labels, seed):
+    """Frontier / reference steps/s with one compiled call per step (A-B-A)."""
+    before = run_frontier_kip(x, labels, x_test, labels_test, ipc, steps, learn_labels, seed, 1)
+    reference = run_reference_kip(x, labels, x_test, labels_test, ipc, steps, learn_labels, seed, 1)
+    after = run_frontier_kip(x, labels, x_test, labels_test, ipc, steps, learn_labels, seed, 1)
+    frontier_sps = 0.5 * (before[2] + after[2])
+    return {
+        "steps": steps,
+        "frontier_steps_per_s": round(frontier_sps, 2),
+        "reference_steps_per_s": round(reference[1], 2),
+        "speed_ratio": round(frontier_sps / reference[1], 3),
+    }
 
 
 # --- finite-width network ----------------------------------------------------------------
@@ -341,7 +412,7 @@ def profile_step(x, x_target, n_support, reps) -> dict:
     from jax.experimental import enable_x64
 
     from frontier.components.kip import KernelSpec, make_kernel
-    from frontier.components.kip.distill import krr_weights
+    from frontier.components.kip.distill import krr_weights, regularize
     from frontier.components.kip.fastmath import with_fast_atan2
 
     kernel = make_kernel(KernelSpec())
@@ -393,12 +464,17 @@ def profile_step(x, x_target, n_support, reps) -> dict:
                 ),
             }
     out["float32"]["kernel_ms_libm_atan2"] = libm
-    # For comparison: float32 with the reference's solve (implicitly differentiated
-    # Cholesky solve) instead of frontier's differentiated cho_factor / cho_solve.
+
+    # For comparison: float32 with cho_factor / cho_solve, differentiated through
+    # the factorisation, instead of frontier's implicitly differentiated solve.
+    def solve_cho_factor(k_ss, k_ts, y_s, y_t):
+        factor = jax.scipy.linalg.cho_factor(regularize(k_ss, REG))
+        return jnp.mean((k_ts @ jax.scipy.linalg.cho_solve(factor, y_s) - y_t) ** 2)
+
     k_ss = kernel(jnp.asarray(x_s), jnp.asarray(x_s))
     k_ts = kernel(jnp.asarray(x_target), jnp.asarray(x_s))
-    grad_solve = jax.jit(jax.grad(solve_f64, argnums=(0, 1)))
-    out["float32"]["solve_ms_assume_pos"] = median_ms(
+    grad_solve = jax.jit(jax.grad(solve_cho_factor, argnums=(0, 1)))
+    out["float32"]["solve_ms_cho_factor"] = median_ms(
         grad_solve, k_ss, k_ts, jnp.asarray(y_s, np.float32), jnp.asarray(y_t, np.float32)
     )
     for name in ("float32", "float64"):
@@ -434,7 +510,7 @@ def main() -> None:
     kernel = make_kernel(spec)
     y_train_1h = centered_one_hot(y_train, NUM_CLASSES)
     results: dict[str, dict] = {}
-    ratios, equal = [], []
+    ratios, equal, per_step_ratios = [], [], []
 
     for ipc in cfg["ipcs"]:
         steps = cfg["steps"][ipc]
@@ -475,17 +551,22 @@ def main() -> None:
                 if seed != seed0:
                     continue
                 supports[mode] = result
-                # Timed A-B-A: frontier (this run), the reference, frontier again
-                # (same seed, same result); the ratio uses the mean of the two frontier
-                # rates, so drifting load on shared cores hits both sides alike.
-                r_acc, r_sps, r_wall, _ = run_reference_kip(
-                    x_train, y_train, x_test, y_test, ipc, steps, learn, seed
-                )
-                _, _, rate_after, _ = run_frontier_kip(
-                    x_train, y_train, x_test, y_test, ipc, steps, learn, seed
-                )
-                sps.append(rate_after)
-                f_sps = 0.5 * (rate + rate_after)
+                # Timed A-B-A-B-...-A: frontier (this run), then `timing_pairs` times the
+                # reference and frontier again (same seed, same result); the ratio of
+                # the median rates, so drifting load on shared cores hits both alike.
+                f_rates, r_rates = [rate], []
+                for _ in range(cfg["timing_pairs"][ipc]):
+                    r_acc, r_sps, r_wall, _ = run_reference_kip(
+                        x_train, y_train, x_test, y_test, ipc, steps, learn, seed
+                    )
+                    r_rates.append(r_sps)
+                    f_rates.append(
+                        run_frontier_kip(x_train, y_train, x_test, y_test, ipc, steps, learn, seed)[
+                            2
+                        ]
+                    )
+                sps += f_rates[1:]
+                f_sps, r_sps = float(np.median(f_rates)), float(np.median(r_rates))
                 ratio = f_sps / r_sps
                 same = abs(acc - r_acc) * 100 <= EQUAL_ACCURACY_PP
                 ratios.append(ratio)
@@ -496,14 +577,20 @@ def main() -> None:
                     "reference_acc": round(float(r_acc), 4),
                     "equal_accuracy": bool(same),
                     "frontier_steps_per_s": round(f_sps, 2),
-                    "frontier_steps_per_s_before_after": [round(rate, 2), round(rate_after, 2)],
+                    "frontier_steps_per_s_all": [round(r, 2) for r in f_rates],
                     "reference_steps_per_s": round(r_sps, 2),
+                    "reference_steps_per_s_all": [round(r, 2) for r in r_rates],
                     "speed_ratio": round(ratio, 3),
                     "reference_wall_s": round(r_wall, 2),
+                    "per_step_call": per_step_call_ratio(
+                        x_train, y_train, x_test, y_test, ipc, cfg["per_step_steps"], learn, seed
+                    ),
                 }
+                per_step_ratios.append(row["reference"][mode]["per_step_call"]["speed_ratio"])
                 log(
                     f"ipc {ipc}: reference {mode}: acc {r_acc:.4f}, {r_sps:.1f} steps/s, "
-                    f"speed ratio {ratio:.2f}"
+                    f"speed ratio {ratio:.2f}; one step per call: "
+                    f"{row['reference'][mode]['per_step_call']['speed_ratio']:.2f}"
                 )
             row[f"kip_{mode}"] = {
                 "acc_mean": round(float(np.mean(accs)), 4),
@@ -567,6 +654,9 @@ def main() -> None:
             "steps": {str(k): cfg["steps"][k] for k in cfg["ipcs"]},
             "kip_seeds": {str(k): list(cfg["kip_seeds"][k]) for k in cfg["ipcs"]},
             "random_seeds": cfg["random_seeds"],
+            "steps_per_call": STEPS_PER_CALL,
+            "timing_pairs": {str(k): cfg["timing_pairs"][k] for k in cfg["ipcs"]},
+            "per_step_steps": cfg["per_step_steps"],
         },
         "finite_net_config": {
             "network": "stax_network(KernelSpec(), 10, width): Dense-ReLU-Dense, NTK param., centred",
@@ -589,6 +679,10 @@ def main() -> None:
             "speed_ratio_geomean": round(math.exp(np.mean(np.log(ratios))), 3),
             "speed_ge_2x": bool(min(ratios) >= 2.0),
             "equal_accuracy_all": bool(all(equal)),
+            "per_step_call_speed_ratio_min": round(min(per_step_ratios), 3),
+            "per_step_call_speed_ratio_geomean": round(
+                math.exp(np.mean(np.log(per_step_ratios))), 3
+            ),
         },
         "wall_s": round(time.perf_counter() - t_start, 1),
     }

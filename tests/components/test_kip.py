@@ -101,6 +101,52 @@ def test_with_fast_atan2_keeps_the_kip_gradient_and_drops_libm_atan2(digits):
         assert "atan2" in _primitive_names(jax.make_jaxpr(fast)(x64[:20], x64).jaxpr)
 
 
+def _rowwise_dots(jaxpr) -> int:
+    """How many float32 dot_generals with no free axis `jaxpr` holds (nested ones too)."""
+    import jax
+
+    count = 0
+    for eqn in jaxpr.eqns:
+        count += int(fastmath._is_rowwise_dot(eqn))
+        for param in eqn.params.values():
+            if isinstance(param, jax.core.ClosedJaxpr):
+                count += _rowwise_dots(param.jaxpr)
+    return count
+
+
+@pytest.mark.parametrize(
+    "lhs_shape, rhs_shape, dimension_numbers",
+    [
+        ((7, 5), (7, 5), (((1,), (1,)), ((0,), (0,)))),  # row norms / row dots
+        ((5, 7), (7, 5), (((0,), (1,)), ((1,), (0,)))),  # axes in other orders
+        ((2, 3, 4), (4, 2, 3), (((2, 1), (0, 2)), ((0,), (1,)))),  # two contracting axes
+    ],
+)
+def test_rowwise_dot_is_dot_general(lhs_shape, rhs_shape, dimension_numbers):
+    from jax import lax
+
+    rng = np.random.default_rng(0)
+    lhs = rng.normal(size=lhs_shape).astype(np.float32)
+    rhs = rng.normal(size=rhs_shape).astype(np.float32)
+    expected = lax.dot_general(lhs, rhs, dimension_numbers)
+    got = fastmath.rowwise_dot(lhs, rhs, dimension_numbers)
+    assert got.shape == expected.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_with_fast_atan2_replaces_the_kernels_row_norms(digits):
+    import jax
+
+    x = digits[0][:30]
+    kernel = make_kernel(KernelSpec())
+    # neural-tangents computes the squared norm of every row as a batched dot.
+    assert _rowwise_dots(jax.make_jaxpr(kernel)(x, x[:5]).jaxpr) > 0
+    fast = fastmath.with_fast_atan2(kernel)
+    assert _rowwise_dots(jax.make_jaxpr(fast)(x, x[:5]).jaxpr) == 0
+    # Equal to float32 rounding (the diagonal, at angle 0, is the most sensitive).
+    np.testing.assert_allclose(jax.jit(fast)(x, x[:5]), kernel(x, x[:5]), rtol=1e-4)
+
+
 def test_kernel_matrix_blocks_give_the_same_matrix():
     rng = np.random.default_rng(0)
     x1, x2 = rng.normal(size=(23, 6)).astype(np.float32), rng.normal(size=(9, 6)).astype(np.float32)
@@ -172,6 +218,82 @@ def test_kip_lowers_the_held_out_loss_of_its_initial_support(digits):
     np.testing.assert_array_equal(result.labels, labels[result.init_indices])
     again = distill.kip(x, labels, 10, images_per_class=1, steps=5, target_batch_size=200, seed=3)
     np.testing.assert_array_equal(again.init_indices, result.init_indices)
+
+
+def test_class_balanced_sampler_draws_the_same_stream_as_class_balanced_indices(digits):
+    labels = digits[1]
+    for per_class, replace in ((5, False), (150, True)):
+        sampler = distill.class_balanced_sampler(labels, per_class, 10, replace)
+        rng_a, rng_b = np.random.default_rng(4), np.random.default_rng(4)
+        for _ in range(3):
+            np.testing.assert_array_equal(
+                sampler(rng_a),
+                distill.class_balanced_indices(labels, per_class, 10, rng_b, replace),
+            )
+    with pytest.raises(InputError, match="fewer than 150 per class"):
+        distill.class_balanced_sampler(labels, 150, 10)
+    with pytest.raises(InputError, match="class 10 has no training examples"):
+        distill.class_balanced_sampler(labels, 1, 11, replace=True)
+
+
+def test_run_steps_runs_every_step_in_order_in_calls_of_bounded_length():
+    import jax.numpy as jnp
+
+    # A step whose carry records the batches it saw: sum of batch * step number.
+    def step(carry, data, batch):
+        total, count = carry
+        count = count + 1
+        total = total + jnp.sum(data[batch]) * count
+        return (total, count), (total, jnp.sum(data[batch]))
+
+    data = jnp.arange(100, dtype=jnp.float32)
+    draws = iter(np.arange(3 * 23).reshape(23, 3) % 100)
+    calls = []
+
+    def after_call(first, carry, outputs):
+        calls.append((first, len(outputs[0]), float(carry[0]), outputs))
+
+    carry = distill.run_steps(
+        step,
+        (jnp.float32(0), jnp.int32(0)),
+        data,
+        lambda: next(draws),
+        23,
+        steps_per_call=5,
+        stop_every=7,
+        after_call=after_call,
+    )
+    # At most 5 steps per call; calls also end at steps 7, 14, 21.
+    assert [(first, n) for first, n, _, _ in calls] == [
+        (1, 5), (6, 2), (8, 5), (13, 2), (15, 5), (20, 2), (22, 2)
+    ]  # fmt: skip
+    batches = np.arange(3 * 23).reshape(23, 3) % 100
+    sums = batches.sum(axis=1).astype(np.float32)
+    totals = np.cumsum(sums * np.arange(1, 24))
+    assert int(carry[1]) == 23 and float(carry[0]) == totals[-1]
+    np.testing.assert_array_equal(np.concatenate([o[1] for *_, o in calls]), sums)
+    np.testing.assert_array_equal(np.concatenate([o[0] for *_, o in calls]), totals)
+    assert [c[2] for c in calls] == [totals[first + n - 2] for first, n, _, _ in calls]
+
+
+def test_kip_result_does_not_depend_on_steps_per_call(digits):
+    x, labels, x_test, labels_test = digits
+    common = dict(
+        images_per_class=1, steps=12, target_batch_size=100, seed=2, learn_labels=True,
+        eval_data=(x_test, labels_test), eval_every=5,
+    )  # fmt: skip
+    seen = []
+    per_step = distill.kip(x, labels, 10, steps_per_call=1, **common)
+    fused = distill.kip(
+        x, labels, 10, steps_per_call=4, on_step=lambda *a: seen.append(a), **common
+    )
+    assert [s for s, _, _ in seen] == list(range(1, 13)) == fused.history.step
+    assert [loss for _, loss, _ in seen] == fused.history.loss
+    assert fused.history.eval_step == per_step.history.eval_step == [0, 5, 10, 12]
+    np.testing.assert_allclose(fused.history.loss, per_step.history.loss, rtol=1e-4)
+    np.testing.assert_allclose(fused.history.eval_loss, per_step.history.eval_loss, rtol=1e-4)
+    np.testing.assert_allclose(fused.x, per_step.x, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(fused.y, per_step.y, rtol=1e-3, atol=1e-4)
 
 
 def test_kip_learns_labels_when_asked(digits):
