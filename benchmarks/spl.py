@@ -86,22 +86,27 @@ def run_seed(noise: float, seed: int) -> dict:
 
     (x_test, y_test), (x_tgt, y_tgt), (x_pool, y_pool) = split_digits(seed)
     weak = make_bags(y_pool, noise, 10, NUM_RELATED, BAG_SIZE, seed=seed).weak
-    teacher_model, _ = train(
-        x_tgt,
-        y_tgt,
-        ModelDims(64, 10),
-        hidden_units=HIDDEN,
-        epochs=TEACHER_EPOCHS,
-        batch_size=BATCH,
-        learning_rate=LR,
-        seed=seed,
-    )
+
+    def fit(x, y, num_classes, epochs, initial_model=None):
+        """The same network and optimiser for teacher, pre-training and fine-tuning."""
+        model, _ = train(
+            x,
+            y,
+            ModelDims(64, num_classes),
+            hidden_units=HIDDEN,
+            epochs=epochs,
+            batch_size=BATCH,
+            learning_rate=LR,
+            seed=seed,
+            initial_model=initial_model,
+        )
+        return model
+
+    teacher_model = fit(x_tgt, y_tgt, 10, TEACHER_EPOCHS)
     teacher = np.argmax(teacher_model.predict(x_pool, batch_size=1024, verbose=0), 1)
     out = {
         "teacher_accuracy": accuracy(teacher_model, x_test, y_test),
         "teacher_agreement": float(np.mean(teacher == weak)),
-        "weak_label_accuracy": float(np.mean(weak == y_pool)),
-        "pool": len(y_pool),
         "scores": {},
     }
     for strategy in STRATEGIES:
@@ -109,30 +114,11 @@ def run_seed(noise: float, seed: int) -> dict:
         if strategy != "none":
             labels, label_map = relabel(weak, teacher, strategy, MIN_COUNT, num_classes=10)
             keep = labels >= 0
-            base, _ = train(
-                x_pool[keep],
-                labels[keep],
-                ModelDims(64, label_map.num_classes),
-                hidden_units=HIDDEN,
-                epochs=PRETRAIN_EPOCHS,
-                batch_size=BATCH,
-                learning_rate=LR,
-                seed=seed,
-            )
+            base = fit(x_pool[keep], labels[keep], label_map.num_classes, PRETRAIN_EPOCHS)
             initial = with_new_head(base, 10, seed)
             if strategy == "spl":
                 out["spl_classes"] = label_map.num_classes
-        model, _ = train(
-            x_tgt,
-            y_tgt,
-            ModelDims(64, 10),
-            hidden_units=HIDDEN,
-            epochs=FINETUNE_EPOCHS,
-            batch_size=BATCH,
-            learning_rate=LR,
-            seed=seed,
-            initial_model=initial,
-        )
+        model = fit(x_tgt, y_tgt, 10, FINETUNE_EPOCHS, initial)
         out["scores"][strategy] = accuracy(model, x_test, y_test)
         log(f"noise {noise} seed {seed}: {strategy:9s} test top-1 {out['scores'][strategy]:.4f}")
     return out

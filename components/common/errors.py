@@ -7,6 +7,8 @@ fails the execution, so TFX publishes none of its outputs.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 
 class InputError(ValueError):
     """Bad input data or configuration.
@@ -42,6 +44,15 @@ class InputError(ValueError):
             msg += f" (expected {expected})"
         super().__init__(msg)
         self.file, self.row, self.column, self.expected = file, row, column, expected
+
+
+def raise_unwrapped(exc: BaseException) -> NoReturn:
+    """Re-raises `exc`, or the `InputError` behind it (see `find_input_error`), so that
+    a bad input inside a Beam pipeline still reaches the user with its own message."""
+    original = find_input_error(exc)
+    if original is not None and original is not exc:
+        raise original.with_traceback(original.__traceback__) from None
+    raise exc
 
 
 def find_input_error(exc: BaseException) -> InputError | None:

@@ -16,7 +16,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from frontier.components.common.errors import find_input_error
+from frontier.components.common.errors import raise_unwrapped
 from frontier.components.common.examples_io import (
     feature_spec,
     remove_split_outputs,
@@ -212,10 +212,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 )
         except Exception as e:
             remove_split_outputs(examples.uri, list(spec.SPLIT_NAMES))
-            original = find_input_error(e)
-            if original is not None and original is not e:
-                raise original.with_traceback(original.__traceback__) from None
-            raise
+            raise_unwrapped(e)
         finally:
             if tf.io.gfile.exists(tmp):
                 tf.io.gfile.rmtree(tmp)

@@ -18,7 +18,7 @@ from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
-from frontier.components.common.errors import InputError, find_input_error
+from frontier.components.common.errors import InputError, raise_unwrapped
 from frontier.components.common.examples_io import (
     check_label_column,
     remove_split_outputs,
@@ -40,7 +40,6 @@ from frontier.components.spl.report import spl_page
 from frontier.components.trainer.export import model_info, serving_dir
 from frontier.schemas.artifacts import SPL_LABEL_MAP_FILE
 from frontier.schemas.dataset import (
-    LABEL_KEY,
     ROLE_KEYS,
     SPL_LABEL_KEY,
     TEACHER_LABEL_KEY,
@@ -94,13 +93,11 @@ def _confusion_json(pairs: list, num_classes: int) -> str:
 
 
 def _relabel(
-    row: tuple[bytes, int, int], label_map: SplLabelMap
+    row: tuple[bytes, int, int, int], label_map: SplLabelMap
 ) -> tuple[bytes | None, int, int, int]:
     """(relabelled bytes, or None if dropped; label, weak, SPL class) of one example."""
-    serialized, weak, teacher = row
+    serialized, weak, teacher, label = row
     spl = int(label_map.lookup[weak, teacher])
-    example = tf.train.Example.FromString(serialized)
-    label = int(example.features.feature[LABEL_KEY].int64_list.value[0])
     out = None if spl == DROPPED else with_labels(serialized, teacher, spl)
     return out, label, weak, spl
 
@@ -193,10 +190,7 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             counts = self._read_json(os.path.join(tmp, _COUNTS_FILE))
         except Exception as e:
             remove_split_outputs(out.uri, splits)
-            original = find_input_error(e)
-            if original is not None and original is not e:
-                raise original.with_traceback(original.__traceback__) from None
-            raise
+            raise_unwrapped(e)
         finally:
             if tf.io.gfile.exists(tmp):
                 tf.io.gfile.rmtree(tmp)

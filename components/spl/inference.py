@@ -22,7 +22,7 @@ import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from frontier.components.trainer.export import INPUT_NAME, PROBABILITIES, SIGNATURE
-from frontier.schemas.dataset import SPL_LABEL_KEY, TEACHER_LABEL_KEY, WEAK_LABEL_KEY
+from frontier.schemas.dataset import LABEL_KEY, SPL_LABEL_KEY, TEACHER_LABEL_KEY, WEAK_LABEL_KEY
 
 DEFAULT_BATCH_SIZE = 256  # examples per teacher call (the upper bound Beam batches to)
 
@@ -71,19 +71,20 @@ def _int_feature(example, key: str) -> int:
     return int(example.features.feature[key].int64_list.value[0])
 
 
-def weak_and_teacher(result: PredictionResult) -> tuple[bytes, int, int]:
-    """(serialized example, weak label, teacher class) of one prediction."""
+def weak_and_teacher(result: PredictionResult) -> tuple[bytes, int, int, int]:
+    """(serialized example, weak label, teacher class, label) of one prediction."""
     import tensorflow as tf
 
     example = tf.train.Example.FromString(result.example)
-    return result.example, _int_feature(example, WEAK_LABEL_KEY), int(np.argmax(result.inference))
+    weak, label = _int_feature(example, WEAK_LABEL_KEY), _int_feature(example, LABEL_KEY)
+    return result.example, weak, int(np.argmax(result.inference)), label
 
 
 @beam.ptransform_fn
 def TeacherLabels(  # noqa: N802 - Beam's PTransform naming
     serialized: beam.PCollection, saved_model_dir: str, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> beam.PCollection:
-    """serialized `tf.Example`s -> (serialized, weak label, teacher class) triples."""
+    """serialized `tf.Example`s -> (serialized, weak label, teacher class, label)."""
     return (
         serialized
         | "RunInference" >> RunInference(SavedModelHandler(saved_model_dir, batch_size))

@@ -4,7 +4,6 @@ fine-tuning path that consumes its output."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 
 import numpy as np
@@ -231,4 +230,3 @@ def test_rejects_bad_parameters_at_construction():
         SplLabeler(examples=examples, teacher=model, min_count=0)
     with pytest.raises(InputError, match="batch_size = 0"):
         SplLabeler(examples=examples, teacher=model, batch_size=0)
-    json.dumps({})  # keep the import used

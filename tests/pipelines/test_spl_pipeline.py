@@ -42,7 +42,7 @@ def test_spl_pipeline_fine_tunes_a_student_per_strategy(tmp_path):
     assert "SplReport_spl" in open(report).read()
 
 
-def test_spl_sources_are_deterministic_and_disjoint(tmp_path):
+def test_spl_sources_are_deterministic_and_split_the_digits(tmp_path):
     import numpy as np
 
     a = spl.write_sources(str(tmp_path / "a"), TINY)
