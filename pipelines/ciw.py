@@ -18,12 +18,17 @@ from __future__ import annotations
 import dataclasses
 
 from frontier.components.ciw.train import CE, CICW_MIXUP, CIW, CiwConfig
+from frontier.pipelines import parameters
+from frontier.pipelines.resources import GPU, Resources
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-ciw"
+INGEST_ID = "IngestNoisy"
 TRAINER_PREFIX = "CiwTrainer_"
 EVALUATOR_PREFIX = "CiwEvaluate_"
 REPORT_PREFIX = "CiwReport_"
+# Compiled pipelines' containers (`frontier compile`; see `resources.py`).
+RESOURCES = {TRAINER_PREFIX: Resources(cpu=8, memory_gb=32, accelerator=GPU)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,24 +131,37 @@ def noisy_ingest(config: CiwPipelineConfig = CiwPipelineConfig()):
         label_noise=config.label_noise,
         noise_rate=config.noise_rate,
         noise_seed=config.noise_seed,
-    )
+    ).with_id(INGEST_ID)
 
 
 def create_pipeline(
     root: str, config: CiwPipelineConfig = CiwPipelineConfig(), enable_cache: bool = True
 ):
-    """The CIW pipeline on noisy scikit-learn digits, with its MLMD store under `root`."""
-    from tfx import v1 as tfx
-
+    """The CIW pipeline on noisy scikit-learn digits, laid out under `root` (`runner.make_pipeline`)."""
     from frontier.pipelines import runner
 
     ingest = noisy_ingest(config)
-    return tfx.dsl.Pipeline(
-        pipeline_name=PIPELINE_NAME,
-        pipeline_root=runner.pipeline_root(root, PIPELINE_NAME),
-        components=[ingest, *ciw_comparison(ingest.outputs["examples"], config)],
-        enable_cache=enable_cache,
-        metadata_connection_config=runner.metadata_config(root),
+    return runner.make_pipeline(
+        PIPELINE_NAME,
+        [ingest, *ciw_comparison(ingest.outputs["examples"], config)],
+        root,
+        enable_cache,
+        (parameters.source(INGEST_ID), parameters.seed(config.seed), *noise_parameters()),
+    )
+
+
+def noise_parameters() -> tuple[parameters.RuntimeParam, ...]:
+    """`noise_rate` and `noise_seed` of the noisy Ingest, runtime parameters of compiled runs."""
+    return (
+        parameters.RuntimeParam(
+            "noise_rate",
+            ("noise_rate",),
+            (INGEST_ID,),
+            "probability that a train label is flipped, in [0, 1]",
+        ),
+        parameters.RuntimeParam(
+            "noise_seed", ("noise_seed",), (INGEST_ID,), "seed of the label flips"
+        ),
     )
 
 

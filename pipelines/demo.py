@@ -31,15 +31,26 @@ DP-FTRL (FedAvg and DP-FedAvg alongside), scored by the stock Evaluator.
 from __future__ import annotations
 
 import dataclasses
-import os
 
 from frontier.pipelines import ciw as ciw_pipeline
 from frontier.pipelines import dp_ftrl as dp_ftrl_pipeline
 from frontier.pipelines import kip as kip_pipeline
+from frontier.pipelines import parameters
 from frontier.pipelines import spl as spl_pipeline
+from frontier.pipelines.resources import Resources
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-demo"
+# Compiled pipelines' containers (`frontier compile`; see `resources.py`): the
+# branches' own tables, and the main trainer and evaluator.
+RESOURCES = {
+    "Trainer": Resources(cpu=4, memory_gb=16),
+    "Evaluator": Resources(cpu=4, memory_gb=16),
+    **kip_pipeline.RESOURCES,
+    **ciw_pipeline.RESOURCES,
+    **spl_pipeline.RESOURCES,
+    **dp_ftrl_pipeline.RESOURCES,
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +66,11 @@ class DemoConfig:
     hidden_units: tuple[int, ...] = (128,)
     min_accuracy: float = 0.9
     max_accuracy_drop: float = 0.02
+    # Compare the candidate with the latest blessed model (a TFX resolver node).
+    # Open-source Kubeflow Pipelines cannot run resolver nodes (its v2 compiler
+    # answers "resolver executors not implemented"), so `config_for("kubeflow")`
+    # turns this off: there every run is judged by `min_accuracy` alone.
+    compare_with_blessed: bool = True
     class_names: tuple[str, ...] = tuple(str(i) for i in range(10))
     # The KIP-versus-random branch (`frontier.pipelines.kip`); None leaves it out.
     kip: kip_pipeline.KipConfig | None = kip_pipeline.KipConfig()
@@ -71,7 +87,12 @@ class DemoConfig:
 
 
 def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: bool = True):
-    """Builds the demo `tfx.dsl.Pipeline` with its MLMD store and artifacts under `root`."""
+    """Builds the demo `tfx.dsl.Pipeline`, laid out under `root` (`runner.make_pipeline`).
+
+    Its runtime parameters: `source` (the digits every Ingest reads), `seed`,
+    `push_destination` (the serving directory) and the branches' own
+    (`noise_rate`, `noise_seed`, `target_source`, `pool_source`, `privacy_budget`).
+    """
     from tfx import v1 as tfx
 
     from frontier.components.evaluate import EvaluationReport, baseline_resolver, make_evaluator
@@ -97,14 +118,14 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
         hidden_units=config.hidden_units,
         seed=config.seed,
     )
-    baseline = baseline_resolver()
+    baseline = baseline_resolver() if config.compare_with_blessed else None
     evaluator = make_evaluator(
         examples=examples,
         model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"],
+        baseline_model=baseline.outputs["model"] if baseline else None,
         num_classes=len(config.class_names),
         min_accuracy=config.min_accuracy,
-        max_accuracy_drop=config.max_accuracy_drop,
+        max_accuracy_drop=config.max_accuracy_drop if baseline else None,
     )
     report = EvaluationReport(
         examples=examples,
@@ -123,19 +144,25 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
         schema,
         validator,
         trainer,
-        baseline,
+        *([baseline] if baseline else []),
         evaluator,
         report,
         pusher,
     ]
+    ingest_ids = [ingest.id]
+    params = [parameters.seed(config.seed), PUSH_DESTINATION]
     if config.kip is not None:
         components += kip_pipeline.kip_comparison(examples, config.kip)
     if config.ciw is not None:
-        noisy = ciw_pipeline.noisy_ingest(config.ciw).with_id("IngestNoisy")
+        noisy = ciw_pipeline.noisy_ingest(config.ciw)
         components += [noisy, *ciw_pipeline.ciw_comparison(noisy.outputs["examples"], config.ciw)]
+        ingest_ids.append(noisy.id)
+        params += ciw_pipeline.noise_parameters()
     if config.spl is not None:
-        paths = spl_pipeline.write_sources(os.path.join(root, "data", "spl"), config.spl)
-        target, pool = spl_pipeline.ingest_sources(paths, config.spl)
+        target, pool = spl_pipeline.ingest_sources(
+            spl_pipeline.sources(root, config.spl), config.spl
+        )
+        params += spl_pipeline.source_parameters()
         components += [
             target,
             pool,
@@ -149,13 +176,25 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
             federated,
             *dp_ftrl_pipeline.dp_ftrl_training(federated.outputs["examples"], config.dp_ftrl),
         ]
-    return tfx.dsl.Pipeline(
-        pipeline_name=PIPELINE_NAME,
-        pipeline_root=runner.pipeline_root(root, PIPELINE_NAME),
-        components=components,
-        enable_cache=enable_cache,
-        metadata_connection_config=runner.metadata_config(root),
-    )
+        ingest_ids.append(federated.id)
+        params += dp_ftrl_pipeline.budget_parameters(config.dp_ftrl)
+    params.append(parameters.source(*ingest_ids, value=config.source))
+    return runner.make_pipeline(PIPELINE_NAME, components, root, enable_cache, params)
+
+
+def config_for(target: str) -> DemoConfig:
+    """The demo's config for a compile target (`frontier compile`): the default,
+    without the blessed-model baseline for open-source Kubeflow (see
+    `DemoConfig.compare_with_blessed`)."""
+    return DemoConfig(compare_with_blessed=target != "kubeflow")
+
+
+PUSH_DESTINATION = parameters.RuntimeParam(
+    "push_destination",
+    (parameters.PUSH_DESTINATION,),
+    ("Pusher",),
+    "serving directory (local path or gs://...): each push adds a numbered version under it",
+)
 
 
 def outcome(run: RunRecord) -> list[str]:

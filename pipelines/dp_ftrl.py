@@ -17,12 +17,18 @@ from __future__ import annotations
 import dataclasses
 
 from frontier.components.dp_ftrl.federated import FederatedConfig
+from frontier.pipelines import parameters
+from frontier.pipelines.resources import GPU, Resources
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-dp-ftrl"
 TRAINER_ID = "DpFtrlTrainer"
 EVALUATOR_ID = "DpFtrlEvaluate"
 REPORT_ID = "DpFtrlReport"
+INGEST_ID = "IngestFederated"
+# Compiled pipelines' containers (`frontier compile`; see `resources.py`): the
+# vectorised client updates (JAX) on a GPU.
+RESOURCES = {TRAINER_ID: Resources(cpu=8, memory_gb=32, accelerator=GPU)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +81,7 @@ def federated_ingest(config: DpFtrlPipelineConfig = DpFtrlPipelineConfig()):
         num_clients=config.num_clients,
         partition_alpha=config.partition_alpha,
         partition_seed=config.seed,
-    ).with_id("IngestFederated")
+    ).with_id(INGEST_ID)
 
 
 def dp_ftrl_training(examples, config: DpFtrlPipelineConfig = DpFtrlPipelineConfig()) -> list:
@@ -108,18 +114,33 @@ def dp_ftrl_training(examples, config: DpFtrlPipelineConfig = DpFtrlPipelineConf
 def create_pipeline(
     root: str, config: DpFtrlPipelineConfig = DpFtrlPipelineConfig(), enable_cache: bool = True
 ):
-    """The DP-FTRL pipeline on federated digits, with its MLMD store under `root`."""
-    from tfx import v1 as tfx
-
+    """The DP-FTRL pipeline on federated digits, laid out under `root` (`runner.make_pipeline`)."""
     from frontier.pipelines import runner
 
     ingest = federated_ingest(config)
-    return tfx.dsl.Pipeline(
-        pipeline_name=PIPELINE_NAME,
-        pipeline_root=runner.pipeline_root(root, PIPELINE_NAME),
-        components=[ingest, *dp_ftrl_training(ingest.outputs["examples"], config)],
-        enable_cache=enable_cache,
-        metadata_connection_config=runner.metadata_config(root),
+    return runner.make_pipeline(
+        PIPELINE_NAME,
+        [ingest, *dp_ftrl_training(ingest.outputs["examples"], config)],
+        root,
+        enable_cache,
+        (parameters.source(INGEST_ID), parameters.seed(config.seed), *budget_parameters(config)),
+    )
+
+
+def budget_parameters(
+    config: DpFtrlPipelineConfig = DpFtrlPipelineConfig(),
+) -> tuple[parameters.RuntimeParam, ...]:
+    """`privacy_budget` of the trainer (none without a budget), a runtime parameter."""
+    if config.privacy_budget is None:
+        return ()
+    return (
+        parameters.RuntimeParam(
+            "privacy_budget",
+            ("privacy_budget",),
+            (TRAINER_ID,),
+            f"largest epsilon at delta {config.training.delta:g} the run may spend;"
+            " checked before training",
+        ),
     )
 
 

@@ -18,9 +18,19 @@ from __future__ import annotations
 
 import dataclasses
 
+from frontier.pipelines import parameters
+from frontier.pipelines.resources import GPU, Resources
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-kip"
+INGEST_ID = "Ingest"
+# Compiled pipelines' containers (`frontier compile`; see `resources.py`): KIP's
+# JAX kernel steps on a GPU, the rest on CPU machines.
+RESOURCES = {
+    "KipSubset_": Resources(cpu=8, memory_gb=32, accelerator=GPU),
+    "RandomSubset_": Resources(cpu=4, memory_gb=16),
+    "TrainOn": Resources(cpu=4, memory_gb=16),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,20 +102,23 @@ def kip_comparison(examples, config: KipConfig = KipConfig()) -> list:
 
 
 def create_pipeline(root: str, config: KipConfig = KipConfig(), enable_cache: bool = True):
-    """The KIP pipeline on scikit-learn digits, with its MLMD store under `root`."""
-    from tfx import v1 as tfx
-
+    """The KIP pipeline on scikit-learn digits, laid out under `root` (`runner.make_pipeline`)."""
     from frontier.components.ingest import Ingest
     from frontier.pipelines import runner
 
-    ingest = Ingest(source="sklearn:digits", seed=config.seed)
-    return tfx.dsl.Pipeline(
-        pipeline_name=PIPELINE_NAME,
-        pipeline_root=runner.pipeline_root(root, PIPELINE_NAME),
-        components=[ingest, *kip_comparison(ingest.outputs["examples"], config)],
-        enable_cache=enable_cache,
-        metadata_connection_config=runner.metadata_config(root),
+    ingest = Ingest(source="sklearn:digits", seed=config.seed).with_id(INGEST_ID)
+    return runner.make_pipeline(
+        PIPELINE_NAME,
+        [ingest, *kip_comparison(ingest.outputs["examples"], config)],
+        root,
+        enable_cache,
+        runtime_parameters(config),
     )
+
+
+def runtime_parameters(config: KipConfig = KipConfig()) -> tuple[parameters.RuntimeParam, ...]:
+    """What a compiled KIP pipeline lets each run change: the data and the seed."""
+    return (parameters.source(INGEST_ID), parameters.seed(config.seed))
 
 
 def outcome(run: RunRecord) -> list[str]:

@@ -23,29 +23,89 @@ from frontier.pipelines import runs as runs_lib
 RUNNERS = ("local", "beam")
 
 
+def is_remote(root: str) -> bool:
+    """Whether `root` is a URI (`gs://...`, `s3://...`) rather than a local path."""
+    return "://" in root
+
+
+def _join(root: str, *parts: str) -> str:
+    if is_remote(root):
+        return "/".join([root.rstrip("/"), *parts])
+    return os.path.join(os.path.abspath(root), *parts)
+
+
 def pipeline_root(root: str, name: str) -> str:
-    return os.path.join(os.path.abspath(root), "pipelines", name)
+    return _join(root, "pipelines", name)
 
 
 def metadata_path(root: str) -> str:
-    return os.path.join(os.path.abspath(root), runs_lib.METADATA_FILE)
+    return _join(root, runs_lib.METADATA_FILE)
 
 
 def serving_dir(root: str) -> str:
-    return os.path.join(os.path.abspath(root), "serving")
+    return _join(root, "serving")
+
+
+def data_dir(root: str, name: str) -> str:
+    """Where a pipeline that makes its own source files keeps them (`<root>/data/<name>`)."""
+    return _join(root, "data", name)
 
 
 def metadata_config(root: str):
-    """MLMD connection config for the SQLite store under `root`."""
+    """MLMD connection config for the SQLite store under a local `root`; None for a
+    remote root (Vertex AI and Kubeflow keep their own metadata store)."""
     from tfx import v1 as tfx
 
+    if is_remote(root):
+        return None
     os.makedirs(os.path.abspath(root), exist_ok=True)
     return tfx.orchestration.metadata.sqlite_metadata_connection_config(metadata_path(root))
+
+
+def make_pipeline(name: str, components: list, root: str, enable_cache: bool, params=()):
+    """The `tfx.dsl.Pipeline` of a shipped pipeline, laid out under `root`.
+
+    Args:
+      name: pipeline name.
+      components: its nodes.
+      root: a local run root (artifacts and MLMD store under it) or, to
+        compile for Vertex AI / Kubeflow, a remote one (artifacts only).
+      enable_cache: TFX caching.
+      params: the pipeline's `parameters.RuntimeParam`s, applied here so that
+        local runs and compiled specs share one definition.
+    """
+    from tfx import v1 as tfx
+
+    from frontier.pipelines import parameters
+
+    parameters.apply(components, params)
+    return tfx.dsl.Pipeline(
+        pipeline_name=name,
+        pipeline_root=pipeline_root(root, name),
+        components=components,
+        enable_cache=enable_cache,
+        metadata_connection_config=metadata_config(root),
+    )
+
+
+def check_local_root(root: str) -> None:
+    """Refuses a remote root for a local run (its MLMD store is a local SQLite file)."""
+    if is_remote(root):
+        raise ValueError(
+            f"--root {root}: a local run needs a local directory (its ML Metadata store is a"
+            " SQLite file there); to run under a gs:// root, compile for Vertex AI with"
+            " `frontier compile` and `frontier submit` the result"
+        )
 
 
 def run_pipeline(pipeline, runner: str = "local") -> None:
     """Runs a `tfx.dsl.Pipeline` with TFX's local or Beam DAG runner."""
     from tfx import v1 as tfx
+
+    from frontier.pipelines import parameters
+
+    check_local_root(pipeline.pipeline_info.pipeline_root)
+    parameters.resolve(pipeline.components)
 
     if runner == "local":
         tfx.orchestration.LocalDagRunner().run(pipeline)

@@ -33,6 +33,8 @@ from frontier.components.spl.labels import (  # noqa: F401 (SPL_B re-exported)
     SPL_B,
     WEAK,
 )
+from frontier.pipelines import parameters
+from frontier.pipelines.resources import Resources
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-spl"
@@ -42,6 +44,14 @@ PRETRAIN_PREFIX = "SplPretrain_"
 STUDENT_PREFIX = "SplStudent_"
 EVALUATOR_PREFIX = "SplEvaluate_"
 REPORT_PREFIX = "SplReport_"
+TARGET_ID = "IngestTarget"
+POOL_ID = "IngestPool"
+# Compiled pipelines' containers (`frontier compile`; see `resources.py`): the
+# teacher's inference over the pool (Beam RunInference) and the trainers.
+RESOURCES = {
+    LABELER_PREFIX: Resources(cpu=8, memory_gb=32),
+    "Spl": Resources(cpu=4, memory_gb=16),
+}
 TARGET_FILE = "target.npz"
 POOL_FILE = "pool.npz"
 DIGITS = [str(i) for i in range(10)]  # the NPZ labels 0-9, matched by name
@@ -179,37 +189,62 @@ def ingest_sources(paths: dict, config: SplPipelineConfig = SplPipelineConfig())
         classes=DIGITS,
         eval_fraction=config.target_eval_fraction,
         seed=config.seed,
-    ).with_id("IngestTarget")
+    ).with_id(TARGET_ID)
     pool = Ingest(
         source=paths["pool"],
         feature_columns=["pixels"],
         classes=DIGITS,
         weak_label_column="weak_label",
         seed=config.seed,
-    ).with_id("IngestPool")
+    ).with_id(POOL_ID)
     return target, pool
 
 
 def create_pipeline(
     root: str, config: SplPipelineConfig = SplPipelineConfig(), enable_cache: bool = True
 ):
-    """The SPL pipeline on digits, with its sources and MLMD store under `root`."""
-    from tfx import v1 as tfx
+    """The SPL pipeline on digits, laid out under `root` (`runner.make_pipeline`).
 
+    Under a local root the two sources are written first (`write_sources`);
+    under a remote one (compiling for Vertex AI / Kubeflow) nothing is
+    written: the Ingest nodes read `<root>/data/spl/{target,pool}.npz`, or
+    whatever the `target_source` / `pool_source` parameters say at run time.
+    """
     from frontier.pipelines import runner
 
-    paths = write_sources(os.path.join(root, "data", "spl"), config)
-    target, pool = ingest_sources(paths, config)
-    return tfx.dsl.Pipeline(
-        pipeline_name=PIPELINE_NAME,
-        pipeline_root=runner.pipeline_root(root, PIPELINE_NAME),
-        components=[
+    target, pool = ingest_sources(sources(root, config), config)
+    return runner.make_pipeline(
+        PIPELINE_NAME,
+        [
             target,
             pool,
             *spl_comparison(target.outputs["examples"], pool.outputs["examples"], config),
         ],
-        enable_cache=enable_cache,
-        metadata_connection_config=runner.metadata_config(root),
+        root,
+        enable_cache,
+        (*source_parameters(), parameters.seed(config.seed)),
+    )
+
+
+def sources(root: str, config: SplPipelineConfig = SplPipelineConfig()) -> dict:
+    """The two sources under `root`: written there when `root` is local (see `create_pipeline`)."""
+    from frontier.pipelines import runner
+
+    data_dir = runner.data_dir(root, "spl")
+    if runner.is_remote(root):
+        return {"target": f"{data_dir}/{TARGET_FILE}", "pool": f"{data_dir}/{POOL_FILE}"}
+    return write_sources(data_dir, config)
+
+
+def source_parameters() -> tuple[parameters.RuntimeParam, ...]:
+    """`target_source` and `pool_source`: the two Ingests' data, runtime parameters."""
+    return (
+        parameters.RuntimeParam(
+            "target_source", ("source",), (TARGET_ID,), "NPZ of the clean labelled target set"
+        ),
+        parameters.RuntimeParam(
+            "pool_source", ("source",), (POOL_ID,), "NPZ of the weakly-labeled pool"
+        ),
     )
 
 

@@ -26,7 +26,10 @@ class AtomicPushExecutor(stock.Executor):
         `pushed_destination` and `pushed_version`, and a copy of the model for
         the record, as the stock Pusher leaves.
     Parameters:
-      push_destination: `PushDestination` JSON; only `filesystem` is served.
+      push_destination: `PushDestination` JSON (only `filesystem` is served),
+        or the filesystem base directory itself (a path or URI): the form a
+        runtime parameter of a compiled pipeline takes
+        (`frontier.pipelines.parameters`).
       custom_config: JSON; carries `component_version` for the cache key.
 
     Only the publishing step differs from the stock executor: see
@@ -49,9 +52,13 @@ class AtomicPushExecutor(stock.Executor):
             self._MarkNotPushed(pushed)
             return
         destination = pusher_pb2.PushDestination()
-        proto_utils.json_to_proto(
-            exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination
-        )
+        value = exec_properties[standard_component_specs.PUSH_DESTINATION_KEY]
+        if value.lstrip().startswith("{"):
+            proto_utils.json_to_proto(value, destination)
+        elif value.strip():
+            destination.filesystem.base_directory = value.strip()
+        else:
+            raise ValueError("frontier Pusher: push_destination is empty; expected a directory")
         if destination.WhichOneof("destination") != "filesystem":
             raise ValueError(
                 "frontier Pusher: push_destination must be a filesystem destination, got "

@@ -34,7 +34,7 @@ def _tree(path):
     )
 
 
-def _run(executor, tmp_path, blessed: bool, dest):
+def _run(executor, tmp_path, blessed: bool, dest, as_path: bool = False):
     model = standard_artifacts.Model()
     model.uri = str(_fake_saved_model(tmp_path))
     blessing = standard_artifacts.ModelBlessing()
@@ -49,7 +49,8 @@ def _run(executor, tmp_path, blessed: bool, dest):
         {"model": [model], "model_blessing": [blessing]},
         {"pushed_model": [pushed]},
         {
-            "push_destination": proto_utils.proto_to_json(destination),
+            # A compiled pipeline's runtime parameter passes the directory itself.
+            "push_destination": str(dest) if as_path else proto_utils.proto_to_json(destination),
             "custom_config": json.dumps({}),
         },
     )
@@ -141,3 +142,11 @@ def test_same_model_blessed_again_is_not_pushed_twice(tmp_path):
     (tmp_path / "model" / "Format-Serving" / "variables" / "variables.index").write_bytes(b"other")
     _run(AtomicPushExecutor(), tmp_path, blessed=True, dest=dest)
     assert len(os.listdir(dest)) == 2
+
+
+def test_push_destination_may_be_the_directory_itself(tmp_path):
+    dest = tmp_path / "serving"
+    pushed = _run(AtomicPushExecutor(), tmp_path, blessed=True, dest=dest, as_path=True)
+    assert pushed.get_int_custom_property("pushed") == 1
+    (version,) = os.listdir(dest)
+    assert pushed.get_string_custom_property("pushed_destination") == str(dest / version)
