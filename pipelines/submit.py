@@ -936,6 +936,11 @@ def submit(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_submit(args: argparse.Namespace) -> int:
+    import warnings
+
+    # google-api-core's "non-supported Python version" and kfp's "This client only works
+    # with ..." notices say nothing about this submission.
+    warnings.filterwarnings("ignore", category=FutureWarning)
     try:
         result = submit(args)
     except SubmitError as e:
