@@ -1,7 +1,7 @@
 """Runtime parameters: the settings a compiled pipeline lets each run change.
 
-A pipeline module declares its `RuntimeParam`s in one place (`runtime_parameters(config)`);
-`apply` turns the named execution properties of its nodes into one TFX
+A pipeline module declares its `RuntimeParam`s in one place, the list its
+`create_pipeline` gives `runner.make_pipeline`; `apply` turns the named execution properties of its nodes into one TFX
 `RuntimeParameter` each, whose default is the value the pipeline was built
 with. The same definition then runs everywhere:
 
