@@ -17,7 +17,10 @@ Vertex AI reads it too). On top of what TFX writes, compiling here:
   Dataflow pipeline options; without one, Beam runs in each component's own
   container (DirectRunner);
 - sets `defaultPipelineRoot` to `<root>/pipelines/<name>` (the layout of a
-  local run root).
+  local run root);
+- runs each step with `python -m frontier.pipelines.entrypoint`, TFX's
+  container entrypoint made able to rebuild frontier's own artifact types
+  (see that module).
 
 The output's extension picks its form: `.json` is a Vertex `PipelineJob`
 (`pipelineSpec` plus `runtimeConfig`, what TFX writes), `.yaml`/`.yml` the
@@ -47,6 +50,8 @@ _IMAGE = re.compile(
     r"(?::(?P<tag>[\w][\w.-]{0,127})|@(?P<digest>sha256:[0-9a-f]{64}))$"
 )
 IMAGE_EXAMPLE = "us-central1-docker.pkg.dev/PROJECT/REPO/frontier:0.1.0"
+# Every step's container command: TFX's entrypoint behind frontier's artifact types.
+COMMAND = ["python", "-m", "frontier.pipelines.entrypoint"]
 PLACEHOLDERS = ("project", "region", "root", "image")
 
 
@@ -315,7 +320,7 @@ def _compile(pipeline, images, defaults: dict[str, Any]) -> dict[str, Any]:
 
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-            default_image=images, use_pipeline_spec_2_1=True
+            default_image=images, default_commands=COMMAND, use_pipeline_spec_2_1=True
         ),
     )
     return runner.run(pipeline, parameter_values=defaults, write_out=False)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from frontier.pipelines import cli, parameters, resources, runner
-from frontier.pipelines.compile import beam_args, check_image, compile_pipeline
+from frontier.pipelines.compile import COMMAND, beam_args, check_image, compile_pipeline
 
 IMAGE = "us-central1-docker.pkg.dev/example-project/frontier/frontier:0.1.0"
 GPU_IMAGE = "us-central1-docker.pkg.dev/example-project/frontier/frontier-gpu:0.1.0"
@@ -149,7 +149,7 @@ def test_resources_and_images_are_in_the_spec(compiled, name, target):
             assert container["image"] == GPU_IMAGE
         else:
             assert "accelerator" not in got and container["image"] == IMAGE
-        assert container["command"][-1].endswith("kubeflow_v2_run_executor")
+        assert container["command"] == COMMAND
     assert gpus > 0 or name == "spl"  # KIP, CIW and DP-FTRL train on a GPU
 
 
