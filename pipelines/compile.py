@@ -231,7 +231,8 @@ def compile_pipeline(
       gpu_image: image for components with an accelerator (default: `image`).
       beam_profile: YAML of Dataflow options for the Beam components (None: DirectRunner).
       project, region: fill the profile's `{project}` / `{region}`.
-      config: the pipeline's config object (default: its module's default).
+      config: the pipeline's config object (default: the module's `config_for(target)`
+        where it has one, else its default config).
 
     Returns:
       The written document: the PipelineJob dict (`.json`) or the PipelineSpec dict (`.yaml`).
