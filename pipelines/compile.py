@@ -19,8 +19,10 @@ Vertex AI reads it too). On top of what TFX writes, compiling here:
 - sets `defaultPipelineRoot` to `<root>/pipelines/<name>` (the layout of a
   local run root);
 - runs each step with `python -m frontier.pipelines.entrypoint`, TFX's
-  container entrypoint made able to rebuild frontier's own artifact types
-  (see that module).
+  container entrypoint made able to rebuild frontier's own artifact types,
+  and for kubeflow with `--kfp_launcher_paths`, which has the step read and
+  write its artifacts where open-source KFP's launcher downloads and
+  uploads them (see that module).
 
 The output's extension picks its form: `.json` is a Vertex `PipelineJob`
 (`pipelineSpec` plus `runtimeConfig`, what TFX writes), `.yaml`/`.yml` the
@@ -39,6 +41,7 @@ import tempfile
 from typing import Any
 
 from frontier.pipelines import parameters, resources
+from frontier.pipelines.entrypoint import KFP_LAUNCHER_PATHS
 from frontier.pipelines.resources import KUBEFLOW, TARGETS, VERTEX
 
 JSON_SUFFIXES = (".json",)
@@ -50,8 +53,10 @@ _IMAGE = re.compile(
     r"(?::(?P<tag>[\w][\w.-]{0,127})|@(?P<digest>sha256:[0-9a-f]{64}))$"
 )
 IMAGE_EXAMPLE = "us-central1-docker.pkg.dev/PROJECT/REPO/frontier:0.1.0"
-# Every step's container command: TFX's entrypoint behind frontier's artifact types.
+# Every step's container command: TFX's entrypoint behind frontier's artifact types;
+# on open-source KFP it also maps artifact URIs to the launcher's local paths.
 COMMAND = ["python", "-m", "frontier.pipelines.entrypoint"]
+COMMANDS = {VERTEX: COMMAND, KUBEFLOW: [*COMMAND, KFP_LAUNCHER_PATHS]}
 PLACEHOLDERS = ("project", "region", "root", "image")
 
 
@@ -80,9 +85,10 @@ def check_root(root: str, target: str) -> str:
     the components run in containers that cannot see this machine's disk.
     """
     schemes = ("gs://",) if target == VERTEX else ("gs://", "s3://", "minio://")
-    if not root or not root.startswith(schemes):
+    bucket = root.split("://", 1)[-1].strip("/") if root else ""
+    if not root or not root.startswith(schemes) or not bucket:
         raise ValueError(
-            f"--root {root!r}: a {target} pipeline needs a {' / '.join(schemes)} root (artifacts"
+            f"--root {root!r}: a {target} pipeline needs a {' / '.join(schemes)}BUCKET root (artifacts"
             " are written there by containers that cannot see this machine's disk); for a"
             " local run use `frontier run`"
         )
@@ -196,8 +202,11 @@ def _json_text(document: dict[str, Any]) -> str:
 
 def _write_atomically(path: str, text: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".frontier-compile-")
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".frontier-compile-")
+    except OSError as e:
+        raise ValueError(f"--output {path!r}: cannot write there ({e.strerror or e})") from None
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
@@ -279,7 +288,8 @@ def compile_pipeline(
         images = {"default_image_path": image}
         images.update({node: gpu_image for node, r in placed.items() if r.accelerator})
     declared = parameters.declared(pipeline.components)
-    document = _compile(pipeline, images, {n: p.default for n, p in declared.items()})
+    defaults = {n: p.default for n, p in declared.items()}
+    document = _compile(pipeline, images, defaults, COMMANDS[target])
     # TFX writes every number as a double (0.0 for an int seed); keep the types.
     document["runtimeConfig"]["parameterValues"] = {n: p.default for n, p in declared.items()}
     spec = document["pipelineSpec"]
@@ -316,12 +326,12 @@ def _check_kubeflow(pipeline) -> None:
         )
 
 
-def _compile(pipeline, images, defaults: dict[str, Any]) -> dict[str, Any]:
+def _compile(pipeline, images, defaults: dict[str, Any], command: list[str]) -> dict[str, Any]:
     from tfx import v1 as tfx
 
     runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
         config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
-            default_image=images, default_commands=COMMAND, use_pipeline_spec_2_1=True
+            default_image=images, default_commands=command, use_pipeline_spec_2_1=True
         ),
     )
     return runner.run(pipeline, parameter_values=defaults, write_out=False)

@@ -20,6 +20,13 @@ through the real client libraries:
   a pipeline of that name exists (POST .../pipelines/upload_version), and the
   run refers to that version instead of carrying the spec.
 
+A file `frontier compile` wrote for one target is refused for the other: the
+Kubeflow form reads and writes artifacts at the KFP launcher's local paths
+and names accelerators as Kubernetes resources, neither of which Vertex AI
+accepts, and the Vertex form keeps Vertex accelerator names and resolvers
+that open-source KFP cannot run. The target is read from the steps' command
+(`CompiledPipeline.compiled_for`).
+
 Adaptation for Kubeflow: `kfp.Client` reads only `.yaml`/`.yml` PipelineSpec
 files (`kfp.client.client._extract_pipeline_yaml`). Given a PipelineJob `.json`
 (or a spec in a file with another extension), submit writes its `pipelineSpec`
@@ -139,6 +146,20 @@ class CompiledPipeline:
     def name(self) -> str:
         """The pipeline's name (`pipelineInfo.name`)."""
         return self.spec["pipelineInfo"]["name"]
+
+    @property
+    def compiled_for(self) -> str | None:
+        """VERTEX or KUBEFLOW for a spec `frontier compile` wrote (read from its steps'
+        command), None for a spec frontier did not compile."""
+        from frontier.pipelines.compile import COMMAND
+        from frontier.pipelines.entrypoint import KFP_LAUNCHER_PATHS
+
+        executors = self.spec.get("deploymentSpec", {}).get("executors", {}).values()
+        commands = [e.get("container", {}).get("command") or [] for e in executors]
+        ours = [c for c in commands if c[: len(COMMAND)] == COMMAND]
+        if not ours:
+            return None
+        return KUBEFLOW if any(KFP_LAUNCHER_PATHS in c for c in ours) else VERTEX
 
     @property
     def runtime_config(self) -> dict[str, Any]:
@@ -321,7 +342,18 @@ def default_run_name(pipeline: CompiledPipeline | str) -> str:
 # -- Vertex AI ------------------------------------------------------------------------
 
 
+def _check_compiled_for(pipeline: CompiledPipeline, target: str) -> None:
+    other = pipeline.compiled_for
+    if other is not None and other != target:
+        raise ValueError(
+            f"{pipeline.path}: compiled for --target {other}, not {target} (the two differ in"
+            " artifact paths, accelerator names and resolvers); compile it again with"
+            f" `frontier compile ... --target {target}`"
+        )
+
+
 def _check_vertex(pipeline: CompiledPipeline, project, region, pipeline_root) -> None:
+    _check_compiled_for(pipeline, VERTEX)
     if not project:
         raise ValueError("--project: --target vertex needs the Google Cloud project to run in")
     if not region:
@@ -538,7 +570,8 @@ def submit_vertex(
 # -- Kubeflow Pipelines ---------------------------------------------------------------
 
 
-def _check_kubeflow(host: str | None, pipeline_root: str | None) -> str:
+def _check_kubeflow(pipeline: CompiledPipeline, host: str | None, pipeline_root: str | None) -> str:
+    _check_compiled_for(pipeline, KUBEFLOW)
     if not host:
         raise ValueError(
             "--host: --target kubeflow needs the Kubeflow Pipelines API URL, e.g."
@@ -664,7 +697,7 @@ def kubeflow_request(
     from kfp.client import client as kfp_client
 
     pipeline = _as_pipeline(pipeline)
-    host = _check_kubeflow(host, pipeline_root)
+    host = _check_kubeflow(pipeline, host, pipeline_root)
     run_name = run_name or default_run_name(pipeline)
     experiment_name = _experiment_name(experiment)
     # kfp.Client(namespace=...) treats "kubeflow" as "not given".
@@ -826,7 +859,7 @@ def submit_kubeflow(
     import urllib3
 
     pipeline = _as_pipeline(pipeline)
-    host = _check_kubeflow(host, pipeline_root)
+    host = _check_kubeflow(pipeline, host, pipeline_root)
     run_name = run_name or default_run_name(pipeline)
     out: dict[str, Any] = {"target": KUBEFLOW, "host": host, "display_name": run_name}
     with tempfile.TemporaryDirectory(prefix="frontier-submit-") as tmp:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from frontier.pipelines import cli, parameters, resources, runner
-from frontier.pipelines.compile import COMMAND, beam_args, check_image, compile_pipeline
+from frontier.pipelines.compile import COMMANDS, beam_args, check_image, compile_pipeline
 
 IMAGE = "us-central1-docker.pkg.dev/example-project/frontier/frontier:0.1.0"
 GPU_IMAGE = "us-central1-docker.pkg.dev/example-project/frontier/frontier-gpu:0.1.0"
@@ -149,7 +149,7 @@ def test_resources_and_images_are_in_the_spec(compiled, name, target):
             assert container["image"] == GPU_IMAGE
         else:
             assert "accelerator" not in got and container["image"] == IMAGE
-        assert container["command"] == COMMAND
+        assert container["command"] == COMMANDS[target]
     assert gpus > 0 or name == "spl"  # KIP, CIW and DP-FTRL train on a GPU
 
 
@@ -275,9 +275,12 @@ def test_check_image_accepts_registry_paths():
 def test_compile_errors_name_the_flag(tmp_path, capsys):
     out = str(tmp_path / "x.json")
     (tmp_path / "list.yaml").write_text("- runner\n")
+    (tmp_path / "file").write_text("a file, not a directory")
     cases = [
         (["--root", "/data/frontier"], r"--root '/data/frontier': a vertex pipeline needs a gs://"),
-        (["--root", "s3://b/f"], r"needs a gs:// root"),
+        (["--root", "s3://b/f"], r"needs a gs://BUCKET root"),
+        (["--root", "gs://"], r"--root 'gs://': a vertex pipeline needs a gs://BUCKET root"),
+        (["--output", str(tmp_path / "file" / "x.json")], r"--output .*x.json': cannot write"),
         (["--target", "kubeflow"], r"--output .*x.json: kfp.Client reads only .yaml"),
         (["--beam-profile", str(tmp_path / "list.yaml")], r"--beam-profile .*: expected a mapping"),
         (["--beam-profile", str(tmp_path / "none.yaml")], r"--beam-profile .*: cannot be read"),

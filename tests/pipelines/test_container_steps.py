@@ -10,7 +10,9 @@ and runs the entrypoint in this process with the spec's own arguments. That
 checks what compile-time tests cannot: that runtime parameter values reach
 frontier's executors typed as they expect, that frontier's own artifact types
 (the HTML pages) survive the trip, and that one step's output artifacts feed
-the next.
+the next. The CIW steps get `minio://` artifact URIs, as on open-source KFP,
+whose launcher keeps each artifact at a local path named after its URI (here
+under `$ARTIFACT_LOCAL_PATH`).
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ TINY = ciw.CiwPipelineConfig(
 )
 
 
-def _executor_input(spec: dict, task: str, params: dict, produced: dict, workdir: str) -> dict:
-    """The ExecutorInput a KFP v2 launcher would hand `task`'s container."""
+def _executor_input(
+    spec: dict, task: str, params: dict, produced: dict, workdir: str, root: str
+) -> dict:
+    """The ExecutorInput a KFP v2 launcher would hand `task`'s container; outputs under `root`."""
     node = spec["root"]["dag"]["tasks"][task]
     component = spec["components"][node["componentRef"]["name"]]
     values = {}
@@ -60,7 +64,7 @@ def _executor_input(spec: dict, task: str, params: dict, produced: dict, workdir
                 {
                     "name": f"{task}-{key}",
                     "type": out["artifactType"],
-                    "uri": os.path.join(workdir, task, key),
+                    "uri": f"{root}/{task}/{key}",
                 }
             ]
         }
@@ -75,21 +79,29 @@ def _executor_input(spec: dict, task: str, params: dict, produced: dict, workdir
     }
 
 
-def _run_step(spec: dict, task: str, params: dict, produced: dict, workdir: str) -> dict:
-    """Runs `task` through the container's entrypoint; returns its output artifacts."""
+def _run_step(
+    spec: dict, task: str, params: dict, produced: dict, workdir: str, root: str | None = None
+) -> dict:
+    """Runs `task` through the container's command; returns its output artifacts."""
     from frontier.pipelines import entrypoint
 
     node = spec["root"]["dag"]["tasks"][task]
     label = spec["components"][node["componentRef"]["name"]]["executorLabel"]
     container = spec["deploymentSpec"]["executors"][label]["container"]
-    assert container["command"] == ["python", "-m", entrypoint.__name__]
-    invocation = json.dumps(_executor_input(spec, task, params, produced, workdir))
-    entrypoint.run([invocation if a == "{{$}}" else a for a in container["args"]])
+    program, flags = container["command"][:3], container["command"][3:]
+    assert program == ["python", "-m", entrypoint.__name__]
+    inputs = _executor_input(spec, task, params, produced, workdir, root or workdir)
+    args = [json.dumps(inputs) if a == "{{$}}" else a for a in container["args"]]
+    entrypoint.run([*flags, *args])
     with open(os.path.join(workdir, task, "executor_output.json")) as f:
         return json.load(f)["artifacts"]
 
 
-def test_compiled_steps_run_with_runtime_parameter_values(tmp_path):
+def test_compiled_steps_run_with_runtime_parameter_values(tmp_path, monkeypatch):
+    from frontier.pipelines.entrypoint import launcher_path
+
+    monkeypatch.setenv("ARTIFACT_LOCAL_PATH", str(tmp_path / "launcher"))
+    root = "minio://mlpipeline/v2/artifacts/run"
     path = str(tmp_path / "ciw.yaml")
     compile_pipeline("ciw", "kubeflow", IMAGE, path, "gs://example/frontier", config=TINY)
     with open(path) as f:
@@ -101,20 +113,26 @@ def test_compiled_steps_run_with_runtime_parameter_values(tmp_path):
     # passes every number as a double.
     params = {**defaults, "noise_rate": 0.5, "seed": 3.0}
     workdir = str(tmp_path / "run")
-    produced = {"IngestNoisy": _run_step(spec, "IngestNoisy", params, {}, workdir)}
+    produced = {"IngestNoisy": _run_step(spec, "IngestNoisy", params, {}, workdir, root)}
     (examples,) = produced["IngestNoisy"]["examples"]["artifacts"]
     meta = examples["metadata"]
     assert meta["noise_rate"] == 0.5 and meta["label_noise"] == "symmetric"
     assert 0.4 < meta["flipped_fraction"] < 0.6
-    assert os.path.isdir(os.path.join(examples["uri"], "Split-train"))
+    # The executor output names the remote URI (the launcher uploads from its local path).
+    assert examples["uri"] == f"{root}/IngestNoisy/examples"
+    local = str(tmp_path / "launcher" / "minio" / "mlpipeline" / "v2" / "artifacts" / "run")
+    assert launcher_path(examples["uri"]) == os.path.join(local, "IngestNoisy", "examples")
+    assert os.path.isdir(os.path.join(launcher_path(examples["uri"]), "Split-train"))
     (page,) = produced["IngestNoisy"]["visualization"]["artifacts"]
-    assert os.path.exists(os.path.join(page["uri"], "index.html"))
+    assert os.path.exists(os.path.join(launcher_path(page["uri"]), "index.html"))
 
-    produced["CiwTrainer_ciw"] = _run_step(spec, "CiwTrainer_ciw", params, produced, workdir)
-    (model,) = produced["CiwTrainer_ciw"]["model"]["artifacts"]
+    step = _run_step(spec, "CiwTrainer_ciw", params, produced, workdir, root)
+    (model,) = step["model"]["artifacts"]
+    assert model["uri"] == f"{root}/CiwTrainer_ciw/model"
     assert model["metadata"]["method"] == "ciw"
     assert model["metadata"]["flipped_fraction"] == meta["flipped_fraction"]
-    assert os.path.exists(os.path.join(model["uri"], "Format-Serving", "saved_model.pb"))
+    saved = os.path.join(launcher_path(model["uri"]), "Format-Serving", "saved_model.pb")
+    assert os.path.exists(saved)
 
 
 def test_a_privacy_budget_set_per_run_is_checked_in_the_step(tmp_path):

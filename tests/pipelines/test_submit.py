@@ -159,8 +159,8 @@ def test_vertex_submit_sends_what_the_dry_run_printed(compiled, monkeypatch):
         no_cache=True,
         service_account="sa@my-project.iam.gserviceaccount.com",
     )
-    result = submit.submit_vertex(compiled["yaml"], credentials=AnonymousCredentials(), **kwargs)
-    printed = submit.vertex_request(compiled["yaml"], **kwargs)["request"]
+    result = submit.submit_vertex(compiled["json"], credentials=AnonymousCredentials(), **kwargs)
+    printed = submit.vertex_request(compiled["json"], **kwargs)["request"]
 
     request = pipeline_service.CreatePipelineJobRequest(**sent)
     real = json.loads(type(request).to_json(request, including_default_value_fields=False))
@@ -261,12 +261,37 @@ def test_kubeflow_submit_through_kfp_client(compiled, capsys):
         assert body == real.body
 
 
-def test_kubeflow_upload_of_a_vertex_json(compiled, capsys):
+@pytest.fixture
+def kubeflow_job(compiled, tmp_path):
+    """The Kubeflow spec as a PipelineJob .json (as other tooling writes one): its
+    defaults and pipeline root only in the job's runtimeConfig."""
+    spec = spec_of(compiled["yaml"])
+    for param in spec["root"]["inputDefinitions"]["parameters"].values():
+        param.pop("defaultValue")
+        param.pop("isOptional")
+    spec.pop("defaultPipelineRoot")
+    runtime_config = submit.load_spec(compiled["json"]).runtime_config
+    path = tmp_path / "kip.json"
+    path.write_text(json.dumps({"pipelineSpec": spec, "runtimeConfig": runtime_config}))
+    return str(path)
+
+
+@pytest.mark.parametrize("target, other", [("vertex", "kubeflow"), ("kubeflow", "vertex")])
+def test_a_file_compiled_for_the_other_target_is_refused(compiled, capsys, target, other):
+    path = compiled["yaml" if other == "kubeflow" else "json"]
+    assert submit.load_spec(path).compiled_for == other
+    code, out, err = frontier(capsys, path, *TARGET_FLAGS[target], "--dry-run")
+    assert code == 2 and not out
+    assert f"compiled for --target {other}, not {target}" in err
+    assert f"frontier compile ... --target {target}" in err
+
+
+def test_kubeflow_upload_of_a_pipeline_job_json(kubeflow_job, capsys):
     """A PipelineJob .json is adapted; --upload makes a pipeline, then a new version."""
     with KfpStandIn() as server:
         for run_name in ("first", "second"):
             code, out, err = kubeflow(
-                capsys, compiled["json"], server.url, "--upload", f"--run-name={run_name}"
+                capsys, kubeflow_job, server.url, "--upload", f"--run-name={run_name}"
             )
             assert code == 0, err
     assert server.calls() == [
@@ -303,7 +328,7 @@ def test_kubeflow_upload_of_a_vertex_json(compiled, capsys):
 
     # The dry run of the first submission, the server's ids filled in, is what was sent.
     code, out, err = kubeflow(
-        capsys, compiled["json"], server.url, "--upload", "--run-name=first", "--dry-run"
+        capsys, kubeflow_job, server.url, "--upload", "--run-name=first", "--dry-run"
     )
     ids = {
         submit.EXPERIMENT_ID: runs[0]["experiment_id"],
