@@ -35,9 +35,10 @@ What it measures
 
 Targets (from the issue): CIW beats CE at every noise rate >= 0.4 on digits
 and on Two Moons (`overparameterised`; the issue leaves the Two Moons network
-open, and this setting was fixed after the `default` result was seen); CICW-Mixup is the best or tied at 0.6 and 0.8 (tied: within
-the larger of the two methods' standard deviations over seeds of the best
-method's mean); CIW's step time <= 1.10 x CE's.
+open, and this setting was fixed after the `default` result was seen);
+CICW-Mixup is the best or tied at 0.6 and 0.8 (tied: within the larger of the
+two methods' standard deviations over seeds of the best method's mean); CIW's
+step time <= 1.10 x CE's.
 
 How to run
 ----------

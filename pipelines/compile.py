@@ -87,8 +87,9 @@ def check_root(root: str, target: str) -> str:
     schemes = ("gs://",) if target == VERTEX else ("gs://", "s3://", "minio://")
     bucket = root.split("://", 1)[-1].strip("/") if root else ""
     if not root or not root.startswith(schemes) or not bucket:
+        wanted = " / ".join(f"{scheme}BUCKET" for scheme in schemes)
         raise ValueError(
-            f"--root {root!r}: a {target} pipeline needs a {' / '.join(schemes)}BUCKET root (artifacts"
+            f"--root {root!r}: a {target} pipeline needs a {wanted} root (artifacts"
             " are written there by containers that cannot see this machine's disk); for a"
             " local run use `frontier run`"
         )

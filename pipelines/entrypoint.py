@@ -1,19 +1,21 @@
 """The container command of compiled frontier pipelines.
 
-    python -m frontier.pipelines.entrypoint --executor_class_path ... --json_serialized_invocation_args ...
+    python -m frontier.pipelines.entrypoint [--kfp_launcher_paths]
+        --executor_class_path ... --json_serialized_invocation_args ...
 
 It is TFX's Kubeflow V2 container entrypoint (`kubeflow_v2_run_executor`,
 the default command `KubeflowV2DagRunner` compiles in), with two additions.
 
 Frontier's artifact classes (`HtmlReport`, `SplLabelMap`, `PrivacyLedger`)
-are made importable under their type names first. Why: the entrypoint rebuilds each input and output artifact's Python class
-by importing the type's schema title as a class path, and TFX's compiler only
-accepts titles of the form `<namespace>.<Name>`, so `frontier.HtmlReport`
-must be an attribute of the `frontier` module. `frontier` is a namespace
-package (setup.py maps the top-level folders into it) and has no
-`__init__.py` to define it there; setting the attributes on the module
-before TFX looks them up does the same, without renaming the types that
-ML Metadata already records.
+are made importable under their type names first. Why: the entrypoint
+rebuilds each input and output artifact's Python class by importing the
+type's schema title as a class path, and TFX's compiler only accepts titles
+of the form `<namespace>.<Name>`, so `frontier.HtmlReport` must be an
+attribute of the `frontier` module. `frontier` is a namespace package
+(setup.py maps the top-level folders into it) and has no `__init__.py` to
+define it there; setting the attributes on the module before TFX looks them
+up does the same, without renaming the types that ML Metadata already
+records.
 
 With `--kfp_launcher_paths` (what `frontier compile --target kubeflow`
 puts in the command), the step reads and writes its artifacts at the local
