@@ -98,8 +98,17 @@ def _run_step(
 
 
 def test_compiled_steps_run_with_runtime_parameter_values(tmp_path, monkeypatch):
+    from frontier.components.ciw import executor as ciw_executor
     from frontier.pipelines.entrypoint import launcher_path
 
+    configs = []  # what the trainer's executor trains with
+
+    def train_ciw(x, y, dims, config, **kwargs):
+        configs.append(config)
+        return real_train_ciw(x, y, dims, config, **kwargs)
+
+    real_train_ciw = ciw_executor.train_ciw
+    monkeypatch.setattr(ciw_executor, "train_ciw", train_ciw)
     monkeypatch.setenv("ARTIFACT_LOCAL_PATH", str(tmp_path / "launcher"))
     root = "minio://mlpipeline/v2/artifacts/run"
     path = str(tmp_path / "ciw.yaml")
@@ -130,6 +139,7 @@ def test_compiled_steps_run_with_runtime_parameter_values(tmp_path, monkeypatch)
     (model,) = step["model"]["artifacts"]
     assert model["uri"] == f"{root}/CiwTrainer_ciw/model"
     assert model["metadata"]["method"] == "ciw"
+    assert [(c.method, c.seed, type(c.seed)) for c in configs] == [("ciw", 3, int)]
     assert model["metadata"]["flipped_fraction"] == meta["flipped_fraction"]
     saved = os.path.join(launcher_path(model["uri"]), "Format-Serving", "saved_model.pb")
     assert os.path.exists(saved)
