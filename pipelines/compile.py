@@ -262,6 +262,13 @@ def compile_pipeline(
         check_image(gpu_image, "--gpu-image")
     root = check_root(root, target)
     form = check_output(output, target)
+    if not beam_profile and (project or region):
+        flag = "--project" if project else "--region"
+        raise ValueError(
+            f"{flag}: it only fills the Beam profile's {{{flag[2:]}}}; give --beam-profile"
+            " (e.g. infra/dataflow.yaml) or leave it out (the Vertex project and region are"
+            " `frontier submit` flags)"
+        )
     extra_args = (
         beam_args(
             beam_profile, {"project": project, "region": region, "root": root, "image": image}

@@ -282,6 +282,7 @@ def test_compile_errors_name_the_flag(tmp_path, capsys):
         (["--root", "gs://"], r"--root 'gs://': a vertex pipeline needs a gs://BUCKET root"),
         (["--output", str(tmp_path / "file" / "x.json")], r"--output .*x.json': cannot write"),
         (["--target", "kubeflow"], r"--output .*x.json: kfp.Client reads only .yaml"),
+        (["--region", "us-central1"], r"--region: it only fills the Beam profile's \{region\}"),
         (["--beam-profile", str(tmp_path / "list.yaml")], r"--beam-profile .*: expected a mapping"),
         (["--beam-profile", str(tmp_path / "none.yaml")], r"--beam-profile .*: cannot be read"),
     ]
