@@ -249,7 +249,8 @@ def compile_pipeline(
 
     Raises:
       ValueError: an unknown pipeline or target, a bad image, root, output,
-        accelerator or profile (the message names the flag).
+        accelerator or profile, or project / region without a profile (the
+        message names the flag).
     """
     from frontier.pipelines.cli import PIPELINES
 
