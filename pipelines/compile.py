@@ -300,7 +300,7 @@ def compile_pipeline(
     defaults = {n: p.default for n, p in declared.items()}
     document = _compile(pipeline, images, defaults, COMMANDS[target])
     # TFX writes every number as a double (0.0 for an int seed); keep the types.
-    document["runtimeConfig"]["parameterValues"] = {n: p.default for n, p in declared.items()}
+    document["runtimeConfig"]["parameterValues"] = dict(defaults)
     spec = document["pipelineSpec"]
     _add_defaults(spec, declared)
     spec["defaultPipelineRoot"] = pipeline.pipeline_info.pipeline_root

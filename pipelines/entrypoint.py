@@ -71,18 +71,23 @@ def register_artifact_types() -> list[str]:
     return names
 
 
+def _mounts() -> dict[str, str]:
+    """{remote scheme: local prefix}, under `$ARTIFACT_LOCAL_PATH` as the launcher reads it."""
+    base = os.environ.get("ARTIFACT_LOCAL_PATH", "")
+    return {scheme: base + mount for scheme, mount in _LAUNCHER_MOUNTS.items()}
+
+
 def launcher_path(uri: str) -> str:
     """The local path KFP's v2 launcher keeps `uri` at (`uri` itself for other schemes)."""
-    for scheme, mount in _LAUNCHER_MOUNTS.items():
+    for scheme, local in _mounts().items():
         if uri.startswith(scheme):
-            return os.environ.get("ARTIFACT_LOCAL_PATH", "") + mount + uri[len(scheme) :]
+            return local + uri[len(scheme) :]
     return uri
 
 
 def launcher_uri(path: str) -> str:
     """The inverse of `launcher_path`."""
-    for scheme, mount in _LAUNCHER_MOUNTS.items():
-        local = os.environ.get("ARTIFACT_LOCAL_PATH", "") + mount
+    for scheme, local in _mounts().items():
         if path.startswith(local):
             return scheme + path[len(local) :]
     return path
