@@ -31,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from frontier.components.common.errors import InputError
+from frontier.components.kip.cpu_compile import compile_unsplit
 from frontier.components.kip.fastmath import with_fast_atan2
 from frontier.components.kip.kernels import DEFAULT_KERNEL, KernelSpec, kernel_matrix, make_kernel
 from frontier.components.kip.preprocess import DEFAULT_ZCA_REG, Preprocessing, fit_preprocessing
@@ -67,28 +68,46 @@ def class_balanced_sampler(
 ) -> Callable[[np.random.Generator], np.ndarray]:
     """`rng -> class_balanced_indices(labels, per_class, num_classes, rng, replace)`.
 
-    The members of each class are found once, so a draw costs only its
-    `rng.choice` calls: the same calls in the same order as
-    `class_balanced_indices`, hence the same random stream.
+    The rows are grouped by class once; a draw is then a few vectorised NumPy
+    calls (~20 us for 100 of each of 10 classes of ~144, against ~75 us for
+    one `rng.choice` per class), since KIP draws one batch per step on a host
+    thread that shares the cores with the step itself.
+
+    Without replacement each class's rows are shuffled by sorting 2 * class +
+    a uniform key (the factor 2 keeps classes apart after rounding) and its
+    first `per_class` taken: a uniform sample without replacement. With
+    replacement each pick is a uniform integer below its class's size.
 
     Raises:
       InputError: a class has fewer than `per_class` examples (without replacement).
     """
-    members = []
-    for c in range(num_classes):
-        members.append(np.flatnonzero(labels == c))
-        if not replace and len(members[c]) < per_class:
+    labels = np.asarray(labels, np.int64)
+    sizes = np.array([np.count_nonzero(labels == c) for c in range(num_classes)])
+    for c, size in enumerate(sizes):
+        if not replace and size < per_class:
             raise InputError(
-                f"class {c} has {len(members[c])} training examples, "
-                f"fewer than {per_class} per class",
+                f"class {c} has {size} training examples, fewer than {per_class} per class",
                 column="images_per_class",
-                expected=f"at most {len(members[c])} (the smallest class's size)",
+                expected=f"at most {size} (the smallest class's size)",
             )
-        if len(members[c]) == 0:
+        if size == 0:
             raise InputError(f"class {c} has no training examples", column="label")
+    rows = np.flatnonzero((labels >= 0) & (labels < num_classes))
+    by_class = rows[np.argsort(labels[rows], kind="stable")]  # row ids, class 0's first
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])[:, None]  # [C, 1]
+    if replace:
+
+        def draw(rng: np.random.Generator) -> np.ndarray:
+            picks = rng.integers(0, sizes[:, None], size=(num_classes, per_class))
+            return by_class[(starts + picks).ravel()]
+
+        return draw
+
+    keys = 2.0 * labels[by_class]
+    first = (starts + np.arange(per_class)).ravel()  # the first per_class of each class
 
     def draw(rng: np.random.Generator) -> np.ndarray:
-        return np.concatenate([rng.choice(m, size=per_class, replace=replace) for m in members])
+        return by_class[np.argsort(keys + rng.random(len(keys)))[first]]
 
     return draw
 
@@ -256,6 +275,7 @@ def kip(
     eval_every: int = 50,
     on_step: Callable[[int, float, float], None] | None = None,
     steps_per_call: int = STEPS_PER_CALL,
+    split_fusions: bool = False,
 ) -> KipResult:
     """Kernel Inducing Points: learn a support set whose KRR fits the data.
 
@@ -283,6 +303,10 @@ def kip(
       steps_per_call: at most this many steps run in one compiled call
         (`run_steps`); calls also end at evaluation steps. 1 runs one step
         per call. The result does not depend on it (up to float rounding).
+      split_fusions: compile the steps with XLA's default CPU pipeline, which
+        splits large elementwise fusions across threads (`run_steps`); by
+        default they are compiled without that pass, which is faster at
+        KIP's sizes on few cores. The result does not depend on it.
 
     Returns:
       The distilled `KipResult`; its `x` is in the preprocessed space and its
@@ -374,6 +398,7 @@ def kip(
         steps_per_call=steps_per_call,
         stop_every=eval_every if eval_x is not None else None,
         after_call=after_call,
+        split_fusions=split_fusions,
     )
     y_s = np.asarray(params["y"] if learn_labels else y_fixed, np.float32)
     return KipResult(
@@ -391,15 +416,16 @@ def run_steps(
     steps_per_call: int = STEPS_PER_CALL,
     stop_every: int | None = None,
     after_call: Callable[[int, object, tuple], None] | None = None,
+    split_fusions: bool = False,
 ):
     """Run `steps` training steps, up to `steps_per_call` of them per compiled call.
 
-    Each call is one `jax.jit`-compiled `lax.fori_loop` over that call's
-    target batches, so a step costs no Python dispatch, no transfer of its
-    batch and no read-back of its outputs (on a 2-core CPU ~0.05-0.1 ms per
-    step, against ~0.25 ms of compute at 10 support points). The host draws
-    the next call's batches while a call runs (XLA releases the GIL; a
-    class-balanced draw of 1000 is ~0.08 ms of NumPy), on one worker thread,
+    Each call is one compiled `lax.fori_loop` over that call's target
+    batches, so a step costs no Python dispatch, no transfer of its batch and
+    no read-back of its outputs (on a 2-core CPU ~0.05-0.1 ms per step,
+    against ~0.15 ms of compute at 10 support points). The host draws the
+    next call's batches while a call runs (XLA releases the GIL; a
+    class-balanced draw of 1000 is ~0.02 ms of NumPy), on one worker thread,
     so `draw_batch` is called once per step in step order.
 
     Args:
@@ -417,6 +443,10 @@ def run_steps(
       after_call: `after_call(first_step, carry, outputs)` after every call,
         with the carry after its last step and its outputs as NumPy arrays
         [steps in the call] (steps count from 1).
+      split_fusions: compile with XLA's default CPU pipeline, which splits
+        large elementwise fusions across the intra-op threads. By default
+        the loop is compiled without that pass (`cpu_compile`): at KIP's
+        sizes the hand-off to another thread costs more than it saves.
 
     Returns:
       The carry after the last step.
@@ -426,7 +456,8 @@ def run_steps(
     import jax
 
     size = max(1, min(steps_per_call, steps))
-    call = _fused_steps(step, size)
+    run = _fused_steps(step, size)
+    call = None
     lengths = []
     done = 0
     while done < steps:
@@ -448,7 +479,10 @@ def run_steps(
             batches = pending.result()
             if i + 1 < len(lengths):
                 pending = pool.submit(draw, lengths[i + 1])
-            carry, outputs = call(carry, data, batches, np.int32(count))
+            args = (carry, data, batches, np.int32(count))
+            if call is None:  # compiled once, for the first call's shapes
+                call = jax.jit(run) if split_fusions else compile_unsplit(run, *args)
+            carry, outputs = call(*args)
             if after_call is not None:
                 after_call(first, carry, tuple(np.asarray(o)[:count] for o in outputs))
             first += count
@@ -456,7 +490,7 @@ def run_steps(
 
 
 def _fused_steps(step: Callable, size: int) -> Callable:
-    """jit of `(carry, data, batches [size, B], count) -> (carry, outputs)`.
+    """`(carry, data, batches [size, B], count) -> (carry, outputs)`, to be jitted.
 
     Runs `step` on `batches[:count]` in a `lax.fori_loop` (its trip count is
     a traced value, so one compilation serves every count <= size); `outputs`
@@ -476,7 +510,7 @@ def _fused_steps(step: Callable, size: int) -> Callable:
 
         return jax.lax.fori_loop(0, count, body, (carry, buffers))
 
-    return jax.jit(run)
+    return run
 
 
 def krr_evaluate(

@@ -220,16 +220,30 @@ def test_kip_lowers_the_held_out_loss_of_its_initial_support(digits):
     np.testing.assert_array_equal(again.init_indices, result.init_indices)
 
 
-def test_class_balanced_sampler_draws_the_same_stream_as_class_balanced_indices(digits):
+def test_class_balanced_sampler_draws_uniformly_within_each_class(digits):
     labels = digits[1]
+    sizes = np.bincount(labels, minlength=10)
     for per_class, replace in ((5, False), (150, True)):
         sampler = distill.class_balanced_sampler(labels, per_class, 10, replace)
         rng_a, rng_b = np.random.default_rng(4), np.random.default_rng(4)
-        for _ in range(3):
-            np.testing.assert_array_equal(
-                sampler(rng_a),
-                distill.class_balanced_indices(labels, per_class, 10, rng_b, replace),
-            )
+        draws = [sampler(rng_a) for _ in range(400)]
+        # class_balanced_indices is one draw of the same stream.
+        np.testing.assert_array_equal(
+            distill.class_balanced_indices(labels, per_class, 10, rng_b, replace), draws[0]
+        )
+        for draw in draws:
+            assert draw.shape == (10 * per_class,)
+            np.testing.assert_array_equal(labels[draw], np.repeat(np.arange(10), per_class))
+            if not replace:
+                assert len(np.unique(draw)) == draw.size
+        # Every row of a class is drawn per_class / size of the time: the counts
+        # over 400 draws stay within 5 binomial standard deviations of that.
+        counts = np.bincount(np.concatenate(draws), minlength=len(labels))
+        p = per_class / sizes[labels]
+        expected = 400 * p
+        spread = np.sqrt(400 * p * (1 - p)) if not replace else np.sqrt(expected)
+        assert np.all(np.abs(counts - expected) <= 5 * spread + 1)
+        assert not replace or np.all(counts > 0)
     with pytest.raises(InputError, match="fewer than 150 per class"):
         distill.class_balanced_sampler(labels, 150, 10)
     with pytest.raises(InputError, match="class 10 has no training examples"):
@@ -274,6 +288,50 @@ def test_run_steps_runs_every_step_in_order_in_calls_of_bounded_length():
     np.testing.assert_array_equal(np.concatenate([o[1] for *_, o in calls]), sums)
     np.testing.assert_array_equal(np.concatenate([o[0] for *_, o in calls]), totals)
     assert [c[2] for c in calls] == [totals[first + n - 2] for first, n, _, _ in calls]
+
+
+def test_compile_unsplit_runs_the_same_program_without_split_fusions():
+    import os
+
+    import jax
+    import jax.numpy as jnp
+
+    from frontier.components.kip.cpu_compile import compile_unsplit
+
+    # A loop whose body is one large elementwise fusion, which XLA's CPU
+    # pipeline splits across threads when it has more than one core.
+    def fn(state, a, count):
+        def body(_, s):
+            return jnp.tanh(s * a["w"] + jnp.sin(s) * jnp.cos(a["w"])) + jnp.sqrt(jnp.abs(s))
+
+        return {"out": jax.lax.fori_loop(0, count, body, state), "sum": jnp.sum(a["w"])}
+
+    rng = np.random.default_rng(0)
+    args = (
+        rng.normal(size=(2000, 100)).astype(np.float32),
+        {"w": jnp.asarray(rng.normal(size=(2000, 100)), jnp.float32)},
+        np.int32(3),
+    )
+    call = compile_unsplit(fn, *args)
+    got, expected = call(*args), jax.jit(fn)(*args)
+    assert set(got) == {"out", "sum"} and isinstance(got["out"], jax.Array)
+    np.testing.assert_array_equal(np.asarray(got["out"]), np.asarray(expected["out"]))
+    np.testing.assert_array_equal(np.asarray(got["sum"]), np.asarray(expected["sum"]))
+    assert "outer_dimension_partitions" not in call.executable.hlo_modules()[0].to_string()
+    if len(os.sched_getaffinity(0)) > 1:
+        assert "outer_dimension_partitions" in jax.jit(fn).lower(*args).compile().as_text()
+    with pytest.raises(TypeError, match="compiled for arguments"):
+        call(args[0][:10], *args[1:])
+
+
+def test_kip_result_does_not_depend_on_fusion_splitting(digits):
+    x, labels, _, _ = digits
+    common = dict(images_per_class=1, steps=6, target_batch_size=100, seed=1, learn_labels=True)
+    unsplit = distill.kip(x, labels, 10, **common)
+    split = distill.kip(x, labels, 10, split_fusions=True, **common)
+    np.testing.assert_allclose(split.history.loss, unsplit.history.loss, rtol=1e-6)
+    np.testing.assert_allclose(split.x, unsplit.x, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(split.y, unsplit.y, rtol=1e-5, atol=1e-6)
 
 
 def test_kip_result_does_not_depend_on_steps_per_call(digits):
