@@ -54,8 +54,13 @@ the training set on the device in the step's precision, each step gathering
 its batch there from int32 indices that the host draws with NumPy (the next
 call's while a call runs), every step's loss and accuracy read back after
 its call. Its test accuracy is computed by its own float64 loss/accuracy
-function on the test split.
-Frontier's default differs in precision and in a few operations: float32
+function on the test split. The reference loop is compiled both ways:
+`xla_default` (`jax.jit`, XLA's default CPU pipeline, as the colab) and
+`as_frontier` (`distill.run_steps`' own compile, without the pass that
+splits large elementwise fusions across threads, `components/kip/cpu_compile.py`);
+the faster of the two is the reference rate.
+Frontier's default differs in precision, in its compilation (without fusion
+splitting; the reference is also timed so) and in a few operations: float32
 with the same Cholesky solve (`solve(assume_a="pos")`); the kernel's `atan2`
 evaluated by a vectorisable polynomial and its row norms (a batched
 `dot_general`) by a fused product and sum (`components/kip/fastmath.py`;
@@ -65,11 +70,16 @@ accuracy by comparing the label's score with the row maximum instead of two
 argmax reductions (slow on XLA's CPU backend); loss = mean squared error (a
 constant factor, which Adam is invariant to up to its epsilon).
 `speed_ratio = frontier steps_per_s / reference steps_per_s`, timed
-A-B-A-B-...-A in this process (frontier, then `timing_pairs` times the
-reference and frontier again, with the same seed; each side's rate is the
-median of its runs, so drifting load on shared cores hits both alike). `equal_accuracy`: |frontier test accuracy - reference test
+A-B-A-B'-A-C-... in this process (frontier, then `timing_pairs` times: the
+reference compiled `xla_default` (B), frontier, the reference compiled
+`as_frontier` (B'), frontier, and frontier compiled by XLA's default
+pipeline (C, `kip(split_fusions=True)`); all with the same seed; each rate is
+the median of its runs, so drifting load on shared cores hits all alike;
+the reference rate is the faster compile's). `fusion_splitting` reports C
+and `unsplit_speedup` = frontier / C: what compiling without fusion
+splitting buys frontier's own step. `equal_accuracy`: |frontier test accuracy - reference test
 accuracy| <= 1 percentage point (frontier's by `krr_evaluate` in float32).
-`per_step_call` repeats the comparison (A-B-A, `per_step_steps` steps) with
+`per_step_call` repeats the comparison (A-B-B'-A, `per_step_steps` steps) with
 `steps_per_call=1` on both sides, i.e. one compiled call, one batch transfer
 and one read-back per step, as the colab's own loop: there the per-call
 overhead, the same for both precisions, hides part of the difference at
@@ -109,8 +119,12 @@ Progress goes to stderr; the last stdout line is one JSON object:
     finite_net              test accuracy {mean, std, n} for `random`, `kip_fixed`, `kip_learned`
     reference[fixed|learned]{seed, frontier_acc, reference_acc, equal_accuracy,
                              frontier_steps_per_s (median of frontier_steps_per_s_all),
-                             reference_steps_per_s (median of reference_steps_per_s_all),
-                             speed_ratio, reference_wall_s, per_step_call: {steps,
+                             reference_steps_per_s (the faster compile's median),
+                             reference_compile (xla_default | as_frontier: the faster),
+                             reference_steps_per_s_by_compile, reference_steps_per_s_all
+                             (per compile), speed_ratio, fusion_splitting:
+                             {frontier_split_steps_per_s(_all), unsplit_speedup},
+                             reference_wall_s, per_step_call: {steps,
                              frontier_steps_per_s, reference_steps_per_s, speed_ratio}}
   profile                   {support_size, target_batch_size, float32/float64: {kernel_ms,
                              solve_ms}, float32.kernel_ms_libm_atan2,
@@ -120,7 +134,8 @@ Progress goes to stderr; the last stdout line is one JSON object:
                             kip_1ipc_acc_fixed, kip_1ipc_acc_learned,
                             random_1ipc_acc, kip_1ipc_ge_95, speed_ratio_min,
                             speed_ratio_geomean, speed_ge_2x, equal_accuracy_all,
-                            per_step_call_speed_ratio_min, per_step_call_speed_ratio_geomean
+                            per_step_call_speed_ratio_min, per_step_call_speed_ratio_geomean,
+                            unsplit_speedup_min, unsplit_speedup_max
   wall_s                    seconds for the whole benchmark
 """
 
@@ -221,9 +236,21 @@ def steps_per_second(stamps: list[float], first_call: int) -> float:
 
 
 def run_frontier_kip(
-    x, labels, x_test, labels_test, ipc, steps, learn_labels, seed, steps_per_call=STEPS_PER_CALL
+    x,
+    labels,
+    x_test,
+    labels_test,
+    ipc,
+    steps,
+    learn_labels,
+    seed,
+    steps_per_call=STEPS_PER_CALL,
+    split_fusions=False,
 ):
-    """`kip()` as a user calls it; steps/s from on_step time stamps after the first call."""
+    """`kip()` as a user calls it; steps/s from on_step time stamps after the first call.
+
+    `split_fusions=True` compiles frontier's step with XLA's default CPU
+    pipeline instead of its own (`cpu_compile`), to measure what that buys."""
     from frontier.components.kip import KernelSpec, kip, krr_evaluate, make_kernel
 
     stamps: list[float] = []
@@ -246,6 +273,7 @@ def run_frontier_kip(
         seed=seed,
         on_step=lambda *_: stamps.append(time.perf_counter()),
         steps_per_call=steps_per_call,
+        split_fusions=split_fusions,
     )
     wall = time.perf_counter() - start
     sps = steps_per_second(stamps, min(steps_per_call, steps))
@@ -259,10 +287,22 @@ def run_frontier_kip(
 
 
 def run_reference_kip(
-    x, labels, x_test, labels_test, ipc, steps, learn_labels, seed, steps_per_call=STEPS_PER_CALL
+    x,
+    labels,
+    x_test,
+    labels_test,
+    ipc,
+    steps,
+    learn_labels,
+    seed,
+    steps_per_call=STEPS_PER_CALL,
+    split_fusions=True,
 ):
     """The colab's float64 KIP step (same kernel_fn, solve(assume_a='pos'), 0.5 * MSE,
-    Adam) in frontier's loop (`run_steps`, `steps_per_call` steps per compiled call)."""
+    Adam) in frontier's loop (`run_steps`, `steps_per_call` steps per compiled call).
+
+    `split_fusions=True` (the colab's `jax.jit`) compiles it with XLA's default
+    CPU pipeline; False compiles it as frontier compiles its own step."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -332,6 +372,7 @@ def run_reference_kip(
             steps,
             steps_per_call=steps_per_call,
             after_call=after_call,
+            split_fusions=split_fusions,
         )
         wall = time.perf_counter() - start
         assert params["x"].dtype == jnp.float64
@@ -343,16 +384,20 @@ def run_reference_kip(
 
 
 def per_step_call_ratio(x, labels, x_test, labels_test, ipc, steps, learn_labels, seed):
-    """Frontier / reference steps/s with one compiled call per step (A-B-A)."""
-    before = run_frontier_kip(x, labels, x_test, labels_test, ipc, steps, learn_labels, seed, 1)
-    reference = run_reference_kip(x, labels, x_test, labels_test, ipc, steps, learn_labels, seed, 1)
-    after = run_frontier_kip(x, labels, x_test, labels_test, ipc, steps, learn_labels, seed, 1)
+    """Frontier / reference steps/s with one compiled call per step (A-B-B'-A).
+
+    The reference runs compiled both ways (B: XLA's default pipeline, B':
+    frontier's); the faster is the denominator."""
+    common = (x, labels, x_test, labels_test, ipc, steps, learn_labels, seed, 1)
+    before = run_frontier_kip(*common)
+    reference = max(run_reference_kip(*common, split)[1] for split in (True, False))
+    after = run_frontier_kip(*common)
     frontier_sps = 0.5 * (before[2] + after[2])
     return {
         "steps": steps,
         "frontier_steps_per_s": round(frontier_sps, 2),
-        "reference_steps_per_s": round(reference[1], 2),
-        "speed_ratio": round(frontier_sps / reference[1], 3),
+        "reference_steps_per_s": round(reference, 2),
+        "speed_ratio": round(frontier_sps / reference, 3),
     }
 
 
@@ -510,7 +555,7 @@ def main() -> None:
     kernel = make_kernel(spec)
     y_train_1h = centered_one_hot(y_train, NUM_CLASSES)
     results: dict[str, dict] = {}
-    ratios, equal, per_step_ratios = [], [], []
+    ratios, equal, per_step_ratios, unsplit_gains = [], [], [], []
 
     for ipc in cfg["ipcs"]:
         steps = cfg["steps"][ipc]
@@ -551,23 +596,29 @@ def main() -> None:
                 if seed != seed0:
                     continue
                 supports[mode] = result
-                # Timed A-B-A-B-...-A: frontier (this run), then `timing_pairs` times the
-                # reference and frontier again (same seed, same result); the ratio of
-                # the median rates, so drifting load on shared cores hits both alike.
-                f_rates, r_rates = [rate], []
+                # Timed A-B-A-B'-A-C-...: frontier (this run), then `timing_pairs` times
+                # the reference compiled by XLA's default pipeline (B) and frontier,
+                # the reference compiled as frontier's step (B') and frontier, and
+                # frontier compiled by XLA's default pipeline (C); same seed, same
+                # result. Each rate is the median of its runs, so drifting load on
+                # shared cores hits all alike; the faster reference is the denominator.
+                common = (x_train, y_train, x_test, y_test, ipc, steps, learn, seed)
+                f_rates, split_rates = [rate], []
+                r_rates = {"xla_default": [], "as_frontier": []}
                 for _ in range(cfg["timing_pairs"][ipc]):
-                    r_acc, r_sps, r_wall, _ = run_reference_kip(
-                        x_train, y_train, x_test, y_test, ipc, steps, learn, seed
-                    )
-                    r_rates.append(r_sps)
-                    f_rates.append(
-                        run_frontier_kip(x_train, y_train, x_test, y_test, ipc, steps, learn, seed)[
-                            2
-                        ]
-                    )
+                    for compile_as, split in (("xla_default", True), ("as_frontier", False)):
+                        r_acc, r_sps, r_wall, _ = run_reference_kip(*common, STEPS_PER_CALL, split)
+                        r_rates[compile_as].append(r_sps)
+                        f_rates.append(run_frontier_kip(*common)[2])
+                    split_rates.append(run_frontier_kip(*common, STEPS_PER_CALL, True)[2])
                 sps += f_rates[1:]
-                f_sps, r_sps = float(np.median(f_rates)), float(np.median(r_rates))
+                f_sps = float(np.median(f_rates))
+                r_medians = {k: float(np.median(v)) for k, v in r_rates.items()}
+                r_compile = max(r_medians, key=r_medians.get)
+                r_sps = r_medians[r_compile]
+                split_sps = float(np.median(split_rates))
                 ratio = f_sps / r_sps
+                unsplit_gains.append(f_sps / split_sps)
                 same = abs(acc - r_acc) * 100 <= EQUAL_ACCURACY_PP
                 ratios.append(ratio)
                 equal.append(same)
@@ -579,8 +630,19 @@ def main() -> None:
                     "frontier_steps_per_s": round(f_sps, 2),
                     "frontier_steps_per_s_all": [round(r, 2) for r in f_rates],
                     "reference_steps_per_s": round(r_sps, 2),
-                    "reference_steps_per_s_all": [round(r, 2) for r in r_rates],
+                    "reference_compile": r_compile,
+                    "reference_steps_per_s_by_compile": {
+                        k: round(v, 2) for k, v in r_medians.items()
+                    },
+                    "reference_steps_per_s_all": {
+                        k: [round(r, 2) for r in v] for k, v in r_rates.items()
+                    },
                     "speed_ratio": round(ratio, 3),
+                    "fusion_splitting": {
+                        "frontier_split_steps_per_s": round(split_sps, 2),
+                        "frontier_split_steps_per_s_all": [round(r, 2) for r in split_rates],
+                        "unsplit_speedup": round(f_sps / split_sps, 3),
+                    },
                     "reference_wall_s": round(r_wall, 2),
                     "per_step_call": per_step_call_ratio(
                         x_train, y_train, x_test, y_test, ipc, cfg["per_step_steps"], learn, seed
@@ -683,6 +745,8 @@ def main() -> None:
             "per_step_call_speed_ratio_geomean": round(
                 math.exp(np.mean(np.log(per_step_ratios))), 3
             ),
+            "unsplit_speedup_min": round(min(unsplit_gains), 3),
+            "unsplit_speedup_max": round(max(unsplit_gains), 3),
         },
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
