@@ -79,9 +79,19 @@ def class_balanced_sampler(
     replacement each pick is a uniform integer below its class's size.
 
     Raises:
-      InputError: a class has fewer than `per_class` examples (without replacement).
+      InputError: a label is not an integer class id in [0, num_classes), or
+        a class has fewer than `per_class` examples (without replacement).
     """
-    labels = np.asarray(labels, np.int64)
+    given = np.asarray(labels)
+    labels = given.astype(np.int64)
+    bad = np.flatnonzero((labels != given) | (labels < 0) | (labels >= num_classes))
+    if bad.size:
+        raise InputError(
+            f"label {given[bad[0]]!r} is not a class id",
+            row=int(bad[0]) + 1,
+            column="label",
+            expected=f"integer class ids in [0, {num_classes})",
+        )
     sizes = np.array([np.count_nonzero(labels == c) for c in range(num_classes)])
     for c, size in enumerate(sizes):
         if not replace and size < per_class:
@@ -92,8 +102,7 @@ def class_balanced_sampler(
             )
         if size == 0:
             raise InputError(f"class {c} has no training examples", column="label")
-    rows = np.flatnonzero((labels >= 0) & (labels < num_classes))
-    by_class = rows[np.argsort(labels[rows], kind="stable")]  # row ids, class 0's first
+    by_class = np.argsort(labels, kind="stable")  # row ids, class 0's first
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])[:, None]  # [C, 1]
     if replace:
 

@@ -248,6 +248,11 @@ def test_class_balanced_sampler_draws_uniformly_within_each_class(digits):
         distill.class_balanced_sampler(labels, 150, 10)
     with pytest.raises(InputError, match="class 10 has no training examples"):
         distill.class_balanced_sampler(labels, 1, 11, replace=True)
+    with pytest.raises(InputError, match="label 10 is not a class id") as error:
+        distill.class_balanced_sampler(np.array([0, 1, 10, 2]), 1, 10)
+    assert error.value.row == 3
+    with pytest.raises(InputError, match="label 1.5 is not a class id"):
+        distill.class_balanced_indices(np.array([0.0, 1.5]), 1, 2, np.random.default_rng(0))
 
 
 def test_run_steps_runs_every_step_in_order_in_calls_of_bounded_length():
@@ -322,6 +327,25 @@ def test_compile_unsplit_runs_the_same_program_without_split_fusions():
         assert "outer_dimension_partitions" in jax.jit(fn).lower(*args).compile().as_text()
     with pytest.raises(TypeError, match="compiled for arguments"):
         call(args[0][:10], *args[1:])
+
+
+def test_run_steps_takes_a_numpy_carry_on_either_compile():
+    import jax.numpy as jnp
+
+    def step(carry, data, batch):
+        total, count = carry
+        return (total + jnp.sum(data[batch]), count + 1), (total,)
+
+    data = jnp.arange(10, dtype=jnp.float32)
+    results = []
+    for split in (False, True):
+        draw = iter(np.arange(12).reshape(6, 2) % 10).__next__
+        # A float64 NumPy carry comes back from the first call as float32.
+        carry = distill.run_steps(
+            step, (np.float64(0.0), 0), data, draw, 6, steps_per_call=2, split_fusions=split
+        )
+        results.append((float(carry[0]), int(carry[1])))
+    assert results == [(float(np.sum(np.arange(12) % 10)), 6)] * 2
 
 
 def test_kip_result_does_not_depend_on_fusion_splitting(digits):
