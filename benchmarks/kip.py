@@ -97,7 +97,7 @@ instead of frontier's `solve(assume_a="pos")` (differentiated implicitly).
 
 How to run
 ----------
-    .venv/bin/python benchmarks/kip.py           # full run (a few minutes on 2 cores)
+    .venv/bin/python benchmarks/kip.py           # full run (about 8 minutes on 2 cores)
     .venv/bin/python benchmarks/kip.py --quick   # smoke run (ipc 1 and 10, few steps)
 
 Progress goes to stderr; the last stdout line is one JSON object:
