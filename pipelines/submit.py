@@ -17,8 +17,9 @@ through the real client libraries:
   create it (POST), then POST /apis/v2beta1/runs with the spec inline. With
   `--upload` the package is first uploaded as a pipeline (POST
   /apis/v2beta1/pipelines/upload), or as a new version named after the run when
-  a pipeline of that name exists (POST .../pipelines/upload_version), and the
-  run refers to that version instead of carrying the spec.
+  a pipeline of that name exists in `--namespace` (POST
+  .../pipelines/upload_version), and the run refers to that version instead of
+  carrying the spec.
 
 A file `frontier compile` wrote for one target is refused for the other: the
 Kubeflow form reads and writes artifacts at the KFP launcher's local paths
@@ -787,8 +788,11 @@ def _upload_requests(
     if namespace:
         upload_query["namespace"] = namespace
     new = f"no pipeline is named {name!r}"
+    list_query = {"page_token": "", "page_size": "10", "sort_by": "", "filter": _name_filter(name)}
+    if namespace:
+        list_query["namespace"] = namespace
     return [
-        {"method": "GET", "path": PIPELINES, "query": {"filter": _name_filter(name)}},
+        {"method": "GET", "path": PIPELINES, "query": list_query},
         {"method": "POST", "path": UPLOAD, "query": upload_query, "files": files, "when": new},
         {
             "method": "GET",
@@ -844,7 +848,7 @@ def submit_kubeflow(
       experiment: the experiment's name (None: kfp's default, "Default").
       namespace: the Kubernetes namespace (multi-user deployments).
       upload: upload the package as a pipeline (or a new version of the
-        pipeline of that name) and run that version.
+        pipeline of that name in `namespace`) and run that version.
 
     Returns:
       {"target", "host", "run_id", "experiment_id", "display_name", "url", and
@@ -911,8 +915,17 @@ def submit_kubeflow(
 def _upload(
     client, package: str, name: str, run_name: str, namespace: str | None
 ) -> tuple[str, str]:
-    """Uploads `package` as pipeline `name`, or as version `run_name` of it; (ids)."""
-    pipeline_id = client.get_pipeline_id(name)
+    """Uploads `package` as pipeline `name`, or as version `run_name` of it; (ids).
+
+    The pipeline is looked up in `namespace`, where it is uploaded: on
+    multi-user KFP, pipeline names are unique per namespace, and
+    `kfp.Client.get_pipeline_id` looks only among the shared ones.
+    """
+    listed = client.list_pipelines(filter=_name_filter(name), namespace=namespace).pipelines
+    if listed and len(listed) > 1:
+        where = f" in namespace {namespace!r}" if namespace else ""
+        raise SubmitError(f"{len(listed)} pipelines are named {name!r}{where}; expected one")
+    pipeline_id = listed[0].pipeline_id if listed else None
     if pipeline_id is None:
         uploaded = client.upload_pipeline(package, pipeline_name=name, namespace=namespace)
         pipeline_id = uploaded.pipeline_id

@@ -279,8 +279,14 @@ class KfpStandIn:
         return experiment
 
     def _list_pipelines(self, request: Request) -> dict:
+        # As multi-user KFP: a namespace's own pipelines, or the shared ones without one.
         name = _name_filter(request.query)
-        found = [p for p in self.pipelines.values() if name is None or p["display_name"] == name]
+        namespace = request.query.get("namespace") or ""
+        found = [
+            p
+            for p in self.pipelines.values()
+            if (name is None or p["display_name"] == name) and p["namespace"] == namespace
+        ]
         return {"pipelines": found, "total_size": len(found)} if found else {}
 
     def _uploaded_spec(self, request: Request) -> dict:
@@ -314,13 +320,17 @@ class KfpStandIn:
     def _upload_pipeline(self, request: Request) -> dict:
         spec = self._uploaded_spec(request)
         name = request.query.get("name") or request.files["uploadfile"]["filename"]
-        if any(p["display_name"] == name for p in self.pipelines.values()):
-            raise ApiError(409, f"pipeline {name!r} already exists")
+        namespace = request.query.get("namespace", "")
+        if any(
+            (p["display_name"], p["namespace"]) == (name, namespace)
+            for p in self.pipelines.values()
+        ):
+            raise ApiError(409, f"pipeline {name!r} already exists in namespace {namespace!r}")
         pipeline = {
             "pipeline_id": str(uuid.uuid4()),
             "display_name": name,
             "description": request.query.get("description", ""),
-            "namespace": request.query.get("namespace", ""),
+            "namespace": namespace,
             "created_at": _now(),
         }
         self.pipelines[pipeline["pipeline_id"]] = pipeline

@@ -349,6 +349,39 @@ def test_kubeflow_upload_of_a_pipeline_job_json(kubeflow_job, capsys):
             assert upload["pipeline_spec"] == yaml.safe_load(real.files[field]["content"])
 
 
+def test_kubeflow_upload_looks_the_pipeline_up_in_its_namespace(compiled, capsys):
+    """Multi-user KFP: a shared pipeline of the same name is not the namespace's own."""
+    with KfpStandIn() as server:
+        code, _, err = kubeflow(capsys, compiled["yaml"], server.url, "--upload")
+        assert code == 0, err
+        (shared,) = server.pipelines
+        first = len(server.requests)
+        for run_name in ("first", "second"):
+            code, _, err = kubeflow(
+                capsys, compiled["yaml"], server.url, "--upload", "--namespace=team-a",
+                f"--run-name={run_name}",
+            )  # fmt: skip
+            assert code == 0, err
+        sent = server.requests[first:]
+        code, out, err = kubeflow(
+            capsys, compiled["yaml"], server.url, "--upload", "--namespace=team-a",
+            "--run-name=first", "--dry-run",
+        )  # fmt: skip
+    assert code == 0, err
+    owned = [p for p in server.pipelines.values() if p["namespace"] == "team-a"]
+    assert len(server.pipelines) == 2 and len(owned) == 1
+    by_pipeline = {}
+    for v in server.versions.values():
+        by_pipeline.setdefault(v["pipeline_id"], []).append(v["display_name"])
+    assert by_pipeline[shared] == ["frontier-kip"]
+    assert by_pipeline[owned[0]["pipeline_id"]] == ["frontier-kip", "second"]
+    # The dry run's lookup is the query the client sent.
+    lookups = [r for r in sent if (r.method, r.path) == ("GET", submit.PIPELINES)]
+    printed = json.loads(out)["requests"]
+    (dry,) = [r for r in printed if (r["method"], r["path"]) == ("GET", submit.PIPELINES)]
+    assert dry["query"] == lookups[0].query and dry["query"]["namespace"] == "team-a"
+
+
 def test_a_spec_the_server_rejects_is_reported(compiled, tmp_path, capsys):
     spec = spec_of(compiled["yaml"])
     spec["schemaVersion"] = "2.0.0"
