@@ -92,7 +92,7 @@ def class_balanced_sampler(
             column="label",
             expected=f"integer class ids in [0, {num_classes})",
         )
-    sizes = np.array([np.count_nonzero(labels == c) for c in range(num_classes)])
+    sizes = np.bincount(labels, minlength=num_classes)  # labels are in [0, C) now
     for c, size in enumerate(sizes):
         if not replace and size < per_class:
             raise InputError(
