@@ -7,7 +7,7 @@ The public components are re-exported here, imported on first use so that
     from frontier.components import KipDistill, CiwTrainer, SplLabeler, DpFtrlTrainer
 """
 
-import importlib
+from frontier.components.common.lazy import lazy_exports
 
 _EXPORTS = {
     "Ingest": "frontier.components.ingest",
@@ -24,8 +24,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -228,7 +228,7 @@ def privacy_account(
         or an option error naming the option).
     """
     # Imported here: the rest of the CLI loads TFX; this needs only dp_accounting.
-    from frontier.components.common.errors import check_int
+    from frontier.components.common.checks import check_int
     from frontier.components.dp_ftrl import accounting
 
     if (noise_multiplier is None) == (target_epsilon is None):

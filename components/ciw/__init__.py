@@ -31,6 +31,7 @@ from frontier.components.ciw.weights import (
     per_class_losses,
     weighted_loss,
 )
+from frontier.components.common.lazy import lazy_exports
 
 __all__ = [
     "CE",
@@ -57,10 +58,5 @@ __all__ = [
     "weighted_loss",
 ]
 
-
-def __getattr__(name: str):
-    if name == "CiwTrainer":
-        from frontier.components.ciw.component import CiwTrainer
-
-        return CiwTrainer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The component needs TFX (seconds to import); the plain functions do not.
+__getattr__ = lazy_exports(__name__, {"CiwTrainer": "frontier.components.ciw.component"})

@@ -66,22 +66,3 @@ def find_input_error(exc: BaseException) -> InputError | None:
             found = exc
         exc = exc.__cause__ or exc.__context__
     return found
-
-
-def check_int(value: object, name: str, minimum: int) -> int:
-    """`value` as an int after checking it is an integer (not a bool) >= `minimum`.
-
-    Raises:
-      InputError: naming the parameter `name`.
-    """
-    import numbers
-
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise InputError(
-            f"{name} must be an integer, got {value!r}",
-            column=name,
-            expected=f"an integer >= {minimum}",
-        )
-    if value < minimum:
-        raise InputError(f"{name} is {value}", column=name, expected=f"an integer >= {minimum}")
-    return int(value)

@@ -19,6 +19,7 @@ DP-FTRL with momentum, DP-FedAvg and FedAvg baselines, `train_federated`)::
     result = train_federated(x, y, client_ids, FederatedConfig(rounds=200), "dp_ftrl")
 """
 
+from frontier.components.common.lazy import lazy_exports
 from frontier.components.dp_ftrl.accounting import (
     MECHANISM_GAUSSIAN,
     MECHANISM_TREE,
@@ -143,10 +144,5 @@ __all__ = [
     "unflatten_params",
 ]
 
-
-def __getattr__(name: str):
-    if name == "DpFtrlTrainer":
-        from frontier.components.dp_ftrl.component import DpFtrlTrainer
-
-        return DpFtrlTrainer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The component needs TFX (seconds to import); the plain functions do not.
+__getattr__ = lazy_exports(__name__, {"DpFtrlTrainer": "frontier.components.dp_ftrl.component"})

@@ -66,7 +66,8 @@ from typing import Any
 import dp_accounting
 import numpy as np
 
-from frontier.components.common.errors import InputError, check_int
+from frontier.components.common.checks import check_int
+from frontier.components.common.errors import InputError
 
 MECHANISM_TREE = "dp_ftrl_tree_aggregation"
 MECHANISM_GAUSSIAN = "dp_fedavg_gaussian"

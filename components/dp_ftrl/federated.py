@@ -100,7 +100,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from frontier.components.common.errors import InputError, check_int
+from frontier.components.common.checks import check_int
+from frontier.components.common.errors import InputError
 from frontier.components.dp_ftrl.accounting import (
     epsilon_over_rounds,
     gaussian_noise_multiplier_for_rho,

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from frontier.components.common.errors import InputError, check_int
+from frontier.components.common.checks import check_int
+from frontier.components.common.errors import InputError
 
 __all__ = [
     "PARTITION_SCHEMES",

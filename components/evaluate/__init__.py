@@ -8,6 +8,7 @@ TFX; `eval_config`, `make_evaluator`, `baseline_resolver` and
 `EvaluationReport` are imported lazily.
 """
 
+from frontier.components.common.lazy import lazy_exports
 from frontier.components.evaluate.metrics import (
     DEFAULT_NUM_BINS,
     ReliabilityBins,
@@ -45,10 +46,4 @@ __all__ = [
     *_LAZY,
 ]
 
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

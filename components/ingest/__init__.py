@@ -22,6 +22,7 @@ format), `convert` (typed values, ids, splits), `noise` (label noise),
 `report`, and the TFX pieces `component` and `executor`.
 """
 
+from frontier.components.common.lazy import lazy_exports
 from frontier.components.ingest.clients import (
     ClientPartition,
     PartitionSummary,
@@ -86,11 +87,5 @@ __all__ = [
     "split_fraction",
 ]
 
-
-def __getattr__(name: str):
-    # The component needs TFX (seconds to import); the plain functions do not.
-    if name == "Ingest":
-        from frontier.components.ingest.component import Ingest
-
-        return Ingest
-    raise AttributeError(name)
+# The component needs TFX (seconds to import); the plain functions do not.
+__getattr__ = lazy_exports(__name__, {"Ingest": "frontier.components.ingest.component"})

@@ -21,6 +21,7 @@ component is imported lazily, so `from frontier.components.kip import kip`
 stays light.
 """
 
+from frontier.components.common.lazy import lazy_exports
 from frontier.components.kip.distill import (
     KipHistory,
     KipResult,
@@ -76,10 +77,5 @@ __all__ = [
     "standardize",
 ]
 
-
-def __getattr__(name: str):
-    if name == "KipDistill":
-        from frontier.components.kip.component import KipDistill
-
-        return KipDistill
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The component needs TFX (seconds to import); the plain functions do not.
+__getattr__ = lazy_exports(__name__, {"KipDistill": "frontier.components.kip.component"})

@@ -4,15 +4,10 @@ Public names: `Pusher` (a stock `tfx.components.Pusher` configured with
 `AtomicPushExecutor`) and `push_atomically` (the plain function).
 """
 
+from frontier.components.common.lazy import lazy_exports
 from frontier.components.pusher.push import next_version, push_atomically
 
 __all__ = ["Pusher", "push_atomically", "next_version"]
 
-
-def __getattr__(name: str):
-    # The component needs TFX (8 s to import); the plain function does not.
-    if name == "Pusher":
-        from frontier.components.pusher.component import Pusher
-
-        return Pusher
-    raise AttributeError(name)
+# The component needs TFX (seconds to import); the plain functions do not.
+__getattr__ = lazy_exports(__name__, {"Pusher": "frontier.components.pusher.component"})

@@ -13,6 +13,7 @@ inference through RunInference) live in `frontier.components.spl.inference`,
 and the `SplLabeler` component is imported lazily.
 """
 
+from frontier.components.common.lazy import lazy_exports
 from frontier.components.spl.labels import (
     AGREEMENT,
     DEFAULT_MIN_COUNT,
@@ -48,10 +49,5 @@ __all__ = [
     "relabel",
 ]
 
-
-def __getattr__(name: str):
-    if name == "SplLabeler":
-        from frontier.components.spl.component import SplLabeler
-
-        return SplLabeler
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The component needs TFX (seconds to import); the plain functions do not.
+__getattr__ = lazy_exports(__name__, {"SplLabeler": "frontier.components.spl.component"})

@@ -5,6 +5,7 @@ Plain functions (no TFX import): `build_model`, `train`, `export_serving_model`,
 imported lazily, so `from frontier.components.trainer import train` stays light.
 """
 
+from frontier.components.common.lazy import lazy_exports
 from frontier.components.trainer.export import (
     CLASSES,
     PROBABILITIES,
@@ -50,10 +51,5 @@ __all__ = [
     "train",
 ]
 
-
-def __getattr__(name: str):
-    if name == "Trainer":
-        from frontier.components.trainer.component import Trainer
-
-        return Trainer
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The component needs TFX (seconds to import); the plain functions do not.
+__getattr__ = lazy_exports(__name__, {"Trainer": "frontier.components.trainer.component"})

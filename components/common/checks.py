@@ -1,0 +1,104 @@
+"""Parameter checks shared by every component and plain function.
+
+Each check returns the value in its canonical Python type, or raises
+`InputError` naming the parameter (`column=name`) and what was expected, so a
+user reads e.g. "column 'clip': clip is -1.0 (expected a finite number > 0)".
+A bool is never accepted as a number: `True` for an epoch count is a slip.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+from frontier.components.common.errors import InputError
+
+
+def is_int(value: Any) -> bool:
+    """Whether `value` is an integer (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value: Any) -> bool:
+    """Whether `value` is a finite real number (Python or NumPy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_int(value: object, name: str, minimum: int) -> int:
+    """`value` as an int after checking it is an integer (not a bool) >= `minimum`.
+
+    Raises:
+      InputError: naming the parameter `name`.
+    """
+    if not is_int(value):
+        raise InputError(
+            f"{name} must be an integer, got {value!r}",
+            column=name,
+            expected=f"an integer >= {minimum}",
+        )
+    if value < minimum:
+        raise InputError(f"{name} is {value}", column=name, expected=f"an integer >= {minimum}")
+    return int(value)
+
+
+def check_optional_int(value: object, name: str, minimum: int) -> int | None:
+    """None as is, otherwise `check_int(value, name, minimum)` (e.g. `restart_every`)."""
+    if value is None:
+        return None
+    if not is_int(value) or value < minimum:
+        raise InputError(
+            f"{name} is {value!r}", column=name, expected=f"None or an integer >= {minimum}"
+        )
+    return int(value)
+
+
+def check_real(
+    value: object,
+    name: str,
+    *,
+    low: float = -math.inf,
+    low_ok: bool = True,
+    high: float = math.inf,
+    high_ok: bool = False,
+) -> float:
+    """`value` as a float after checking it is a finite number in the range.
+
+    Args:
+      value: the parameter's value.
+      name: the parameter's name, for the error.
+      low, low_ok: the lower bound, and whether it is allowed itself.
+      high, high_ok: the upper bound, and whether it is allowed itself.
+
+    Raises:
+      InputError: naming the parameter `name` and the range.
+    """
+    parts = []
+    if low > -math.inf:
+        parts.append(f"{'>=' if low_ok else '>'} {low:g}")
+    if high < math.inf:
+        parts.append(f"{'<=' if high_ok else '<'} {high:g}")
+    expected = "a finite number" + (" " + " and ".join(parts) if parts else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"{name} must be a number, got {value!r}", column=name, expected=expected)
+    number = float(value)
+    in_range = (
+        math.isfinite(number)
+        and (number >= low if low_ok else number > low)
+        and (number <= high if high_ok else number < high)
+    )
+    if not in_range:
+        raise InputError(f"{name} is {number}", column=name, expected=expected)
+    return number
+
+
+def check_positive(value: object, name: str) -> float:
+    """`value` as a float after checking it is a finite number > 0."""
+    return check_real(value, name, low=0.0, low_ok=False)
+
+
+def check_choice(value: object, name: str, choices: tuple[str, ...] | list[str]) -> str:
+    """`value` after checking it is one of `choices`."""
+    if value not in choices:
+        raise InputError(f"{name} = {value!r}", column=name, expected=f"one of {list(choices)}")
+    return str(value)
