@@ -42,16 +42,27 @@ participation patterns, hence ``rho = sensitivity_squared / (2 * noise_multiplie
 programme over the tree (see `_combine`); `epsilon` comes from ``rho`` through the RDP curve
 ``alpha -> alpha * rho`` and dp_accounting's RDP-to-(epsilon, delta) conversion.
 
+**Both mechanisms, one path.** Every rho and epsilon of the project comes from `account`
+(given the mechanism and the run's parameters; `tree_account` and `gaussian_account` are its
+two cases): rho is ``sensitivity_squared / (2 * noise_multiplier**2)`` for both, with the
+tree's worst-case sum of squared node counts (above) or, for DP-FedAvg's fresh Gaussian noise
+each round (no amplification), the most rounds one client can take part in,
+`participation_cap` ``= min(max_participations, 1 + (rounds - 1) // min_separation)`` (a
+separation that binds caps the participations for both). `epsilon_per_round` gives an
+account's epsilon after each round, `calibrate_noise_multiplier` the noise for a target
+epsilon, and `matched_gaussian_account` the DP-FedAvg account at a DP-FTRL account's rho (the
+baseline of the federated simulation).
+
 The production configuration (noise multiplier 7.0, 2000 rounds, at most 6 participations,
 min separation 313) has sensitivity_squared = 79, rho = 79/98 = 0.8061 and
 epsilon = 8.90 at delta = 1e-10.
 
 Typical use::
 
-    from frontier.components.dp_ftrl import tree_account
-    account = tree_account(7.0, rounds=2000, max_participations=6, min_separation=313,
-                           delta=1e-10)
-    account.rho, account.epsilon        # 0.8061..., 8.8986...
+    from frontier.components.dp_ftrl import MECHANISM_TREE, account
+    result = account(MECHANISM_TREE, 7.0, rounds=2000, max_participations=6,
+                     min_separation=313, delta=1e-10)
+    result.rho, result.epsilon        # 0.8061..., 8.8986...
 """
 
 from __future__ import annotations
@@ -66,7 +77,7 @@ from typing import Any
 import dp_accounting
 import numpy as np
 
-from frontier.components.common.checks import check_int
+from frontier.components.common.checks import check_int, check_optional_int, check_positive
 from frontier.components.common.errors import InputError
 
 MECHANISM_TREE = "dp_ftrl_tree_aggregation"
@@ -77,13 +88,18 @@ __all__ = [
     "MECHANISM_TREE",
     "PrivacyAccount",
     "TreeAccountingConfig",
+    "account",
     "calibrate_noise_multiplier",
     "epsilon_after",
     "epsilon_over_rounds",
+    "epsilon_per_round",
     "gaussian_account",
     "gaussian_noise_multiplier_for_rho",
     "gaussian_rho",
+    "matched_gaussian_account",
+    "participation_cap",
     "rho_over_rounds",
+    "sensitivity_squared",
     "tree_account",
     "tree_rho",
     "tree_sensitivity_squared",
@@ -92,17 +108,6 @@ __all__ = [
 
 
 # --- parameter checks ------------------------------------------------------------------------
-
-
-def _check_positive(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InputError(
-            f"{name} must be a number, got {value!r}", column=name, expected="a finite number > 0"
-        )
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise InputError(f"{name} is {value}", column=name, expected="a finite number > 0")
-    return value
 
 
 def _check_delta(delta: Any) -> float:
@@ -116,12 +121,6 @@ def _check_delta(delta: Any) -> float:
     return delta
 
 
-def _check_restart(restart_every: Any) -> int | None:
-    if restart_every is None:
-        return None
-    return check_int(restart_every, "restart_every", 1)
-
-
 def _check_orders(orders: Sequence[float] | None) -> np.ndarray | None:
     if orders is None:
         return None
@@ -133,6 +132,27 @@ def _check_orders(orders: Sequence[float] | None) -> np.ndarray | None:
             expected="finite numbers > 1",
         )
     return arr
+
+
+def _check_run(
+    rounds: Any, max_participations: Any, min_separation: Any, restart_every: Any
+) -> tuple[int, int, int, int | None]:
+    """(rounds, k, gap, restart_every) of a tree run, checked; gap = min(separation, rounds)."""
+    rounds = check_int(rounds, "rounds", 1)
+    k = check_int(max_participations, "max_participations", 1)
+    # A gap >= rounds already allows only one participation.
+    gap = min(check_int(min_separation, "min_separation", 1), rounds)
+    return rounds, k, gap, check_optional_int(restart_every, "restart_every", 1)
+
+
+def _check_mechanism(mechanism: Any) -> str:
+    if mechanism not in (MECHANISM_TREE, MECHANISM_GAUSSIAN):
+        raise InputError(
+            f"unknown mechanism {mechanism!r}",
+            column="mechanism",
+            expected=f"{MECHANISM_TREE} or {MECHANISM_GAUSSIAN}",
+        )
+    return mechanism
 
 
 # --- the dynamic programme -------------------------------------------------------------------
@@ -340,17 +360,62 @@ def tree_sensitivity_squared(
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    rounds = check_int(rounds, "rounds", 1)
-    k = check_int(max_participations, "max_participations", 1)
-    gap = check_int(min_separation, "min_separation", 1)
-    restart_every = _check_restart(restart_every)
-    gap = min(gap, rounds)  # a gap >= rounds already allows only one participation
+    rounds, k, gap, restart_every = _check_run(
+        rounds, max_participations, min_separation, restart_every
+    )
     state = _EMPTY
     for seg in _segments(rounds, restart_every):
         for level in _blocks(seg):
             block = _complete(level, gap, k)
             state = _combine(state, block, gap=gap, k=k, counted=False, fold=True)
     return _best(state)
+
+
+def participation_cap(rounds: int, max_participations: int, min_separation: int | None) -> int:
+    """Most of `rounds` rounds that one client can take part in.
+
+    Two of a client's rounds differ by at least `min_separation`, so a run of `rounds`
+    rounds holds at most ``1 + (rounds - 1) // min_separation`` of them:
+    ``min(max_participations, 1 + (rounds - 1) // min_separation)`` (None: separation 1, i.e.
+    ``min(max_participations, rounds)``). The one cap of the project: the Gaussian account,
+    the federated simulation's DP-FedAvg noise and `frontier privacy` all use it.
+
+    Raises:
+      InputError: a parameter is out of range (the message names it).
+    """
+    rounds = check_int(rounds, "rounds", 1)
+    k = check_int(max_participations, "max_participations", 1)
+    gap = 1 if min_separation is None else check_int(min_separation, "min_separation", 1)
+    return min(k, 1 + (rounds - 1) // gap)
+
+
+def sensitivity_squared(
+    mechanism: str,
+    rounds: int,
+    max_participations: int,
+    min_separation: int | None,
+    *,
+    restart_every: int | None = None,
+) -> int:
+    """Worst-case squared L2 sensitivity of a whole run, in units of clip**2.
+
+    `MECHANISM_TREE`: `tree_sensitivity_squared` (`min_separation` required).
+    `MECHANISM_GAUSSIAN`: one Gaussian release of sensitivity clip per round a client takes
+    part in, i.e. `participation_cap` (`restart_every` does not apply and is ignored).
+
+    Raises:
+      InputError: a parameter is out of range (the message names it).
+    """
+    if _check_mechanism(mechanism) == MECHANISM_TREE:
+        return tree_sensitivity_squared(
+            rounds, max_participations, min_separation, restart_every=restart_every
+        )
+    return participation_cap(rounds, max_participations, min_separation)
+
+
+def _rho(sens2: float, noise_multiplier: float) -> float:
+    """zCDP of a Gaussian mechanism: ``sensitivity**2 / (2 * sigma**2)`` in units of clip."""
+    return sens2 / (2.0 * noise_multiplier * noise_multiplier)
 
 
 def tree_rho(
@@ -363,12 +428,7 @@ def tree_rho(
 ) -> float:
     """rho (zCDP, per client) of DP-FTRL with tree aggregation.
 
-    Args:
-      noise_multiplier: noise standard deviation per tree node / clip norm, > 0.
-      rounds: number of rounds, >= 1.
-      max_participations: most rounds one client takes part in, >= 1.
-      min_separation: minimum difference y - x between two of a client's rounds, >= 1.
-      restart_every: restart the tree every this many rounds (None: one tree).
+    The arguments are `tree_account`'s without delta.
 
     Returns:
       ``tree_sensitivity_squared(...) / (2 * noise_multiplier**2)``.
@@ -376,11 +436,11 @@ def tree_rho(
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    nm = _check_positive(noise_multiplier, "noise_multiplier")
+    nm = check_positive(noise_multiplier, "noise_multiplier")
     sens2 = tree_sensitivity_squared(
         rounds, max_participations, min_separation, restart_every=restart_every
     )
-    return sens2 / (2.0 * nm * nm)
+    return _rho(sens2, nm)
 
 
 def rho_over_rounds(
@@ -394,14 +454,8 @@ def rho_over_rounds(
     """rho after each round: entry r - 1 is `tree_rho` of a run stopped after r rounds.
 
     Shares work between prefixes (about one subtree combination per round), so the whole
-    curve costs a small multiple of one `tree_rho` call.
-
-    Args:
-      noise_multiplier: noise standard deviation per tree node / clip norm, > 0.
-      rounds: number of rounds, >= 1.
-      max_participations: most rounds one client takes part in, >= 1.
-      min_separation: minimum difference y - x between two of a client's rounds, >= 1.
-      restart_every: restart the tree every this many rounds (None: one tree).
+    curve costs a small multiple of one `tree_rho` call. The arguments are `tree_account`'s
+    without delta.
 
     Returns:
       float64 array of shape (rounds,), non-decreasing.
@@ -409,15 +463,14 @@ def rho_over_rounds(
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    nm = _check_positive(noise_multiplier, "noise_multiplier")
-    rounds = check_int(rounds, "rounds", 1)
-    k = check_int(max_participations, "max_participations", 1)
-    gap = min(check_int(min_separation, "min_separation", 1), rounds)
-    restart_every = _check_restart(restart_every)
+    nm = check_positive(noise_multiplier, "noise_multiplier")
+    rounds, k, gap, restart_every = _check_run(
+        rounds, max_participations, min_separation, restart_every
+    )
     sens2 = np.array(
         [_best(s) for s in _prefix_states(rounds, k, gap, restart_every)], dtype=np.float64
     )
-    return sens2 / (2.0 * nm * nm)
+    return _rho(sens2, nm)
 
 
 # --- (epsilon, delta) ------------------------------------------------------------------------
@@ -441,16 +494,21 @@ def zcdp_to_epsilon(rho: float, delta: float, *, orders: Sequence[float] | None 
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    rho = _check_positive(rho, "rho")
-    delta = _check_delta(delta)
-    orders_arr = _check_orders(orders)
-    return _epsilon(rho, delta, orders_arr)
+    rho = check_positive(rho, "rho")
+    return _epsilon(rho, _check_delta(delta), _check_orders(orders))
 
 
 def _epsilon(rho: float, delta: float, orders: np.ndarray | None) -> float:
     accountant = dp_accounting.rdp.RdpAccountant(orders)
     accountant.compose(dp_accounting.ZCDpEvent(rho=rho))
     return float(accountant.get_epsilon(delta))
+
+
+def _epsilons(rho: np.ndarray, delta: float, orders: np.ndarray | None) -> np.ndarray:
+    """`_epsilon` of each entry of a rho curve (converting each distinct value once)."""
+    unique, inverse = np.unique(rho, return_inverse=True)  # few distinct values
+    eps = np.array([_epsilon(float(r), delta, orders) for r in unique])
+    return eps[inverse]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -466,10 +524,11 @@ class PrivacyAccount:
       noise_multiplier: noise standard deviation / clip norm.
       rounds: number of rounds accounted for.
       max_participations: most rounds one client takes part in.
-      min_separation: minimum difference between two of a client's rounds (None for the
-        Gaussian mechanism, where it does not matter).
-      restart_every: tree restart period in rounds (None: no restart).
-      sensitivity_squared: the worst-case ``sum count**2`` (units of clip**2).
+      min_separation: minimum difference between two of a client's rounds (for the Gaussian
+        mechanism it caps the participations, see `participation_cap`; None: not given).
+      restart_every: tree restart period in rounds (None: no restart, or Gaussian).
+      sensitivity_squared: the worst-case ``sum count**2`` (units of clip**2; for the
+        Gaussian mechanism the participation cap).
     """
 
     mechanism: str
@@ -492,6 +551,59 @@ class PrivacyAccount:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
+def account(
+    mechanism: str,
+    noise_multiplier: float,
+    rounds: int,
+    max_participations: int,
+    min_separation: int | None,
+    delta: float,
+    *,
+    restart_every: int | None = None,
+    orders: Sequence[float] | None = None,
+) -> PrivacyAccount:
+    """rho and (epsilon, delta) of a run of either mechanism: the project's one accountant.
+
+    Args:
+      mechanism: `MECHANISM_TREE` (DP-FTRL, tree aggregation) or `MECHANISM_GAUSSIAN`
+        (DP-FedAvg, fresh Gaussian noise each round, no amplification).
+      noise_multiplier: noise standard deviation per tree node (tree) or per round
+        (Gaussian) / clip norm, > 0.
+      rounds: number of rounds, >= 1.
+      max_participations: most rounds one client takes part in, >= 1.
+      min_separation: minimum difference y - x between two of a client's rounds, >= 1
+        (required for the tree; for the Gaussian mechanism None means 1).
+      delta: target delta, 0 < delta < 1.
+      restart_every: restart the tree every this many rounds (None: one tree; tree only).
+      orders: RDP orders for the conversion (default: dp_accounting's).
+
+    Returns:
+      A `PrivacyAccount` with ``rho = sensitivity_squared(...) / (2 * noise_multiplier**2)``.
+
+    Raises:
+      InputError: a parameter is out of range (the message names it).
+    """
+    nm = check_positive(noise_multiplier, "noise_multiplier")
+    delta, orders_arr = _check_delta(delta), _check_orders(orders)
+    sens2 = sensitivity_squared(
+        mechanism, rounds, max_participations, min_separation, restart_every=restart_every
+    )
+    rho = _rho(sens2, nm)
+    tree = mechanism == MECHANISM_TREE
+    return PrivacyAccount(
+        mechanism=mechanism,
+        rho=rho,
+        epsilon=_epsilon(rho, delta, orders_arr),
+        delta=delta,
+        noise_multiplier=nm,
+        rounds=int(rounds),
+        max_participations=int(max_participations),
+        min_separation=None if min_separation is None else int(min_separation),
+        restart_every=None if restart_every is None or not tree else int(restart_every),
+        sensitivity_squared=float(sens2),
+    )
+
+
 def tree_account(
     noise_multiplier: float,
     rounds: int,
@@ -502,7 +614,7 @@ def tree_account(
     restart_every: int | None = None,
     orders: Sequence[float] | None = None,
 ) -> PrivacyAccount:
-    """rho and (epsilon, delta) of DP-FTRL with tree aggregation.
+    """rho and (epsilon, delta) of DP-FTRL with tree aggregation: `account(MECHANISM_TREE, ...)`.
 
     Args:
       noise_multiplier: noise standard deviation per tree node / clip norm, > 0.
@@ -519,24 +631,15 @@ def tree_account(
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    nm = _check_positive(noise_multiplier, "noise_multiplier")
-    delta = _check_delta(delta)
-    orders_arr = _check_orders(orders)
-    sens2 = tree_sensitivity_squared(
-        rounds, max_participations, min_separation, restart_every=restart_every
-    )
-    rho = sens2 / (2.0 * nm * nm)
-    return PrivacyAccount(
-        mechanism=MECHANISM_TREE,
-        rho=rho,
-        epsilon=_epsilon(rho, delta, orders_arr),
-        delta=delta,
-        noise_multiplier=nm,
-        rounds=int(rounds),
-        max_participations=int(max_participations),
-        min_separation=int(min_separation),
-        restart_every=None if restart_every is None else int(restart_every),
-        sensitivity_squared=float(sens2),
+    return account(
+        MECHANISM_TREE,
+        noise_multiplier,
+        rounds,
+        max_participations,
+        min_separation,
+        delta,
+        restart_every=restart_every,
+        orders=orders,
     )
 
 
@@ -552,14 +655,8 @@ def epsilon_after(
 ) -> float:
     """epsilon at `delta` once `rounds_run` rounds have been run (the nodes released so far).
 
-    Args:
-      rounds_run: rounds run so far, >= 1.
-      noise_multiplier: noise standard deviation per tree node / clip norm, > 0.
-      max_participations: most rounds one client takes part in, >= 1.
-      min_separation: minimum difference y - x between two of a client's rounds, >= 1.
-      delta: target delta, 0 < delta < 1.
-      restart_every: restart the tree every this many rounds (None: one tree).
-      orders: RDP orders for the conversion (default: dp_accounting's).
+    The `tree_account` of a run of `rounds_run` rounds (a node's release does not depend on
+    the run's length); the other arguments are `tree_account`'s.
 
     Returns:
       epsilon (natural-log units).
@@ -589,16 +686,9 @@ def epsilon_over_rounds(
     restart_every: int | None = None,
     orders: Sequence[float] | None = None,
 ) -> np.ndarray:
-    """epsilon at `delta` after each round, for "epsilon over rounds" plots.
+    """epsilon at `delta` after each round of DP-FTRL, for "epsilon over rounds" plots.
 
-    Args:
-      noise_multiplier: noise standard deviation per tree node / clip norm, > 0.
-      rounds: number of rounds, >= 1.
-      max_participations: most rounds one client takes part in, >= 1.
-      min_separation: minimum difference y - x between two of a client's rounds, >= 1.
-      delta: target delta, 0 < delta < 1.
-      restart_every: restart the tree every this many rounds (None: one tree).
-      orders: RDP orders for the conversion (default: dp_accounting's).
+    The arguments are `tree_account`'s.
 
     Returns:
       float64 array of shape (rounds,); entry r - 1 equals `epsilon_after(r, ...)`.
@@ -606,8 +696,7 @@ def epsilon_over_rounds(
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    delta = _check_delta(delta)
-    orders_arr = _check_orders(orders)
+    delta, orders_arr = _check_delta(delta), _check_orders(orders)
     rho = rho_over_rounds(
         noise_multiplier,
         rounds,
@@ -615,9 +704,41 @@ def epsilon_over_rounds(
         min_separation,
         restart_every=restart_every,
     )
-    unique, inverse = np.unique(rho, return_inverse=True)  # few distinct values
-    eps = np.array([_epsilon(float(r), delta, orders_arr) for r in unique])
-    return eps[inverse]
+    return _epsilons(rho, delta, orders_arr)
+
+
+def epsilon_per_round(
+    privacy: PrivacyAccount, *, orders: Sequence[float] | None = None
+) -> np.ndarray:
+    """epsilon after each round of the run that `privacy` accounts for.
+
+    The tree's curve is `epsilon_over_rounds`; the Gaussian mechanism's rho after r rounds
+    is ``privacy.rho * participation_cap(r, ...) / participation_cap(rounds, ...)``. The last
+    entry is ``privacy.epsilon`` exactly.
+
+    Args:
+      privacy: an `account` (or `matched_gaussian_account`) result.
+      orders: RDP orders for the conversion (default: dp_accounting's).
+
+    Returns:
+      float64 array of shape (privacy.rounds,), non-decreasing.
+    """
+    p = privacy
+    if p.mechanism == MECHANISM_TREE:
+        return epsilon_over_rounds(
+            p.noise_multiplier,
+            p.rounds,
+            p.max_participations,
+            p.min_separation,
+            p.delta,
+            restart_every=p.restart_every,
+            orders=orders,
+        )
+    caps = [
+        participation_cap(r, p.max_participations, p.min_separation) for r in range(1, p.rounds + 1)
+    ]
+    rho = p.rho * (np.asarray(caps, dtype=np.float64) / caps[-1])
+    return _epsilons(rho, p.delta, _check_orders(orders))
 
 
 def calibrate_noise_multiplier(
@@ -625,13 +746,14 @@ def calibrate_noise_multiplier(
     delta: float,
     rounds: int,
     max_participations: int,
-    min_separation: int,
+    min_separation: int | None,
     *,
     restart_every: int | None = None,
     orders: Sequence[float] | None = None,
     tol: float = 1e-6,
+    mechanism: str = MECHANISM_TREE,
 ) -> float:
-    """Smallest noise multiplier (within `tol`) whose tree account has epsilon <= target.
+    """Smallest noise multiplier (within `tol`) whose `account` has epsilon <= target.
 
     The sensitivity does not depend on the noise, and epsilon decreases with the noise
     multiplier, so this brackets the answer and hands it to dp_accounting's
@@ -640,13 +762,9 @@ def calibrate_noise_multiplier(
 
     Args:
       target_epsilon: epsilon to reach, > 0.
-      delta: target delta, 0 < delta < 1.
-      rounds: number of rounds, >= 1.
-      max_participations: most rounds one client takes part in, >= 1.
-      min_separation: minimum difference y - x between two of a client's rounds, >= 1.
-      restart_every: restart the tree every this many rounds (None: one tree).
-      orders: RDP orders for the conversion (default: dp_accounting's).
+      delta, rounds, max_participations, min_separation, restart_every, orders: as `account`.
       tol: absolute tolerance on the noise multiplier, > 0.
+      mechanism: `MECHANISM_TREE` (default) or `MECHANISM_GAUSSIAN`.
 
     Returns:
       The noise multiplier.
@@ -654,12 +772,12 @@ def calibrate_noise_multiplier(
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    target_epsilon = _check_positive(target_epsilon, "target_epsilon")
+    target_epsilon = check_positive(target_epsilon, "target_epsilon")
     delta = _check_delta(delta)
-    tol = _check_positive(tol, "tol")
+    tol = check_positive(tol, "tol")
     orders_arr = _check_orders(orders)
-    sens2 = tree_sensitivity_squared(
-        rounds, max_participations, min_separation, restart_every=restart_every
+    sens2 = sensitivity_squared(
+        mechanism, rounds, max_participations, min_separation, restart_every=restart_every
     )
     return _calibrate(sens2, target_epsilon, delta, orders_arr, tol)
 
@@ -668,7 +786,7 @@ def _calibrate(
     sens2: float, target_epsilon: float, delta: float, orders: np.ndarray | None, tol: float
 ) -> float:
     def eps(nm: float) -> float:
-        return _epsilon(sens2 / (2.0 * nm * nm), delta, orders)
+        return _epsilon(_rho(sens2, nm), delta, orders)
 
     # Start from the classical conversion epsilon = rho + 2 sqrt(rho log(1/delta)), which
     # over-estimates epsilon, so this noise multiplier already meets the target.
@@ -683,7 +801,7 @@ def _calibrate(
     return float(
         dp_accounting.calibrate_dp_mechanism(
             lambda: dp_accounting.rdp.RdpAccountant(orders),
-            lambda nm: dp_accounting.ZCDpEvent(rho=sens2 / (2.0 * nm * nm)),
+            lambda nm: dp_accounting.ZCDpEvent(rho=_rho(sens2, nm)),
             target_epsilon,
             delta,
             bracket_interval=dp_accounting.ExplicitBracketInterval(low, high),
@@ -712,16 +830,15 @@ def gaussian_rho(noise_multiplier: float, participations: int) -> float:
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    nm = _check_positive(noise_multiplier, "noise_multiplier")
-    k = check_int(participations, "participations", 1)
-    return k / (2.0 * nm * nm)
+    nm = check_positive(noise_multiplier, "noise_multiplier")
+    return _rho(check_int(participations, "participations", 1), nm)
 
 
 def gaussian_noise_multiplier_for_rho(rho: float, participations: int) -> float:
     """Inverse of `gaussian_rho`: the per-round noise multiplier that gives `rho`.
 
     E.g. ``gaussian_noise_multiplier_for_rho(tree_rho(...), k)`` is the DP-FedAvg noise with
-    the same guarantee as a DP-FTRL configuration.
+    the same guarantee as a DP-FTRL configuration (see `matched_gaussian_account`).
 
     Args:
       rho: zCDP parameter, > 0.
@@ -733,7 +850,7 @@ def gaussian_noise_multiplier_for_rho(rho: float, participations: int) -> float:
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    rho = _check_positive(rho, "rho")
+    rho = check_positive(rho, "rho")
     k = check_int(participations, "participations", 1)
     return math.sqrt(k / (2.0 * rho))
 
@@ -744,15 +861,20 @@ def gaussian_account(
     max_participations: int,
     delta: float,
     *,
+    min_separation: int | None = None,
     orders: Sequence[float] | None = None,
 ) -> PrivacyAccount:
-    """rho and (epsilon, delta) of DP-FedAvg without amplification.
+    """rho and (epsilon, delta) of DP-FedAvg without amplification (`MECHANISM_GAUSSIAN`).
+
+    `account(MECHANISM_GAUSSIAN, ...)`. A client takes part in at most `participation_cap` rounds: `max_participations`, capped
+    by `rounds` and, when given, by `min_separation`.
 
     Args:
       noise_multiplier: noise standard deviation per round / clip norm, > 0.
       rounds: number of rounds, >= 1.
-      max_participations: most rounds one client takes part in, >= 1 (capped at `rounds`).
+      max_participations: most rounds one client takes part in, >= 1.
       delta: target delta, 0 < delta < 1.
+      min_separation: minimum difference y - x between two of a client's rounds (None: 1).
       orders: RDP orders for the conversion (default: dp_accounting's).
 
     Returns:
@@ -761,24 +883,39 @@ def gaussian_account(
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    nm = _check_positive(noise_multiplier, "noise_multiplier")
-    rounds = check_int(rounds, "rounds", 1)
-    k = check_int(max_participations, "max_participations", 1)
-    delta = _check_delta(delta)
-    orders_arr = _check_orders(orders)
-    participations = min(k, rounds)
-    rho = gaussian_rho(nm, participations)
-    return PrivacyAccount(
+    return account(
+        MECHANISM_GAUSSIAN,
+        noise_multiplier,
+        rounds,
+        max_participations,
+        min_separation,
+        delta,
+        orders=orders,
+    )
+
+
+def matched_gaussian_account(tree: PrivacyAccount) -> PrivacyAccount:
+    """The DP-FedAvg account with the same rho (and epsilon) as a DP-FTRL `tree` account.
+
+    Its noise multiplier is ``gaussian_noise_multiplier_for_rho(tree.rho, k)`` with k the
+    `participation_cap` of the tree's run: the per-round noise of the federated simulation's
+    "dp_fedavg" baseline. rho and epsilon are the tree's (the Gaussian formula gives them back
+    up to rounding).
+
+    Raises:
+      InputError: `tree` is not a `MECHANISM_TREE` account.
+    """
+    if not isinstance(tree, PrivacyAccount) or tree.mechanism != MECHANISM_TREE:
+        raise InputError(
+            f"matched_gaussian_account got {tree!r}", column="tree", expected="a tree account"
+        )
+    cap = participation_cap(tree.rounds, tree.max_participations, tree.min_separation)
+    return dataclasses.replace(
+        tree,
         mechanism=MECHANISM_GAUSSIAN,
-        rho=rho,
-        epsilon=_epsilon(rho, delta, orders_arr),
-        delta=delta,
-        noise_multiplier=nm,
-        rounds=rounds,
-        max_participations=k,
-        min_separation=None,
+        noise_multiplier=gaussian_noise_multiplier_for_rho(tree.rho, cap),
         restart_every=None,
-        sensitivity_squared=float(participations),
+        sensitivity_squared=float(cap),
     )
 
 
@@ -804,11 +941,11 @@ class TreeAccountingConfig:
     restart_every: int | None = None
 
     def __post_init__(self) -> None:
-        _check_positive(self.noise_multiplier, "noise_multiplier")
+        check_positive(self.noise_multiplier, "noise_multiplier")
         check_int(self.rounds, "rounds", 1)
         check_int(self.max_participations, "max_participations", 1)
         check_int(self.min_separation, "min_separation", 1)
-        _check_restart(self.restart_every)
+        check_optional_int(self.restart_every, "restart_every", 1)
 
     def rho(self) -> float:
         """`tree_rho` of this configuration."""
