@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -10,33 +9,28 @@ from typing import Any
 
 import numpy as np
 from absl import logging
-from tfx.dsl.components.base import base_executor
-from tfx.types import artifact_utils
 
 from frontier.components.ciw import spec
 from frontier.components.ciw.report import TITLE, ciw_page
-from frontier.components.ciw.train import (
-    REWEIGHTING_METHODS,
-    CiwConfig,
-    cross_entropy_and_accuracy,
-    train_ciw,
-)
+from frontier.components.ciw.train import REWEIGHTING_METHODS, CiwConfig, CiwResult, train_ciw
 from frontier.components.common import html
+from frontier.components.common.checks import check_label_key
 from frontier.components.common.errors import InputError
-from frontier.components.common.examples_io import (
-    FEATURES,
-    check_label_column,
-    load_train_and_eval,
-    split_uri,
+from frontier.components.common.examples_io import check_label_column
+from frontier.components.common.executor import (
+    ComponentExecutor,
+    Job,
+    LabelledSplits,
+    keras_split_metrics,
+    load_labelled_splits,
+    page_parameters,
+    publish_model,
+    source_of,
 )
 from frontier.components.trainer.export import save_model_artifact
-from frontier.components.trainer.model import (
-    check_label_key,
-    check_labels,
-    check_model_type,
-    parse_hidden_units,
-)
+from frontier.components.trainer.model import check_model_type, parse_hidden_units
 from frontier.schemas.dataset import (
+    DATASET_INFO_FILE,
     EVAL_SPLIT,
     TRAIN_SPLIT,
     TRUE_LABEL_KEY,
@@ -70,12 +64,6 @@ def check_parameters(
     units = parse_hidden_units(hidden_units)
     check_label_key(label_key)
     return CiwConfig(**{k: config[k] for k in spec.CONFIG_KEYS}), units
-
-
-def _typed(key: str, value: Any) -> Any:
-    """An execution property as its declared type (int / float / str)."""
-    kind = spec.CiwTrainerSpec.PARAMETERS[key].type
-    return kind(value) if value is not None else value
 
 
 class _EpochLogger:
@@ -128,7 +116,7 @@ class _EpochLogger:
                 writer.close()
 
 
-class Executor(base_executor.BaseExecutor):
+class Executor(ComponentExecutor):
     """Trains the baseline classifier with CIW (or a control) and exports it.
 
     Inputs:
@@ -167,138 +155,133 @@ class Executor(base_executor.BaseExecutor):
       component_version: code hash, only for the cache key.
     """
 
-    def Do(
-        self,
-        input_dict: dict[str, list[Any]],
-        output_dict: dict[str, list[Any]],
-        exec_properties: dict[str, Any],
-    ) -> None:
-        examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
-        model_artifact = artifact_utils.get_single_instance(output_dict[spec.MODEL_KEY])
-        model_run = artifact_utils.get_single_instance(output_dict[spec.MODEL_RUN_KEY])
-        report = artifact_utils.get_single_instance(output_dict[spec.VISUALIZATION_KEY])
+    SPEC_CLASS = spec.CiwTrainerSpec
 
-        model_type = str(exec_properties[spec.MODEL_TYPE_KEY])
-        hidden_json = str(exec_properties[spec.HIDDEN_UNITS_KEY])
-        label_key = str(exec_properties.get(spec.LABEL_KEY_KEY) or spec.DEFAULT_LABEL_KEY)
+    def run(self, job: Job) -> None:
+        p = job.params
+        label_key = p[spec.LABEL_KEY_KEY]
         config, hidden_units = check_parameters(
-            model_type=model_type,
-            hidden_units=hidden_json,
+            model_type=p[spec.MODEL_TYPE_KEY],
+            hidden_units=p[spec.HIDDEN_UNITS_KEY],
             label_key=label_key,
-            **{k: _typed(k, exec_properties[k]) for k in spec.CONFIG_KEYS},
+            **{k: p[k] for k in spec.CONFIG_KEYS},
         )
-
-        info = DatasetInfo.read(examples.uri)
-        check_label_column(info, label_key, examples.uri)
-        if label_key in info.label_spaces:
-            # Clean-label scoring and the flipped-label page assume `label`'s classes.
-            raise InputError(
-                f"label_key {label_key!r} has its own label space",
-                file=examples.uri,
-                column="label_key",
-                expected="a column in the data's classes (label, weak_label or true_label)",
-            )
         owner = f"{OWNER} ({config.method})"
-        has_true = info.has(TRUE_LABEL_KEY)
-        data = load_train_and_eval(examples, info, owner)
-        for split, arrays in data.items():
-            for key in {label_key, *([TRUE_LABEL_KEY] if has_true else [])}:
-                arrays[key] = check_labels(
-                    arrays[key], info.num_classes, column=key, file=split_uri(examples.uri, split)
-                )
-        train_data = data[TRAIN_SPLIT]
-        eval_data = data.get(EVAL_SPLIT)
-        eval_key = TRUE_LABEL_KEY if has_true else label_key
-
-        true_labels = flipped = None
-        if has_true:
-            true_labels = train_data[TRUE_LABEL_KEY]
-            flipped = true_labels != train_data[label_key]
-            logging.info(
-                "%s: %d of %d training labels (%s) differ from %s",
-                owner,
-                int(flipped.sum()),
-                len(flipped),
-                label_key,
-                TRUE_LABEL_KEY,
-            )
-        validation_data = None
-        if eval_data is not None:
-            validation_data = (eval_data[FEATURES], eval_data[eval_key])
-
-        logger = _EpochLogger(model_run.uri, config.method, config.epochs, eval_data is not None)
+        data = _load(job.input(spec.EXAMPLES_KEY), label_key, owner)
+        flipped = _flipped(data, owner)
+        eval_key = label_key if flipped is None else TRUE_LABEL_KEY
+        logger = _EpochLogger(
+            job.output(spec.MODEL_RUN_KEY).uri, config.method, config.epochs, data.eval is not None
+        )
         result = train_ciw(
-            train_data[FEATURES],
-            train_data[label_key],
-            info,
+            *data.xy(TRAIN_SPLIT),
+            data.info,
             config,
-            model_type=model_type,
+            model_type=p[spec.MODEL_TYPE_KEY],
             hidden_units=hidden_units,
-            true_labels=true_labels,
-            validation_data=validation_data,
+            true_labels=None if flipped is None else data.train[TRUE_LABEL_KEY],
+            validation_data=None if data.eval is None else data.xy(EVAL_SPLIT, eval_key),
             on_epoch_end=logger,
         )
         logger.close(result.example_weights, flipped)
-
-        path = save_model_artifact(result.model, info, model_artifact.uri)
-        logging.info("%s: SavedModel written to %s", owner, path)
-
-        final: dict[str, dict[str, Any]] = {}
-        for split, arrays in data.items():
-            target = label_key if split == TRAIN_SPLIT else eval_key
-            probabilities = result.model.predict(arrays[FEATURES], batch_size=1024, verbose=0)
-            loss, accuracy = cross_entropy_and_accuracy(probabilities, arrays[target])
-            final[split] = {
-                "examples": len(arrays[target]),
-                "labels": target,
-                "loss": loss,
-                "accuracy": accuracy,
-            }
-            if has_true:
-                final[split]["true_accuracy"] = cross_entropy_and_accuracy(
-                    probabilities, arrays[TRUE_LABEL_KEY]
-                )[1]
-
-        properties: dict[str, float] = {
-            spec.TRAIN_ACCURACY_PROPERTY: final[TRAIN_SPLIT]["accuracy"]
-        }
-        if EVAL_SPLIT in final:
-            properties[spec.EVAL_ACCURACY_PROPERTY] = final[EVAL_SPLIT]["accuracy"]
-            properties[spec.EVAL_LOSS_PROPERTY] = final[EVAL_SPLIT]["loss"]
-        if flipped is not None:
-            properties[spec.TRUE_TRAIN_ACCURACY_PROPERTY] = final[TRAIN_SPLIT]["true_accuracy"]
-            properties[spec.FLIPPED_FRACTION_PROPERTY] = float(flipped.mean())
-            # train_ciw's history holds the last epoch's mean weight per group
-            # (a group only when it has examples).
-            for key, metric in (
-                (spec.MEAN_WEIGHT_CLEAN_PROPERTY, "mean_weight_clean"),
-                (spec.MEAN_WEIGHT_FLIPPED_PROPERTY, "mean_weight_flipped"),
-            ):
-                if metric in result.history:
-                    properties[key] = result.history[metric][-1]
-        model_artifact.set_string_custom_property(spec.METHOD_PROPERTY, config.method)
-        model_artifact.set_string_custom_property(spec.MODEL_TYPE_PROPERTY, model_type)
-        for key, value in properties.items():
-            model_artifact.set_float_custom_property(key, value)
-
-        params = {
-            **{k: getattr(config, k) for k in spec.CONFIG_KEYS},
-            spec.MODEL_TYPE_KEY: model_type,
-            spec.HIDDEN_UNITS_KEY: json.dumps(list(hidden_units)),
-            spec.LABEL_KEY_KEY: label_key,
-            "classes": ", ".join(info.class_names),
-            "input_dim": info.input_dim,
-        }
-        reweights = config.method in REWEIGHTING_METHODS
-        steps_per_epoch = math.ceil(len(train_data[label_key]) / config.batch_size)
-        document = ciw_page(
-            history=result.history,
-            example_weights=result.example_weights,
-            flipped=flipped,
-            final=final,
-            params=params,
-            reweights=reweights,
-            burn_in_epochs=config.burn_in / steps_per_epoch if reweights else None,
-            subtitle=f"method {config.method}; data: {info.source or examples.uri}",
+        final = keras_split_metrics(
+            result.model,
+            data,
+            targets={EVAL_SPLIT: eval_key},
+            also=None if flipped is None else {"true_accuracy": TRUE_LABEL_KEY},
         )
-        html.write_report(report, f"{TITLE} ({config.method})", document)
+        publish_model(
+            job.output(spec.MODEL_KEY),
+            lambda uri: save_model_artifact(result.model, data.info, uri),
+            final,
+            {
+                spec.METHOD_PROPERTY: config.method,
+                spec.MODEL_TYPE_PROPERTY: p[spec.MODEL_TYPE_KEY],
+                **_noise_properties(final, flipped, result.history),
+            },
+            owner,
+        )
+        document = _page(result, final, flipped, config, p, data)
+        html.write_report(
+            job.output(spec.VISUALIZATION_KEY), f"{TITLE} ({config.method})", document
+        )
+
+
+def _load(examples: Any, label_key: str, owner: str) -> LabelledSplits:
+    """The splits, with `true_label` checked too when the examples carry it."""
+    info = DatasetInfo.read(examples.uri)
+    check_label_column(info, label_key, examples.uri)
+    if label_key in info.label_spaces:
+        # Clean-label scoring and the flipped-label page assume `label`'s classes.
+        raise InputError(
+            f"label_key {label_key!r} has its own label space",
+            file=os.path.join(examples.uri, DATASET_INFO_FILE),
+            column="label_key",
+            expected="a column in the data's classes (label, weak_label or true_label)",
+        )
+    also = (TRUE_LABEL_KEY,) if info.has(TRUE_LABEL_KEY) else ()
+    return load_labelled_splits(examples, label_key, owner, also_check=also)
+
+
+def _flipped(data: LabelledSplits, owner: str) -> np.ndarray | None:
+    """bool [N]: which training labels differ from `true_label` (None without it)."""
+    if not data.info.has(TRUE_LABEL_KEY):
+        return None
+    flipped = data.train[TRUE_LABEL_KEY] != data.train[data.label_key]
+    logging.info(
+        "%s: %d of %d training labels (%s) differ from %s",
+        owner,
+        int(flipped.sum()),
+        len(flipped),
+        data.label_key,
+        TRUE_LABEL_KEY,
+    )
+    return flipped
+
+
+def _noise_properties(
+    final: Mapping[str, Mapping[str, Any]],
+    flipped: np.ndarray | None,
+    history: Mapping[str, list[float]],
+) -> dict[str, float]:
+    """The properties that need `true_label`: clean accuracy, the flipped share,
+    and the last epoch's mean weight per group (a group only when it has examples)."""
+    if flipped is None:
+        return {}
+    properties = {
+        spec.TRUE_TRAIN_ACCURACY_PROPERTY: final[TRAIN_SPLIT]["true_accuracy"],
+        spec.FLIPPED_FRACTION_PROPERTY: float(flipped.mean()),
+    }
+    for key, metric in (
+        (spec.MEAN_WEIGHT_CLEAN_PROPERTY, "mean_weight_clean"),
+        (spec.MEAN_WEIGHT_FLIPPED_PROPERTY, "mean_weight_flipped"),
+    ):
+        if metric in history:
+            properties[key] = history[metric][-1]
+    return properties
+
+
+def _page(
+    result: CiwResult,
+    final: Mapping[str, Mapping[str, Any]],
+    flipped: np.ndarray | None,
+    config: CiwConfig,
+    p: Mapping[str, Any],
+    data: LabelledSplits,
+) -> str:
+    """The CiwTrainer page: weights, curves, final metrics, parameters."""
+    reweights = config.method in REWEIGHTING_METHODS
+    steps_per_epoch = math.ceil(len(data.train[data.label_key]) / config.batch_size)
+    params = page_parameters(
+        p, classes=", ".join(data.info.class_names), input_dim=data.info.input_dim
+    )
+    return ciw_page(
+        history=result.history,
+        example_weights=result.example_weights,
+        flipped=flipped,
+        final=final,
+        params=params,
+        reweights=reweights,
+        burn_in_epochs=config.burn_in / steps_per_epoch if reweights else None,
+        subtitle=f"method {config.method}; {source_of(data.info, data.uri)}",
+    )

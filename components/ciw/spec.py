@@ -114,5 +114,6 @@ class CiwTrainerSpec(ComponentSpec):
         **trainer_spec.TrainerSpec.PARAMETERS,
     }
     # Not the Trainer's optional base_model: CIW always trains from scratch.
+    DEFAULTS = trainer_spec.TrainerSpec.DEFAULTS
     INPUTS = {EXAMPLES_KEY: trainer_spec.TrainerSpec.INPUTS[EXAMPLES_KEY]}
     OUTPUTS = trainer_spec.TrainerSpec.OUTPUTS

@@ -311,7 +311,8 @@ def train_ciw(
     import keras
     import tensorflow as tf
 
-    from frontier.components.trainer.model import ModelDims, as_dims, build_model, check_labels
+    from frontier.components.common.checks import check_labels
+    from frontier.components.trainer.model import ModelDims, as_dims, build_model
 
     config = config or CiwConfig()
     check_config(config)

@@ -60,7 +60,7 @@ import json
 from collections.abc import Sequence
 
 from frontier.components.common.errors import InputError
-from frontier.components.trainer.model import check_label_key
+from frontier.components.common.checks import check_label_key
 from frontier.schemas.dataset import CLIENT_ID_KEY, LABEL_KEY, DatasetInfo
 
 ACCURACY = "SparseCategoricalAccuracy"  # TFMA metric names as written in results:

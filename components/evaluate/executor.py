@@ -20,7 +20,7 @@ from frontier.components.evaluate.metrics import OVERALL, sliced_metrics, to_dic
 from frontier.components.evaluate.report import evaluation_page
 from frontier.components.evaluate.tfma_results import TfmaResults, load_tfma_results
 from frontier.components.trainer.export import PROBABILITIES, predict_examples
-from frontier.components.trainer.model import check_labels
+from frontier.components.common.checks import check_labels
 from frontier.schemas.dataset import CLIENT_ID_KEY, LABEL_KEY, DatasetInfo
 
 # Custom properties that the stock Evaluator sets on its ModelBlessing.

@@ -9,14 +9,11 @@ from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 
+from frontier.components.common.checks import check_label_key
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY, code_version
 from frontier.components.trainer import spec
 from frontier.components.trainer.executor import Executor
-from frontier.components.trainer.model import (
-    check_hyperparameters,
-    check_label_key,
-    parse_hidden_units,
-)
+from frontier.components.trainer.model import check_hyperparameters, parse_hidden_units
 from frontier.schemas.artifacts import HtmlReport
 
 

@@ -2,34 +2,38 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any
 
 from absl import logging
-from tfx.dsl.components.base import base_executor
-from tfx.types import artifact_utils
 
 from frontier.components.common import html
-from frontier.components.common.examples_io import (
-    check_label_column,
-    load_train_and_eval,
-    split_uri,
+from frontier.components.common.executor import (
+    ComponentExecutor,
+    Job,
+    LabelledSplits,
+    keras_split_metrics,
+    load_labelled_splits,
+    page_parameters,
+    publish_model,
+    source_of,
 )
 from frontier.components.trainer import spec
 from frontier.components.trainer.export import load_keras_model, save_model_artifact
 from frontier.components.trainer.model import (
     check_hyperparameters,
-    check_labels,
     log_epoch,
     parse_hidden_units,
     train,
     with_new_head,
 )
 from frontier.components.trainer.report import training_page
-from frontier.schemas.dataset import EVAL_SPLIT, TRAIN_SPLIT, DatasetInfo
+from frontier.schemas.dataset import EVAL_SPLIT, TRAIN_SPLIT
+
+OWNER = "Trainer"
 
 
-class Executor(base_executor.BaseExecutor):
+class Executor(ComponentExecutor):
     """Trains the baseline classifier and exports it.
 
     Inputs:
@@ -69,115 +73,83 @@ class Executor(base_executor.BaseExecutor):
       component_version: code hash, only for the cache key.
     """
 
-    def Do(
-        self,
-        input_dict: dict[str, list[Any]],
-        output_dict: dict[str, list[Any]],
-        exec_properties: dict[str, Any],
-    ) -> None:
-        examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
-        model_artifact = artifact_utils.get_single_instance(output_dict[spec.MODEL_KEY])
-        model_run = artifact_utils.get_single_instance(output_dict[spec.MODEL_RUN_KEY])
-        report = artifact_utils.get_single_instance(output_dict[spec.VISUALIZATION_KEY])
+    SPEC_CLASS = spec.TrainerSpec
 
-        epochs = int(exec_properties[spec.EPOCHS_KEY])
-        batch_size = int(exec_properties[spec.BATCH_SIZE_KEY])
-        learning_rate = float(exec_properties[spec.LEARNING_RATE_KEY])
-        seed = int(exec_properties[spec.SEED_KEY])
-        model_type = str(exec_properties[spec.MODEL_TYPE_KEY])
-        hidden_units = parse_hidden_units(exec_properties[spec.HIDDEN_UNITS_KEY])
-        label_key = str(exec_properties.get(spec.LABEL_KEY_KEY) or spec.DEFAULT_LABEL_KEY)
+    def run(self, job: Job) -> None:
+        p = job.params
+        hidden_units = parse_hidden_units(p[spec.HIDDEN_UNITS_KEY])
         check_hyperparameters(
-            epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, model_type=model_type
+            epochs=p[spec.EPOCHS_KEY],
+            batch_size=p[spec.BATCH_SIZE_KEY],
+            learning_rate=p[spec.LEARNING_RATE_KEY],
+            model_type=p[spec.MODEL_TYPE_KEY],
         )
-
-        data_info = DatasetInfo.read(examples.uri)
-        check_label_column(data_info, label_key, examples.uri)
-        info = data_info.for_label(label_key)  # what the model's outputs mean
-        data = load_train_and_eval(examples, data_info, "Trainer")
-        for split, arrays in data.items():
-            arrays[label_key] = check_labels(
-                arrays[label_key],
-                info.num_classes,
-                column=label_key,
-                file=split_uri(examples.uri, split),
-            )
-        train_data = data[TRAIN_SPLIT]
-        eval_data = data.get(EVAL_SPLIT)
-
-        validation_data = None
-        if eval_data is not None:
-            validation_data = (eval_data["x"], eval_data[label_key])
-
-        import keras
-
-        initial_model = None
-        described_type = model_type
-        base_models = input_dict.get(spec.BASE_MODEL_KEY) or []
-        if base_models:
-            base = artifact_utils.get_single_instance(base_models)
-            initial_model = with_new_head(load_keras_model(base.uri), info.num_classes, seed)
-            described_type = f"fine-tuned from {base.uri}"
-            logging.info("Trainer: fine-tuning the body of %s under a new head", base.uri)
-
-        tensorboard = keras.callbacks.TensorBoard(log_dir=model_run.uri)
-        model, history = train(
-            train_data["x"],
-            train_data[label_key],
-            info,
-            model_type=model_type,
-            hidden_units=hidden_units,
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            seed=seed,
-            validation_data=validation_data,
-            initial_model=initial_model,
-            callbacks=[tensorboard],
-            on_epoch_end=lambda epoch, logs: log_epoch(epoch, logs, epochs),
+        data = load_labelled_splits(job.input(spec.EXAMPLES_KEY), p[spec.LABEL_KEY_KEY], OWNER)
+        base = job.optional_input(spec.BASE_MODEL_KEY)
+        model, history = _train(data, p, hidden_units, base, job.output(spec.MODEL_RUN_KEY).uri)
+        final = keras_split_metrics(model, data)
+        described = p[spec.MODEL_TYPE_KEY] if base is None else f"fine-tuned from {base.uri}"
+        publish_model(
+            job.output(spec.MODEL_KEY),
+            lambda uri: save_model_artifact(model, data.label_info, uri),
+            final,
+            {spec.MODEL_TYPE_PROPERTY: described},
+            OWNER,
         )
-
-        path = save_model_artifact(model, info, model_artifact.uri)
-        logging.info("Trainer: SavedModel written to %s", path)
-
-        final = {}
-        for split, arrays in data.items():
-            loss, accuracy = model.evaluate(
-                arrays["x"], arrays[label_key], batch_size=1024, verbose=0
-            )
-            final[split] = {
-                "examples": len(arrays[label_key]),
-                "loss": float(loss),
-                "accuracy": float(accuracy),
-            }
-        model_artifact.set_string_custom_property(spec.MODEL_TYPE_PROPERTY, described_type)
-        model_artifact.set_float_custom_property(
-            spec.TRAIN_ACCURACY_PROPERTY, final[TRAIN_SPLIT]["accuracy"]
-        )
-        if EVAL_SPLIT in final:
-            model_artifact.set_float_custom_property(
-                spec.EVAL_ACCURACY_PROPERTY, final[EVAL_SPLIT]["accuracy"]
-            )
-            model_artifact.set_float_custom_property(
-                spec.EVAL_LOSS_PROPERTY, final[EVAL_SPLIT]["loss"]
-            )
-
-        params = {
-            spec.EPOCHS_KEY: epochs,
-            spec.BATCH_SIZE_KEY: batch_size,
-            spec.LEARNING_RATE_KEY: learning_rate,
-            spec.SEED_KEY: seed,
-            spec.MODEL_TYPE_KEY: described_type,
-            spec.HIDDEN_UNITS_KEY: json.dumps(list(hidden_units)),
-            spec.LABEL_KEY_KEY: label_key,
-            "classes": ", ".join(info.class_names),
-            "input_dim": info.input_dim,
-        }
-        layers = [
-            (layer.name, str(tuple(layer.output.shape)), int(layer.count_params()))
-            for layer in model.layers
-        ]
         document = training_page(
-            history, final, params, layers, subtitle=f"data: {info.source or examples.uri}"
+            history,
+            final,
+            {**page_parameters(p, **{spec.MODEL_TYPE_KEY: described}), **_data_params(data)},
+            _layers(model),
+            subtitle=source_of(data.info, data.uri),
         )
-        html.write_report(report, "Trainer: baseline classifier", document)
+        html.write_report(
+            job.output(spec.VISUALIZATION_KEY), "Trainer: baseline classifier", document
+        )
+
+
+def _train(
+    data: LabelledSplits,
+    p: Mapping[str, Any],
+    hidden_units: tuple[int, ...],
+    base: Any | None,
+    log_dir: str,
+):
+    """`model.train` on the train split, validated on the eval split; a fresh
+    model, or the body of `base` under a new head. Returns (model, history)."""
+    import keras
+
+    initial_model = None
+    if base is not None:
+        logging.info("%s: fine-tuning the body of %s under a new head", OWNER, base.uri)
+        initial_model = with_new_head(
+            load_keras_model(base.uri), data.label_info.num_classes, p[spec.SEED_KEY]
+        )
+    epochs = p[spec.EPOCHS_KEY]
+    return train(
+        *data.xy(TRAIN_SPLIT),
+        data.label_info,
+        model_type=p[spec.MODEL_TYPE_KEY],
+        hidden_units=hidden_units,
+        epochs=epochs,
+        batch_size=p[spec.BATCH_SIZE_KEY],
+        learning_rate=p[spec.LEARNING_RATE_KEY],
+        seed=p[spec.SEED_KEY],
+        validation_data=data.xy(EVAL_SPLIT) if data.eval is not None else None,
+        initial_model=initial_model,
+        callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir)],
+        on_epoch_end=lambda epoch, logs: log_epoch(epoch, logs, epochs),
+    )
+
+
+def _data_params(data: LabelledSplits) -> dict[str, Any]:
+    """The page's lines on the data: the classes and the input size."""
+    return {"classes": ", ".join(data.label_info.class_names), "input_dim": data.info.input_dim}
+
+
+def _layers(model: Any) -> list[tuple[str, str, int]]:
+    """(name, output shape, parameter count) of each layer, for the page."""
+    return [
+        (layer.name, str(tuple(layer.output.shape)), int(layer.count_params()))
+        for layer in model.layers
+    ]

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from absl import logging
 
+from frontier.components.common.checks import check_labels
 from frontier.components.common.errors import InputError
-from frontier.schemas.dataset import INT_ROLE_KEYS, DatasetInfo
+from frontier.schemas.dataset import DatasetInfo
 
 if TYPE_CHECKING:
     import keras
@@ -196,40 +197,6 @@ def build_model(
         h = keras.layers.Dense(units, activation="relu", name=f"hidden{i}")(h)
     outputs = keras.layers.Dense(dims.num_classes, activation="softmax", name=HEAD_LAYER)(h)
     return keras.Model(inputs, outputs, name=f"frontier_{model_type}")
-
-
-def check_label_key(label_key: str) -> None:
-    """Raises `InputError` unless `label_key` names an int role column (a class id)."""
-    if label_key not in INT_ROLE_KEYS:
-        raise InputError(
-            f"label_key {label_key!r}", column="label_key", expected=" or ".join(INT_ROLE_KEYS)
-        )
-
-
-def check_labels(
-    y: np.ndarray, num_classes: int, *, column: str = "label", file: str | None = None
-) -> np.ndarray:
-    """Returns `y` as int64 [N] after checking every id is in [0, num_classes).
-
-    Raises:
-      InputError: naming the first bad row (1-based) and the column.
-    """
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise InputError(
-            f"labels have shape {y.shape}", column=column, file=file, expected="shape [N]"
-        )
-    bad = np.flatnonzero((y < 0) | (y >= num_classes))
-    if bad.size:
-        i = int(bad[0])
-        raise InputError(
-            f"class id {int(y[i])} out of range ({bad.size} such rows)",
-            file=file,
-            row=i + 1,
-            column=column,
-            expected=f"an id in [0, {num_classes})",
-        )
-    return y.astype(np.int64)
 
 
 def train(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from frontier.components.common import executor as executor_base
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY
 from frontier.schemas.artifacts import HtmlReport
 from frontier.schemas.dataset import LABEL_KEY
@@ -36,9 +37,9 @@ DEFAULT_HIDDEN_UNITS = (128,)
 DEFAULT_LABEL_KEY = LABEL_KEY
 
 # Custom properties set on the output Model artifact.
-TRAIN_ACCURACY_PROPERTY = "train_accuracy"
-EVAL_ACCURACY_PROPERTY = "eval_accuracy"
-EVAL_LOSS_PROPERTY = "eval_loss"
+TRAIN_ACCURACY_PROPERTY = executor_base.TRAIN_ACCURACY_PROPERTY
+EVAL_ACCURACY_PROPERTY = executor_base.EVAL_ACCURACY_PROPERTY
+EVAL_LOSS_PROPERTY = executor_base.EVAL_LOSS_PROPERTY
 MODEL_TYPE_PROPERTY = "model_type"
 
 
@@ -55,6 +56,7 @@ class TrainerSpec(ComponentSpec):
         LABEL_KEY_KEY: ExecutionParameter(type=str),
         COMPONENT_VERSION_KEY: ExecutionParameter(type=str),
     }
+    DEFAULTS = {LABEL_KEY_KEY: DEFAULT_LABEL_KEY}
     INPUTS = {
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         BASE_MODEL_KEY: ChannelParameter(type=standard_artifacts.Model, optional=True),
