@@ -173,32 +173,19 @@ def ciw_page(
             weight_rows(example_weights, flipped),
         )
     )
-    final_rows = [
-        (
-            split,
-            int(m["examples"]),
-            str(m["labels"]),
-            float(m["loss"]),
-            float(m["accuracy"]),
-            float(m["true_accuracy"]) if "true_accuracy" in m else "",
-        )
-        for split, m in final.items()
-    ]
+    final_columns = (
+        ("examples", "examples"),
+        ("labels", "labels"),
+        ("cross-entropy", "loss"),
+        ("accuracy", "accuracy"),
+        ("true-label accuracy", "true_accuracy"),
+    )
     epoch_rows = [(i + 1, *(float(history[k][i]) for k in sorted(history))) for i in range(epochs)]
     sections = [
-        (
-            FINAL_SECTION,
-            html.table(
-                ("split", "examples", "labels", "cross-entropy", "accuracy", "true-label accuracy"),
-                final_rows,
-            ),
-        ),
+        (FINAL_SECTION, html.split_table(final_columns, final, optional=("true_accuracy",))),
         (WEIGHTS_SECTION, weights_body),
         (CURVES_SECTION, curves_figure(history, burn_in_epochs)),
         ("Per epoch", html.table(("epoch", *sorted(history)), epoch_rows)),
-        (
-            PARAMETERS_SECTION,
-            html.table(("parameter", "value"), [(k, str(v)) for k, v in params.items()]),
-        ),
+        (PARAMETERS_SECTION, html.parameters_table(params)),
     ]
     return html.page(TITLE, sections, subtitle=subtitle)

@@ -10,7 +10,7 @@ import base64
 import html
 import io
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from frontier.schemas.artifacts import HTML_FILE_NAME
 
@@ -35,6 +35,41 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]], fmt: str = "
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
     return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def split_table(
+    columns: Sequence[tuple[str, str]],
+    metrics: Mapping[str, Mapping[str, object]],
+    optional: Collection[str] = (),
+) -> str:
+    """A table of per-split metrics: a row per split, a column per (header, key).
+
+    The first column is the split's name (headed "split"); each other cell is
+    `metrics[split][key]`: `examples` as an int, a string as it is, anything
+    else as a float (formatted by `table`).
+
+    Args:
+      columns: (header, key) of each column after the split's name.
+      metrics: split name -> {key: value}.
+      optional: keys a split may lack (an empty cell); any other missing key
+        is a KeyError.
+    """
+
+    def cell(values: Mapping[str, object], key: str) -> object:
+        if key in optional and key not in values:
+            return ""
+        value = values[key]
+        if key == "examples":
+            return int(value)
+        return value if isinstance(value, str) else float(value)
+
+    rows = [(split, *(cell(m, key) for _, key in columns)) for split, m in metrics.items()]
+    return table(("split", *(header for header, _ in columns)), rows)
+
+
+def parameters_table(params: Mapping[str, object]) -> str:
+    """The page's "Parameters" table: each parameter's name and its `str` value."""
+    return table(("parameter", "value"), [(k, str(v)) for k, v in params.items()])
 
 
 def figure_png(fig) -> str:

@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from frontier.components.common.checks import check_int
 from frontier.components.common.errors import InputError
 from frontier.components.kip.cpu_compile import compile_unsplit
 from frontier.components.kip.fastmath import with_fast_atan2
@@ -365,37 +366,17 @@ def kip(
         params["y"] = y_fixed
     # The training set goes to the device once; each step gathers its batch there.
     data = (jnp.asarray(x), jnp.asarray(labels, jnp.int32), y_fixed)
-    per_class = max(1, target_batch_size // num_classes)
-    counts = np.bincount(labels, minlength=num_classes)
-    sampler = class_balanced_sampler(
-        labels, per_class, num_classes, replace=bool((counts < per_class).any())
-    )
-    history = KipHistory()
-    eval_x = None if eval_data is None else preprocessing.apply(eval_data[0])
+    sampler = _target_sampler(labels, target_batch_size, num_classes)
 
-    def evaluate(step: int, params) -> None:
-        y_s = np.asarray(params["y"] if learn_labels else y_fixed)
-        loss, acc = krr_evaluate(
-            kernel, np.asarray(params["x"]), y_s, eval_x, eval_data[1], num_classes, reg
-        )
-        history.eval_step.append(step)
-        history.eval_loss.append(loss)
-        history.eval_accuracy.append(acc)
+    def support(params) -> tuple[np.ndarray, np.ndarray]:
+        """(x_s [n_s, D], y_s [n_s, C]) of the parameters, float32 NumPy."""
+        y_s = params["y"] if learn_labels else y_fixed
+        return np.asarray(params["x"], np.float32), np.asarray(y_s, np.float32)
 
-    def after_call(first: int, carry, outputs) -> None:
-        for step, loss, acc in zip(itertools.count(first), *outputs):
-            loss, acc = float(loss), float(acc)
-            history.step.append(step)
-            history.loss.append(loss)
-            history.accuracy.append(acc)
-            if on_step is not None:
-                on_step(step, loss, acc)
-        last = first + len(outputs[0]) - 1
-        if eval_x is not None and (last % eval_every == 0 or last == steps):
-            evaluate(last, carry[0])
-
-    if eval_x is not None:
-        evaluate(0, params)
+    evaluate = _held_out_evaluator(eval_data, preprocessing, kernel, support, num_classes, reg)
+    progress = _Progress(KipHistory(), steps, eval_every, on_step, evaluate)
+    if evaluate is not None:
+        progress.record_evaluation(0, params)
     params, _ = run_steps(
         # The kernel's arc-cosine angles and row norms are slow on XLA's CPU
         # backend as neural-tangents writes them (see fastmath).
@@ -405,14 +386,95 @@ def kip(
         lambda: sampler(rng),
         steps,
         steps_per_call=steps_per_call,
-        stop_every=eval_every if eval_x is not None else None,
-        after_call=after_call,
+        stop_every=eval_every if evaluate is not None else None,
+        after_call=progress.after_call,
         split_fusions=split_fusions,
     )
-    y_s = np.asarray(params["y"] if learn_labels else y_fixed, np.float32)
-    return KipResult(
-        np.asarray(params["x"], np.float32), y_s, labels[init], init, preprocessing, history
+    x_s, y_s = support(params)
+    return KipResult(x_s, y_s, labels[init], init, preprocessing, progress.history)
+
+
+def _target_sampler(
+    labels: np.ndarray, target_batch_size: int, num_classes: int
+) -> Callable[[np.random.Generator], np.ndarray]:
+    """The class-balanced sampler of KIP's target batches: `target_batch_size`
+    rounded down to a multiple of C (at least one per class), drawn with
+    replacement only when some class is smaller than its share."""
+    per_class = max(1, target_batch_size // num_classes)
+    counts = np.bincount(labels, minlength=num_classes)
+    return class_balanced_sampler(
+        labels, per_class, num_classes, replace=bool((counts < per_class).any())
     )
+
+
+def _held_out_evaluator(
+    eval_data: tuple[np.ndarray, np.ndarray] | None,
+    preprocessing: Preprocessing,
+    kernel: Callable,
+    support: Callable[[object], tuple[np.ndarray, np.ndarray]],
+    num_classes: int,
+    reg: float,
+) -> Callable[[object], tuple[float, float]] | None:
+    """`params -> (loss, accuracy)` of KRR with the current support on the
+    held-out `eval_data` (raw inputs, preprocessed here once), or None
+    without held-out data.
+
+    Args:
+      eval_data: raw (x [M, D], labels [M]), or None.
+      preprocessing: the fitted preprocessing of `kip`'s inputs.
+      kernel: the kernel function.
+      support: `params -> (x_s, y_s)`, the support of KIP's parameters.
+      num_classes: C; reg: the KRR regulariser.
+    """
+    if eval_data is None:
+        return None
+    eval_x = preprocessing.apply(eval_data[0])
+
+    def evaluate(params) -> tuple[float, float]:
+        return krr_evaluate(kernel, *support(params), eval_x, eval_data[1], num_classes, reg)
+
+    return evaluate
+
+
+@dataclasses.dataclass
+class _Progress:
+    """The host's bookkeeping between `kip`'s compiled calls (never traced).
+
+    Attributes:
+      history: the curve being recorded.
+      steps: the last step (always evaluated).
+      eval_every: evaluate after every multiple of this step.
+      on_step: the user's per-step callback, or None.
+      evaluate: `params -> (loss, accuracy)` on held-out data, or None.
+    """
+
+    history: KipHistory
+    steps: int
+    eval_every: int
+    on_step: Callable[[int, float, float], None] | None
+    evaluate: Callable[[object], tuple[float, float]] | None
+
+    def record_evaluation(self, step: int, params) -> None:
+        """Evaluates `params` on the held-out data, as step `step`."""
+        loss, acc = self.evaluate(params)
+        self.history.eval_step.append(step)
+        self.history.eval_loss.append(loss)
+        self.history.eval_accuracy.append(acc)
+
+    def after_call(self, first: int, carry, outputs) -> None:
+        """`run_steps`' `after_call`: records the call's steps (from `first`),
+        calls `on_step` for each in order, and evaluates at evaluation steps."""
+        history = self.history
+        for step, loss, acc in zip(itertools.count(first), *outputs):
+            loss, acc = float(loss), float(acc)
+            history.step.append(step)
+            history.loss.append(loss)
+            history.accuracy.append(acc)
+            if self.on_step is not None:
+                self.on_step(step, loss, acc)
+        last = first + len(outputs[0]) - 1
+        if self.evaluate is not None and (last % self.eval_every == 0 or last == self.steps):
+            self.record_evaluation(last, carry[0])
 
 
 def run_steps(
@@ -594,6 +656,11 @@ def evaluate_support(
 
 
 def _check_inputs(x, labels, num_classes, images_per_class, target_batch_size, steps) -> None:
+    """`kip`'s arguments: shapes, finite inputs, class ids and the integer parameters.
+
+    Raises:
+      InputError: naming the argument (as `column`) and what was expected.
+    """
     if x.ndim != 2 or len(x) != len(labels):
         raise InputError(
             f"x has shape {x.shape} and labels {labels.shape}",
@@ -612,10 +679,6 @@ def _check_inputs(x, labels, num_classes, images_per_class, target_batch_size, s
         raise InputError(
             "class id out of range", column="label", expected=f"ids in [0, {num_classes})"
         )
-    for name, value in (
-        ("images_per_class", images_per_class),
-        ("target_batch_size", target_batch_size),
-        ("steps", steps),
-    ):
-        if not isinstance(value, (int, np.integer)) or value < (0 if name == "steps" else 1):
-            raise InputError(f"{name} = {value!r}", column=name, expected="a positive integer")
+    check_int(images_per_class, "images_per_class", 1)
+    check_int(target_batch_size, "target_batch_size", 1)
+    check_int(steps, "steps", 0)

@@ -57,6 +57,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -232,24 +233,93 @@ def export_krr_model(model: KrrModel, info: DatasetInfo, export_dir: str) -> str
     Returns:
       `export_dir`.
     """
-    import tensorflow as tf
-    from jax.experimental import jax2tf
-
-    from frontier.components.common.examples_io import feature_spec
-
-    dim, num_classes = info.input_dim, model.num_classes
+    dim = info.input_dim
     if model.support.shape[1] != dim or model.preprocessing.dim != dim:
         raise ValueError(
             f"support has {model.support.shape[1]} features, the preprocessing "
             f"{model.preprocessing.dim}, the data {dim}"
         )
+    return save_serving_module(_serving_module(model, info), info, export_dir)
+
+
+def _converted_kernel(model: KrrModel, dim: int) -> Callable:
+    """`(x [b, dim], support, alpha) -> scores [b, C]`: the JAX kernel's scores
+    converted by `jax2tf` (native serialization for `SERVING_PLATFORMS`,
+    polymorphic in the batch size b, no gradient)."""
+    from jax.experimental import jax2tf
+
     kernel = make_kernel(model.spec, model.image_shape)
-    kernel_tf = jax2tf.convert(
+    return jax2tf.convert(
         lambda x, support, alpha: kernel(x, support) @ alpha,
         polymorphic_shapes=[f"(b, {dim})", None, None],
         native_serialization_platforms=SERVING_PLATFORMS,
         with_gradient=False,
     )
+
+
+def _tf_preprocess(x, mean, std, whitening):
+    """`preprocess.Preprocessing.apply` in TF, in float64: standardisation, then
+    (with ZCA) per-example standardisation (`preprocess.standardize`) and
+    whitening. x: [N, D] raw features; returns float32 [N, D]."""
+    import tensorflow as tf
+
+    x = (tf.cast(x, tf.float64) - mean) / std
+    if whitening is not None:
+        x = x - tf.reduce_mean(x, axis=1, keepdims=True)
+        norm = tf.norm(x, axis=1, keepdims=True)
+        x = x / tf.where(norm > 0, norm, tf.ones_like(norm))
+        x = tf.matmul(x, whitening)
+    return tf.cast(x, tf.float32)
+
+
+def _tf_blocked_scores(x, kernel_tf: Callable, support, alpha, block: int, num_classes: int):
+    """KRR scores float32 [N, C] of preprocessed x [N, D], `block` rows per
+    call of the converted kernel (so that memory stays bounded)."""
+    import tensorflow as tf
+
+    n = tf.shape(x)[0]
+    blocks = (n + block - 1) // block
+    out = tf.TensorArray(
+        tf.float32, size=blocks, infer_shape=False, element_shape=[None, num_classes]
+    )
+
+    def body(i, out):
+        rows = x[i * block : tf.minimum(n, (i + 1) * block)]
+        return i + 1, out.write(i, kernel_tf(rows, support, alpha))
+
+    _, out = tf.while_loop(
+        lambda i, _: i < blocks, body, (tf.constant(0), out), parallel_iterations=1
+    )
+    # The converted kernel wants >= 1 row: an empty request skips it.
+    return tf.cond(
+        n > 0,
+        lambda: tf.reshape(out.concat(), [-1, num_classes]),
+        lambda: tf.zeros([0, num_classes], tf.float32),
+    )
+
+
+def _tf_outputs(scores, num_classes: int) -> dict:
+    """The serving outputs of scores [N, C]: scores, probabilities
+    (`scores_to_probabilities` in TF) and classes."""
+    import tensorflow as tf
+
+    shifted = tf.maximum(scores + 1.0 / num_classes, 0.0) + PROBABILITY_EPSILON
+    return {
+        SCORES: scores,
+        PROBABILITIES: shifted / tf.reduce_sum(shifted, axis=1, keepdims=True),
+        CLASSES: tf.argmax(scores, axis=-1, output_type=tf.int64),
+    }
+
+
+def _serving_module(model: KrrModel, info: DatasetInfo):
+    """The `tf.Module` that `export_krr_model` saves: the support, alpha and
+    the preprocessing as variables, and the two serving functions."""
+    import tensorflow as tf
+
+    from frontier.components.common.examples_io import feature_spec
+
+    dim, num_classes = info.input_dim, model.num_classes
+    kernel_tf = _converted_kernel(model, dim)
     block = serving_block_rows(model.spec, model.image_shape, len(model.support))
     parse_spec = {k: v for k, v in feature_spec(info).items() if k in info.feature_keys}
     keys = tuple(info.feature_keys)
@@ -274,47 +344,10 @@ def export_krr_model(model: KrrModel, info: DatasetInfo, export_dir: str) -> str
                     name="zca_whitening",
                 )
 
-        def _preprocess(self, x):
-            # preprocess.Preprocessing.apply in TF, in float64: standardisation, then
-            # (with ZCA) per-example standardisation (preprocess.standardize) and whitening.
-            x = (tf.cast(x, tf.float64) - self.mean) / self.std
-            if self.whitening is not None:
-                x = x - tf.reduce_mean(x, axis=1, keepdims=True)
-                norm = tf.norm(x, axis=1, keepdims=True)
-                x = x / tf.where(norm > 0, norm, tf.ones_like(norm))
-                x = tf.matmul(x, self.whitening)
-            return tf.cast(x, tf.float32)
-
-        def _scores(self, x):
-            x = self._preprocess(x)
-            n = tf.shape(x)[0]
-            blocks = (n + block - 1) // block
-            out = tf.TensorArray(
-                tf.float32, size=blocks, infer_shape=False, element_shape=[None, num_classes]
-            )
-
-            def body(i, out):
-                rows = x[i * block : tf.minimum(n, (i + 1) * block)]
-                return i + 1, out.write(i, kernel_tf(rows, self.support, self.alpha))
-
-            _, out = tf.while_loop(
-                lambda i, _: i < blocks, body, (tf.constant(0), out), parallel_iterations=1
-            )
-            # The converted kernel wants >= 1 row: an empty request skips it.
-            return tf.cond(
-                n > 0,
-                lambda: tf.reshape(out.concat(), [-1, num_classes]),
-                lambda: tf.zeros([0, num_classes], tf.float32),
-            )
-
         def _outputs(self, x):
-            scores = self._scores(x)
-            shifted = tf.maximum(scores + 1.0 / num_classes, 0.0) + PROBABILITY_EPSILON
-            return {
-                SCORES: scores,
-                PROBABILITIES: shifted / tf.reduce_sum(shifted, axis=1, keepdims=True),
-                CLASSES: tf.argmax(scores, axis=-1, output_type=tf.int64),
-            }
+            x = _tf_preprocess(x, self.mean, self.std, self.whitening)
+            scores = _tf_blocked_scores(x, kernel_tf, self.support, self.alpha, block, num_classes)
+            return _tf_outputs(scores, num_classes)
 
         # TFMA matches the signature's arguments by name: the first must be `self`.
         @tf.function(
@@ -333,7 +366,7 @@ def export_krr_model(model: KrrModel, info: DatasetInfo, export_dir: str) -> str
         def serve_features(self, x):
             return self._outputs(x)
 
-    return save_serving_module(_KrrServing(), info, export_dir)
+    return _KrrServing()
 
 
 def save_model_artifact(model: KrrModel, info: DatasetInfo, model_uri: str) -> str:

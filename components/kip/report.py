@@ -172,78 +172,84 @@ def distillation_page(
       show_labels: draw the support labels (when learned or solved).
       subtitle: a line under the title (e.g. the data source).
     """
-    rows = [
-        (
-            split,
-            int(m["examples"]),
-            float(m["loss_before"]),
-            float(m["loss"]),
-            float(m["accuracy_before"]),
-            float(m["accuracy"]),
-        )
-        for split, m in metrics.items()
-    ]
-    headers = (
-        "split",
-        "examples",
-        "loss before",
-        "loss after",
-        "accuracy before",
-        "accuracy after",
-    )
-    sections = [
-        (
-            "KRR metrics of the support",
-            html.table(headers, rows)
-            + '<p class="muted">Kernel ridge regression with the support as training set; '
-            '"before": the initial class-balanced random support with one-hot labels, '
-            '"after": the distilled support. Loss: mean squared error against the '
-            "centred one-hot labels.</p>",
-        )
-    ]
+    sections = [("KRR metrics of the support", _metrics_section(metrics))]
     history = result.history
     if history.step:
-        last = [
-            ("final target-batch loss", float(history.loss[-1])),
-            ("final target-batch accuracy", float(history.accuracy[-1])),
-        ]
-        sections.append(
-            ("Training curves", curves_figure(history) + html.table(("", "value"), last))
-        )
+        sections.append(("Training curves", _curves_section(history)))
     if image_shape is not None:
-        prep = result.preprocessing
-        unchanged = bool(np.array_equal(init_x, result.x))
-        if prep.invertible:
-            shown = (prep.invert(init_x), prep.invert(result.x))
-            note = "In input space, all images on one intensity scale."
-        else:
-            shown = (init_x, result.x)
-            note = "ZCA-whitened images, each rescaled to its own range."
-        figure = support_images_figure(
-            *shown,
-            result.labels,
-            class_names,
-            image_shape,
-            per_image_scale=not prep.invertible,
-            unchanged=unchanged,
-        )
-        sections.append(("Support images", figure + f'<p class="muted">{html.escape(note)}</p>'))
-    if show_labels:
-        moved = int(np.sum(np.argmax(result.y, axis=1) != result.labels))
-        change = float(np.abs(result.y - centered_one_hot(result.labels, len(class_names))).mean())
-        text = (
-            f"{moved} of {len(result.labels)} support points have an arg-max label other than "
-            f"the class they were drawn from; mean |y - one-hot| = {change:.4f}. The "
-            "distilled Examples carry the arg-max; the soft labels are in kip_result.npz."
-        )
         sections.append(
-            (
-                "Support labels",
-                labels_figure(result.y, result.labels, class_names)
-                + f'<p class="muted">{html.escape(text)}</p>',
-            )
+            ("Support images", _images_section(result, init_x, class_names, image_shape))
         )
-    sections.append(
-        ("Parameters", html.table(("parameter", "value"), [(k, str(v)) for k, v in params.items()]))
-    )
+    if show_labels:
+        sections.append(("Support labels", _labels_section(result, class_names)))
+    sections.append(("Parameters", html.parameters_table(params)))
     return html.page("KipDistill: dataset distillation", sections, subtitle=subtitle)
+
+
+def _metrics_section(metrics: Mapping[str, Mapping[str, float]]) -> str:
+    """The KRR loss and accuracy of the support before and after, per split."""
+    columns = (
+        ("examples", "examples"),
+        ("loss before", "loss_before"),
+        ("loss after", "loss"),
+        ("accuracy before", "accuracy_before"),
+        ("accuracy after", "accuracy"),
+    )
+    return (
+        html.split_table(columns, metrics)
+        + '<p class="muted">Kernel ridge regression with the support as training set; '
+        '"before": the initial class-balanced random support with one-hot labels, '
+        '"after": the distilled support. Loss: mean squared error against the '
+        "centred one-hot labels.</p>"
+    )
+
+
+def _curves_section(history: KipHistory) -> str:
+    """The training curves and the final target-batch loss and accuracy."""
+    last = [
+        ("final target-batch loss", float(history.loss[-1])),
+        ("final target-batch accuracy", float(history.accuracy[-1])),
+    ]
+    return curves_figure(history) + html.table(("", "value"), last)
+
+
+def _images_section(
+    result: KipResult,
+    init_x: np.ndarray,
+    class_names: Sequence[str],
+    image_shape: tuple[int, int, int],
+) -> str:
+    """The initial and final support images: in input space when the
+    preprocessing is invertible, else (ZCA) in the preprocessed space."""
+    prep = result.preprocessing
+    unchanged = bool(np.array_equal(init_x, result.x))
+    if prep.invertible:
+        shown = (prep.invert(init_x), prep.invert(result.x))
+        note = "In input space, all images on one intensity scale."
+    else:
+        shown = (init_x, result.x)
+        note = "ZCA-whitened images, each rescaled to its own range."
+    figure = support_images_figure(
+        *shown,
+        result.labels,
+        class_names,
+        image_shape,
+        per_image_scale=not prep.invertible,
+        unchanged=unchanged,
+    )
+    return figure + f'<p class="muted">{html.escape(note)}</p>'
+
+
+def _labels_section(result: KipResult, class_names: Sequence[str]) -> str:
+    """The support labels' heat map and how far they moved from the one-hot."""
+    moved = int(np.sum(np.argmax(result.y, axis=1) != result.labels))
+    change = float(np.abs(result.y - centered_one_hot(result.labels, len(class_names))).mean())
+    text = (
+        f"{moved} of {len(result.labels)} support points have an arg-max label other than "
+        f"the class they were drawn from; mean |y - one-hot| = {change:.4f}. The "
+        "distilled Examples carry the arg-max; the soft labels are in kip_result.npz."
+    )
+    return (
+        labels_figure(result.y, result.labels, class_names)
+        + f'<p class="muted">{html.escape(text)}</p>'
+    )
