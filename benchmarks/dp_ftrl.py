@@ -11,8 +11,9 @@ all from `frontier.components.dp_ftrl`, in one run:
 
 2. **Client-update throughput** of one round at 100 and 1,000 clients per round:
    `round_delta_sum` (the K clients' local SGD vmapped and jitted, one XLA call) against
-   `round_delta_sum_loop` (a Python loop, one jitted call per client), timed interleaved
-   (vectorised, loop, vectorised, loop, ...; medians) on the same round: digits-sized clients
+   `round_delta_sum_loop` (`benchmarks/dp_ftrl_reference.py`: a Python loop, one jitted
+   call per client), timed interleaved (vectorised, loop, vectorised, loop, ...; medians)
+   on the same round: digits-sized clients
    (64 features, 10 classes, 20 examples each, from the population below), the MLP, local
    SGD and clip of the accuracy runs. Compilation is excluded (one warm-up call each). The two
    sums must agree: ``max_rel_diff = max |vec - loop| / max |loop|`` over the coordinates of
@@ -306,13 +307,11 @@ def describe_population(y: np.ndarray, ids: np.ndarray, num_train_images: int) -
 def bench_throughput(x, y, ids, reps: int) -> dict:
     import jax
     import jax.numpy as jnp
+    from dp_ftrl_reference import round_delta_sum_loop  # beside this script
 
-    from frontier.components.dp_ftrl import (
-        init_params,
-        pack_clients,
-        round_delta_sum,
-        round_delta_sum_loop,
-    )
+    from frontier.components.dp_ftrl.clients import pack_clients
+    from frontier.components.dp_ftrl.model import init_params
+    from frontier.components.dp_ftrl.rounds import round_delta_sum
 
     data = pack_clients(x, y, ids, LOCAL_BATCH)
     data = data._replace(x=jnp.asarray(data.x), y=jnp.asarray(data.y), mask=jnp.asarray(data.mask))

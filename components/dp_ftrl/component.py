@@ -12,8 +12,8 @@ from tfx.types import standard_artifacts
 
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY, code_version
 from frontier.components.dp_ftrl import spec
+from frontier.components.dp_ftrl.config import FederatedConfig
 from frontier.components.dp_ftrl.executor import Executor, check_parameters
-from frontier.components.dp_ftrl.federated import FederatedConfig
 from frontier.schemas.artifacts import HtmlReport, PrivacyLedger
 
 

@@ -17,14 +17,9 @@ from frontier.components.common.errors import InputError
 from frontier.components.common.examples_io import load_train_and_eval
 from frontier.components.dp_ftrl import spec
 from frontier.components.dp_ftrl.accounting import tree_account
-from frontier.components.dp_ftrl.federated import (
-    MECHANISMS,
-    FederatedConfig,
-    FederatedResult,
-    Params,
-    to_keras_model,
-    train_federated,
-)
+from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig
+from frontier.components.dp_ftrl.federated import FederatedResult, train_federated
+from frontier.components.dp_ftrl.model import Params, to_keras_model
 from frontier.components.dp_ftrl.report import dp_ftrl_page
 from frontier.components.trainer.export import save_model_artifact
 from frontier.schemas.artifacts import PRIVACY_LEDGER_FILE

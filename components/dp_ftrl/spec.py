@@ -10,7 +10,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY
-from frontier.components.dp_ftrl.federated import MECHANISMS, FederatedConfig  # noqa: F401
+from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig  # noqa: F401
 from frontier.components.trainer import spec as trainer_spec
 from frontier.schemas.artifacts import HtmlReport, PrivacyLedger
 

@@ -53,12 +53,16 @@ Typical use::
 
 from __future__ import annotations
 
-import math
-import numbers
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
+from frontier.components.common.checks import (
+    check_choice,
+    check_int,
+    check_optional_int,
+    check_real,
+)
 from frontier.components.common.errors import InputError
 
 __all__ = [
@@ -107,45 +111,6 @@ class PrefixSums(NamedTuple):
 
     plain: np.ndarray
     efficient: np.ndarray
-
-
-def _check_estimator(estimator: Any) -> str:
-    if estimator not in ESTIMATORS:
-        raise InputError(
-            f"unknown estimator {estimator!r}",
-            column="estimator",
-            expected=" or ".join(ESTIMATORS),
-        )
-    return estimator
-
-
-def _check_noise_std(noise_std: Any) -> float:
-    if isinstance(noise_std, bool) or not isinstance(noise_std, numbers.Real):
-        raise InputError(
-            f"noise_std must be a number, got {noise_std!r}",
-            column="noise_std",
-            expected="a finite number >= 0",
-        )
-    noise_std = float(noise_std)
-    if not (math.isfinite(noise_std) and noise_std >= 0):
-        raise InputError(f"noise_std is {noise_std}", column="noise_std", expected=">= 0")
-    return noise_std
-
-
-def _check_restart(restart_every: Any) -> int | None:
-    if restart_every is None:
-        return None
-    if (
-        isinstance(restart_every, bool)
-        or not isinstance(restart_every, numbers.Integral)
-        or restart_every < 1
-    ):
-        raise InputError(
-            f"restart_every is {restart_every!r}",
-            column="restart_every",
-            expected="None or an integer >= 1",
-        )
-    return int(restart_every)
 
 
 def efficient_weight(level: int) -> float:
@@ -217,7 +182,11 @@ def tree_prefix_sum(state: TreeState, estimator: str = "efficient") -> np.ndarra
     Returns:
       float64 array of the leaf shape (0.0 for an empty tree).
     """
-    roots = state.efficient if _check_estimator(estimator) == "efficient" else state.noisy
+    roots = (
+        state.efficient
+        if check_choice(estimator, "estimator", ESTIMATORS) == "efficient"
+        else state.noisy
+    )
     if not roots:
         return 0.0
     total = roots[0].copy()
@@ -255,8 +224,8 @@ def tree_prefix_sums(
         raise InputError(
             f"leaves have shape {leaves.shape}", column="leaves", expected="shape [T, ...], T >= 1"
         )
-    noise_std = _check_noise_std(noise_std)
-    restart_every = _check_restart(restart_every)
+    noise_std = check_real(noise_std, "noise_std", low=0.0)
+    restart_every = check_optional_int(restart_every, "restart_every", 1)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     plain = np.empty_like(leaves)
     eff = np.empty_like(leaves)
@@ -297,11 +266,10 @@ def prefix_noise_variance(
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    if isinstance(rounds, bool) or not isinstance(rounds, numbers.Integral) or rounds < 1:
-        raise InputError(f"rounds is {rounds!r}", column="rounds", expected="an integer >= 1")
-    noise_std = _check_noise_std(noise_std)
-    estimator = _check_estimator(estimator)
-    restart_every = _check_restart(restart_every)
+    rounds = check_int(rounds, "rounds", 1)
+    noise_std = check_real(noise_std, "noise_std", low=0.0)
+    estimator = check_choice(estimator, "estimator", ESTIMATORS)
+    restart_every = check_optional_int(restart_every, "restart_every", 1)
     t = np.arange(int(rounds), dtype=np.int64)
     n = (t % restart_every if restart_every is not None else t) + 1
     out = np.zeros(int(rounds), dtype=np.float64)

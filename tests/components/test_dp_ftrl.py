@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pathlib
+import sys
 
 import jax
 import numpy as np
@@ -15,29 +17,34 @@ from frontier.components.common.errors import InputError
 from frontier.components.dp_ftrl import (
     FederatedConfig,
     check_schedule,
-    client_deltas,
-    efficient_node_variance,
-    efficient_weight,
-    flatten_params,
     ftrl_init,
     ftrl_update,
     gaussian_noise_multiplier_for_rho,
-    init_params,
-    local_sgd,
-    model_logits,
     momentum_init,
     momentum_update,
-    pack_clients,
     partition_clients,
-    prefix_noise_variance,
-    round_delta_sum,
-    round_delta_sum_loop,
     schedule_participation,
-    to_keras_weights,
     train_federated,
-    tree_prefix_sums,
     tree_rho,
 )
+from frontier.components.dp_ftrl.clients import pack_clients
+from frontier.components.dp_ftrl.model import (
+    flatten_params,
+    init_params,
+    model_logits,
+    to_keras_weights,
+)
+from frontier.components.dp_ftrl.rounds import client_deltas, local_sgd, round_delta_sum
+from frontier.components.dp_ftrl.tree import (
+    efficient_node_variance,
+    efficient_weight,
+    prefix_noise_variance,
+    tree_prefix_sums,
+)
+
+# The per-client reference loop lives with the benchmark that times it.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "benchmarks"))
+from dp_ftrl_reference import round_delta_sum_loop  # noqa: E402
 
 # --- partitioning ----------------------------------------------------------------------------
 

@@ -1,0 +1,245 @@
+"""Server optimisers of the federated simulation, optax-style: ``init(w0) -> state`` and
+``update(state, delta_sum, present) -> (w, state)``.
+
+Plain NumPy on the flat float64 model vector (`model.flatten_params`), no TFX. The update
+takes the round's sum of (clipped) client deltas ``X_t`` and the number of clients present,
+and returns the next model and state; the randomness (tree or per-round noise) comes from the
+generator the optimiser was built with. One per mechanism of `train_federated`:
+
+* `dp_ftrl_server`: DP-FTRLM, tree-aggregated noise on the prefix sums of mean deltas and
+  momentum on those (`ftrl_init` / `ftrl_update`; equations in `federated`'s docstring).
+* `dp_fedavg_server`: fresh Gaussian noise on ``X_t``, then server SGD with momentum on
+  ``X_t / K`` (`momentum_init` / `momentum_update`).
+* `fedavg_server`: server SGD with momentum on the mean delta of the clients present.
+
+`server_optimizer(mechanism, config, noise_std, rng)` picks and configures one, so the
+training loop does not branch on the mechanism.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from frontier.components.dp_ftrl.config import FederatedConfig
+from frontier.components.dp_ftrl.tree import TreeState, tree_add, tree_init, tree_prefix_sum
+
+__all__ = [
+    "FtrlState",
+    "MomentumState",
+    "ServerOptimizer",
+    "dp_fedavg_server",
+    "dp_ftrl_server",
+    "fedavg_server",
+    "ftrl_init",
+    "ftrl_update",
+    "momentum_init",
+    "momentum_update",
+    "server_optimizer",
+]
+
+
+class ServerOptimizer(NamedTuple):
+    """A server optimiser as a pair of pure-ish functions (optax's `GradientTransformation`).
+
+    Attributes:
+      init: ``init(w0) -> state`` for the flat initial model w0 [d].
+      update: ``update(state, delta_sum, present) -> (w, state)``: delta_sum float64 [d] is
+        the round's sum of (clipped) client deltas, present the number of clients in it; w is
+        the model after the round (flat float64 [d]).
+    """
+
+    init: Callable[[np.ndarray], Any]
+    update: Callable[[Any, np.ndarray, int], tuple[np.ndarray, Any]]
+
+
+class FtrlState(NamedTuple):
+    """DP-FTRL server state (flat float64 vectors).
+
+    Attributes:
+      rounds: rounds done so far.
+      w: the current model ``w_t``.
+      w_base: ``w_{t0}``, the model at the start of the current tree.
+      tree: the tree of the current segment (leaves: sums of clipped deltas).
+      momentum: ``m_{t-1}`` (0.0 right after a (re)start).
+    """
+
+    rounds: int
+    w: np.ndarray
+    w_base: np.ndarray
+    tree: TreeState
+    momentum: np.ndarray | float
+
+
+def ftrl_init(w0: np.ndarray) -> FtrlState:
+    """DP-FTRL server state before round 0 at model `w0` (flat)."""
+    w0 = np.array(w0, dtype=np.float64)
+    return FtrlState(0, w0, w0, tree_init(), 0.0)
+
+
+def ftrl_update(
+    state: FtrlState,
+    delta_sum: np.ndarray,
+    *,
+    clients_per_round: int,
+    server_lr: float,
+    momentum: float,
+    nesterov: bool,
+    noise_std: float,
+    rng: np.random.Generator,
+    estimator: str = "efficient",
+    restart_every: int | None = None,
+) -> FtrlState:
+    """One DP-FTRLM server step (see the module docstring for the equations).
+
+    Args:
+      state: the state after t rounds.
+      delta_sum: [d] the round's sum of clipped client deltas, ``X_t``.
+      clients_per_round: K, the fixed divisor of the prefix sum.
+      server_lr: eta.
+      momentum: gamma.
+      nesterov: Nesterov instead of heavy ball.
+      noise_std: per-node noise std on the sum (``noise_multiplier * clip``).
+      rng: NumPy generator of the tree noise.
+      estimator: "efficient" or "plain".
+      restart_every: restart the tree (and ``w_{t0}``, momentum) every this many rounds.
+
+    Returns:
+      The state after t + 1 rounds; its ``w`` is ``w_{t+1}``.
+    """
+    t, w, w_base, tree, m = state
+    if restart_every is not None and t > 0 and t % restart_every == 0:
+        w_base, tree, m = w, tree_init(), 0.0
+    tree = tree_add(tree, delta_sum, noise_std, rng)
+    d = tree_prefix_sum(tree, estimator) / clients_per_round
+    m = momentum * m + d
+    w = w_base + server_lr * (momentum * m + d if nesterov else m)
+    return FtrlState(t + 1, w, w_base, tree, m)
+
+
+class MomentumState(NamedTuple):
+    """Server SGD-with-momentum state (flat float64): model ``w`` and velocity ``v``."""
+
+    w: np.ndarray
+    v: np.ndarray | float
+
+
+def momentum_init(w0: np.ndarray) -> MomentumState:
+    """Server momentum state at model `w0` (flat), zero velocity."""
+    return MomentumState(np.array(w0, dtype=np.float64), 0.0)
+
+
+def momentum_update(
+    state: MomentumState,
+    mean_delta: np.ndarray,
+    *,
+    server_lr: float,
+    momentum: float,
+    nesterov: bool,
+) -> MomentumState:
+    """Server SGD with momentum on the (noisy) mean delta g (the negative pseudo-gradient).
+
+    ``v = momentum * v + g``; ``w += server_lr * v`` (heavy ball) or
+    ``w += server_lr * (momentum * v + g)`` (Nesterov). With momentum 0 and server_lr 1 this
+    is FedAvg's ``w += g``.
+    """
+    v = momentum * state.v + mean_delta
+    step = momentum * v + mean_delta if nesterov else v
+    return MomentumState(state.w + server_lr * step, v)
+
+
+def dp_ftrl_server(
+    *,
+    clients_per_round: int,
+    server_lr: float,
+    momentum: float,
+    nesterov: bool,
+    noise_std: float,
+    rng: np.random.Generator,
+    estimator: str = "efficient",
+    restart_every: int | None = None,
+) -> ServerOptimizer:
+    """DP-FTRLM: `ftrl_init` and `ftrl_update` with these settings (see `ftrl_update`)."""
+
+    def update(state: FtrlState, delta_sum: np.ndarray, present: int):
+        del present  # the divisor is the fixed K: the count would depend on the data
+        state = ftrl_update(
+            state,
+            delta_sum,
+            clients_per_round=clients_per_round,
+            server_lr=server_lr,
+            momentum=momentum,
+            nesterov=nesterov,
+            noise_std=noise_std,
+            rng=rng,
+            estimator=estimator,
+            restart_every=restart_every,
+        )
+        return state.w, state
+
+    return ServerOptimizer(ftrl_init, update)
+
+
+def dp_fedavg_server(
+    *,
+    clients_per_round: int,
+    server_lr: float,
+    momentum: float,
+    nesterov: bool,
+    noise_std: float,
+    rng: np.random.Generator,
+) -> ServerOptimizer:
+    """DP-FedAvg: ``g = (X_t + N(0, noise_std**2)) / K``, then `momentum_update` with g."""
+
+    def update(state: MomentumState, delta_sum: np.ndarray, present: int):
+        del present  # the divisor is the fixed K, as for DP-FTRL
+        if noise_std > 0:
+            delta_sum = delta_sum + noise_std * rng.standard_normal(delta_sum.shape)
+        state = momentum_update(
+            state,
+            delta_sum / clients_per_round,
+            server_lr=server_lr,
+            momentum=momentum,
+            nesterov=nesterov,
+        )
+        return state.w, state
+
+    return ServerOptimizer(momentum_init, update)
+
+
+def fedavg_server(*, server_lr: float, momentum: float, nesterov: bool) -> ServerOptimizer:
+    """FedAvg: `momentum_update` with the unweighted mean delta of the clients present."""
+
+    def update(state: MomentumState, delta_sum: np.ndarray, present: int):
+        mean = delta_sum / present if present else np.zeros_like(delta_sum)
+        state = momentum_update(
+            state, mean, server_lr=server_lr, momentum=momentum, nesterov=nesterov
+        )
+        return state.w, state
+
+    return ServerOptimizer(momentum_init, update)
+
+
+def server_optimizer(
+    mechanism: str, config: FederatedConfig, noise_std: float, rng: np.random.Generator
+) -> ServerOptimizer:
+    """The server optimiser of `mechanism` ("dp_ftrl", "dp_fedavg" or "fedavg") for `config`.
+
+    Args:
+      mechanism: one of `config.MECHANISMS`.
+      config: the run's settings (server_lr, momentum, nesterov, clients_per_round, and for
+        DP-FTRL estimator and restart_every).
+      noise_std: per-coordinate noise std on a sum of clipped deltas (a tree node's for
+        DP-FTRL, a round's for DP-FedAvg); unused by FedAvg.
+      rng: the generator of that noise.
+    """
+    c = config
+    step = dict(server_lr=c.server_lr, momentum=c.momentum, nesterov=c.nesterov)
+    if mechanism == "fedavg":
+        return fedavg_server(**step)
+    noisy = dict(step, clients_per_round=c.clients_per_round, noise_std=noise_std, rng=rng)
+    if mechanism == "dp_fedavg":
+        return dp_fedavg_server(**noisy)
+    return dp_ftrl_server(**noisy, estimator=c.estimator, restart_every=c.restart_every)
