@@ -9,6 +9,20 @@ from frontier.components.common.versioning import COMPONENT_VERSION_KEY
 from frontier.components.kip import export
 from frontier.components.kip.distill import DEFAULT_REG  # noqa: F401 (re-exported)
 from frontier.components.kip.kernels import FC, NTK
+from frontier.components.kip.support import (  # noqa: F401 (re-exported)
+    DEFAULT_IMAGES_PER_CLASS,
+    DEFAULT_LEARNING_RATE,
+    DEFAULT_METHOD,
+    DEFAULT_SEED,
+    DEFAULT_STANDARDIZE,
+    DEFAULT_STEPS,
+    DEFAULT_TARGET_BATCH_SIZE,
+    EVAL_EVERY,
+    KIP,
+    LABEL_SOLVE,
+    METHODS,
+    RANDOM,
+)
 from frontier.components.trainer.spec import COMPONENT_PACKAGE as TRAINER_PACKAGE
 from frontier.schemas.artifacts import HtmlReport
 
@@ -39,24 +53,12 @@ USE_ZCA_KEY = "use_zca"  # int 0 / 1: ZCA whitening after the standardisation
 REG_KEY = "reg"
 SEED_KEY = "seed"
 
-# Methods.
-KIP = "kip"  # Kernel Inducing Points: learn the support images (and labels)
-LABEL_SOLVE = "label_solve"  # a random class-balanced support, labels by Label Solve
-RANDOM = "random"  # the random class-balanced support with one-hot labels: the baseline
-METHODS = (KIP, LABEL_SOLVE, RANDOM)
+# Methods and the defaults of the algorithm: the plain `support` module's (imported above).
 
-DEFAULT_IMAGES_PER_CLASS = 1
-DEFAULT_METHOD = KIP
 DEFAULT_KERNEL = FC
 DEFAULT_KERNEL_KIND = NTK
-DEFAULT_STEPS = 300
-DEFAULT_LEARNING_RATE = 0.04
-DEFAULT_TARGET_BATCH_SIZE = 1000
-DEFAULT_STANDARDIZE = True
-DEFAULT_SEED = 0
 
 LOG_EVERY = 25  # steps between progress lines
-EVAL_EVERY = 50  # steps between held-out evaluations (KIP with an eval split)
 
 # File inside the `distilled` Examples artifact, beside the splits (export.save_kip_result).
 KIP_RESULT_FILE = export.KIP_RESULT_FILE
