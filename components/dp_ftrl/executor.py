@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from absl import logging
-from tfx.dsl.components.base import base_executor
-from tfx.types import artifact_utils
 
 from frontier.components.common import html
 from frontier.components.common.errors import InputError
-from frontier.components.common.examples_io import load_train_and_eval
+from frontier.components.common.executor import (
+    ComponentExecutor,
+    Job,
+    LabelledSplits,
+    keras_split_metrics,
+    load_labelled_splits,
+    publish_model,
+    set_properties,
+    source_of,
+)
 from frontier.components.dp_ftrl import spec
 from frontier.components.dp_ftrl.accounting import tree_account
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig
@@ -27,6 +35,7 @@ from frontier.schemas.dataset import (
     CLIENT_ID_KEY,
     DATASET_INFO_FILE,
     EVAL_SPLIT,
+    LABEL_KEY,
     TRAIN_SPLIT,
     DatasetInfo,
 )
@@ -110,7 +119,7 @@ def check_parameters(
         )
 
 
-class Executor(base_executor.BaseExecutor):
+class Executor(ComponentExecutor):
     """Simulates user-level private federated training and exports the model.
 
     Inputs:
@@ -146,136 +155,154 @@ class Executor(base_executor.BaseExecutor):
       component_version: code version (cache key only; not read).
     """
 
-    def Do(  # noqa: N802 - TFX's name
-        self,
-        input_dict: dict[str, list[Any]],
-        output_dict: dict[str, list[Any]],
-        exec_properties: dict[str, Any],
-    ) -> None:
-        examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
-        model_artifact = artifact_utils.get_single_instance(output_dict[spec.MODEL_KEY])
-        ledger_artifact = artifact_utils.get_single_instance(output_dict[spec.PRIVACY_LEDGER_KEY])
-        report = artifact_utils.get_single_instance(output_dict[spec.VISUALIZATION_KEY])
-        mechanism = str(exec_properties[spec.MECHANISM_KEY])
-        baselines = [b for b in json.loads(exec_properties[spec.BASELINES_KEY]) if b != mechanism]
-        budget = float(exec_properties[spec.PRIVACY_BUDGET_KEY])
-        config = spec.config_from_properties(exec_properties)
-        scale = float(exec_properties.get(spec.FEATURE_SCALE_KEY) or spec.DEFAULT_FEATURE_SCALE)
+    SPEC_CLASS = spec.DpFtrlTrainerSpec
+
+    def run(self, job: Job) -> None:
+        p = job.params
+        mechanism, budget = p[spec.MECHANISM_KEY], p[spec.PRIVACY_BUDGET_KEY]
+        baselines = [b for b in json.loads(p[spec.BASELINES_KEY]) if b != mechanism]
+        config = spec.config_from_properties(p)
+        scale = p[spec.FEATURE_SCALE_KEY]
         check_parameters(mechanism, baselines, budget, config, scale)
-
-        info = DatasetInfo.read(examples.uri)
-        if not info.has(CLIENT_ID_KEY):
-            raise InputError(
-                "the examples have no 'client_id' column",
-                file=os.path.join(examples.uri, DATASET_INFO_FILE),
-                column=CLIENT_ID_KEY,
-                expected="examples with a client_id per user (Ingest's client_id_column, "
-                "or its client_partition for data without one)",
-            )
-        data = load_train_and_eval(examples, info, OWNER)
-        train = data[TRAIN_SPLIT]
-        eval_data = None
-        if EVAL_SPLIT in data:
-            eval_data = (data[EVAL_SPLIT]["x"] / scale, data[EVAL_SPLIT]["label"])
-
-        runs: dict[str, FederatedResult] = {}
-        for run in [mechanism, *baselines]:
-            logging.info("%s: %s, %d rounds of %d clients", OWNER, run, config.rounds,
-                         config.clients_per_round)  # fmt: skip
-            runs[run] = train_federated(
-                train["x"] / scale,
-                train["label"],
-                train[CLIENT_ID_KEY],
-                config,
-                run,
-                eval_data,
-                on_round=_progress(run, config.rounds),
-                num_classes=info.num_classes,
-            )
+        data = _load(job.input(spec.EXAMPLES_KEY))
+        runs = {run: _simulate(data, config, run, scale) for run in [mechanism, *baselines]}
         result = runs[mechanism]
-
         keras_model = to_keras_model(scaled_export(result.params, scale))
-        save_model_artifact(keras_model, info, model_artifact.uri)
-        ledger = self._ledger(result, mechanism, budget, info)
-        import tensorflow as tf  # gfile: the artifact may live on gs://
-
-        tf.io.gfile.makedirs(ledger_artifact.uri)
-        with tf.io.gfile.GFile(os.path.join(ledger_artifact.uri, PRIVACY_LEDGER_FILE), "w") as f:
-            f.write(json.dumps(ledger, indent=2))
-        for artifact in (model_artifact, ledger_artifact):
-            artifact.set_string_custom_property(spec.MECHANISM_PROPERTY, ledger["mechanism"])
-            artifact.set_float_custom_property(spec.DELTA_PROPERTY, config.delta)
-            artifact.set_int_custom_property(spec.ROUNDS_RUN_PROPERTY, ledger["rounds_run"])
-            artifact.set_float_custom_property(
-                spec.NOISE_MULTIPLIER_PROPERTY, result.noise.noise_multiplier
-            )
-            if ledger["epsilon"] is not None:
-                artifact.set_float_custom_property(spec.EPSILON_PROPERTY, ledger["epsilon"])
-                artifact.set_float_custom_property(spec.RHO_PROPERTY, ledger["rho"])
-        final_accuracy = _final(result.history, "eval_accuracy")
-        if final_accuracy is not None:
-            model_artifact.set_float_custom_property(spec.EVAL_ACCURACY_PROPERTY, final_accuracy)
-        for run in baselines:  # for `frontier run dp_ftrl`'s summary line
-            accuracy = _final(runs[run].history, "eval_accuracy")
-            if accuracy is not None:
-                model_artifact.set_float_custom_property(
-                    f"{run}_{spec.EVAL_ACCURACY_PROPERTY}", accuracy
-                )
-
-        finals = {
-            run: {
-                "eval_accuracy": _final(r.history, "eval_accuracy"),
-                "epsilon": r.noise.epsilon,
-                "noise_multiplier": r.noise.noise_multiplier,
-            }
-            for run, r in runs.items()
-        }
+        ledger = _ledger(result, mechanism, budget)
+        model_artifact = job.output(spec.MODEL_KEY)
+        publish_model(
+            model_artifact,
+            functools.partial(save_model_artifact, keras_model, data.info),
+            keras_split_metrics(keras_model, data),
+            {**_privacy_properties(ledger, result), **_baseline_properties(runs, baselines)},
+            OWNER,
+        )
+        ledger_artifact = job.output(spec.PRIVACY_LEDGER_KEY)
+        _write_ledger(ledger_artifact.uri, ledger)
+        set_properties(ledger_artifact, _privacy_properties(ledger, result))
         title = f"{OWNER}: {mechanism}"
         if ledger["epsilon"] is not None:
             title += f", epsilon {ledger['epsilon']:.2f}"
-        html.write_report(
-            report,
-            title,
-            dp_ftrl_page(
-                ledger,
-                {run: r.history for run, r in runs.items()},
-                finals,
-                subtitle=f"data: {info.source or examples.uri}",
-            ),
+        document = dp_ftrl_page(
+            ledger,
+            {run: r.history for run, r in runs.items()},
+            {run: _finals(r) for run, r in runs.items()},
+            subtitle=source_of(data.info, data.uri),
         )
+        html.write_report(job.output(spec.VISUALIZATION_KEY), title, document)
 
-    @staticmethod
-    def _ledger(
-        result: FederatedResult, mechanism: str, budget: float, info: DatasetInfo
-    ) -> dict[str, Any]:
-        noise, c = result.noise, result.config
-        return {
-            "mechanism": {
-                spec.DP_FTRL: "dp_ftrl_tree_aggregation",
-                spec.DP_FEDAVG: "dp_fedavg_gaussian",
-                spec.FEDAVG: "fedavg_non_private",
-            }[mechanism],
-            "privacy_unit": PRIVACY_UNIT,
-            "rho": noise.rho,
-            "epsilon": noise.epsilon,
-            "delta": c.delta,
-            "rounds_run": len(result.history),
-            "clients": int(len(result.client_ids)),
-            "privacy_budget": budget or None,
-            "parameters": {
-                "noise_multiplier": noise.noise_multiplier,
-                "tree_noise_multiplier": noise.tree_noise_multiplier,
-                "clip": c.clip,
-                "rounds": c.rounds,
-                "clients_per_round": c.clients_per_round,
-                "max_participations": c.max_participations,
-                "min_separation": c.min_separation,
-                "restart_every": c.restart_every,
-                "estimator": noise.estimator,
-            },
-            "epsilon_per_round": [h["epsilon"] for h in result.history],
-            "short_rounds": [int(r) for r in result.short_rounds],
-        }
+
+def _load(examples: Any) -> LabelledSplits:
+    """The splits; the examples must say which user each example belongs to."""
+    info = DatasetInfo.read(examples.uri)
+    if not info.has(CLIENT_ID_KEY):
+        raise InputError(
+            "the examples have no 'client_id' column",
+            file=os.path.join(examples.uri, DATASET_INFO_FILE),
+            column=CLIENT_ID_KEY,
+            expected="examples with a client_id per user (Ingest's client_id_column, "
+            "or its client_partition for data without one)",
+        )
+    return load_labelled_splits(examples, LABEL_KEY, OWNER)
+
+
+def _simulate(
+    data: LabelledSplits, config: FederatedConfig, run: str, scale: float
+) -> FederatedResult:
+    """`train_federated` of one mechanism on the train split's clients, inputs divided by
+    `scale`; the eval split scored along the way."""
+    logging.info("%s: %s, %d rounds of %d clients", OWNER, run, config.rounds,
+                 config.clients_per_round)  # fmt: skip
+    x, y = data.xy(TRAIN_SPLIT)
+    eval_data = None
+    if data.eval is not None:
+        eval_x, eval_y = data.xy(EVAL_SPLIT)
+        eval_data = (eval_x / scale, eval_y)
+    return train_federated(
+        x / scale,
+        y,
+        data.train[CLIENT_ID_KEY],
+        config,
+        run,
+        eval_data,
+        on_round=_progress(run, config.rounds),
+        num_classes=data.info.num_classes,
+    )
+
+
+def _privacy_properties(ledger: Mapping[str, Any], result: FederatedResult) -> dict[str, Any]:
+    """The custom properties the Model and the PrivacyLedger share (no epsilon or rho
+    for a mechanism that is not private)."""
+    properties = {
+        spec.MECHANISM_PROPERTY: ledger["mechanism"],
+        spec.DELTA_PROPERTY: float(result.config.delta),
+        spec.ROUNDS_RUN_PROPERTY: int(ledger["rounds_run"]),
+        spec.NOISE_MULTIPLIER_PROPERTY: float(result.noise.noise_multiplier),
+    }
+    if ledger["epsilon"] is not None:
+        properties[spec.EPSILON_PROPERTY] = float(ledger["epsilon"])
+        properties[spec.RHO_PROPERTY] = float(ledger["rho"])
+    return properties
+
+
+def _baseline_properties(
+    runs: Mapping[str, FederatedResult], baselines: Sequence[str]
+) -> dict[str, float | None]:
+    """`<baseline>_eval_accuracy` of each baseline (for `frontier run dp_ftrl`'s summary)."""
+    return {
+        f"{run}_{spec.EVAL_ACCURACY_PROPERTY}": _final(runs[run].history, "eval_accuracy")
+        for run in baselines
+    }
+
+
+def _finals(result: FederatedResult) -> dict[str, float | None]:
+    """A run's last eval accuracy, its epsilon and noise multiplier, for the page."""
+    return {
+        "eval_accuracy": _final(result.history, "eval_accuracy"),
+        "epsilon": result.noise.epsilon,
+        "noise_multiplier": result.noise.noise_multiplier,
+    }
+
+
+def _write_ledger(uri: str, ledger: Mapping[str, Any]) -> None:
+    """`privacy_ledger.json` in the ledger artifact's folder."""
+    import tensorflow as tf  # gfile: the artifact may live on gs://
+
+    tf.io.gfile.makedirs(uri)
+    with tf.io.gfile.GFile(os.path.join(uri, PRIVACY_LEDGER_FILE), "w") as f:
+        f.write(json.dumps(ledger, indent=2))
+
+
+def _ledger(result: FederatedResult, mechanism: str, budget: float) -> dict[str, Any]:
+    """The privacy ledger of a run: what was spent, by which mechanism, with what noise."""
+    noise, c = result.noise, result.config
+    return {
+        "mechanism": {
+            spec.DP_FTRL: "dp_ftrl_tree_aggregation",
+            spec.DP_FEDAVG: "dp_fedavg_gaussian",
+            spec.FEDAVG: "fedavg_non_private",
+        }[mechanism],
+        "privacy_unit": PRIVACY_UNIT,
+        "rho": noise.rho,
+        "epsilon": noise.epsilon,
+        "delta": c.delta,
+        "rounds_run": len(result.history),
+        "clients": int(len(result.client_ids)),
+        "privacy_budget": budget or None,
+        "parameters": {
+            "noise_multiplier": noise.noise_multiplier,
+            "tree_noise_multiplier": noise.tree_noise_multiplier,
+            "clip": c.clip,
+            "rounds": c.rounds,
+            "clients_per_round": c.clients_per_round,
+            "max_participations": c.max_participations,
+            "min_separation": c.min_separation,
+            "restart_every": c.restart_every,
+            "estimator": noise.estimator,
+        },
+        "epsilon_per_round": [h["epsilon"] for h in result.history],
+        "short_rounds": [int(r) for r in result.short_rounds],
+    }
 
 
 def _final(history: Sequence[dict[str, Any]], key: str) -> float | None:

@@ -92,6 +92,7 @@ class DpFtrlTrainerSpec(ComponentSpec):
         **{key: ExecutionParameter(type=kind) for key, kind in CONFIG_TYPES.items()},
         COMPONENT_VERSION_KEY: ExecutionParameter(type=str),
     }
+    DEFAULTS = {FEATURE_SCALE_KEY: DEFAULT_FEATURE_SCALE}
     INPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
     OUTPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
