@@ -217,61 +217,56 @@ def privacy_account(
     `PrivacyAccount` plus `target_epsilon` (None unless calibrated) and
     `calibrated`.
 
-    With `target_epsilon`, the noise multiplier is the smallest (within 1e-6)
-    whose epsilon is at most the target: `calibrate_noise_multiplier` for the
-    tree; for the Gaussian mechanism the rho of a one-round, one-participation
-    tree calibrated to the target (sensitivity 1, i.e. one Gaussian release),
-    turned into a per-round noise by `gaussian_noise_multiplier_for_rho`.
+    The account is `accounting.account`, the one the DpFtrlTrainer's ledger
+    and page come from. With `target_epsilon`, the noise multiplier is the
+    smallest (within 1e-6) whose epsilon is at most the target
+    (`calibrate_noise_multiplier` of the mechanism). For the Gaussian
+    mechanism a client takes part in at most `participation_cap` rounds:
+    `max_participations`, capped by `rounds` and by `min_separation` when it
+    is given (before, `frontier privacy --mechanism gaussian` ignored the
+    separation and could report a larger epsilon than the trainer's).
 
     Raises:
       ValueError (an `InputError` from the accountant, naming the parameter,
         or an option error naming the option).
     """
     # Imported here: the rest of the CLI loads TFX; this needs only dp_accounting.
-    from frontier.components.common.checks import check_int
     from frontier.components.dp_ftrl import accounting
 
     if (noise_multiplier is None) == (target_epsilon is None):
         raise _OptionError(
             "give exactly one of --noise-multiplier and --target-epsilon (to calibrate it)"
         )
-    if mechanism == TREE:
-        if min_separation is None:
-            raise _OptionError(
-                "--min-separation: the tree mechanism needs it (the least number of rounds"
-                " between two participations of one client; 1 allows consecutive rounds)"
-            )
-        if target_epsilon is not None:
-            noise_multiplier = accounting.calibrate_noise_multiplier(
-                target_epsilon,
-                delta,
-                rounds,
-                max_participations,
-                min_separation,
-                restart_every=restart_every,
-            )
-        account = accounting.tree_account(
-            noise_multiplier,
-            rounds,
-            max_participations,
-            min_separation,
-            delta,
-            restart_every=restart_every,
-        )
-    elif mechanism == GAUSSIAN:
-        if target_epsilon is not None:
-            check_int(rounds, "rounds", 1)
-            check_int(max_participations, "max_participations", 1)
-            single = accounting.calibrate_noise_multiplier(target_epsilon, delta, 1, 1, 1)
-            rho = accounting.tree_rho(single, 1, 1, 1)
-            noise_multiplier = accounting.gaussian_noise_multiplier_for_rho(
-                rho, min(max_participations, rounds)
-            )
-        account = accounting.gaussian_account(noise_multiplier, rounds, max_participations, delta)
-    else:
+    accounted = {TREE: accounting.MECHANISM_TREE, GAUSSIAN: accounting.MECHANISM_GAUSSIAN}
+    if mechanism not in accounted:
         raise _OptionError(
             f"--mechanism: unknown mechanism {mechanism!r} (expected tree or gaussian)"
         )
+    if mechanism == TREE and min_separation is None:
+        raise _OptionError(
+            "--min-separation: the tree mechanism needs it (the least number of rounds"
+            " between two participations of one client; 1 allows consecutive rounds)"
+        )
+    run = dict(restart_every=restart_every if mechanism == TREE else None)
+    if target_epsilon is not None:
+        noise_multiplier = accounting.calibrate_noise_multiplier(
+            target_epsilon,
+            delta,
+            rounds,
+            max_participations,
+            min_separation,
+            mechanism=accounted[mechanism],
+            **run,
+        )
+    account = accounting.account(
+        accounted[mechanism],
+        noise_multiplier,
+        rounds,
+        max_participations,
+        min_separation,
+        delta,
+        **run,
+    )
     out = account.to_dict()
     out["calibrated"] = target_epsilon is not None
     out["target_epsilon"] = None if target_epsilon is None else float(target_epsilon)
@@ -282,10 +277,14 @@ def _format_privacy(result: dict, mechanism: str, args: argparse.Namespace) -> l
     nm = f"{result['noise_multiplier']:.6g}"
     if result["calibrated"]:
         nm += f" (calibrated: smallest with epsilon <= {result['target_epsilon']:g})"
-    unused = " (not used by the gaussian mechanism)" if mechanism == GAUSSIAN else ""
     separation = "-" if args.min_separation is None else str(args.min_separation)
+    if mechanism == GAUSSIAN:
+        # The Gaussian account's sensitivity^2 is the participation cap.
+        separation += f" (caps participations at {result['sensitivity_squared']:g})"
     if args.restart_every is not None:
         restart = str(args.restart_every)
+        if mechanism == GAUSSIAN:
+            restart += " (not used by the gaussian mechanism)"
     else:
         restart = "-" if mechanism == GAUSSIAN else "- (one tree)"
     return [
@@ -293,8 +292,8 @@ def _format_privacy(result: dict, mechanism: str, args: argparse.Namespace) -> l
         f"noise multiplier:    {nm}",
         f"rounds:              {result['rounds']}",
         f"max participations:  {result['max_participations']}",
-        f"min separation:      {separation}{unused if args.min_separation is not None else ''}",
-        f"restart every:       {restart}{unused if args.restart_every is not None else ''}",
+        f"min separation:      {separation}",
+        f"restart every:       {restart}",
         f"sensitivity^2:       {result['sensitivity_squared']:g} (units of clip^2)",
         f"rho (zCDP):          {result['rho']:.4g}",
         f"epsilon:             {result['epsilon']:.4g} at delta {result['delta']:g}",
@@ -339,11 +338,14 @@ def _add_privacy_parser(sub) -> None:
         help="rho and epsilon of DP-FTRL (tree) or DP-FedAvg (gaussian), or the noise for a"
         " target epsilon",
         description="User-level privacy of federated training: rho (zCDP) and epsilon at delta"
-        " for a noise multiplier, or the smallest noise multiplier for a target epsilon. The"
-        " tree mechanism is DP-FTRL with tree aggregation (Kairouz et al. 2021), accounted"
-        " exactly over every participation pattern with at most --max-participations rounds"
-        " per client, --min-separation apart; gaussian is DP-FedAvg with fresh noise each"
-        " round and no sampling amplification.",
+        " for a noise multiplier, or the smallest noise multiplier for a target epsilon, from"
+        " the accountant the DpFtrlTrainer's ledger uses. The tree mechanism is DP-FTRL with"
+        " tree aggregation (Kairouz et al. 2021), accounted exactly over every participation"
+        " pattern with at most --max-participations rounds per client, --min-separation apart;"
+        " gaussian is DP-FedAvg with fresh noise each round and no sampling amplification, a"
+        " client taking part in at most min(--max-participations, 1 + (rounds - 1) //"
+        " --min-separation) rounds (the separation caps the participations here too, as in"
+        " the trainer; earlier versions ignored it for gaussian).",
     )
     noise = p.add_mutually_exclusive_group(required=True)
     noise.add_argument(
@@ -367,7 +369,7 @@ def _add_privacy_parser(sub) -> None:
         "--min-separation",
         type=int,
         help="least difference y - x between two rounds x < y of one client (tree: required;"
-        " TensorFlow Privacy's min_separation plus one)",
+        " gaussian: caps the participations; TensorFlow Privacy's min_separation plus one)",
     )
     p.add_argument(
         "--restart-every",

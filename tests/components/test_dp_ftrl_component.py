@@ -46,7 +46,14 @@ def federated_examples(tmp_path, digits_examples_uri, num_clients: int = 20) -> 
     return artifact.uri
 
 
-def _run(tmp_path, examples_uri: str, mechanism="dp_ftrl", baselines=("fedavg",), budget=0.0):
+def _run(
+    tmp_path,
+    examples_uri: str,
+    mechanism="dp_ftrl",
+    baselines=("fedavg",),
+    budget=0.0,
+    config=SMALL,
+):
     from tfx.types import standard_artifacts
 
     from frontier.components.common.examples_io import set_examples_properties
@@ -72,7 +79,7 @@ def _run(tmp_path, examples_uri: str, mechanism="dp_ftrl", baselines=("fedavg",)
             spec.BASELINES_KEY: json.dumps(list(baselines)),
             spec.PRIVACY_BUDGET_KEY: budget,
             spec.FEATURE_SCALE_KEY: 16.0,
-            **spec.config_to_properties(FederatedConfig(**SMALL)),
+            **spec.config_to_properties(FederatedConfig(**config)),
         },
     )
     return outputs
@@ -153,3 +160,47 @@ def test_a_run_over_budget_is_refused_before_training(tmp_path, digits_examples_
 def test_rejects_examples_without_client_ids(tmp_path, digits_examples_uri):
     with pytest.raises(InputError, match="column 'client_id'"):
         _run(tmp_path, digits_examples_uri)
+
+
+# 6 rounds at least 3 apart hold at most 2 participations of a client: the cap binds (< 3).
+BINDING = {**SMALL, "max_participations": 3, "min_separation": 3}
+
+
+@pytest.mark.parametrize("mechanism, command", [("dp_ftrl", "tree"), ("dp_fedavg", "gaussian")])
+def test_ledger_page_trainer_and_frontier_privacy_agree_when_the_separation_binds(
+    tmp_path, digits_examples_uri, mechanism, command
+):
+    """One accounting path: the same rho and epsilon from the plain function's result, the
+    executor's ledger and page, and `frontier privacy` given the run's noise multiplier."""
+    from frontier.components.dp_ftrl import (
+        FederatedConfig,
+        participation_cap,
+        spec,
+        train_federated,
+    )
+    from frontier.pipelines.cli import privacy_account
+    from frontier.schemas.artifacts import HTML_FILE_NAME, PRIVACY_LEDGER_FILE
+
+    assert participation_cap(6, 3, 3) == 2
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(120, 4)).astype(np.float32), rng.integers(0, 3, size=120)
+    noise = train_federated(x, y, np.arange(120) % 20, FederatedConfig(**BINDING), mechanism).noise
+    out = _run(
+        tmp_path, federated_examples(tmp_path, digits_examples_uri), mechanism, (), 0.0, BINDING
+    )
+    with open(os.path.join(out[spec.PRIVACY_LEDGER_KEY].uri, PRIVACY_LEDGER_FILE)) as f:
+        ledger = json.load(f)
+    assert (ledger["rho"], ledger["epsilon"]) == (noise.rho, noise.epsilon)
+    assert ledger["epsilon_per_round"][-1] == noise.epsilon
+    assert ledger["parameters"]["noise_multiplier"] == noise.noise_multiplier
+    page = open(os.path.join(out[spec.VISUALIZATION_KEY].uri, HTML_FILE_NAME)).read()
+    assert f"{noise.epsilon:.3f}" in page and f"{noise.rho:.4f}" in page
+    cli = privacy_account(
+        command, 6, 3, 1e-5, noise_multiplier=noise.noise_multiplier, min_separation=3
+    )
+    # DP-FedAvg's noise is derived from DP-FTRL's rho; the Gaussian formula gives it back up
+    # to rounding.
+    assert cli["rho"] == pytest.approx(noise.rho, rel=1e-12)
+    assert cli["epsilon"] == pytest.approx(noise.epsilon, rel=1e-12)
+    if command == "gaussian":
+        assert cli["sensitivity_squared"] == 2  # the cap, not max_participations = 3

@@ -109,9 +109,43 @@ def test_gaussian_mechanism_and_its_calibration(capsys):
     calibrated = json.loads(out)
     assert calibrated["noise_multiplier"] == pytest.approx(7.0, abs=1e-3)
     assert calibrated["epsilon"] == pytest.approx(epsilon, abs=1e-4)
-    # Text: min separation is shown as unused.
-    code, out, _ = privacy(capsys, *PRODUCTION, "--mechanism", "gaussian")
-    assert code == 0 and "not used by the gaussian mechanism" in out
+    # Text: the separation caps the participations (here it does not bind: 7 > 6); the tree's
+    # restart period is shown as unused.
+    code, out, _ = privacy(capsys, *PRODUCTION, "--mechanism", "gaussian", "--restart-every", "100")
+    lines = dict(line.split(":", 1) for line in out.strip().splitlines())
+    assert code == 0 and lines["min separation"].strip() == "313 (caps participations at 6)"
+    assert lines["restart every"].strip() == "100 (not used by the gaussian mechanism)"
+
+
+@pytest.mark.parametrize("mechanism", ["tree", "gaussian"])
+def test_a_binding_min_separation_caps_participations_for_both_mechanisms(mechanism):
+    """12 rounds at least 5 apart hold at most 3 participations of a client, not 4.
+
+    `frontier privacy --mechanism gaussian` used to ignore the separation (rho 4 / 2 here);
+    it now caps the participations as the DpFtrlTrainer does, so both give one epsilon.
+    """
+    from frontier.components.dp_ftrl import account, participation_cap
+
+    assert participation_cap(12, 4, 5) == 3
+    got = cli.privacy_account(mechanism, 12, 4, 1e-5, noise_multiplier=1.0, min_separation=5)
+    want = account(cli_mechanism(mechanism), 1.0, 12, 4, 5, 1e-5)
+    assert (got["rho"], got["epsilon"]) == (want.rho, want.epsilon)
+    if mechanism == "gaussian":
+        assert got["rho"] == 3 / 2 and got["sensitivity_squared"] == 3
+        # Without a separation only the rounds cap the participations.
+        uncapped = cli.privacy_account(mechanism, 12, 4, 1e-5, noise_multiplier=1.0)
+        assert uncapped["rho"] == 4 / 2 and uncapped["epsilon"] > got["epsilon"]
+    calibrated = cli.privacy_account(
+        mechanism, 12, 4, 1e-5, target_epsilon=got["epsilon"], min_separation=5
+    )
+    assert calibrated["noise_multiplier"] == pytest.approx(1.0, abs=1e-4)
+
+
+def cli_mechanism(name: str) -> str:
+    """The accountant's name of a `frontier privacy --mechanism`."""
+    from frontier.components.dp_ftrl import MECHANISM_GAUSSIAN, MECHANISM_TREE
+
+    return {"tree": MECHANISM_TREE, "gaussian": MECHANISM_GAUSSIAN}[name]
 
 
 @pytest.mark.parametrize(
