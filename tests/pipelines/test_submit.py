@@ -13,7 +13,15 @@ import pytest
 import yaml
 from kfp_stand_in import KfpStandIn
 
-from frontier.pipelines import submit
+from frontier.pipelines import compiled_spec, vertex
+from frontier.pipelines.kubeflow import (
+    EXPERIMENT_ID,
+    PIPELINE_ID,
+    PIPELINE_VERSION_ID,
+    PIPELINES,
+    UPLOAD_VERSION,
+    submit_kubeflow,
+)
 
 IMAGE = "us-docker.pkg.dev/p/r/frontier:1"
 ROOT = "gs://bucket/runs"
@@ -75,7 +83,7 @@ def frontier(capsys, *argv):
 
 
 def spec_of(path: str) -> dict:
-    return submit.load_spec(path).spec
+    return compiled_spec.load_spec(path).spec
 
 
 def tasks(spec: dict) -> dict:
@@ -159,8 +167,8 @@ def test_vertex_submit_sends_what_the_dry_run_printed(compiled, monkeypatch):
         no_cache=True,
         service_account="sa@my-project.iam.gserviceaccount.com",
     )
-    result = submit.submit_vertex(compiled["json"], credentials=AnonymousCredentials(), **kwargs)
-    printed = submit.vertex_request(compiled["json"], **kwargs)["request"]
+    result = vertex.submit_vertex(compiled["json"], credentials=AnonymousCredentials(), **kwargs)
+    printed = vertex.vertex_request(compiled["json"], **kwargs)["request"]
 
     request = pipeline_service.CreatePipelineJobRequest(**sent)
     real = json.loads(type(request).to_json(request, including_default_value_fields=False))
@@ -256,7 +264,7 @@ def test_kubeflow_submit_through_kfp_client(compiled, capsys):
     for dry, real in zip(printed, sent, strict=True):
         assert dry.get("query", {}) == real.query
         body = dry.get("body")
-        if body is not None and body.get("experiment_id") == submit.EXPERIMENT_ID:
+        if body is not None and body.get("experiment_id") == EXPERIMENT_ID:
             body["experiment_id"] = experiment_id
         assert body == real.body
 
@@ -270,7 +278,7 @@ def kubeflow_job(compiled, tmp_path):
         param.pop("defaultValue")
         param.pop("isOptional")
     spec.pop("defaultPipelineRoot")
-    runtime_config = submit.load_spec(compiled["json"]).runtime_config
+    runtime_config = compiled_spec.load_spec(compiled["json"]).runtime_config
     path = tmp_path / "kip.json"
     path.write_text(json.dumps({"pipelineSpec": spec, "runtimeConfig": runtime_config}))
     return str(path)
@@ -279,7 +287,7 @@ def kubeflow_job(compiled, tmp_path):
 @pytest.mark.parametrize("target, other", [("vertex", "kubeflow"), ("kubeflow", "vertex")])
 def test_a_file_compiled_for_the_other_target_is_refused(compiled, capsys, target, other):
     path = compiled["yaml" if other == "kubeflow" else "json"]
-    assert submit.load_spec(path).compiled_for == other
+    assert compiled_spec.load_spec(path).compiled_for == other
     code, out, err = frontier(capsys, path, *TARGET_FLAGS[target], "--dry-run")
     assert code == 2 and not out
     assert f"compiled for --target {other}, not {target}" in err
@@ -331,15 +339,15 @@ def test_kubeflow_upload_of_a_pipeline_job_json(kubeflow_job, capsys):
         capsys, kubeflow_job, server.url, "--upload", "--run-name=first", "--dry-run"
     )
     ids = {
-        submit.EXPERIMENT_ID: runs[0]["experiment_id"],
-        submit.PIPELINE_ID: pipeline["pipeline_id"],
-        submit.PIPELINE_VERSION_ID: versions[0]["pipeline_version_id"],
+        EXPERIMENT_ID: runs[0]["experiment_id"],
+        PIPELINE_ID: pipeline["pipeline_id"],
+        PIPELINE_VERSION_ID: versions[0]["pipeline_version_id"],
     }
     text = out
     for placeholder, value in ids.items():
         text = text.replace(placeholder, value)
     printed = json.loads(text)["requests"]
-    printed = [r for r in printed if r["path"] != submit.UPLOAD_VERSION]  # the other case
+    printed = [r for r in printed if r["path"] != UPLOAD_VERSION]  # the other case
     for dry, real in zip(printed, server.requests[:7], strict=True):
         assert (dry["method"], dry["path"]) == (real.method, real.path)
         assert dry.get("query", {}) == real.query
@@ -376,9 +384,9 @@ def test_kubeflow_upload_looks_the_pipeline_up_in_its_namespace(compiled, capsys
     assert by_pipeline[shared] == ["frontier-kip"]
     assert by_pipeline[owned[0]["pipeline_id"]] == ["frontier-kip", "second"]
     # The dry run's lookup is the query the client sent.
-    lookups = [r for r in sent if (r.method, r.path) == ("GET", submit.PIPELINES)]
+    lookups = [r for r in sent if (r.method, r.path) == ("GET", PIPELINES)]
     printed = json.loads(out)["requests"]
-    (dry,) = [r for r in printed if (r["method"], r["path"]) == ("GET", submit.PIPELINES)]
+    (dry,) = [r for r in printed if (r["method"], r["path"]) == ("GET", PIPELINES)]
     assert dry["query"] == lookups[0].query and dry["query"]["namespace"] == "team-a"
 
 
@@ -394,8 +402,8 @@ def test_a_spec_the_server_rejects_is_reported(compiled, tmp_path, capsys):
         assert "schemaVersion '2.0.0' is not supported; expected 2.1.0" in err
 
         # A parameter the spec does not declare (the CLI refuses it before sending).
-        with pytest.raises(submit.SubmitError, match="'steps' is not declared"):
-            submit.submit_kubeflow(compiled["yaml"], host=server.url, params={"steps": 2})
+        with pytest.raises(compiled_spec.SubmitError, match="'steps' is not declared"):
+            submit_kubeflow(compiled["yaml"], host=server.url, params={"steps": 2})
 
 
 def test_kubeflow_needs_a_host(compiled, capsys):
@@ -407,8 +415,8 @@ def test_unreachable_kubeflow_host_is_reported(compiled):
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(submit.SubmitError, match="cannot reach Kubeflow Pipelines"):
-        submit.submit_kubeflow(compiled["yaml"], host=f"http://127.0.0.1:{port}")
+    with pytest.raises(compiled_spec.SubmitError, match="cannot reach Kubeflow Pipelines"):
+        submit_kubeflow(compiled["yaml"], host=f"http://127.0.0.1:{port}")
 
 
 # -- parameters and files -------------------------------------------------------------
@@ -461,7 +469,7 @@ def typed_spec(tmp_path):
 )
 def test_params_are_typed_by_their_declaration(typed_spec, item, value):
     name = item.split("=", 1)[0]
-    parsed = submit.parse_params([item], typed_spec)
+    parsed = compiled_spec.parse_params([item], typed_spec)
     assert parsed == {name: value} and type(parsed[name]) is type(value)
 
 
@@ -476,7 +484,7 @@ def test_params_are_typed_by_their_declaration(typed_spec, item, value):
 )
 def test_bad_params(typed_spec, item, message):
     with pytest.raises(ValueError, match=message):
-        submit.parse_params([item], typed_spec)
+        compiled_spec.parse_params([item], typed_spec)
 
 
 @pytest.mark.parametrize("target", sorted(TARGET_FLAGS))
