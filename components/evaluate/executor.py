@@ -6,21 +6,21 @@ import json
 import os
 from typing import Any
 
+import numpy as np
 from absl import logging
 from tfx.components.evaluator import constants as evaluator_constants
-from tfx.dsl.components.base import base_executor
-from tfx.types import artifact_utils
 
 from frontier.components.common import html
+from frontier.components.common.checks import check_labels
 from frontier.components.common.errors import InputError
 from frontier.components.common.examples_io import split_uri
+from frontier.components.common.executor import ComponentExecutor, Job, set_properties
 from frontier.components.evaluate import spec
 from frontier.components.evaluate.config import ACCURACY_NAME
 from frontier.components.evaluate.metrics import OVERALL, sliced_metrics, to_dict
 from frontier.components.evaluate.report import evaluation_page
 from frontier.components.evaluate.tfma_results import TfmaResults, load_tfma_results
 from frontier.components.trainer.export import PROBABILITIES, predict_examples
-from frontier.components.common.checks import check_labels
 from frontier.schemas.dataset import CLIENT_ID_KEY, LABEL_KEY, DatasetInfo
 
 # Custom properties that the stock Evaluator sets on its ModelBlessing.
@@ -51,7 +51,7 @@ def blessing_outcome(blessing, tfma: TfmaResults) -> bool | None:
     return tfma.validation_ok
 
 
-class Executor(base_executor.BaseExecutor):
+class Executor(ComponentExecutor):
     """Renders the evaluation of a candidate model as an HTML page.
 
     Inputs:
@@ -78,52 +78,19 @@ class Executor(base_executor.BaseExecutor):
       component_version: code hash, only for the cache key.
     """
 
-    def Do(
-        self,
-        input_dict: dict[str, list[Any]],
-        output_dict: dict[str, list[Any]],
-        exec_properties: dict[str, Any],
-    ) -> None:
-        import tensorflow as tf
+    SPEC_CLASS = spec.EvaluationReportSpec
 
-        examples = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
-        model = artifact_utils.get_single_instance(input_dict[spec.MODEL_KEY])
-        evaluation = artifact_utils.get_single_instance(input_dict[spec.EVALUATION_KEY])
-        blessings = input_dict.get(spec.BLESSING_KEY) or []
-        blessing = blessings[0] if blessings else None
-        report = artifact_utils.get_single_instance(output_dict[spec.VISUALIZATION_KEY])
-        eval_split = str(exec_properties.get(spec.EVAL_SPLIT_KEY) or spec.DEFAULT_EVAL_SPLIT)
-        num_bins = int(exec_properties.get(spec.NUM_BINS_KEY) or spec.DEFAULT_NUM_BINS)
-        batch_size = int(exec_properties.get(spec.BATCH_SIZE_KEY) or spec.DEFAULT_BATCH_SIZE)
-        check_parameters(eval_split, num_bins, batch_size)
-
+    def run(self, job: Job) -> None:
+        p = job.params
+        eval_split, num_bins = p[spec.EVAL_SPLIT_KEY], p[spec.NUM_BINS_KEY]
+        check_parameters(eval_split, num_bins, p[spec.BATCH_SIZE_KEY])
+        examples, model = job.input(spec.EXAMPLES_KEY), job.input(spec.MODEL_KEY)
+        blessing = job.optional_input(spec.BLESSING_KEY)
         info = DatasetInfo.read(examples.uri)
-        logging.info("EvaluationReport: running %s on split %r", model.uri, eval_split)
-        preds = predict_examples(model.uri, examples.uri, eval_split, batch_size=batch_size)
-        probabilities = preds[PROBABILITIES]
-        if len(probabilities) == 0:
-            raise InputError(
-                f"the {eval_split!r} split has no examples",
-                file=split_uri(examples.uri, eval_split),
-                expected="at least one example to evaluate on",
-            )
-        if probabilities.shape[1] != info.num_classes:
-            raise InputError(
-                f"the model predicts {probabilities.shape[1]} classes but the examples declare "
-                f"{info.num_classes}",
-                file=model.uri,
-                column=PROBABILITIES,
-                expected=f"a model trained on these classes ({info.num_classes})",
-            )
-        labels = check_labels(
-            preds[LABEL_KEY],
-            info.num_classes,
-            column=LABEL_KEY,
-            file=split_uri(examples.uri, eval_split),
+        labels, probabilities, client_ids = _predict(
+            model.uri, examples.uri, eval_split, p[spec.BATCH_SIZE_KEY], info
         )
-        sliced = sliced_metrics(
-            labels, probabilities, client_ids=preds.get(CLIENT_ID_KEY), num_bins=num_bins
-        )
+        sliced = sliced_metrics(labels, probabilities, client_ids=client_ids, num_bins=num_bins)
         overall = sliced[OVERALL]
         logging.info(
             "EvaluationReport: accuracy %.4f, log-loss %.4f, ECE %.4f on %d examples",
@@ -132,13 +99,12 @@ class Executor(base_executor.BaseExecutor):
             overall.ece,
             overall.examples,
         )
-
-        tfma = load_tfma_results(evaluation.uri)
+        tfma = load_tfma_results(job.input(spec.EVALUATION_KEY).uri)
         blessed = blessing_outcome(blessing, tfma)
         baseline_uri = None
         if blessing is not None and blessing.has_custom_property(_BASELINE_MODEL):
             baseline_uri = blessing.get_string_custom_property(_BASELINE_MODEL)
-
+        report = job.output(spec.VISUALIZATION_KEY)
         summary = {
             "blessed": blessed,
             "validation_ok": tfma.validation_ok,
@@ -151,10 +117,7 @@ class Executor(base_executor.BaseExecutor):
             "slices": {name: to_dict(m) for name, m in sliced.items()},
             "tfma": tfma.metrics,
         }
-        tf.io.gfile.makedirs(report.uri)
-        with tf.io.gfile.GFile(os.path.join(report.uri, spec.METRICS_FILE), "w") as f:
-            json.dump(summary, f, indent=1, sort_keys=True)
-
+        _write_json(os.path.join(report.uri, spec.METRICS_FILE), summary)
         document = evaluation_page(
             sliced=sliced,
             tfma=tfma,
@@ -165,16 +128,56 @@ class Executor(base_executor.BaseExecutor):
             eval_split=eval_split,
         )
         html.write_report(report, "Evaluation", document)
-        if blessed is not None:
-            report.set_int_custom_property(spec.BLESSED_PROPERTY, int(blessed))
-        for key, value in (
-            (spec.ACCURACY_PROPERTY, overall.accuracy),
-            (spec.ECE_PROPERTY, overall.ece),
-            (spec.LOG_LOSS_PROPERTY, overall.log_loss),
-        ):
-            report.set_float_custom_property(key, float(value))
-        baseline_accuracy = tfma.metrics.get(OVERALL, {}).get(f"{ACCURACY_NAME} (baseline)")
-        if baseline_accuracy is not None:
-            report.set_float_custom_property(
-                spec.BASELINE_ACCURACY_PROPERTY, float(baseline_accuracy)
-            )
+        set_properties(report, _report_properties(blessed, overall, tfma))
+
+
+def _predict(
+    model_uri: str, examples_uri: str, split: str, batch_size: int, info: DatasetInfo
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(labels int64 [N], probabilities float32 [N, C], client ids [N] or None) of the
+    model's serving signature on one split, after checking they fit together."""
+    logging.info("EvaluationReport: running %s on split %r", model_uri, split)
+    preds = predict_examples(model_uri, examples_uri, split, batch_size=batch_size)
+    probabilities = preds[PROBABILITIES]
+    if len(probabilities) == 0:
+        raise InputError(
+            f"the {split!r} split has no examples",
+            file=split_uri(examples_uri, split),
+            expected="at least one example to evaluate on",
+        )
+    if probabilities.shape[1] != info.num_classes:
+        raise InputError(
+            f"the model predicts {probabilities.shape[1]} classes but the examples declare "
+            f"{info.num_classes}",
+            file=model_uri,
+            column=PROBABILITIES,
+            expected=f"a model trained on these classes ({info.num_classes})",
+        )
+    labels = check_labels(
+        preds[LABEL_KEY], info.num_classes, column=LABEL_KEY, file=split_uri(examples_uri, split)
+    )
+    return labels, probabilities, preds.get(CLIENT_ID_KEY)
+
+
+def _write_json(path: str, value: Any) -> None:
+    """`value` as indented JSON at `path` (on any file system TensorFlow reads)."""
+    import tensorflow as tf
+
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(value, f, indent=1, sort_keys=True)
+
+
+def _report_properties(blessed: bool | None, overall: Any, tfma: TfmaResults) -> dict[str, Any]:
+    """`blessed` (when validated), the Overall slice's accuracy, ECE and log-loss, and the
+    baseline's accuracy when TFMA compared against one."""
+    baseline_accuracy = tfma.metrics.get(OVERALL, {}).get(f"{ACCURACY_NAME} (baseline)")
+    return {
+        spec.BLESSED_PROPERTY: None if blessed is None else int(blessed),
+        spec.ACCURACY_PROPERTY: float(overall.accuracy),
+        spec.ECE_PROPERTY: float(overall.ece),
+        spec.LOG_LOSS_PROPERTY: float(overall.log_loss),
+        spec.BASELINE_ACCURACY_PROPERTY: (
+            None if baseline_accuracy is None else float(baseline_accuracy)
+        ),
+    }

@@ -50,6 +50,11 @@ class EvaluationReportSpec(ComponentSpec):
         BATCH_SIZE_KEY: ExecutionParameter(type=int),
         COMPONENT_VERSION_KEY: ExecutionParameter(type=str),
     }
+    DEFAULTS = {
+        EVAL_SPLIT_KEY: DEFAULT_EVAL_SPLIT,
+        NUM_BINS_KEY: DEFAULT_NUM_BINS,
+        BATCH_SIZE_KEY: DEFAULT_BATCH_SIZE,
+    }
     INPUTS = {
         EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
