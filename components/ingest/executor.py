@@ -57,6 +57,33 @@ _SAMPLES_FILE = "samples.tfrecord"
 _CLIENTS_FILE = "clients.json"
 
 
+class _WriteCounts(beam.PTransform):
+    """Counts converted rows by a key and writes the counts as one JSON file.
+
+    The key is `(split, int, int)`; the file holds one sorted JSON list of
+    `[split, int, int, count]` (read back with `Executor._read_json`).
+    """
+
+    def __init__(self, key: Any, path: str):
+        """key: `row -> (split, int, int)`; path: the JSON file to write."""
+        super().__init__()
+        self._key = key
+        self._path = path
+
+    def expand(self, rows):
+        return (
+            rows
+            | "Key" >> beam.Map(lambda r, key: (key(r), 1), self._key)
+            | "Count" >> beam.CombinePerKey(sum)
+            | "List" >> beam.combiners.ToList()
+            | "Json"
+            >> beam.Map(
+                lambda kv: json.dumps(sorted([s, int(a), int(b), int(n)] for (s, a, b), n in kv))
+            )
+            | "Write" >> beam.io.WriteToText(self._path, shard_name_template="")
+        )
+
+
 class _Convert(beam.DoFn):
     """Raw row -> (split, label, example id, (file, row), serialized tf.Example,
     clean label, client index): `label` is the noisy one in `train` when the
@@ -321,38 +348,16 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                     | "GroupIds" >> beam.GroupByKey()
                     | "CheckUnique" >> beam.FlatMap(_check_unique)
                 )
-            (
-                rows
-                # (split, clean label, label): the two labels differ only for
-                # flipped train examples.
-                | "SplitLabel" >> beam.Map(lambda r: ((r[0], r[5], r[1]), 1))
-                | "Count" >> beam.CombinePerKey(sum)
-                | "CountList" >> beam.combiners.ToList()
-                | "CountJson"
-                >> beam.Map(
-                    lambda kv: json.dumps(
-                        sorted([s, int(t), int(lab), int(n)] for (s, t, lab), n in kv)
-                    )
-                )
-                | "WriteCounts"
-                >> beam.io.WriteToText(os.path.join(tmp, _COUNTS_FILE), shard_name_template="")
+            # (split, clean label, label): the two labels differ only for flipped
+            # train examples.
+            rows | "Counts" >> _WriteCounts(
+                lambda r: (r[0], r[5], r[1]), os.path.join(tmp, _COUNTS_FILE)
             )
             if plan.client_partition is not None:
-                (
-                    rows
-                    # (split, client index, clean label): the partition follows
-                    # the clean classes.
-                    | "SplitClientLabel" >> beam.Map(lambda r: ((r[0], r[6], r[5]), 1))
-                    | "ClientCount" >> beam.CombinePerKey(sum)
-                    | "ClientCountList" >> beam.combiners.ToList()
-                    | "ClientCountJson"
-                    >> beam.Map(
-                        lambda kv: json.dumps(
-                            sorted([s, int(k), int(c), int(n)] for (s, k, c), n in kv)
-                        )
-                    )
-                    | "WriteClientCounts"
-                    >> beam.io.WriteToText(os.path.join(tmp, _CLIENTS_FILE), shard_name_template="")
+                # (split, client index, clean label): the partition follows the
+                # clean classes.
+                rows | "ClientCounts" >> _WriteCounts(
+                    lambda r: (r[0], r[6], r[5]), os.path.join(tmp, _CLIENTS_FILE)
                 )
             (
                 rows

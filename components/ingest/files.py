@@ -29,6 +29,7 @@ from frontier.schemas.dataset import ROLE_KEYS
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _GLOB_CHARS = re.compile(r"[*?\[]")
+_SOURCE_EXPECTED = "an existing file, directory, or a glob that matches files"
 
 
 # -- paths ---------------------------------------------------------------------
@@ -119,13 +120,14 @@ def feature_keys(columns: Sequence[str]) -> tuple[str, ...]:
                 column=col,
                 expected=f"feature columns not named like a role key {list(ROLE_KEYS)}",
             )
-        if key in keys:
-            raise InputError(
-                f"columns {keys[key]!r} and {col!r} both become the feature key {key!r}",
-                column=col,
-                expected="feature column names that differ in letters or digits",
-            )
-        keys[key] = col
+        spec.claim_unique(
+            keys,
+            key,
+            col,
+            "columns {first!r} and {second!r} both become the feature key {name!r}",
+            column=col,
+            expected="feature column names that differ in letters or digits",
+        )
     return tuple(keys)
 
 
@@ -188,55 +190,10 @@ def list_source(config: spec.IngestConfig) -> tuple[str, str, list[str]]:
     """
     source = config.source
     fmt = config.format_from_name()
-    expected = "an existing file, directory, or a glob that matches files"
     if _GLOB_CHARS.search(source):
-        files = glob_files(source)
-        if not files:
-            raise InputError("no file matches this pattern", file=source, expected=expected)
-        prefix = _GLOB_CHARS.split(source, maxsplit=1)[0]
-        root = prefix if prefix.endswith(("/", os.sep)) else os.path.dirname(prefix)
+        root, files = _list_glob(source)
     elif isdir(source):
-        root = source
-        entries = listdir(source)
-        subdirs = [e for e in entries if isdir(os.path.join(source, e))]
-        # Marker files such as _SUCCESS are not data.
-        files = [
-            os.path.join(source, e) for e in entries if e not in subdirs and not e.startswith("_")
-        ]
-        if fmt == spec.AUTO:
-            data_files = [f for f in files if spec.format_of_file_name(f)]
-            if data_files or not subdirs:
-                files = data_files
-            else:
-                fmt = spec.IMAGES
-        elif fmt != spec.IMAGES:
-            # An explicit format reads only its own files (not a README beside them).
-            files = [f for f in files if spec.format_of_file_name(f) == fmt]
-        if fmt == spec.IMAGES:
-            if not subdirs:
-                raise InputError(
-                    "image folder has no sub-folders",
-                    file=source,
-                    expected="one sub-folder of images per class",
-                )
-            if config.format == spec.AUTO:
-                dataclasses.replace(config, format=fmt).validate()
-            return fmt, root, [os.path.join(source, d) for d in subdirs]
-        if not files:
-            if fmt == spec.AUTO:
-                raise InputError(
-                    "directory holds no data files",
-                    file=source,
-                    expected="at least one data file (csv, parquet, npz, tfrecord) "
-                    "or one sub-folder per class",
-                )
-            names = ", ".join(f"*{e}" for e in spec.extensions_of(fmt))
-            raise InputError(
-                f"directory holds no data files of format {fmt!r}",
-                file=source,
-                expected=f"files named {names} (or a glob such as "
-                f"{os.path.join(source, '*')} to read files of any name)",
-            )
+        return _list_directory(config, fmt)
     elif exists(source):
         root = os.path.dirname(source)
         files = [source]
@@ -245,28 +202,102 @@ def list_source(config: spec.IngestConfig) -> tuple[str, str, list[str]]:
                 "is a file", file=source, expected="a directory with one sub-folder per class"
             )
     else:
-        raise InputError("no such file or directory", file=source, expected=expected)
+        raise InputError("no such file or directory", file=source, expected=_SOURCE_EXPECTED)
+    return _resolve_format(config, fmt, source, files), root, files
 
+
+def _list_glob(pattern: str) -> tuple[str, list[str]]:
+    """(root, files) of a glob source: the directory before its first glob
+    character, and the files it matches.
+
+    Raises:
+      InputError: no file matches.
+    """
+    files = glob_files(pattern)
+    if not files:
+        raise InputError("no file matches this pattern", file=pattern, expected=_SOURCE_EXPECTED)
+    prefix = _GLOB_CHARS.split(pattern, maxsplit=1)[0]
+    root = prefix if prefix.endswith(("/", os.sep)) else os.path.dirname(prefix)
+    return root, files
+
+
+def _list_directory(config: spec.IngestConfig, fmt: str) -> tuple[str, str, list[str]]:
+    """`list_source` for a directory: its data files, or its class sub-folders.
+
+    Raises:
+      InputError: an image folder without sub-folders, or no data files (of
+        the format, when explicit).
+    """
+    source = config.source
+    entries = listdir(source)
+    subdirs = [e for e in entries if isdir(os.path.join(source, e))]
+    # Marker files such as _SUCCESS are not data.
+    files = [os.path.join(source, e) for e in entries if e not in subdirs and not e.startswith("_")]
     if fmt == spec.AUTO:
-        found = {f: spec.format_of_file_name(f) for f in files}
-        unknown = [f for f, k in found.items() if k is None]
-        if unknown:
+        data_files = [f for f in files if spec.format_of_file_name(f)]
+        if data_files or not subdirs:
+            files = data_files
+        else:
+            fmt = spec.IMAGES
+    elif fmt != spec.IMAGES:
+        # An explicit format reads only its own files (not a README beside them).
+        files = [f for f in files if spec.format_of_file_name(f) == fmt]
+    if fmt == spec.IMAGES:
+        if not subdirs:
             raise InputError(
-                "cannot tell the format from the file extension",
-                file=unknown[0],
-                column=spec.FORMAT_KEY,
-                expected="a known extension (.csv, .parquet, .npz, .tfrecord[.gz]) "
-                "or an explicit format",
-            )
-        kinds = sorted(set(found.values()))
-        if len(kinds) > 1:
-            raise InputError(
-                f"files of several formats {kinds} in one source",
+                "image folder has no sub-folders",
                 file=source,
-                column=spec.FORMAT_KEY,
-                expected="one format per source (use a glob such as *.csv)",
+                expected="one sub-folder of images per class",
             )
-        fmt = kinds[0]
-        # Checks that could not be made from the source string alone.
-        dataclasses.replace(config, format=fmt).validate()
-    return fmt, root, files
+        if config.format == spec.AUTO:
+            dataclasses.replace(config, format=fmt).validate()
+        return fmt, source, [os.path.join(source, d) for d in subdirs]
+    if not files:
+        if fmt == spec.AUTO:
+            raise InputError(
+                "directory holds no data files",
+                file=source,
+                expected="at least one data file (csv, parquet, npz, tfrecord) "
+                "or one sub-folder per class",
+            )
+        names = ", ".join(f"*{e}" for e in spec.extensions_of(fmt))
+        raise InputError(
+            f"directory holds no data files of format {fmt!r}",
+            file=source,
+            expected=f"files named {names} (or a glob such as "
+            f"{os.path.join(source, '*')} to read files of any name)",
+        )
+    return _resolve_format(config, fmt, source, files), source, files
+
+
+def _resolve_format(config: spec.IngestConfig, fmt: str, source: str, files: list[str]) -> str:
+    """`fmt`, or with `auto` the one format the files' extensions name (the
+    configuration then checked again with it).
+
+    Raises:
+      InputError: a file of unknown extension, files of several formats, or
+        a configuration that does not fit the format found.
+    """
+    if fmt != spec.AUTO:
+        return fmt
+    found = {f: spec.format_of_file_name(f) for f in files}
+    unknown = [f for f, k in found.items() if k is None]
+    if unknown:
+        raise InputError(
+            "cannot tell the format from the file extension",
+            file=unknown[0],
+            column=spec.FORMAT_KEY,
+            expected="a known extension (.csv, .parquet, .npz, .tfrecord[.gz]) "
+            "or an explicit format",
+        )
+    kinds = sorted(set(found.values()))
+    if len(kinds) > 1:
+        raise InputError(
+            f"files of several formats {kinds} in one source",
+            file=source,
+            column=spec.FORMAT_KEY,
+            expected="one format per source (use a glob such as *.csv)",
+        )
+    # Checks that could not be made from the source string alone.
+    dataclasses.replace(config, format=kinds[0]).validate()
+    return kinds[0]

@@ -19,6 +19,7 @@ import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from frontier.components.common.checks import is_int, is_real
 from frontier.components.common.errors import InputError
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY  # noqa: F401 (re-exported)
 
@@ -143,11 +144,8 @@ def _number(value: Any, key: str, expected: str) -> float:
 
 def _integer(value: Any, key: str, expected: str) -> int:
     """An integer (an int, or an integral float; not a bool), else an InputError naming `key`."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        if isinstance(value, numbers.Integral):
-            return int(value)
-        if math.isfinite(float(value)) and float(value).is_integer():
-            return int(value)
+    if is_int(value) or (is_real(value) and float(value).is_integer()):
+        return int(value)
     raise InputError(f"got {value!r}", column=key, expected=expected)
 
 
@@ -444,6 +442,39 @@ class IngestConfig:
         Raises:
           InputError: naming the parameter (as `column`) and what was expected.
         """
+        self._validate_choices()
+        self._validate_noise()
+        self._validate_partition()
+        fmt = self.format_from_name()
+        self._validate_source(fmt)
+        _check_list(
+            self.feature_columns,
+            FEATURE_COLUMNS_KEY,
+            ("feature column", "columns"),
+            fmt in FORMATS_NEEDING_FEATURE_COLUMNS,
+            (f"format {fmt!r} needs the feature columns named", "the columns that hold features"),
+        )
+        _check_list(
+            self.classes,
+            CLASSES_KEY,
+            ("class name", "classes"),
+            fmt in FORMATS_NEEDING_CLASSES,
+            (
+                f"format {fmt!r} needs the classes declared",
+                "the list of class names that label values are matched against",
+            ),
+        )
+        if not self.label_column:
+            raise InputError(
+                "empty label column", column=LABEL_COLUMN_KEY, expected="a column name"
+            )
+        if fmt in (IMAGES, SKLEARN):
+            self._validate_fixed_roles(fmt)
+        else:
+            self._validate_role_columns()
+
+    def _validate_choices(self) -> None:
+        """The source is given; format, colour mode and eval fraction are in range."""
         if not isinstance(self.source, str) or not self.source.strip():
             raise InputError("empty source", column=SOURCE_KEY, expected="a path or sklearn:<name>")
         if self.format not in FORMATS:
@@ -464,9 +495,9 @@ class IngestConfig:
                 column=EVAL_FRACTION_KEY,
                 expected="a fraction strictly between 0 and 1",
             )
-        self._validate_noise()
-        self._validate_partition()
-        fmt = self.format_from_name()
+
+    def _validate_source(self, fmt: str) -> None:
+        """Format `sklearn` goes exactly with `sklearn:<name>` sources, of a known data set."""
         name = self.sklearn_name
         if (fmt == SKLEARN) != (name is not None):
             raise InputError(
@@ -480,57 +511,47 @@ class IngestConfig:
                 column=SOURCE_KEY,
                 expected=f"one of {[SKLEARN_PREFIX + n for n in SKLEARN_DATASETS]}",
             )
-        _check_distinct(self.feature_columns, FEATURE_COLUMNS_KEY, "feature column", "columns")
-        if fmt in FORMATS_NEEDING_FEATURE_COLUMNS and not self.feature_columns:
+
+    def _validate_fixed_roles(self, fmt: str) -> None:
+        """Image folders and sklearn data sets bring their own label (and, for
+        images, their one feature): no role or feature column to choose."""
+        given = [
+            key for key, value in self.role_columns.items() if key != LABEL_COLUMN_KEY and value
+        ]
+        if given:
             raise InputError(
-                f"format {fmt!r} needs the feature columns named",
+                f"format {fmt!r} has no such columns",
+                column=given[0],
+                expected="no weak_label/client_id/example_id column for image folders and sklearn data sets",
+            )
+        if self.label_column != DEFAULT_LABEL_COLUMN:
+            raise InputError(
+                f"format {fmt!r} has no label column to choose",
+                column=LABEL_COLUMN_KEY,
+                expected=f"the default {DEFAULT_LABEL_COLUMN!r} (labels come from sub-folders / the data set)",
+            )
+        if fmt == IMAGES and self.feature_columns is not None:
+            raise InputError(
+                "image folders have one feature 'image'",
                 column=FEATURE_COLUMNS_KEY,
-                expected="a list of the columns that hold features",
+                expected="feature_columns=None for image folders",
             )
-        _check_distinct(self.classes, CLASSES_KEY, "class name", "classes")
-        if fmt in FORMATS_NEEDING_CLASSES and not self.classes:
-            raise InputError(
-                f"format {fmt!r} needs the classes declared",
-                column=CLASSES_KEY,
-                expected="the list of class names that label values are matched against",
-            )
-        if not self.label_column:
-            raise InputError(
-                "empty label column", column=LABEL_COLUMN_KEY, expected="a column name"
-            )
-        if fmt in (IMAGES, SKLEARN):
-            given = [
-                key for key, value in self.role_columns.items() if key != LABEL_COLUMN_KEY and value
-            ]
-            if given:
-                raise InputError(
-                    f"format {fmt!r} has no such columns",
-                    column=given[0],
-                    expected="no weak_label/client_id/example_id column for image folders and sklearn data sets",
-                )
-            if self.label_column != DEFAULT_LABEL_COLUMN:
-                raise InputError(
-                    f"format {fmt!r} has no label column to choose",
-                    column=LABEL_COLUMN_KEY,
-                    expected=f"the default {DEFAULT_LABEL_COLUMN!r} (labels come from sub-folders / the data set)",
-                )
-            if fmt == IMAGES and self.feature_columns is not None:
-                raise InputError(
-                    "image folders have one feature 'image'",
-                    column=FEATURE_COLUMNS_KEY,
-                    expected="feature_columns=None for image folders",
-                )
-        seen: dict[str, str] = {}
+
+    def _validate_role_columns(self) -> None:
+        """Each role (label, weak label, client id, example id) has its own
+        column, and none of them is also a feature column."""
+        roles: dict[str, str] = {}
         for key, column in self.role_columns.items():
-            if not column or fmt in (IMAGES, SKLEARN):
+            if not column:
                 continue
-            if column in seen:
-                raise InputError(
-                    f"column {column!r} given for both {seen[column]} and {key}",
-                    column=key,
-                    expected="a different column for each role",
-                )
-            seen[column] = key
+            claim_unique(
+                roles,
+                column,
+                key,
+                "column {name!r} given for both {first} and {second}",
+                column=key,
+                expected="a different column for each role",
+            )
             if self.feature_columns and column in self.feature_columns:
                 raise InputError(
                     f"column {column!r} is both a feature and the {key}",
@@ -605,15 +626,57 @@ class IngestConfig:
             )
 
 
-def _check_distinct(values: tuple[str, ...] | None, key: str, item: str, plural: str) -> None:
-    """An optional list parameter, when given, is non-empty and has no repeats."""
-    if values is None:
-        return
-    if not values:
-        raise InputError("empty list", column=key, expected=f"at least one {item}")
-    dup = sorted({v for v in values if values.count(v) > 1})
-    if dup:
-        raise InputError(f"{plural} {dup} given twice", column=key, expected=f"distinct {item}s")
+def _check_list(
+    values: tuple[str, ...] | None,
+    key: str,
+    names: tuple[str, str],
+    required: bool,
+    missing: tuple[str, str],
+) -> None:
+    """An optional list parameter: when given, non-empty and without repeats;
+    when `required` (by the format), given.
+
+    Args:
+      values: the list, or None when not given.
+      key: the parameter's name.
+      names: (an item, the plural in messages), e.g. ("class name", "classes").
+      required: whether the format needs the list.
+      missing: (message, expected) of the error when a required list is missing.
+    """
+    item, plural = names
+    if values is not None:
+        if not values:
+            raise InputError("empty list", column=key, expected=f"at least one {item}")
+        dup = sorted({v for v in values if values.count(v) > 1})
+        if dup:
+            raise InputError(
+                f"{plural} {dup} given twice", column=key, expected=f"distinct {item}s"
+            )
+    if required and not values:
+        raise InputError(missing[0], column=key, expected=missing[1])
+
+
+def claim_unique(
+    claimed: dict[str, str], name: str, claimant: str, message: str, **where: Any
+) -> None:
+    """Records that `claimant` takes `name`, unless another claimant took it first.
+
+    Used where names must not collide: two roles naming one column, two
+    columns sanitised to one feature key.
+
+    Args:
+      claimed: name -> its first claimant, updated here.
+      name: the name taken; claimant: who takes it.
+      message: the error's message, formatted with `name`, `first` (the
+        earlier claimant) and `second` (`claimant`).
+      **where: the error's `column`, `expected` etc. (`InputError`'s keywords).
+
+    Raises:
+      InputError: `name` was claimed before.
+    """
+    if name in claimed:
+        raise InputError(message.format(name=name, first=claimed[name], second=claimant), **where)
+    claimed[name] = claimant
 
 
 _EXTENSIONS = (

@@ -1,0 +1,343 @@
+"""Tests of Ingest's readers: every format (CSV, Parquet, NPZ, TFRecord, image
+folders, scikit-learn data sets) round-trips through the executor, and bad
+values in a file fail with a message that names the file, row and column."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+from ingest_helpers import (
+    TABLE_HEADER,
+    by_id,
+    check_consistent,
+    csv_config,
+    hidden_entries,
+    load_all,
+    make_images,
+    run_executor,
+    table_rows,
+    write_csv,
+)
+
+from frontier.components.common.errors import InputError
+from frontier.components.ingest import (
+    IngestConfig,
+    assign_split,
+    plan_source,
+    read_arrays,
+    sanitize_key,
+    spec,
+)
+
+
+def test_csv_round_trip_with_all_roles(tmp_path):
+    rows = table_rows(30)
+    path = write_csv(tmp_path / "table.csv", TABLE_HEADER, rows)
+    examples, info, page = run_executor(
+        tmp_path,
+        source=path,
+        feature_columns=["a", "b"],
+        label_column="label",
+        weak_label_column="noisy",
+        client_id_column="user",
+        example_id_column="id",
+        classes=["cat", "dog"],
+        seed=3,
+    )
+    assert info.feature_keys == ("a", "b") and info.feature_dims == (1, 1)
+    assert info.class_names == ("cat", "dog")
+    assert info.role_keys == ("label", "weak_label", "client_id", "example_id")
+    assert info.image_shape is None
+    assert sum(info.split_counts.values()) == 30
+
+    splits = load_all(examples.uri)
+    check_consistent(info, splits)
+    index = by_id(splits)
+    assert sorted(index) == [r[5] for r in rows]
+    for a, b, label, weak, user, eid in rows:
+        s, i = index[eid]
+        assert s == assign_split(eid, 3, 0.2)  # the documented rule, in Beam as in plain Python
+        np.testing.assert_allclose(splits[s]["x"][i], [a, b], rtol=1e-6)
+        assert splits[s]["label"][i] == ["cat", "dog"].index(label)
+        assert splits[s]["weak_label"][i] == ["cat", "dog"].index(weak)
+        assert splits[s]["client_id"][i] == user.encode()
+
+    # Stock ExampleGen's layout and artifact properties.
+    assert sorted(os.listdir(examples.uri)) == ["Split-eval", "Split-train", "dataset_info.json"]
+    assert all(
+        f.startswith("data_tfrecord-") and f.endswith(".gz")
+        for f in os.listdir(os.path.join(examples.uri, "Split-train"))
+    )
+    assert json.loads(examples.split_names) == ["train", "eval"]
+    assert examples.get_string_custom_property("payload_format") == "FORMAT_TF_EXAMPLE"
+    assert not examples.has_custom_property(spec.LABEL_NOISE_KEY)  # no noise, no noise properties
+    # The page names the source, the roles and the counts.
+    assert "table.csv" in page and "noisy" in page and "weak_label" in page
+    assert "Examples per split and class" in page and "0: cat" in page
+    assert "ex0" in page  # sample rows (parsed back with the feature spec)
+    assert hidden_entries(tmp_path / "out") == []  # no temp folders left after success
+
+
+def test_parquet_round_trip_with_vector_column_and_integer_labels(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = 25
+    vec = [[float(i), float(i) + 0.5, -float(i)] for i in range(n)]
+    table = pa.table(
+        {
+            "size": pa.array(np.arange(n, dtype=np.int64)),
+            "vec": pa.array(vec, type=pa.list_(pa.float32())),
+            "y": pa.array([i % 3 for i in range(n)], type=pa.int64()),
+        }
+    )
+    pq.write_table(table, tmp_path / "data.parquet")
+    examples, info, _ = run_executor(
+        tmp_path,
+        source=str(tmp_path / "data.parquet"),
+        feature_columns=["size", "vec"],
+        label_column="y",
+        classes=["0", "1", "2"],
+    )
+    assert info.feature_keys == ("size", "vec") and info.feature_dims == (1, 3)
+    assert info.role_keys == ("label", "example_id")
+    splits = load_all(examples.uri)
+    check_consistent(info, splits)
+    index = by_id(splits)
+    assert sorted(index) == sorted(f"data.parquet#{i + 1}" for i in range(n))
+    for i in range(n):
+        s, j = index[f"data.parquet#{i + 1}"]
+        np.testing.assert_allclose(splits[s]["x"][j], [i, *vec[i]])
+        assert splits[s]["label"][j] == i % 3
+
+
+def test_npz_round_trip_images_from_3d_array(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=(40, 4, 5)).astype(np.float32)
+    y = rng.integers(0, 3, size=40)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    examples, info, page = run_executor(
+        tmp_path, source=str(tmp_path / "d.npz"), label_column="y", classes=["0", "1", "2"]
+    )
+    assert info.feature_keys == ("x",) and info.feature_dims == (20,)
+    assert info.image_shape == (4, 5, 1)
+    splits = load_all(examples.uri)
+    check_consistent(info, splits)
+    for eid, (s, j) in by_id(splits).items():
+        i = int(eid.split("#")[1]) - 1
+        np.testing.assert_array_equal(splits[s]["x"][j], x[i].ravel())
+        assert splits[s]["label"][j] == y[i]
+    assert "data:image/png;base64" in page  # a grid of sample images
+
+
+def test_tfrecord_round_trip(tmp_path):
+    import tensorflow as tf
+
+    path = str(tmp_path / "data.tfrecord.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as w:
+        for i in range(20):
+            feats = {
+                "f": tf.train.Feature(float_list=tf.train.FloatList(value=[i, 2.0 * i])),
+                "g": tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 7])),
+                "kind": tf.train.Feature(
+                    bytes_list=tf.train.BytesList(value=[b"odd" if i % 2 else b"even"])
+                ),
+                "cid": tf.train.Feature(int64_list=tf.train.Int64List(value=[i // 5])),
+            }
+            w.write(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
+    examples, info, _ = run_executor(
+        tmp_path,
+        source=path,
+        feature_columns=["f", "g"],
+        label_column="kind",
+        client_id_column="cid",
+        classes=["even", "odd"],
+    )
+    assert info.feature_dims == (2, 1)
+    assert info.role_keys == ("label", "client_id", "example_id")
+    splits = load_all(examples.uri)
+    check_consistent(info, splits)
+    for eid, (s, j) in by_id(splits).items():
+        i = int(eid.split("#")[1]) - 1
+        np.testing.assert_allclose(splits[s]["x"][j], [i, 2 * i, i % 7])
+        assert splits[s]["label"][j] == i % 2
+        assert splits[s]["client_id"][j] == str(i // 5).encode()
+
+
+def test_image_folder_round_trip_rgb(tmp_path):
+    pixels = make_images(tmp_path / "imgs")
+    examples, info, page = run_executor(
+        tmp_path, source=str(tmp_path / "imgs"), color_mode="rgb", eval_fraction=0.3
+    )
+    assert info.feature_keys == ("image",) and info.image_shape == (2, 3, 3)
+    assert info.class_names == ("cat", "dog")
+    splits = load_all(examples.uri)
+    check_consistent(info, splits)
+    index = by_id(splits)
+    assert sorted(index) == sorted(pixels)
+    for rel, (s, j) in index.items():
+        np.testing.assert_allclose(splits[s]["x"][j], pixels[rel].ravel() / 255.0, atol=1e-6)
+        assert splits[s]["label"][j] == ("cat", "dog").index(rel.split("/")[0])
+    assert "data:image/png;base64" in page
+
+
+def test_image_folder_grayscale_converts_rgb_files(tmp_path):
+    from PIL import Image
+
+    pixels = make_images(tmp_path / "imgs", per_class=3)
+    info, splits = read_arrays(IngestConfig.create(str(tmp_path / "imgs"), color_mode="grayscale"))
+    assert info.image_shape == (2, 3, 1)
+    with pytest.raises(
+        InputError, match=r"column 'client_id_column': format 'images' has no such columns"
+    ):
+        read_arrays(IngestConfig.create(str(tmp_path / "imgs"), client_id_column="user"))
+    for rel, (s, j) in by_id(splits).items():
+        gray = np.asarray(Image.fromarray(pixels[rel], "RGB").convert("L"), np.float32) / 255.0
+        np.testing.assert_allclose(splits[s]["x"][j], gray.ravel(), atol=1e-6)
+
+
+def test_sklearn_digits(tmp_path):
+    from sklearn.datasets import load_digits
+
+    examples, info, page = run_executor(tmp_path, source="sklearn:digits", seed=1)
+    digits = load_digits()
+    assert info.image_shape == (8, 8, 1)
+    assert info.feature_keys[:2] == ("pixel_0_0", "pixel_0_1") and info.input_dim == 64
+    assert info.class_names == tuple(str(i) for i in range(10))
+    assert sum(info.split_counts.values()) == 1797
+    splits = load_all(examples.uri)
+    check_consistent(info, splits)
+    s, j = by_id(splits)["digits#100"]
+    np.testing.assert_array_equal(splits[s]["x"][j], digits.data[99])  # 0..16 as in sklearn
+    assert splits[s]["label"][j] == digits.target[99]
+    assert "data:image/png;base64" in page
+
+
+@pytest.mark.parametrize(
+    "name, n, first_key",
+    [
+        ("iris", 150, "sepal_length_cm"),
+        ("wine", 178, "alcohol"),
+        ("breast_cancer", 569, "mean_radius"),
+    ],
+)
+def test_other_sklearn_loaders_plain(name, n, first_key):
+    info, splits = read_arrays(IngestConfig.create(f"sklearn:{name}"))
+    assert info.feature_keys[0] == first_key and info.image_shape is None
+    assert sum(len(a["label"]) for a in splits.values()) == n
+    assert all(k == sanitize_key(k) for k in info.feature_keys)
+
+
+@pytest.mark.parametrize(
+    "bad, what",
+    [
+        ("abc", r"value 'abc' is not a number \(expected a number\)"),
+        ("", r"missing value"),
+        ("nan", r"value nan is not finite"),
+        ("-inf", r"value -inf is not finite"),
+        ("1e300", r"value 1e\+300 overflows float32"),
+    ],
+)
+def test_bad_numeric_values_name_file_row_column(tmp_path, bad, what):
+    rows = [[1, 2, "cat"], [3, 4, "dog"], [5, bad, "cat"]]
+    path = write_csv(tmp_path / "t.csv", ["a", "b", "label"], rows)
+    with pytest.raises(InputError, match=r"file .*t\.csv, row 4, column 'b': " + what):
+        read_arrays(csv_config(path))
+
+
+def test_label_outside_declared_classes(tmp_path):
+    path = write_csv(tmp_path / "t.csv", ["a", "b", "label"], [[1, 2, "cat"], [3, 4, "cow"]])
+    with pytest.raises(
+        InputError,
+        match=r"t\.csv, row 3, column 'label': label 'cow' is not a declared class.*\['cat', 'dog'\]",
+    ):
+        read_arrays(csv_config(path))
+    # Integer labels are matched by name; the message says how to declare them.
+    path = write_csv(tmp_path / "u.csv", ["a", "b", "label"], [[1, 2, 0]])
+    with pytest.raises(InputError, match=r"label '0' is not a declared class; .*'0', '1'"):
+        read_arrays(csv_config(path))
+    # CSV text is matched as written: 3.0 is not class "3" (a Parquet or NPZ 3.0 would be).
+    path = write_csv(tmp_path / "v.csv", ["a", "b", "label"], [[1, 2, "3"], [3, 4, " 3.0 "]])
+    with pytest.raises(
+        InputError,
+        match=r"v\.csv, row 3, column 'label': label '3\.0' is not a declared class; text labels "
+        r"\(such as CSV fields\) are matched as written, so '3\.0' does not match class '3' "
+        r"\(write 3 or declare '3\.0'\)",
+    ):
+        read_arrays(csv_config(path, classes=["3", "4"]))
+    np.savez(tmp_path / "f.npz", x=np.zeros((4, 2)), y=np.array([3.0, 4.0, 3.0, 4.0]))
+    config = IngestConfig.create(
+        str(tmp_path / "f.npz"), label_column="y", classes=["3", "4"], eval_fraction=0.5, seed=2
+    )
+    _, splits = read_arrays(config)
+    assert sorted(np.concatenate([a["label"] for a in splits.values()])) == [0, 0, 1, 1]
+
+
+def test_wrong_field_count_and_empty_sources(tmp_path):
+    path = write_csv(tmp_path / "t.csv", ["a", "b", "label"], [[1, 2, "cat"], [3, "dog"]])
+    with pytest.raises(InputError, match=r"t\.csv, row 3: 2 fields \(expected 3 fields"):
+        read_arrays(csv_config(path))
+    empty = write_csv(tmp_path / "e.csv", ["a", "b", "label"], [])
+    with pytest.raises(InputError, match=r"file .*e\.csv: the source has no rows"):
+        read_arrays(csv_config(empty))
+    np.savez(tmp_path / "e.npz", x=np.zeros((0, 3)), label=np.zeros((0,)))
+    with pytest.raises(InputError, match=r"no rows"):
+        read_arrays(IngestConfig.create(str(tmp_path / "e.npz"), classes=["a"]))
+    os.makedirs(tmp_path / "imgs" / "cat")
+    with pytest.raises(InputError, match=r"imgs: the image folder has no images"):
+        read_arrays(IngestConfig.create(str(tmp_path / "imgs")))
+
+
+def test_npz_planning_reads_headers_and_readers_only_the_needed_arrays(tmp_path, monkeypatch):
+    from frontier.components.ingest import readers
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(30, 2, 3)), rng.integers(0, 2, size=30)
+    # An array of Python objects beside the data: np.load refuses to load it
+    # (no pickles), so reading it at all would fail.
+    np.savez_compressed(
+        tmp_path / "d.npz", x=x, y=y, meta=np.array([{"k": 1}], dtype=object), big=np.zeros(10**6)
+    )
+    config = IngestConfig.create(
+        str(tmp_path / "d.npz"), label_column="y", classes=["0", "1"], eval_fraction=0.5
+    )
+    with monkeypatch.context() as m:  # planning decompresses no array
+        m.setattr(readers, "_load_npz", lambda *a: pytest.fail("planning loaded arrays"))
+        plan = plan_source(config)
+    assert plan.feature_dims == (6,) and plan.image_shape == (2, 3, 1)
+    info, splits = read_arrays(config)
+    assert sum(info.split_counts.values()) == 30
+    # A needed array of objects, or of another length, is named from its header.
+    np.savez(tmp_path / "o.npz", x=x, y=np.array([None] * 30, dtype=object))
+    with pytest.raises(InputError, match=r"o\.npz, column 'y': array holds Python objects"):
+        plan_source(dataclasses.replace(config, source=str(tmp_path / "o.npz")))
+    np.savez(tmp_path / "n.npz", x=x, y=y[:29])
+    with pytest.raises(InputError, match=r"n\.npz, column 'y': array has 29 rows but 'x' has 30"):
+        plan_source(dataclasses.replace(config, source=str(tmp_path / "n.npz")))
+    (tmp_path / "z.npz").write_text("not a zip")
+    with pytest.raises(InputError, match=r"z\.npz: cannot be read as NPZ"):
+        plan_source(dataclasses.replace(config, source=str(tmp_path / "z.npz")))
+
+
+def test_npz_errors_name_array(tmp_path):
+    np.savez(tmp_path / "d.npz", x=np.zeros((3, 2)), y=np.array([0, 1, 0]))
+    with pytest.raises(InputError, match=r"d\.npz, column 'label': no such array.*\['x', 'y'\]"):
+        read_arrays(IngestConfig.create(str(tmp_path / "d.npz"), classes=["0", "1"]))
+    np.savez(tmp_path / "n.npz", x=np.array([[0.0, 1.0], [np.nan, 2.0]]), y=np.array([0, 1]))
+    with pytest.raises(InputError, match=r"n\.npz, row 2, column 'x': value nan is not finite"):
+        read_arrays(
+            IngestConfig.create(str(tmp_path / "n.npz"), label_column="y", classes=["0", "1"])
+        )
+
+
+def test_images_of_different_sizes_name_both_files(tmp_path):
+    make_images(tmp_path / "imgs", sizes={("dog", 2): (4, 2)}, per_class=3)
+    with pytest.raises(InputError) as e:
+        read_arrays(IngestConfig.create(str(tmp_path / "imgs")))
+    msg = str(e.value)
+    assert os.path.join("dog", "2.png") in msg and "4x2" in msg
+    assert "cat/0.png is 3x2" in msg and "same size" in msg
