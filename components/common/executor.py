@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from absl import logging
-from tfx.dsl.components.base import base_executor
+from tfx.dsl.components.base import base_beam_executor, base_executor
 from tfx.types import artifact_utils
 from tfx.types.component_spec import ComponentSpec
 
@@ -104,12 +104,8 @@ class Job:
         return artifact_utils.get_single_instance(list(self.outputs[key]))
 
 
-class ComponentExecutor(base_executor.BaseExecutor, abc.ABC):
-    """Base of frontier's executors: `Do` builds the `Job`, `run` does the work.
-
-    Subclasses set `SPEC_CLASS` (the component's `ComponentSpec`) and
-    implement `run`.
-    """
+class _RunsJobs(abc.ABC):
+    """`Do` builds the `Job` from the spec in `SPEC_CLASS` and calls `run`."""
 
     SPEC_CLASS: type[ComponentSpec]
 
@@ -124,6 +120,15 @@ class ComponentExecutor(base_executor.BaseExecutor, abc.ABC):
     @abc.abstractmethod
     def run(self, job: Job) -> None:
         """Reads the inputs, runs the component's plain functions, writes the outputs."""
+
+
+class ComponentExecutor(_RunsJobs, base_executor.BaseExecutor):
+    """Base of frontier's executors: subclasses set `SPEC_CLASS` and implement `run`."""
+
+
+class BeamComponentExecutor(_RunsJobs, base_beam_executor.BaseBeamExecutor):
+    """`ComponentExecutor` for a component that runs a Beam pipeline
+    (`self._make_beam_pipeline()` honours the pipeline's `beam_pipeline_args`)."""
 
 
 @dataclasses.dataclass(frozen=True)

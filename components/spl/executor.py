@@ -6,15 +6,14 @@ import dataclasses
 import json
 import os
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
 import tensorflow as tf
 from absl import logging
-from tfx import types
 from tfx.components.example_gen import write_split
-from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
@@ -26,6 +25,7 @@ from frontier.components.common.examples_io import (
     split_files,
     split_uri,
 )
+from frontier.components.common.executor import BeamComponentExecutor, Job, set_properties
 from frontier.components.common.html import write_report
 from frontier.components.spl import spec
 from frontier.components.spl.inference import TeacherLabels, with_labels
@@ -102,7 +102,28 @@ def _relabel(
     return out, label, weak, spl
 
 
-class Executor(base_beam_executor.BaseBeamExecutor):
+def _check_inputs(pool: Any, teacher: Any, info: DatasetInfo) -> list[str]:
+    """Checks the pool and the teacher before Beam starts; returns the pool's splits.
+
+    Raises:
+      InputError: no `weak_label`, an empty pool, a teacher of another label
+        space or other features, a split with no files.
+    """
+    check_label_column(info, WEAK_LABEL_KEY, pool.uri)
+    if info.split_counts.get(TRAIN_SPLIT, 0) == 0:
+        raise InputError(
+            "the weakly-labeled pool is empty",
+            file=split_uri(pool.uri, TRAIN_SPLIT),
+            expected="at least one example in the train split",
+        )
+    check_teacher(info, model_info(teacher.uri), teacher.uri)
+    splits = list(artifact_utils.decode_split_names(pool.split_names))
+    for split in splits:
+        split_files(pool.uri, split)  # a clear error for a split with no files
+    return splits
+
+
+class Executor(BeamComponentExecutor):
     """Relabels a weakly-labeled pool for pre-training (SPL and its baselines).
 
     Inputs:
@@ -144,72 +165,35 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     with fewer than two classes) removes the partial outputs.
     """
 
-    def Do(  # noqa: N802 - TFX's name
-        self,
-        input_dict: dict[str, list[types.Artifact]],
-        output_dict: dict[str, list[types.Artifact]],
-        exec_properties: dict[str, Any],
-    ) -> None:
-        pool = artifact_utils.get_single_instance(input_dict[spec.EXAMPLES_KEY])
-        teacher = artifact_utils.get_single_instance(input_dict[spec.TEACHER_KEY])
-        out = artifact_utils.get_single_instance(output_dict[spec.RELABELED_EXAMPLES_KEY])
-        map_artifact = artifact_utils.get_single_instance(output_dict[spec.LABEL_MAP_KEY])
-        report = artifact_utils.get_single_instance(output_dict[spec.VISUALIZATION_KEY])
-        strategy = str(exec_properties[spec.STRATEGY_KEY])
-        min_count = int(exec_properties[spec.MIN_COUNT_KEY])
-        batch_size = int(exec_properties[spec.BATCH_SIZE_KEY])
-        check_parameters(strategy, min_count, batch_size)
+    SPEC_CLASS = spec.SplLabelerSpec
 
+    def run(self, job: Job) -> None:
+        p = job.params
+        strategy, min_count = p[spec.STRATEGY_KEY], p[spec.MIN_COUNT_KEY]
+        check_parameters(strategy, min_count, p[spec.BATCH_SIZE_KEY])
+        pool, teacher = job.input(spec.EXAMPLES_KEY), job.input(spec.TEACHER_KEY)
+        out = job.output(spec.RELABELED_EXAMPLES_KEY)
         info = DatasetInfo.read(pool.uri)
-        check_label_column(info, WEAK_LABEL_KEY, pool.uri)
-        if info.split_counts.get(TRAIN_SPLIT, 0) == 0:
-            raise InputError(
-                "the weakly-labeled pool is empty",
-                file=split_uri(pool.uri, TRAIN_SPLIT),
-                expected="at least one example in the train split",
-            )
-        check_teacher(info, model_info(teacher.uri), teacher.uri)
-        splits = [s for s in artifact_utils.decode_split_names(pool.split_names)]
-        for split in splits:
-            split_files(pool.uri, split)  # a clear error for a split with no files
-
-        tmp = self._tmp_dir(out.uri)
-        try:
-            self._run_pipeline(
-                pool.uri,
-                serving_dir(teacher.uri),
-                out.uri,
-                splits,
-                info,
-                strategy,
-                min_count,
-                batch_size,
-                tmp,
-            )
-            confusion = np.asarray(self._read_json(os.path.join(tmp, _CONFUSION_FILE)), np.int64)
-            counts = self._read_json(os.path.join(tmp, _COUNTS_FILE))
-        except Exception as e:
-            remove_split_outputs(out.uri, splits)
-            raise_unwrapped(e)
-        finally:
-            if tf.io.gfile.exists(tmp):
-                tf.io.gfile.rmtree(tmp)
-
+        splits = _check_inputs(pool, teacher, info)
+        confusion, counts = self._relabel(pool.uri, teacher.uri, out.uri, splits, info, p)
         # The same deterministic function the pipeline used on the same matrix.
         label_map = build_label_map(confusion, strategy, min_count, info.class_names)
         out_info = self._relabelled_info(info, label_map, splits, counts)
         out_info.write(out.uri)
         set_examples_properties(out, splits)
-
+        map_artifact = job.output(spec.LABEL_MAP_KEY)
         tf.io.gfile.makedirs(map_artifact.uri)
         with tf.io.gfile.GFile(os.path.join(map_artifact.uri, SPL_LABEL_MAP_FILE), "w") as f:
             f.write(label_map.to_json())
         agreement = float(np.trace(confusion) / confusion.sum())
+        properties = {
+            spec.STRATEGY_PROPERTY: strategy,
+            spec.NUM_CLASSES_PROPERTY: label_map.num_classes,
+            spec.DROPPED_PROPERTY: label_map.dropped,
+            spec.AGREEMENT_PROPERTY: agreement,
+        }
         for artifact in (out, map_artifact):
-            artifact.set_string_custom_property(spec.STRATEGY_PROPERTY, strategy)
-            artifact.set_int_custom_property(spec.NUM_CLASSES_PROPERTY, label_map.num_classes)
-            artifact.set_int_custom_property(spec.DROPPED_PROPERTY, label_map.dropped)
-            artifact.set_float_custom_property(spec.AGREEMENT_PROPERTY, agreement)
+            set_properties(artifact, properties)
         logging.info(
             "%s: %s label space of %d classes from %d pool examples (teacher agrees on %.3f, "
             "%d dropped)",
@@ -221,12 +205,45 @@ class Executor(base_beam_executor.BaseBeamExecutor):
             label_map.dropped,
         )
         write_report(
-            report,
+            job.output(spec.VISUALIZATION_KEY),
             f"{OWNER}: {strategy}, {label_map.num_classes} classes",
             spl_page(label_map, out_info, subtitle=f"pool: {info.source or pool.uri}"),
         )
 
     # -- pieces ------------------------------------------------------------------
+
+    def _relabel(
+        self,
+        pool_uri: str,
+        teacher_uri: str,
+        out_uri: str,
+        splits: list[str],
+        info: DatasetInfo,
+        p: Mapping[str, Any],
+    ) -> tuple[np.ndarray, list]:
+        """Runs the Beam pipeline; returns (the confusion matrix int64 [C, C], the
+        (split, spl label, count) triples). A failure removes the partial splits."""
+        tmp = self._tmp_dir(out_uri)
+        try:
+            self._run_pipeline(
+                pool_uri,
+                serving_dir(teacher_uri),
+                out_uri,
+                splits,
+                info,
+                p[spec.STRATEGY_KEY],
+                p[spec.MIN_COUNT_KEY],
+                p[spec.BATCH_SIZE_KEY],
+                tmp,
+            )
+            confusion = np.asarray(self._read_json(os.path.join(tmp, _CONFUSION_FILE)), np.int64)
+            return confusion, self._read_json(os.path.join(tmp, _COUNTS_FILE))
+        except Exception as e:
+            remove_split_outputs(out_uri, splits)
+            raise_unwrapped(e)
+        finally:
+            if tf.io.gfile.exists(tmp):
+                tf.io.gfile.rmtree(tmp)
 
     def _run_pipeline(
         self,
