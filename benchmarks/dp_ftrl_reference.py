@@ -15,8 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from frontier.components.dp_ftrl.clients import ClientData
-from frontier.components.dp_ftrl.model import Params, flatten_jnp, inverse_std
+from frontier.components.dp_ftrl.model import flatten_jnp, inverse_std
 from frontier.components.dp_ftrl.rounds import local_sgd
 
 __all__ = ["round_delta_sum_loop"]
@@ -34,24 +33,18 @@ def _one_client_delta(
     return flatten_jnp(final) - flatten_jnp(params)
 
 
-def round_delta_sum_loop(
-    params: Params,
-    clients: np.ndarray,
-    key: jax.Array,
-    data: ClientData,
-    input_mean: np.ndarray,
-    input_var: np.ndarray,
-    *,
-    client_lr: float,
-    local_epochs: int,
-    batch_size: int,
-    clip: float | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+def round_delta_sum_loop(params, clients, key, data, input_mean, input_var, *, clip=None, **local):
     """`round_delta_sum` computed client by client (float64 clipping and sum).
 
-    Args and returns: as `round_delta_sum` (without `client_chunk`): float32 [d] sum of the
-    clipped deltas, float32 [K] norms before clipping (NaN for empty slots, index -1).
+    The arguments are `round_delta_sum`'s without `client_chunk` (`local`: client_lr,
+    local_epochs, batch_size).
+
+    Returns:
+      As `round_delta_sum`: float32 [d] sum of the clipped deltas, float32 [K] norms before
+      clipping (NaN for empty slots, index -1).
     """
+    client_lr = jnp.float32(local["client_lr"])
+    local_epochs, batch_size = int(local["local_epochs"]), int(local["batch_size"])
     p = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), params)
     mean = jnp.asarray(input_mean, jnp.float32)
     inv_std = jnp.asarray(inverse_std(input_var))
@@ -65,7 +58,7 @@ def round_delta_sum_loop(
             continue
         delta = _one_client_delta(
             p, dx[c], dy[c], dm[c], jax.random.fold_in(key, int(c)), mean, inv_std,
-            jnp.float32(client_lr), local_epochs=int(local_epochs), batch_size=int(batch_size),
+            client_lr, local_epochs=local_epochs, batch_size=batch_size,
         )  # fmt: skip
         delta = np.asarray(delta, np.float64)
         norm = float(np.sqrt(np.sum(delta * delta)))

@@ -302,21 +302,16 @@ def _format_privacy(result: dict, mechanism: str, args: argparse.Namespace) -> l
 
 
 def _cmd_privacy(args: argparse.Namespace) -> int:
+    import inspect
+
     from frontier.components.common.errors import InputError
     from frontier.components.dp_ftrl import accounting  # noqa: F401 (imported before timing)
 
     start = time.perf_counter()
     try:
-        result = privacy_account(
-            args.mechanism,
-            args.rounds,
-            args.max_participations,
-            args.delta,
-            noise_multiplier=args.noise_multiplier,
-            target_epsilon=args.target_epsilon,
-            min_separation=args.min_separation,
-            restart_every=args.restart_every,
-        )
+        # The options are named after privacy_account's parameters.
+        names = inspect.signature(privacy_account).parameters
+        result = privacy_account(**{name: getattr(args, name) for name in names})
     except InputError as e:
         message = str(e)
         prefix = f"column {e.column!r}: "

@@ -151,75 +151,78 @@ def momentum_update(
 
 
 def dp_ftrl_server(
-    *,
-    clients_per_round: int,
-    server_lr: float,
-    momentum: float,
-    nesterov: bool,
-    noise_std: float,
-    rng: np.random.Generator,
-    estimator: str = "efficient",
-    restart_every: int | None = None,
+    config: FederatedConfig, noise_std: float, rng: np.random.Generator
 ) -> ServerOptimizer:
-    """DP-FTRLM: `ftrl_init` and `ftrl_update` with these settings (see `ftrl_update`)."""
+    """DP-FTRLM: `ftrl_init` and `ftrl_update` with the config's settings.
+
+    Args:
+      config: server_lr, momentum, nesterov, clients_per_round (the fixed divisor K: the
+        count of clients present would depend on the data), estimator, restart_every.
+      noise_std: per-coordinate noise std of a tree node (``noise_multiplier * clip``).
+      rng: the generator of the tree noise.
+    """
+    c = config
 
     def update(state: FtrlState, delta_sum: np.ndarray, present: int):
-        del present  # the divisor is the fixed K: the count would depend on the data
+        del present  # the divisor is the fixed K
         state = ftrl_update(
             state,
             delta_sum,
-            clients_per_round=clients_per_round,
-            server_lr=server_lr,
-            momentum=momentum,
-            nesterov=nesterov,
+            clients_per_round=c.clients_per_round,
+            server_lr=c.server_lr,
+            momentum=c.momentum,
+            nesterov=c.nesterov,
             noise_std=noise_std,
             rng=rng,
-            estimator=estimator,
-            restart_every=restart_every,
+            estimator=c.estimator,
+            restart_every=c.restart_every,
         )
         return state.w, state
 
     return ServerOptimizer(ftrl_init, update)
 
 
-def dp_fedavg_server(
-    *,
-    clients_per_round: int,
-    server_lr: float,
-    momentum: float,
-    nesterov: bool,
-    noise_std: float,
-    rng: np.random.Generator,
+def _momentum_server(
+    config: FederatedConfig, mean_delta: Callable[[np.ndarray, int], np.ndarray]
 ) -> ServerOptimizer:
-    """DP-FedAvg: ``g = (X_t + N(0, noise_std**2)) / K``, then `momentum_update` with g."""
+    """Server SGD with momentum on ``mean_delta(delta_sum, present)`` (`momentum_update`)."""
+    c = config
 
     def update(state: MomentumState, delta_sum: np.ndarray, present: int):
+        step = dict(server_lr=c.server_lr, momentum=c.momentum, nesterov=c.nesterov)
+        state = momentum_update(state, mean_delta(delta_sum, present), **step)
+        return state.w, state
+
+    return ServerOptimizer(momentum_init, update)
+
+
+def dp_fedavg_server(
+    config: FederatedConfig, noise_std: float, rng: np.random.Generator
+) -> ServerOptimizer:
+    """DP-FedAvg: server momentum on ``g = (X_t + N(0, noise_std**2)) / K``.
+
+    Args:
+      config: server_lr, momentum, nesterov, clients_per_round (the fixed divisor K).
+      noise_std: per-coordinate noise std on a round's sum (``noise_multiplier * clip``).
+      rng: the generator of the noise, fresh each round.
+    """
+
+    def noisy_mean(delta_sum: np.ndarray, present: int) -> np.ndarray:
         del present  # the divisor is the fixed K, as for DP-FTRL
         if noise_std > 0:
             delta_sum = delta_sum + noise_std * rng.standard_normal(delta_sum.shape)
-        state = momentum_update(
-            state,
-            delta_sum / clients_per_round,
-            server_lr=server_lr,
-            momentum=momentum,
-            nesterov=nesterov,
-        )
-        return state.w, state
+        return delta_sum / config.clients_per_round
 
-    return ServerOptimizer(momentum_init, update)
+    return _momentum_server(config, noisy_mean)
 
 
-def fedavg_server(*, server_lr: float, momentum: float, nesterov: bool) -> ServerOptimizer:
-    """FedAvg: `momentum_update` with the unweighted mean delta of the clients present."""
+def fedavg_server(config: FederatedConfig) -> ServerOptimizer:
+    """FedAvg: server momentum on the unweighted mean delta of the clients present."""
 
-    def update(state: MomentumState, delta_sum: np.ndarray, present: int):
-        mean = delta_sum / present if present else np.zeros_like(delta_sum)
-        state = momentum_update(
-            state, mean, server_lr=server_lr, momentum=momentum, nesterov=nesterov
-        )
-        return state.w, state
+    def mean(delta_sum: np.ndarray, present: int) -> np.ndarray:
+        return delta_sum / present if present else np.zeros_like(delta_sum)
 
-    return ServerOptimizer(momentum_init, update)
+    return _momentum_server(config, mean)
 
 
 def server_optimizer(
@@ -229,17 +232,12 @@ def server_optimizer(
 
     Args:
       mechanism: one of `config.MECHANISMS`.
-      config: the run's settings (server_lr, momentum, nesterov, clients_per_round, and for
-        DP-FTRL estimator and restart_every).
+      config: the run's settings.
       noise_std: per-coordinate noise std on a sum of clipped deltas (a tree node's for
         DP-FTRL, a round's for DP-FedAvg); unused by FedAvg.
       rng: the generator of that noise.
     """
-    c = config
-    step = dict(server_lr=c.server_lr, momentum=c.momentum, nesterov=c.nesterov)
     if mechanism == "fedavg":
-        return fedavg_server(**step)
-    noisy = dict(step, clients_per_round=c.clients_per_round, noise_std=noise_std, rng=rng)
-    if mechanism == "dp_fedavg":
-        return dp_fedavg_server(**noisy)
-    return dp_ftrl_server(**noisy, estimator=c.estimator, restart_every=c.restart_every)
+        return fedavg_server(config)
+    private = dp_fedavg_server if mechanism == "dp_fedavg" else dp_ftrl_server
+    return private(config, noise_std, rng)
