@@ -6,7 +6,7 @@ alone, with further YAML documents for kfp's `PlatformSpec`). `load_spec`
 reads either, checks it against the pipeline-spec protos and returns a
 `CompiledPipeline`: its spec, its runtime parameters with their defaults,
 and the target it was compiled for (`compiled_for`; a file compiled for one
-target is refused for the other, `check_compiled_for`).
+target is refused for the other, `for_target`).
 
 `--param NAME=VALUE` values are converted by the parameter's type in the spec
 (`root.inputDefinitions.parameters`): NUMBER_INTEGER to int, NUMBER_DOUBLE to
@@ -21,7 +21,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from frontier.pipelines.resources import KUBEFLOW, VERTEX
@@ -57,6 +57,31 @@ class SubmitError(RuntimeError):
 
     Raised by both targets (`frontier.pipelines.vertex`, `frontier.pipelines.kubeflow`).
     """
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """How a run goes on either target: `frontier submit`'s flags common to both.
+
+    `submit_vertex` and `submit_kubeflow` take these as keyword arguments.
+
+    Attributes:
+      params: runtime parameter values (`parse_params`); the others keep their defaults.
+      pipeline_root: where artifacts go (Vertex: a gs:// URI; Kubeflow: an object
+        store URI); None: the file's, else the service's default.
+      run_name: the run's display name (None: `default_run_name`).
+      no_cache: turn caching off for every task.
+      service_account: the account the run uses (Vertex: GCP; Kubeflow: Kubernetes).
+      experiment: Kubeflow: the experiment's name (None: kfp's default,
+        "Default"); Vertex: a Vertex AI experiment to associate the run with.
+    """
+
+    params: Mapping[str, Any] | None = None
+    pipeline_root: str | None = None
+    run_name: str | None = None
+    no_cache: bool = False
+    service_account: str | None = None
+    experiment: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -295,8 +320,14 @@ def default_run_name(pipeline: CompiledPipeline | str) -> str:
     return f"{as_pipeline(pipeline).name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def check_compiled_for(pipeline: CompiledPipeline, target: str) -> None:
-    """Refuses a file `frontier compile` wrote for the other target (see `compiled_for`)."""
+def for_target(pipeline: CompiledPipeline | str, target: str) -> CompiledPipeline:
+    """`pipeline` (read by `load_spec` if a path), refused when `frontier compile` wrote
+    it for the other target (see `CompiledPipeline.compiled_for`).
+
+    Raises:
+      ValueError: naming the target it was compiled for and how to compile it again.
+    """
+    pipeline = as_pipeline(pipeline)
     other = pipeline.compiled_for
     if other is not None and other != target:
         raise ValueError(
@@ -304,3 +335,4 @@ def check_compiled_for(pipeline: CompiledPipeline, target: str) -> None:
             " artifact paths, accelerator names and resolvers); compile it again with"
             f" `frontier compile ... --target {target}`"
         )
+    return pipeline

@@ -34,7 +34,6 @@ import dataclasses
 import json
 import os
 import tempfile
-from collections.abc import Mapping
 from typing import Any
 
 from frontier.pipelines.compiled_spec import (
@@ -42,10 +41,11 @@ from frontier.pipelines.compiled_spec import (
     PIPELINE_SPEC,
     YAML_SUFFIXES,
     CompiledPipeline,
+    RunOptions,
     SubmitError,
     as_pipeline,
-    check_compiled_for,
     default_run_name,
+    for_target,
 )
 from frontier.pipelines.resources import KUBEFLOW
 
@@ -73,22 +73,18 @@ class _Submission:
     host: str
     run_name: str
     params: dict[str, Any]
-    pipeline_root: str | None
-    no_cache: bool
-    service_account: str | None
-    experiment: str | None
+    options: RunOptions
     namespace: str | None
     upload: bool
 
     @property
     def enable_caching(self) -> bool | None:
         """What `kfp.Client` is given as `enable_caching`: False, or None for "as compiled"."""
-        return False if self.no_cache else None
+        return False if self.options.no_cache else None
 
 
-def _check_kubeflow(pipeline: CompiledPipeline, host: str | None, pipeline_root: str | None) -> str:
-    """`host` without a trailing '/', once the pipeline, host and root are fit for KFP."""
-    check_compiled_for(pipeline, KUBEFLOW)
+def _check_kubeflow(host: str | None, pipeline_root: str | None) -> str:
+    """`host` without a trailing '/', once host and root are fit for KFP."""
     if not host:
         raise ValueError(
             "--host: --target kubeflow needs the Kubeflow Pipelines API URL, e.g."
@@ -238,7 +234,7 @@ def _experiment_requests(run: _Submission, sanitize) -> list[dict[str, Any]]:
     knows no namespace, then the experiment's lookup by name and its creation."""
     import kfp_server_api
 
-    experiment_name = _experiment_name(run.experiment)
+    experiment_name = _experiment_name(run.options.experiment)
     # kfp.Client(namespace=...) treats "kubeflow" as "not given".
     client_namespace = run.namespace if run.namespace and run.namespace != "kubeflow" else ""
     client_namespace = client_namespace or _context_namespace()
@@ -327,9 +323,9 @@ def _dry_run(run: _Submission) -> dict[str, Any]:
         pipeline_spec=None if run.upload else _run_pipeline_spec(documents),
         pipeline_version_reference=version,
         runtime_config=kfp_server_api.V2beta1RuntimeConfig(
-            pipeline_root=run.pipeline_root, parameters=dict(run.params)
+            pipeline_root=run.options.pipeline_root, parameters=dict(run.params)
         ),
-        service_account=run.service_account,
+        service_account=run.options.service_account,
     )
     requests.append({"method": "POST", "path": RUNS, "body": sanitize(body)})
     if package != run.pipeline.path:
@@ -372,7 +368,9 @@ def _upload(
 def _run_uploaded(client, run: _Submission, directory: str) -> tuple[Any, dict[str, str]]:
     """Uploads the package (`_upload`) and runs that version; (the run, the ids)."""
     package = kubeflow_package(run.pipeline, directory, enable_caching=run.enable_caching)
-    found = client.create_experiment(name=_experiment_name(run.experiment), namespace=run.namespace)
+    found = client.create_experiment(
+        name=_experiment_name(run.options.experiment), namespace=run.namespace
+    )
     pipeline_id, version_id = _upload(
         client, package, run.pipeline.name, run.run_name, run.namespace
     )
@@ -382,8 +380,8 @@ def _run_uploaded(client, run: _Submission, directory: str) -> tuple[Any, dict[s
         params=dict(run.params),
         pipeline_id=pipeline_id,
         version_id=version_id,
-        pipeline_root=run.pipeline_root,
-        service_account=run.service_account,
+        pipeline_root=run.options.pipeline_root,
+        service_account=run.options.service_account,
     )
     return sent, {"pipeline_id": pipeline_id, "pipeline_version_id": version_id}
 
@@ -394,11 +392,11 @@ def _run_package(client, run: _Submission, directory: str):
         kubeflow_package(run.pipeline, directory),
         arguments=dict(run.params),
         run_name=run.run_name,
-        experiment_name=run.experiment,
+        experiment_name=run.options.experiment,
         namespace=run.namespace,
-        pipeline_root=run.pipeline_root,
+        pipeline_root=run.options.pipeline_root,
         enable_caching=run.enable_caching,
-        service_account=run.service_account,
+        service_account=run.options.service_account,
     ).run_info
 
 
@@ -446,31 +444,22 @@ def submit_kubeflow(
     pipeline: CompiledPipeline | str,
     *,
     host: str | None,
-    params: Mapping[str, Any] | None = None,
-    pipeline_root: str | None = None,
-    run_name: str | None = None,
-    no_cache: bool = False,
-    service_account: str | None = None,
-    experiment: str | None = None,
     namespace: str | None = None,
     upload: bool = False,
     dry_run: bool = False,
+    **options: Any,
 ) -> dict[str, Any]:
     """Submits a compiled pipeline to Kubeflow Pipelines with kfp.Client; returns without waiting.
 
     Args:
       pipeline: a `load_spec` result or the file's path.
       host: the KFP API URL (e.g. http://localhost:8080).
-      params: runtime parameter values (`parse_params`).
-      pipeline_root: where artifacts go (None: the spec's, else the cluster's default).
-      run_name: the run's display name (None: `default_run_name`).
-      no_cache: turn caching off for every task.
-      service_account: the Kubernetes service account the run uses.
-      experiment: the experiment's name (None: kfp's default, "Default").
       namespace: the Kubernetes namespace (multi-user deployments).
       upload: upload the package as a pipeline (or a new version of the
         pipeline of that name in `namespace`) and run that version.
       dry_run: send nothing; return what would be sent (`kubeflow_request`).
+      **options: `RunOptions` fields (params, pipeline_root, run_name,
+        no_cache, service_account, experiment).
 
     Returns:
       {"target", "host", "run_id", "experiment_id", "display_name", "url", and
@@ -479,22 +468,21 @@ def submit_kubeflow(
 
     Raises:
       ValueError: bad arguments.
+      TypeError: an option that is not a `RunOptions` field.
       SubmitError: the server cannot be reached or refused a call (its message included).
     """
-    pipeline = as_pipeline(pipeline)
-    run = _Submission(
+    run = RunOptions(**options)
+    pipeline = for_target(pipeline, KUBEFLOW)
+    submission = _Submission(
         pipeline=pipeline,
-        host=_check_kubeflow(pipeline, host, pipeline_root),
-        run_name=run_name or default_run_name(pipeline),
-        params=dict(params or {}),
-        pipeline_root=pipeline_root,
-        no_cache=no_cache,
-        service_account=service_account,
-        experiment=experiment,
+        host=_check_kubeflow(host, run.pipeline_root),
+        run_name=run.run_name or default_run_name(pipeline),
+        params=dict(run.params or {}),
+        options=run,
         namespace=namespace,
         upload=upload,
     )
-    return _dry_run(run) if dry_run else _send(run)
+    return _dry_run(submission) if dry_run else _send(submission)
 
 
 def kubeflow_request(pipeline: CompiledPipeline | str, **options: Any) -> dict[str, Any]:

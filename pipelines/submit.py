@@ -36,8 +36,9 @@ from frontier.pipelines.kubeflow import submit_kubeflow
 from frontier.pipelines.resources import KUBEFLOW, TARGETS, VERTEX
 from frontier.pipelines.vertex import submit_vertex
 
-# Flags that apply to either target, then each target's own; each is also the
-# keyword of `submit_vertex` / `submit_kubeflow` that takes its value.
+# Flags that apply to either target (`RunOptions`' fields; `params` comes from
+# --param), then each target's own; each is the keyword of `submit_vertex` /
+# `submit_kubeflow` that takes its value.
 _COMMON = ("pipeline_root", "run_name", "no_cache", "service_account", "experiment")
 _OWN = {VERTEX: ("project", "region"), KUBEFLOW: ("host", "namespace", "upload")}
 _SEND = {VERTEX: submit_vertex, KUBEFLOW: submit_kubeflow}
@@ -77,21 +78,6 @@ def _summary(result: dict[str, Any]) -> list[str]:
             f"  pipeline:      {result['pipeline_id']} version {result['pipeline_version_id']}"
         )
     return [*lines, f"  details:       {result['url']}"]
-
-
-def _cmd_submit(args: argparse.Namespace) -> int:
-    import warnings
-
-    # google-api-core's "non-supported Python version" and kfp's "This client only works
-    # with ..." notices say nothing about this submission.
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    try:
-        result = submit(args)
-    except SubmitError as e:
-        print(f"frontier: error: {e}", file=sys.stderr)
-        return 1
-    print(json.dumps(result, indent=2) if args.dry_run else "\n".join(_summary(result)))
-    return 0
 
 
 def register(subparsers) -> None:
@@ -139,3 +125,18 @@ def register(subparsers) -> None:
         help="upload the package as a pipeline (or a new version of it) and run that version",
     )
     p.set_defaults(func=_cmd_submit, quiet=True)
+
+
+def _cmd_submit(args: argparse.Namespace) -> int:
+    import warnings
+
+    # google-api-core's "non-supported Python version" and kfp's "This client only works
+    # with ..." notices say nothing about this submission.
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        result = submit(args)
+    except SubmitError as e:
+        print(f"frontier: error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2) if args.dry_run else "\n".join(_summary(result)))
+    return 0

@@ -22,16 +22,15 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Mapping
 from typing import Any
 
 from frontier.pipelines.compiled_spec import (
     YAML_SUFFIXES,
     CompiledPipeline,
+    RunOptions,
     SubmitError,
-    as_pipeline,
-    check_compiled_for,
     default_run_name,
+    for_target,
 )
 from frontier.pipelines.resources import VERTEX
 
@@ -41,7 +40,6 @@ VERTEX_RPC = "google.cloud.aiplatform.v1.PipelineService.CreatePipelineJob"
 def _check_vertex(pipeline: CompiledPipeline, project, region, pipeline_root) -> None:
     """Refuses what Vertex AI cannot run: a missing project or region, an unknown
     region, a root that is not gs://, a Kubernetes platform spec."""
-    check_compiled_for(pipeline, VERTEX)
     if not project:
         raise ValueError("--project: --target vertex needs the Google Cloud project to run in")
     if not region:
@@ -77,38 +75,35 @@ def vertex_job(
     *,
     project: str | None,
     region: str | None,
-    params: Mapping[str, Any] | None = None,
-    pipeline_root: str | None = None,
-    run_name: str | None = None,
-    no_cache: bool = False,
     credentials: Any = None,
+    **options: Any,
 ):
     """The `aiplatform.PipelineJob` for a compiled pipeline (not yet submitted).
 
     Args:
       pipeline: a `load_spec` result or the file's path.
       project, region: where it runs.
-      params: runtime parameter values (`parse_params`); the others keep their defaults.
-      pipeline_root: a gs:// URI (None: the file's, else the project's default bucket).
-      run_name: the display name (None: `default_run_name`).
-      no_cache: turn caching off for every task.
       credentials: google.auth credentials (None: application default credentials).
+      **options: `RunOptions` fields; `service_account` and `experiment` are
+        given to `PipelineJob.submit`, not here.
 
     Raises:
       ValueError: a missing project or region, an unknown region, a pipeline
         root that is not gs://.
+      TypeError: an option that is not a `RunOptions` field.
     """
-    pipeline = as_pipeline(pipeline)
-    _check_vertex(pipeline, project, region, pipeline_root)
+    run = RunOptions(**options)
+    pipeline = for_target(pipeline, VERTEX)
+    _check_vertex(pipeline, project, region, run.pipeline_root)
     from google.cloud import aiplatform
 
     with tempfile.TemporaryDirectory(prefix="frontier-submit-") as tmp:
         return aiplatform.PipelineJob(  # reads the template here, and only here
-            display_name=run_name or default_run_name(pipeline),
+            display_name=run.run_name or default_run_name(pipeline),
             template_path=_vertex_template(pipeline, tmp),
-            pipeline_root=pipeline_root,
-            parameter_values=dict(params) if params else None,
-            enable_caching=False if no_cache else None,
+            pipeline_root=run.pipeline_root,
+            parameter_values=dict(run.params) if run.params else None,
+            enable_caching=False if run.no_cache else None,
             # TFX's labels (runner and versions) from a PipelineJob file; aiplatform drops them.
             labels=(pipeline.job or {}).get("labels") or None,
             project=project,
@@ -179,20 +174,17 @@ def submit_vertex(
     *,
     project: str | None,
     region: str | None,
-    params: Mapping[str, Any] | None = None,
-    pipeline_root: str | None = None,
-    run_name: str | None = None,
-    no_cache: bool = False,
-    service_account: str | None = None,
-    experiment: str | None = None,
     credentials: Any = None,
     dry_run: bool = False,
+    **options: Any,
 ) -> dict[str, Any]:
     """Submits a compiled pipeline as a Vertex AI PipelineJob; returns without waiting.
 
-    Args: as `vertex_job`, plus `service_account` (the run-as account),
-      `experiment` (a Vertex AI experiment to associate the run with) and
-      `dry_run` (return what would be sent, as `vertex_request`, instead).
+    Args:
+      pipeline, project, region, credentials: as `vertex_job`.
+      dry_run: send nothing; return what would be sent (`vertex_request`).
+      **options: `RunOptions` fields (params, pipeline_root, run_name,
+        no_cache, service_account, experiment).
 
     Returns:
       {"target", "name" (the job's resource name), "job_id", "display_name", "console"};
@@ -205,24 +197,19 @@ def submit_vertex(
     import google.auth.exceptions
     from google.api_core import exceptions as api_exceptions
 
+    run = RunOptions(**options)
     if dry_run:
         from google.auth.credentials import AnonymousCredentials
 
         credentials = AnonymousCredentials()
+    submit_options = {"service_account": run.service_account, "experiment": run.experiment}
     try:
         job = vertex_job(
-            pipeline,
-            project=project,
-            region=region,
-            params=params,
-            pipeline_root=pipeline_root,
-            run_name=run_name,
-            no_cache=no_cache,
-            credentials=credentials,
+            pipeline, project=project, region=region, credentials=credentials, **options
         )
         if dry_run:
-            return _create_request(job, service_account, experiment)
-        job.submit(service_account=service_account, experiment=experiment)
+            return _create_request(job, **submit_options)
+        job.submit(**submit_options)
     except google.auth.exceptions.DefaultCredentialsError as e:
         raise SubmitError(
             f"no Google Cloud credentials ({e}); run `gcloud auth application-default login`"
