@@ -6,15 +6,13 @@ import json
 import logging
 import os
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 import tensorflow as tf
 from tfx import types
 from tfx.components.example_gen import write_split
-from tfx.dsl.components.base import base_beam_executor
 from tfx.proto import example_gen_pb2
-from tfx.types import artifact_utils
 
 from frontier.components.common.errors import raise_unwrapped
 from frontier.components.common.examples_io import (
@@ -24,6 +22,7 @@ from frontier.components.common.examples_io import (
     set_examples_properties,
     split_uri,
 )
+from frontier.components.common.executor import BeamComponentExecutor, Job
 from frontier.components.common.html import write_report
 from frontier.components.ingest import spec
 from frontier.components.ingest.clients import (
@@ -31,6 +30,7 @@ from frontier.components.ingest.clients import (
     check_num_clients,
     partition_summary,
 )
+from frontier.components.ingest.component_spec import IngestSpec
 from frontier.components.ingest.convert import (
     add_client,
     add_noise,
@@ -55,6 +55,24 @@ from frontier.schemas.dataset import (
 _COUNTS_FILE = "counts.json"
 _SAMPLES_FILE = "samples.tfrecord"
 _CLIENTS_FILE = "clients.json"
+
+
+class _Tally(NamedTuple):
+    """What the pipeline counted, read back from its temporary folder.
+
+    Attributes:
+      split_counts: split -> examples.
+      class_counts: split -> examples per class id [C] (noisy labels in `train`).
+      train_pairs: (clean class, label) -> train examples (they differ when flipped).
+      samples: a few rows per class for the page (`Executor._read_samples`).
+      clients: the partition's summary, None without a client partition.
+    """
+
+    split_counts: dict[str, int]
+    class_counts: dict[str, list[int]]
+    train_pairs: dict[tuple[int, int], int]
+    samples: list[dict[str, Any]]
+    clients: PartitionSummary | None
 
 
 class _WriteCounts(beam.PTransform):
@@ -130,7 +148,7 @@ def _top_samples(item: tuple[int, list]) -> list[bytes]:
     return [s for _, s in sorted(examples)[:SAMPLES_PER_CLASS]]
 
 
-class Executor(base_beam_executor.BaseBeamExecutor):
+class Executor(BeamComponentExecutor):
     """Reads a source into an `Examples` artifact with `train` and `eval` splits.
 
     Inputs: none.
@@ -199,57 +217,24 @@ class Executor(base_beam_executor.BaseBeamExecutor):
     raised (TFX then publishes nothing).
     """
 
-    def Do(  # noqa: N802 - TFX's name
-        self,
-        input_dict: dict[str, list[types.Artifact]],
-        output_dict: dict[str, list[types.Artifact]],
-        exec_properties: dict[str, Any],
-    ) -> None:
-        self._log_startup(input_dict, output_dict, exec_properties)
-        config = spec.IngestConfig.from_exec_properties(exec_properties)
-        examples = artifact_utils.get_single_instance(output_dict[spec.EXAMPLES_KEY])
-        report = artifact_utils.get_single_instance(output_dict[spec.VISUALIZATION_KEY])
+    SPEC_CLASS = IngestSpec
 
+    def run(self, job: Job) -> None:
+        """Plans the source, writes the splits, then `dataset_info.json`, the
+        artifact's properties and the page."""
+        self._log_startup(job.inputs, job.outputs, dict(job.params))
+        config = spec.IngestConfig.from_exec_properties(job.params)
+        examples = job.output(spec.EXAMPLES_KEY)
+        report = job.output(spec.VISUALIZATION_KEY)
         plan = plan_source(config)  # raises InputError before anything is written
-        info = plan.dataset_info()
-        tmp = self._tmp_dir(examples.uri)
-        clients: PartitionSummary | None = None
-        try:
-            self._run_pipeline(plan, info, config, examples.uri, tmp, exec_properties)
-            counts = self._read_json(os.path.join(tmp, _COUNTS_FILE))
-            samples = self._read_samples(os.path.join(tmp, _SAMPLES_FILE), info)
-            split_counts = dict.fromkeys(spec.SPLIT_NAMES, 0)
-            class_counts = {s: [0] * len(plan.class_names) for s in spec.SPLIT_NAMES}
-            train_pairs: dict[tuple[int, int], int] = {}
-            for split, clean, label, n in counts:
-                split_counts[split] += n
-                class_counts[split][label] += n
-                if split == spec.TRAIN_SPLIT:
-                    train_pairs[(clean, label)] = train_pairs.get((clean, label), 0) + n
-            check_split_counts(split_counts, config.eval_fraction)
-            if plan.client_partition is not None:
-                check_num_clients(plan.client_partition, sum(split_counts.values()), plan.source)
-                clients = partition_summary(
-                    {
-                        (s, k, c): n
-                        for s, k, c, n in self._read_json(os.path.join(tmp, _CLIENTS_FILE))
-                    },
-                    plan.client_partition.num_clients,
-                    len(plan.class_names),
-                )
-        except Exception as e:
-            remove_split_outputs(examples.uri, list(spec.SPLIT_NAMES))
-            raise_unwrapped(e)
-        finally:
-            if tf.io.gfile.exists(tmp):
-                tf.io.gfile.rmtree(tmp)
-
-        info = plan.dataset_info(split_counts, {s: tuple(v) for s, v in class_counts.items()})
+        tally = self._write_splits(plan, config, examples.uri, dict(job.params))
+        class_counts = {s: tuple(v) for s, v in tally.class_counts.items()}
+        info = plan.dataset_info(tally.split_counts, class_counts)
         info.write(examples.uri)
         set_examples_properties(examples, list(spec.SPLIT_NAMES))
         flips = None
         if plan.label_noise is not None:
-            flips = flip_summary(train_pairs, len(plan.class_names))
+            flips = flip_summary(tally.train_pairs, len(plan.class_names))
             self._set_noise_properties(examples, config, flips)
             logging.info(
                 "Ingest: %s flipped %d of %d train labels (%.4f)",
@@ -258,20 +243,77 @@ class Executor(base_beam_executor.BaseBeamExecutor):
                 flips.total,
                 flips.flipped_fraction,
             )
-        if clients is not None:
-            self._set_partition_properties(examples, config, clients)
+        if tally.clients is not None:
+            self._set_partition_properties(examples, config, tally.clients)
             logging.info(
                 "Ingest: %s: %d of %d clients have train examples",
                 plan.client_partition.describe(),
-                clients.clients_with_examples(spec.TRAIN_SPLIT),
-                clients.num_clients,
+                tally.clients.clients_with_examples(spec.TRAIN_SPLIT),
+                tally.clients.num_clients,
             )
         write_report(
             report,
             f"Ingest: {plan.describe()}",
-            build_report(plan, info, samples, flips, clients),
+            build_report(plan, info, tally.samples, flips, tally.clients),
         )
         logging.info("Ingest: wrote %s", info.split_counts)
+
+    def _write_splits(
+        self,
+        plan: SourcePlan,
+        config: spec.IngestConfig,
+        examples_uri: str,
+        exec_properties: dict[str, Any],
+    ) -> _Tally:
+        """Runs the Beam pipeline (`_run_pipeline`) and reads back and checks its tallies.
+
+        On any failure the partial splits are removed and the error is raised
+        unwrapped (`raise_unwrapped`); the temporary folder is removed always.
+
+        Raises:
+          InputError: a bad value or a repeated example id inside the
+            pipeline, an empty split, or fewer examples than clients.
+        """
+        info = plan.dataset_info()
+        tmp = self._tmp_dir(examples_uri)
+        try:
+            self._run_pipeline(plan, info, config, examples_uri, tmp, exec_properties)
+            tally = self._read_tally(tmp, info, len(plan.class_names))
+            check_split_counts(tally.split_counts, config.eval_fraction)
+            if plan.client_partition is not None:
+                check_num_clients(
+                    plan.client_partition, sum(tally.split_counts.values()), plan.source
+                )
+                clients = partition_summary(
+                    {
+                        (s, k, c): n
+                        for s, k, c, n in self._read_json(os.path.join(tmp, _CLIENTS_FILE))
+                    },
+                    plan.client_partition.num_clients,
+                    len(plan.class_names),
+                )
+                tally = tally._replace(clients=clients)
+        except Exception as e:
+            remove_split_outputs(examples_uri, list(spec.SPLIT_NAMES))
+            raise_unwrapped(e)
+        finally:
+            if tf.io.gfile.exists(tmp):
+                tf.io.gfile.rmtree(tmp)
+        return tally
+
+    def _read_tally(self, tmp: str, info: DatasetInfo, num_classes: int) -> _Tally:
+        """The pipeline's counts and samples, read from its temporary folder."""
+        counts = self._read_json(os.path.join(tmp, _COUNTS_FILE))
+        samples = self._read_samples(os.path.join(tmp, _SAMPLES_FILE), info)
+        split_counts = dict.fromkeys(spec.SPLIT_NAMES, 0)
+        class_counts = {s: [0] * num_classes for s in spec.SPLIT_NAMES}
+        train_pairs: dict[tuple[int, int], int] = {}
+        for split, clean, label, n in counts:
+            split_counts[split] += n
+            class_counts[split][label] += n
+            if split == spec.TRAIN_SPLIT:
+                train_pairs[(clean, label)] = train_pairs.get((clean, label), 0) + n
+        return _Tally(split_counts, class_counts, train_pairs, samples, None)
 
     # -- pieces ----------------------------------------------------------------
 
