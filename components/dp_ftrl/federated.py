@@ -52,29 +52,25 @@ model, the prefix sum and the momentum are reset to zero.
 * "fedavg": no clipping, no noise, ``g_t`` = the unweighted mean of the round's deltas over the
   clients present.
 
-**Model.** The MLP of `frontier.components.trainer.model.build_model` (model_type "mlp"):
-standardise the inputs ``(x - mean) / max(sqrt(var), 1e-7)``, then ``Dense(u, relu)`` for each
-``u`` in ``hidden_units``, then ``Dense(num_classes, softmax)``. Parameters are a list of
-``{"kernel": [in, out], "bias": [out]}`` float32 dicts, one per Dense layer, in Keras's layout;
-`to_keras_weights` names them for Keras (``hidden0, hidden1, ..., probabilities``) and
-`to_keras_model` builds the Keras model and loads them. The standardisation statistics are
-not trained: by default none (mean 0, variance 1), which keeps the DP guarantee intact; with
-``standardize_with=x_public`` they are `trainer.model.feature_stats(x_public)`, as in the
-Keras trainer. (Statistics of the clients' own data are not covered by the DP guarantee.)
+**Model.** The MLP of `frontier.components.trainer.model.build_model` (see `model`). Its input
+standardisation is not trained: by default none (mean 0, variance 1), which keeps the DP
+guarantee intact; with ``standardize_with=x_public`` it uses
+`trainer.model.feature_stats(x_public)`, as in the Keras trainer. (Statistics of the
+clients' own data are not covered by the DP guarantee.)
 
 **Computation and scaling.** The K clients of a round are one jitted JAX computation:
 `local_sgd` is ``vmap``-ed over clients, whose data are padded to a common length with a
 mask (`pack_clients`), so a round costs one XLA call regardless of K; clipping and the sum
 over clients happen inside it (chunks of ``client_chunk`` clients are vmapped and run in
 sequence, which keeps the working set in cache on CPU; on an accelerator a chunk of K, one
-vmap over the whole round, is the natural choice). The server step (tree, momentum; `ftrl_update`) is
-O(d log t) NumPy work per round on one host. To scale further, the client axis is the
-parallel one: shard it over accelerators (``jax.sharding`` / ``pmap`` with the data already
-laid out [clients, examples, features]), or run chunks of a round's clients on Beam workers,
-each returning the partial sum of its clipped deltas (a ``CombineGlobally(sum)``: the sum is
-associative, and only the sum is ever used); the tree and the momentum stay on the server.
-Clients of very different sizes waste padding: bucket them by size, or cap examples per
-client.
+vmap over the whole round, is the natural choice). The server step (tree, momentum;
+`ftrl_update`) is O(d log t) NumPy work per round on one host. To scale further, the
+client axis is the parallel one: shard it over accelerators (``jax.sharding`` / ``pmap``
+with the data already laid out [clients, examples, features]), or run chunks of a round's
+clients on Beam workers, each returning the partial sum of its clipped deltas (a
+``CombineGlobally(sum)``: the sum is associative, and only the sum is ever used); the tree
+and the momentum stay on the server. Clients of very different sizes waste padding: bucket
+them by size, or cap examples per client.
 
 **Where it lives.** `config` (`FederatedConfig`), `clients` (`pack_clients`), `model` (the MLP
 as plain parameters and its Keras conversion), `rounds` (local SGD, clipping, the vectorised

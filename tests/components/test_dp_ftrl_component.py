@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import _run_executor, examples_artifact
 
 from frontier.components.common.errors import InputError
 
@@ -28,8 +29,6 @@ SMALL = dict(
 
 def federated_examples(tmp_path, digits_examples_uri, num_clients: int = 20) -> str:
     """The tiny digits with a client_id per example (IID over `num_clients` users)."""
-    from tfx.types import standard_artifacts
-
     from frontier.components.common.examples_io import load_split, write_examples
     from frontier.components.dp_ftrl import partition_clients
     from frontier.schemas.dataset import CLIENT_ID_KEY, DatasetInfo
@@ -40,8 +39,7 @@ def federated_examples(tmp_path, digits_examples_uri, num_clients: int = 20) -> 
     for i, arrays in enumerate(splits.values()):
         users = partition_clients(arrays["label"], num_clients, "iid", seed=i)
         arrays[CLIENT_ID_KEY] = np.array([f"user-{u:03d}".encode() for u in users], object)
-    artifact = standard_artifacts.Examples()
-    artifact.uri = str(tmp_path / "federated_examples")
+    artifact = examples_artifact(tmp_path / "federated_examples")
     write_examples(artifact, splits, info)
     return artifact.uri
 
@@ -54,35 +52,19 @@ def _run(
     budget=0.0,
     config=SMALL,
 ):
-    from tfx.types import standard_artifacts
-
-    from frontier.components.common.examples_io import set_examples_properties
+    """The executor's outputs (key -> artifact) after a run on `examples_uri`."""
     from frontier.components.dp_ftrl import FederatedConfig, spec
     from frontier.components.dp_ftrl.executor import Executor
-    from frontier.schemas.artifacts import HtmlReport, PrivacyLedger
 
-    examples = standard_artifacts.Examples()
-    examples.uri = examples_uri
-    set_examples_properties(examples, ["train", "eval"])
-    outputs = {
-        spec.MODEL_KEY: standard_artifacts.Model(),
-        spec.PRIVACY_LEDGER_KEY: PrivacyLedger(),
-        spec.VISUALIZATION_KEY: HtmlReport(),
+    params = {
+        spec.MECHANISM_KEY: mechanism,
+        spec.BASELINES_KEY: json.dumps(list(baselines)),
+        spec.PRIVACY_BUDGET_KEY: budget,
+        spec.FEATURE_SCALE_KEY: 16.0,
+        **spec.config_to_properties(FederatedConfig(**config)),
     }
-    for key, artifact in outputs.items():
-        artifact.uri = str(tmp_path / mechanism / key)
-    Executor().Do(
-        {spec.EXAMPLES_KEY: [examples]},
-        {k: [v] for k, v in outputs.items()},
-        {
-            spec.MECHANISM_KEY: mechanism,
-            spec.BASELINES_KEY: json.dumps(list(baselines)),
-            spec.PRIVACY_BUDGET_KEY: budget,
-            spec.FEATURE_SCALE_KEY: 16.0,
-            **spec.config_to_properties(FederatedConfig(**config)),
-        },
-    )
-    return outputs
+    examples = {spec.EXAMPLES_KEY: examples_artifact(examples_uri)}
+    return _run_executor(Executor, tmp_path / mechanism, examples, params)
 
 
 def test_trains_exports_and_records_the_privacy_spent(tmp_path, digits_examples_uri):
