@@ -71,3 +71,47 @@ def digits_model_uri(tmp_path_factory, digits_examples_uri) -> str:
     uri = str(tmp_path_factory.mktemp("digits_model"))
     save_model_artifact(model, info, uri)
     return uri
+
+
+def examples_artifact(uri: str, splits=("train", "eval")):
+    """A frontier `Examples` artifact over an existing directory, with its split names."""
+    from tfx.types import standard_artifacts
+
+    from frontier.components.common.examples_io import set_examples_properties
+
+    artifact = standard_artifacts.Examples()
+    artifact.uri = str(uri)
+    set_examples_properties(artifact, list(splits))
+    return artifact
+
+
+def _run_executor(executor_class, out_dir, inputs: dict, params: dict) -> dict:
+    """Runs a frontier executor's `Do` as TFX would, with fresh output artifacts.
+
+    Args:
+      executor_class: a `ComponentExecutor` subclass (its `SPEC_CLASS` gives
+        the output keys and artifact types).
+      out_dir: a `pathlib.Path`; output `key` is written to `out_dir / key`.
+      inputs: input key -> an artifact or a list of artifacts.
+      params: the execution properties (`component_version` is added).
+
+    Returns:
+      Output key -> its artifact, after the run.
+    """
+    from frontier.components.common.versioning import COMPONENT_VERSION_KEY
+
+    outputs = {key: channel.type() for key, channel in executor_class.SPEC_CLASS.OUTPUTS.items()}
+    for key, artifact in outputs.items():
+        artifact.uri = str(out_dir / key)
+    executor_class().Do(
+        {k: v if isinstance(v, list) else [v] for k, v in inputs.items()},
+        {k: [v] for k, v in outputs.items()},
+        {COMPONENT_VERSION_KEY: "test", **params},
+    )
+    return outputs
+
+
+@pytest.fixture
+def run_executor():
+    """`_run_executor`: runs an executor's `Do` with fresh output artifacts."""
+    return _run_executor
