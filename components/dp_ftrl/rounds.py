@@ -111,6 +111,7 @@ def _round_deltas(
     local_epochs,
     batch_size,
 ):
+    """Clipped flat deltas [K, d] (zero rows for slots -1) and norms [K] (NaN there); JAX."""
     valid = clients >= 0
     idx = jnp.maximum(clients, 0)
     keys = jax.vmap(lambda c: jax.random.fold_in(key, c))(idx)
@@ -148,6 +149,7 @@ def _round_sum_jit(params, clients, *rest, local_epochs, batch_size, client_chun
 
 
 def _round_args(params, clients, key, data, input_mean, input_var, client_lr, clip):
+    """The jitted round's positional arguments as JAX arrays (float32; clip None: inf)."""
     return (
         jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), params),
         jnp.asarray(clients, jnp.int32),
