@@ -103,6 +103,7 @@ def _run_executor(executor_class, out_dir, inputs: dict, params: dict) -> dict:
     outputs = {key: channel.type() for key, channel in executor_class.SPEC_CLASS.OUTPUTS.items()}
     for key, artifact in outputs.items():
         artifact.uri = str(out_dir / key)
+        os.makedirs(artifact.uri, exist_ok=True)  # as TFX's launcher prepares them
     executor_class().Do(
         {k: v if isinstance(v, list) else [v] for k, v in inputs.items()},
         {k: [v] for k, v in outputs.items()},

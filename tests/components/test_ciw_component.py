@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 import pytest
+from conftest import _run_executor as run_executor
+from conftest import examples_artifact
 
 from frontier.components.common.errors import InputError
 
@@ -39,32 +41,10 @@ def _noisy_examples(tmp_path):
     return artifact, splits
 
 
-def _examples_at(uri: str):
-    from tfx.types import standard_artifacts
-
-    from frontier.components.common.examples_io import set_examples_properties
-
-    artifact = standard_artifacts.Examples()
-    artifact.uri = uri
-    set_examples_properties(artifact, ["train", "eval"])
-    return artifact
-
-
 def _run_executor(tmp_path, examples, **params):
-    from tfx.types import standard_artifacts
-
     from frontier.components.ciw import spec
     from frontier.components.ciw.executor import Executor
-    from frontier.components.common.versioning import COMPONENT_VERSION_KEY
-    from frontier.schemas.artifacts import HtmlReport
 
-    outputs = {
-        spec.MODEL_KEY: standard_artifacts.Model(),
-        spec.MODEL_RUN_KEY: standard_artifacts.ModelRun(),
-        spec.VISUALIZATION_KEY: HtmlReport(),
-    }
-    for key, artifact in outputs.items():
-        artifact.uri = str(tmp_path / key)
     exec_properties = {
         spec.METHOD_KEY: "ciw",
         spec.ALPHA_KEY: spec.DEFAULT_ALPHA,
@@ -82,13 +62,9 @@ def _run_executor(tmp_path, examples, **params):
         spec.MODEL_TYPE_KEY: "mlp",
         spec.HIDDEN_UNITS_KEY: "[32]",
         spec.LABEL_KEY_KEY: "label",
-        COMPONENT_VERSION_KEY: "test",
         **params,
     }
-    Executor().Do(
-        {spec.EXAMPLES_KEY: [examples]}, {k: [v] for k, v in outputs.items()}, exec_properties
-    )
-    return outputs
+    return run_executor(Executor, tmp_path, {spec.EXAMPLES_KEY: examples}, exec_properties)
 
 
 def _event_files(log_dir: str) -> list[str]:
@@ -207,7 +183,7 @@ def test_executor_without_true_labels(tmp_path, digits_examples_uri):
     from frontier.components.ciw import spec
     from frontier.components.ciw.report import WEIGHTS_SECTION
 
-    out = _run_executor(tmp_path, _examples_at(digits_examples_uri), method="ce", epochs=1)
+    out = _run_executor(tmp_path, examples_artifact(digits_examples_uri), method="ce", epochs=1)
     model = out[spec.MODEL_KEY]
     assert model.get_string_custom_property(spec.METHOD_PROPERTY) == "ce"
     assert model.get_float_custom_property(spec.EVAL_ACCURACY_PROPERTY) > 0.2
@@ -223,7 +199,7 @@ def test_executor_without_true_labels(tmp_path, digits_examples_uri):
 
 
 def test_executor_rejects_bad_input(tmp_path, digits_examples_uri):
-    examples = _examples_at(digits_examples_uri)
+    examples = examples_artifact(digits_examples_uri)
     with pytest.raises(InputError, match=r"dataset_info\.json, column 'true_label'"):
         _run_executor(tmp_path, examples, label_key="true_label")
     with pytest.raises(InputError, match=r"column 'lam': lam = 0\.0"):

@@ -11,6 +11,8 @@ import os
 
 import numpy as np
 import pytest
+from conftest import _run_executor as run_executor
+from conftest import examples_artifact
 
 from frontier.components.common.errors import InputError
 from frontier.components.common.examples_io import load_split, write_examples
@@ -36,26 +38,11 @@ PARAMS = {
 
 def _run(out_dir, examples_uri: str, split_names=("train", "eval"), **params):
     """Runs the executor on an Examples directory; returns the output artifacts."""
-    from tfx.types import artifact_utils, standard_artifacts
-
-    from frontier.components.common.versioning import COMPONENT_VERSION_KEY
     from frontier.components.kip import spec
     from frontier.components.kip.executor import Executor
-    from frontier.schemas.artifacts import HtmlReport
 
-    examples = standard_artifacts.Examples()
-    examples.uri = examples_uri
-    examples.split_names = artifact_utils.encode_split_names(list(split_names))
-    outputs = {
-        spec.DISTILLED_KEY: standard_artifacts.Examples(),
-        spec.MODEL_KEY: standard_artifacts.Model(),
-        spec.VISUALIZATION_KEY: HtmlReport(),
-    }
-    for key, artifact in outputs.items():
-        artifact.uri = str(out_dir / key)
-    properties = {**PARAMS, **params, COMPONENT_VERSION_KEY: "test"}
-    Executor().Do({spec.EXAMPLES_KEY: [examples]}, {k: [v] for k, v in outputs.items()}, properties)
-    return outputs
+    examples = examples_artifact(examples_uri, split_names)
+    return run_executor(Executor, out_dir, {spec.EXAMPLES_KEY: examples}, {**PARAMS, **params})
 
 
 def _page(outputs) -> str:

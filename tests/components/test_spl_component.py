@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import _run_executor as run_executor
 
 from frontier.components.common.errors import InputError
 
@@ -46,32 +47,16 @@ def _model_at(uri: str):
 
 
 def _run(tmp_path, pool, teacher_uri: str, strategy: str = "spl", min_count: int = 3):
-    from tfx.types import standard_artifacts
-
-    from frontier.components.common.versioning import COMPONENT_VERSION_KEY
     from frontier.components.spl import spec
     from frontier.components.spl.executor import Executor
-    from frontier.schemas.artifacts import HtmlReport, SplLabelMap
 
-    outputs = {
-        spec.RELABELED_EXAMPLES_KEY: standard_artifacts.Examples(),
-        spec.LABEL_MAP_KEY: SplLabelMap(),
-        spec.VISUALIZATION_KEY: HtmlReport(),
+    inputs = {spec.EXAMPLES_KEY: pool, spec.TEACHER_KEY: _model_at(teacher_uri)}
+    params = {
+        spec.STRATEGY_KEY: strategy,
+        spec.MIN_COUNT_KEY: min_count,
+        spec.BATCH_SIZE_KEY: 64,
     }
-    for key, artifact in outputs.items():
-        artifact.uri = str(tmp_path / strategy / key)
-        os.makedirs(artifact.uri, exist_ok=True)
-    Executor().Do(
-        {spec.EXAMPLES_KEY: [pool], spec.TEACHER_KEY: [_model_at(teacher_uri)]},
-        {k: [v] for k, v in outputs.items()},
-        {
-            spec.STRATEGY_KEY: strategy,
-            spec.MIN_COUNT_KEY: min_count,
-            spec.BATCH_SIZE_KEY: 64,
-            COMPONENT_VERSION_KEY: "test",
-        },
-    )
-    return outputs
+    return run_executor(Executor, tmp_path / strategy, inputs, params)
 
 
 def test_relabels_every_split_with_the_teachers_predictions(tmp_path, digits_model_uri):

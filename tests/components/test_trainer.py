@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import pytest
+from conftest import _run_executor as run_executor
 
 from frontier.components.common.errors import InputError
 from frontier.components.trainer import export
@@ -289,21 +290,10 @@ def test_component_validates_parameters_at_construction():
 
 
 def _run_executor(tmp_path, examples, **params):
-    from tfx.types import standard_artifacts
-
-    from frontier.components.common.versioning import COMPONENT_VERSION_KEY
     from frontier.components.trainer import spec
     from frontier.components.trainer.executor import Executor
-    from frontier.schemas.artifacts import HtmlReport
 
-    outputs = {
-        spec.MODEL_KEY: standard_artifacts.Model(),
-        spec.MODEL_RUN_KEY: standard_artifacts.ModelRun(),
-        spec.VISUALIZATION_KEY: HtmlReport(),
-    }
-    for key, artifact in outputs.items():
-        artifact.uri = str(tmp_path / key)
-    exec_properties = {
+    base = {
         spec.EPOCHS_KEY: 2,
         spec.BATCH_SIZE_KEY: 32,
         spec.LEARNING_RATE_KEY: 0.01,
@@ -311,13 +301,8 @@ def _run_executor(tmp_path, examples, **params):
         spec.MODEL_TYPE_KEY: "mlp",
         spec.HIDDEN_UNITS_KEY: "[32]",
         spec.LABEL_KEY_KEY: "label",
-        COMPONENT_VERSION_KEY: "test",
-        **params,
     }
-    Executor().Do(
-        {spec.EXAMPLES_KEY: [examples]}, {k: [v] for k, v in outputs.items()}, exec_properties
-    )
-    return outputs
+    return run_executor(Executor, tmp_path, {spec.EXAMPLES_KEY: examples}, {**base, **params})
 
 
 def test_executor_writes_model_logs_and_report(tmp_path, digits):
