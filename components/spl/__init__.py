@@ -8,12 +8,14 @@ Plain functions on NumPy arrays (no TFX import):
     # the target set under a new head: trainer.model.with_new_head
 
 `confusion_matrix` and `build_label_map` are the two halves of `relabel`;
-`SplLabelMap` is the label space (JSON round trip). The Beam pieces (teacher
+`SplLabelMap` is the label space (JSON round trip); `make_bags` draws a
+weakly-labeled pool of bags (the SPL pipeline's and benchmark's synthetic data). The Beam pieces (teacher
 inference through RunInference) live in `frontier.components.spl.inference`,
 and the `SplLabeler` component is imported lazily.
 """
 
 from frontier.components.common.lazy import lazy_exports
+from frontier.components.spl.bags import DEFAULT_BAG_SIZE, DEFAULT_NUM_RELATED, BagPool, make_bags
 from frontier.components.spl.labels import (
     AGREEMENT,
     DEFAULT_MIN_COUNT,
@@ -33,7 +35,9 @@ from frontier.components.spl.labels import (
 
 __all__ = [
     "AGREEMENT",
+    "DEFAULT_BAG_SIZE",
     "DEFAULT_MIN_COUNT",
+    "DEFAULT_NUM_RELATED",
     "DEFAULT_STRATEGY",
     "DROPPED",
     "SPL",
@@ -41,11 +45,13 @@ __all__ = [
     "STRATEGIES",
     "TEACHER",
     "WEAK",
+    "BagPool",
     "SplClass",
     "SplLabelMap",
     "SplLabeler",
     "build_label_map",
     "confusion_matrix",
+    "make_bags",
     "relabel",
 ]
 

@@ -8,6 +8,8 @@ imported lazily, so `from frontier.components.trainer import train` stays light.
 from frontier.components.common.lazy import lazy_exports
 from frontier.components.trainer.export import (
     CLASSES,
+    FEATURES_SIGNATURE,
+    INPUT_NAME,
     PROBABILITIES,
     SERVING_DIR,
     SIGNATURE,
@@ -18,12 +20,16 @@ from frontier.components.trainer.export import (
     predict_examples,
     predict_serialized,
     save_model_artifact,
+    save_serving_module,
     serving_dir,
 )
 from frontier.components.trainer.model import (
+    HEAD_LAYER,
     MODEL_TYPES,
     ModelDims,
+    as_dims,
     build_model,
+    check_model_type,
     feature_stats,
     parse_hidden_units,
     train,
@@ -31,13 +37,18 @@ from frontier.components.trainer.model import (
 
 __all__ = [
     "CLASSES",
+    "FEATURES_SIGNATURE",
+    "HEAD_LAYER",
+    "INPUT_NAME",
     "MODEL_TYPES",
     "PROBABILITIES",
     "SERVING_DIR",
     "SIGNATURE",
     "ModelDims",
     "Trainer",
+    "as_dims",
     "build_model",
+    "check_model_type",
     "export_serving_model",
     "feature_stats",
     "load_keras_model",
@@ -47,6 +58,7 @@ __all__ = [
     "predict_examples",
     "predict_serialized",
     "save_model_artifact",
+    "save_serving_module",
     "serving_dir",
     "train",
 ]
