@@ -116,3 +116,39 @@ def _run_executor(executor_class, out_dir, inputs: dict, params: dict) -> dict:
 def run_executor():
     """`_run_executor`: runs an executor's `Do` with fresh output artifacts."""
     return _run_executor
+
+
+# A federated run small enough for a test: 6 rounds of 5 of 20 clients.
+TINY_FEDERATED = dict(
+    rounds=6,
+    clients_per_round=5,
+    max_participations=2,
+    min_separation=2,
+    noise_multiplier=1.0,
+    clip=1.0,
+    client_lr=0.05,
+    local_batch_size=8,
+    hidden_units=(16,),
+    eval_every=3,
+    delta=1e-5,
+)
+
+
+def federated_examples(out_dir, digits_examples_uri: str, num_clients: int = 20) -> str:
+    """The tiny digits with a client_id per example (IID over `num_clients` users),
+    written under `out_dir`; returns the Examples directory."""
+    import dataclasses
+
+    from frontier.components.common.examples_io import load_split, write_examples
+    from frontier.components.dp_ftrl import partition_clients
+    from frontier.schemas.dataset import CLIENT_ID_KEY, DatasetInfo
+
+    info = DatasetInfo.read(digits_examples_uri)
+    info = dataclasses.replace(info, role_keys=(*info.role_keys, CLIENT_ID_KEY))
+    splits = {s: load_split(digits_examples_uri, s) for s in ("train", "eval")}
+    for i, arrays in enumerate(splits.values()):
+        users = partition_clients(arrays["label"], num_clients, "iid", seed=i)
+        arrays[CLIENT_ID_KEY] = np.array([f"user-{u:03d}".encode() for u in users], object)
+    artifact = examples_artifact(os.path.join(out_dir, "federated_examples"))
+    write_examples(artifact, splits, info)
+    return artifact.uri

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import _run_executor, examples_artifact
+from conftest import TINY_FEDERATED, _run_executor, examples_artifact, federated_examples
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,19 +43,16 @@ class Case:
     run: Callable[[Any, str], tuple[Any, Any]]
 
 
+# The network and optimiser of the two Keras trainers' cases.
+NETWORK = {"model_type": "mlp", "hidden_units": "[32]", "learning_rate": 0.01, "seed": 0}
+
+
 def _trainer(out_dir, uri: str):
     from frontier.components.trainer import spec
     from frontier.components.trainer.executor import Executor
 
     examples = examples_artifact(uri)
-    params = {
-        spec.EPOCHS_KEY: 3,
-        spec.BATCH_SIZE_KEY: 32,
-        spec.LEARNING_RATE_KEY: 0.01,
-        spec.SEED_KEY: 0,
-        spec.MODEL_TYPE_KEY: "mlp",
-        spec.HIDDEN_UNITS_KEY: "[32]",
-    }
+    params = {**NETWORK, spec.EPOCHS_KEY: 3, spec.BATCH_SIZE_KEY: 32}
     out = _run_executor(Executor, out_dir, {spec.EXAMPLES_KEY: examples}, params)
     return out[spec.MODEL_KEY], examples
 
@@ -66,13 +63,7 @@ def _ciw(out_dir, uri: str):
     from frontier.components.ciw.train import CiwConfig
 
     examples = examples_artifact(uri)
-    config = dataclasses.asdict(CiwConfig(epochs=3, burn_in=5, learning_rate=0.01))
-    params = {
-        **config,
-        spec.MODEL_TYPE_KEY: "mlp",
-        spec.HIDDEN_UNITS_KEY: "[32]",
-        spec.LABEL_KEY_KEY: "label",
-    }
+    params = {**dataclasses.asdict(CiwConfig(epochs=3, burn_in=5)), **NETWORK}
     out = _run_executor(Executor, out_dir, {spec.EXAMPLES_KEY: examples}, params)
     return out[spec.MODEL_KEY], examples
 
@@ -101,33 +92,13 @@ def _kip(out_dir, uri: str):
 
 
 def _dp_ftrl(out_dir, uri: str):
-    from frontier.components.common.examples_io import load_split, write_examples
     from frontier.components.dp_ftrl import FederatedConfig, spec
     from frontier.components.dp_ftrl.executor import Executor
-    from frontier.components.dp_ftrl.participation import partition_clients
-    from frontier.schemas.dataset import CLIENT_ID_KEY, DatasetInfo
 
-    info = DatasetInfo.read(uri)
-    info = dataclasses.replace(info, role_keys=(*info.role_keys, CLIENT_ID_KEY))
-    splits = {s: load_split(uri, s) for s in ("train", "eval")}
-    for i, arrays in enumerate(splits.values()):
-        users = partition_clients(arrays["label"], 20, "iid", seed=i)
-        arrays[CLIENT_ID_KEY] = np.array([f"user-{u:03d}".encode() for u in users], object)
-    examples = examples_artifact(out_dir / "federated_examples")
-    write_examples(examples, splits, info)
-    config = FederatedConfig(
-        rounds=20,
-        clients_per_round=10,
-        max_participations=10,
-        min_separation=2,
-        noise_multiplier=0.1,
-        clip=1.0,
-        client_lr=0.1,
-        local_batch_size=8,
-        hidden_units=(16,),
-        eval_every=3,
-        delta=1e-5,
-    )
+    examples = examples_artifact(federated_examples(out_dir, uri))
+    # Less noise, more rounds and participations than the tiny run, so the model learns.
+    learns = dict(rounds=20, clients_per_round=10, max_participations=10, client_lr=0.1)
+    config = FederatedConfig(**{**TINY_FEDERATED, **learns, "noise_multiplier": 0.1})
     params = {
         spec.MECHANISM_KEY: spec.DP_FTRL,
         spec.BASELINES_KEY: "[]",
