@@ -2,46 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 
 import numpy as np
 import pytest
-from conftest import _run_executor, examples_artifact
+from conftest import TINY_FEDERATED, _run_executor, examples_artifact, federated_examples
 
 from frontier.components.common.errors import InputError
-
-SMALL = dict(
-    rounds=6,
-    clients_per_round=5,
-    max_participations=2,
-    min_separation=2,
-    noise_multiplier=1.0,
-    clip=1.0,
-    client_lr=0.05,
-    local_batch_size=8,
-    hidden_units=(16,),
-    eval_every=3,
-    delta=1e-5,
-)
-
-
-def federated_examples(tmp_path, digits_examples_uri, num_clients: int = 20) -> str:
-    """The tiny digits with a client_id per example (IID over `num_clients` users)."""
-    from frontier.components.common.examples_io import load_split, write_examples
-    from frontier.components.dp_ftrl import partition_clients
-    from frontier.schemas.dataset import CLIENT_ID_KEY, DatasetInfo
-
-    info = DatasetInfo.read(digits_examples_uri)
-    info = dataclasses.replace(info, role_keys=(*info.role_keys, CLIENT_ID_KEY))
-    splits = {s: load_split(digits_examples_uri, s) for s in ("train", "eval")}
-    for i, arrays in enumerate(splits.values()):
-        users = partition_clients(arrays["label"], num_clients, "iid", seed=i)
-        arrays[CLIENT_ID_KEY] = np.array([f"user-{u:03d}".encode() for u in users], object)
-    artifact = examples_artifact(tmp_path / "federated_examples")
-    write_examples(artifact, splits, info)
-    return artifact.uri
 
 
 def _run(
@@ -50,7 +18,7 @@ def _run(
     mechanism="dp_ftrl",
     baselines=("fedavg",),
     budget=0.0,
-    config=SMALL,
+    config=TINY_FEDERATED,
 ):
     """The executor's outputs (key -> artifact) after a run on `examples_uri`."""
     from frontier.components.dp_ftrl import FederatedConfig, spec
@@ -123,16 +91,16 @@ def test_a_run_over_budget_is_refused_before_training(tmp_path, digits_examples_
     epsilon = tree_account(1.0, 6, 2, 2, 1e-5).epsilon
     examples = channel.Channel(type=standard_artifacts.Examples)
     with pytest.raises(InputError, match=f"would reach epsilon {epsilon:.3f}.*budget of 1"):
-        DpFtrlTrainer(examples=examples, privacy_budget=1.0, **SMALL)
-    DpFtrlTrainer(examples=examples, privacy_budget=epsilon + 0.01, **SMALL)  # fits
+        DpFtrlTrainer(examples=examples, privacy_budget=1.0, **TINY_FEDERATED)
+    DpFtrlTrainer(examples=examples, privacy_budget=epsilon + 0.01, **TINY_FEDERATED)  # fits
     with pytest.raises(InputError, match="not differentially private"):
-        DpFtrlTrainer(examples=examples, mechanism="fedavg", privacy_budget=5.0, **SMALL)
+        DpFtrlTrainer(examples=examples, mechanism="fedavg", privacy_budget=5.0, **TINY_FEDERATED)
     with pytest.raises(InputError, match="mechanism 'sgd'"):
-        DpFtrlTrainer(examples=examples, mechanism="sgd", **SMALL)
+        DpFtrlTrainer(examples=examples, mechanism="sgd", **TINY_FEDERATED)
     with pytest.raises(InputError, match="feature_scale = 0"):
-        DpFtrlTrainer(examples=examples, feature_scale=0, **SMALL)
+        DpFtrlTrainer(examples=examples, feature_scale=0, **TINY_FEDERATED)
     with pytest.raises(InputError, match="column 'rounds'"):
-        DpFtrlTrainer(examples=examples, **{**SMALL, "rounds": 0})
+        DpFtrlTrainer(examples=examples, **{**TINY_FEDERATED, "rounds": 0})
     # The executor checks again, before it reads any data.
     with pytest.raises(InputError, match="would reach epsilon"):
         _run(tmp_path, str(tmp_path / "never_read"), budget=1.0)
@@ -147,7 +115,7 @@ def test_rejects_examples_without_client_ids(tmp_path, digits_examples_uri):
 
 
 # 6 rounds at least 3 apart hold at most 2 participations of a client: the cap binds (< 3).
-BINDING = {**SMALL, "max_participations": 3, "min_separation": 3}
+BINDING = {**TINY_FEDERATED, "max_participations": 3, "min_separation": 3}
 
 
 @pytest.mark.parametrize("mechanism, command", [("dp_ftrl", "tree"), ("dp_fedavg", "gaussian")])

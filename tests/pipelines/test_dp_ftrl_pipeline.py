@@ -6,21 +6,15 @@ import dataclasses
 import re
 
 import pytest
+from conftest import TINY_FEDERATED
 
 from frontier.components.common.errors import InputError
+from frontier.components.dp_ftrl import FederatedConfig
 from frontier.pipelines import dp_ftrl, runner
 
 TINY = dp_ftrl.DpFtrlPipelineConfig(
     num_clients=30,
-    training=dataclasses.replace(
-        dp_ftrl.DpFtrlPipelineConfig().training,
-        rounds=8,
-        clients_per_round=5,
-        max_participations=2,
-        min_separation=3,
-        hidden_units=(16,),
-        eval_every=4,
-    ),
+    training=FederatedConfig(**TINY_FEDERATED),
     baselines=("dp_fedavg",),
     privacy_budget=None,
 )
