@@ -19,6 +19,7 @@ import dataclasses
 
 from frontier.components.ciw.train import CE, CICW_MIXUP, CIW, CiwConfig
 from frontier.pipelines import parameters
+from frontier.pipelines.evaluation import evaluate_and_report
 from frontier.pipelines.resources import GPU, Resources
 from frontier.pipelines.runs import RunRecord
 
@@ -84,7 +85,6 @@ def ciw_comparison(
       The nodes, in order: trainers first, then evaluators and reports.
     """
     from frontier.components.ciw import CiwTrainer
-    from frontier.components.evaluate import EvaluationReport, make_evaluator
     from frontier.schemas.dataset import LABEL_KEY, TRUE_LABEL_KEY
 
     if eval_label_key is None:
@@ -100,9 +100,10 @@ def ciw_comparison(
     nodes: list = list(trainers.values())
     for method, trainer in trainers.items():
         is_baseline = method == config.baseline_method
-        evaluator = make_evaluator(
-            examples=examples,
-            model=trainer.outputs["model"],
+        nodes += evaluate_and_report(
+            examples,
+            trainer.outputs["model"],
+            (EVALUATOR_PREFIX + method, REPORT_PREFIX + method),
             baseline_model=None
             if is_baseline
             else trainers[config.baseline_method].outputs["model"],
@@ -110,14 +111,7 @@ def ciw_comparison(
             min_accuracy=None,
             max_accuracy_drop=None if is_baseline else 0.0,
             label_key=eval_label_key,
-        ).with_id(EVALUATOR_PREFIX + method)
-        report = EvaluationReport(
-            examples=examples,
-            model=trainer.outputs["model"],
-            evaluation=evaluator.outputs["evaluation"],
-            blessing=evaluator.outputs["blessing"],
-        ).with_id(REPORT_PREFIX + method)
-        nodes += [evaluator, report]
+        )
     return nodes
 
 
@@ -126,12 +120,16 @@ def noisy_ingest(config: CiwPipelineConfig = CiwPipelineConfig()):
     from frontier.components.ingest import Ingest
 
     return Ingest(
-        source=config.source,
-        seed=config.seed,
-        label_noise=config.label_noise,
-        noise_rate=config.noise_rate,
-        noise_seed=config.noise_seed,
+        **parameters.from_config(
+            config, "source", "seed", "label_noise", "noise_rate", "noise_seed"
+        )
     ).with_id(INGEST_ID)
+
+
+def noisy_branch(config: CiwPipelineConfig = CiwPipelineConfig()) -> list:
+    """The noisy Ingest (id IngestNoisy, first), then `ciw_comparison` on its examples."""
+    ingest = noisy_ingest(config)
+    return [ingest, *ciw_comparison(ingest.outputs["examples"], config)]
 
 
 def create_pipeline(
@@ -140,10 +138,9 @@ def create_pipeline(
     """The CIW pipeline on noisy scikit-learn digits, laid out under `root` (`runner.make_pipeline`)."""
     from frontier.pipelines import runner
 
-    ingest = noisy_ingest(config)
     return runner.make_pipeline(
         PIPELINE_NAME,
-        [ingest, *ciw_comparison(ingest.outputs["examples"], config)],
+        noisy_branch(config),
         root,
         enable_cache,
         (parameters.source(INGEST_ID), parameters.seed(config.seed), *noise_parameters()),
@@ -169,18 +166,13 @@ def outcome(run: RunRecord) -> list[str]:
     """One line per method: its clean held-out accuracy (from its EvaluationReport),
     the baseline's beside it, and the last epoch's mean weights of clean and
     flipped training labels (from its trainer's `Model`)."""
-    weights = {
-        method: f"; mean weight clean {p['mean_weight_clean']:.3f}, "
-        f"flipped {p['mean_weight_flipped']:.3f}"
-        for method, p in run.properties(
-            TRAINER_PREFIX, "mean_weight_clean", "mean_weight_flipped"
-        ).items()
-    }
-    lines = []
-    for method, props in run.properties(REPORT_PREFIX, "accuracy").items():
-        base = props.get("baseline_accuracy")
-        vs = f" (baseline {base:.4f})" if isinstance(base, float) else ""
-        lines.append(
-            f"{method}: clean eval accuracy {props['accuracy']:.4f}{vs}{weights.get(method, '')}"
-        )
-    return lines
+    weights = run.formatted(
+        TRAINER_PREFIX,
+        "; mean weight clean {mean_weight_clean:.3f}, flipped {mean_weight_flipped:.3f}",
+    )
+    return run.accuracy_lines(
+        REPORT_PREFIX,
+        "{name}: clean eval accuracy {accuracy:.4f}",
+        " (baseline {baseline:.4f})",
+        weights,
+    )

@@ -37,6 +37,7 @@ from frontier.pipelines import dp_ftrl as dp_ftrl_pipeline
 from frontier.pipelines import kip as kip_pipeline
 from frontier.pipelines import parameters
 from frontier.pipelines import spl as spl_pipeline
+from frontier.pipelines.evaluation import evaluate_and_report
 from frontier.pipelines.resources import Resources
 from frontier.pipelines.runs import RunRecord
 
@@ -93,16 +94,38 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
     `push_destination` (the serving directory) and the branches' own
     (`noise_rate`, `noise_seed`, `target_source`, `pool_source`, `privacy_budget`).
     """
+    from frontier.components.ingest import Ingest
+    from frontier.pipelines import runner
+
+    ingest = Ingest(**parameters.from_config(config, "source", "eval_fraction", "seed"))
+    examples = ingest.outputs["examples"]
+    main_line = _train_evaluate_push(examples, config, root)
+    branches, ingest_ids, params = _branches(examples, config, root)
+    return runner.make_pipeline(
+        PIPELINE_NAME,
+        [ingest, *main_line, *branches],
+        root,
+        enable_cache,
+        [
+            parameters.seed(config.seed),
+            PUSH_DESTINATION,
+            *params,
+            parameters.source(ingest.id, *ingest_ids, value=config.source),
+        ],
+    )
+
+
+def _train_evaluate_push(examples, config: DemoConfig, root: str) -> list:
+    """The main line on `examples`: statistics, schema and validation, the Trainer, the
+    Evaluator (against the latest blessed model if `compare_with_blessed`), its
+    EvaluationReport, and the Pusher into `runner.serving_dir(root)`."""
     from tfx import v1 as tfx
 
-    from frontier.components.evaluate import EvaluationReport, baseline_resolver, make_evaluator
-    from frontier.components.ingest import Ingest
+    from frontier.components.evaluate import baseline_resolver
     from frontier.components.pusher import Pusher
     from frontier.components.trainer import Trainer
     from frontier.pipelines import runner
 
-    ingest = Ingest(source=config.source, eval_fraction=config.eval_fraction, seed=config.seed)
-    examples = ingest.outputs["examples"]
     statistics = tfx.components.StatisticsGen(examples=examples)
     schema = tfx.components.SchemaGen(
         statistics=statistics.outputs["statistics"], infer_feature_shape=True
@@ -112,74 +135,53 @@ def create_pipeline(root: str, config: DemoConfig = DemoConfig(), enable_cache: 
     )
     trainer = Trainer(
         examples=examples,
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        hidden_units=config.hidden_units,
-        seed=config.seed,
+        **parameters.from_config(
+            config, "epochs", "batch_size", "learning_rate", "hidden_units", "seed"
+        ),
     )
     baseline = baseline_resolver() if config.compare_with_blessed else None
-    evaluator = make_evaluator(
-        examples=examples,
-        model=trainer.outputs["model"],
+    evaluator, report = evaluate_and_report(
+        examples,
+        trainer.outputs["model"],
+        ("Evaluator", "EvaluationReport"),
         baseline_model=baseline.outputs["model"] if baseline else None,
         num_classes=len(config.class_names),
         min_accuracy=config.min_accuracy,
         max_accuracy_drop=config.max_accuracy_drop if baseline else None,
-    )
-    report = EvaluationReport(
-        examples=examples,
-        model=trainer.outputs["model"],
-        evaluation=evaluator.outputs["evaluation"],
-        blessing=evaluator.outputs["blessing"],
     )
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         base_directory=runner.serving_dir(root),
     )
-    components = [
-        ingest,
-        statistics,
-        schema,
-        validator,
-        trainer,
-        *([baseline] if baseline else []),
-        evaluator,
-        report,
-        pusher,
-    ]
-    ingest_ids = [ingest.id]
-    params = [parameters.seed(config.seed), PUSH_DESTINATION]
+    resolver = [baseline] if baseline else []
+    return [statistics, schema, validator, trainer, *resolver, evaluator, report, pusher]
+
+
+def _branches(examples, config: DemoConfig, root: str) -> tuple[list, list[str], list]:
+    """The KIP, CIW, SPL and DP-FTRL branches that `config` keeps.
+
+    Returns:
+      (their nodes; the ids of their Ingests that read the demo's `source`;
+      their runtime parameters).
+    """
+    nodes: list = []
+    ingest_ids: list[str] = []
+    params: list[parameters.RuntimeParam] = []
     if config.kip is not None:
-        components += kip_pipeline.kip_comparison(examples, config.kip)
+        nodes += kip_pipeline.kip_comparison(examples, config.kip)
     if config.ciw is not None:
-        noisy = ciw_pipeline.noisy_ingest(config.ciw)
-        components += [noisy, *ciw_pipeline.ciw_comparison(noisy.outputs["examples"], config.ciw)]
-        ingest_ids.append(noisy.id)
+        nodes += ciw_pipeline.noisy_branch(config.ciw)
+        ingest_ids.append(ciw_pipeline.INGEST_ID)
         params += ciw_pipeline.noise_parameters()
     if config.spl is not None:
-        target, pool = spl_pipeline.ingest_sources(
-            spl_pipeline.sources(root, config.spl), config.spl
-        )
+        nodes += spl_pipeline.spl_branch(root, config.spl)
         params += spl_pipeline.source_parameters()
-        components += [
-            target,
-            pool,
-            *spl_pipeline.spl_comparison(
-                target.outputs["examples"], pool.outputs["examples"], config.spl
-            ),
-        ]
     if config.dp_ftrl is not None:
-        federated = dp_ftrl_pipeline.federated_ingest(config.dp_ftrl)
-        components += [
-            federated,
-            *dp_ftrl_pipeline.dp_ftrl_training(federated.outputs["examples"], config.dp_ftrl),
-        ]
-        ingest_ids.append(federated.id)
+        nodes += dp_ftrl_pipeline.federated_branch(config.dp_ftrl)
+        ingest_ids.append(dp_ftrl_pipeline.INGEST_ID)
         params += dp_ftrl_pipeline.budget_parameters(config.dp_ftrl)
-    params.append(parameters.source(*ingest_ids, value=config.source))
-    return runner.make_pipeline(PIPELINE_NAME, components, root, enable_cache, params)
+    return nodes, ingest_ids, params
 
 
 def config_for(target: str) -> DemoConfig:

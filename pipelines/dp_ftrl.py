@@ -18,6 +18,7 @@ import dataclasses
 
 from frontier.components.dp_ftrl.federated import FederatedConfig
 from frontier.pipelines import parameters
+from frontier.pipelines.evaluation import evaluate_and_report
 from frontier.pipelines.resources import GPU, Resources
 from frontier.pipelines.runs import RunRecord
 
@@ -75,19 +76,15 @@ def federated_ingest(config: DpFtrlPipelineConfig = DpFtrlPipelineConfig()):
     from frontier.components.ingest import Ingest
 
     return Ingest(
-        source=config.source,
-        seed=config.seed,
         client_partition="dirichlet",
-        num_clients=config.num_clients,
-        partition_alpha=config.partition_alpha,
         partition_seed=config.seed,
+        **parameters.from_config(config, "source", "seed", "num_clients", "partition_alpha"),
     ).with_id(INGEST_ID)
 
 
 def dp_ftrl_training(examples, config: DpFtrlPipelineConfig = DpFtrlPipelineConfig()) -> list:
     """DpFtrlTrainer, the stock Evaluator on its model, and an EvaluationReport."""
     from frontier.components.dp_ftrl import DpFtrlTrainer
-    from frontier.components.evaluate import EvaluationReport, make_evaluator
 
     trainer = DpFtrlTrainer(
         examples=examples,
@@ -96,19 +93,22 @@ def dp_ftrl_training(examples, config: DpFtrlPipelineConfig = DpFtrlPipelineConf
         feature_scale=config.feature_scale,
         config=dataclasses.replace(config.training, seed=config.seed),
     ).with_id(TRAINER_ID)
-    evaluator = make_evaluator(
-        examples=examples,
-        model=trainer.outputs["model"],
-        num_classes=config.num_classes,
-        min_accuracy=None,
-    ).with_id(EVALUATOR_ID)
-    report = EvaluationReport(
-        examples=examples,
-        model=trainer.outputs["model"],
-        evaluation=evaluator.outputs["evaluation"],
-        blessing=evaluator.outputs["blessing"],
-    ).with_id(REPORT_ID)
-    return [trainer, evaluator, report]
+    return [
+        trainer,
+        *evaluate_and_report(
+            examples,
+            trainer.outputs["model"],
+            (EVALUATOR_ID, REPORT_ID),
+            num_classes=config.num_classes,
+            min_accuracy=None,
+        ),
+    ]
+
+
+def federated_branch(config: DpFtrlPipelineConfig = DpFtrlPipelineConfig()) -> list:
+    """The federated Ingest (id IngestFederated, first), then `dp_ftrl_training` on it."""
+    ingest = federated_ingest(config)
+    return [ingest, *dp_ftrl_training(ingest.outputs["examples"], config)]
 
 
 def create_pipeline(
@@ -117,10 +117,9 @@ def create_pipeline(
     """The DP-FTRL pipeline on federated digits, laid out under `root` (`runner.make_pipeline`)."""
     from frontier.pipelines import runner
 
-    ingest = federated_ingest(config)
     return runner.make_pipeline(
         PIPELINE_NAME,
-        [ingest, *dp_ftrl_training(ingest.outputs["examples"], config)],
+        federated_branch(config),
         root,
         enable_cache,
         (parameters.source(INGEST_ID), parameters.seed(config.seed), *budget_parameters(config)),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 
 from frontier.pipelines import parameters
+from frontier.pipelines.evaluation import evaluate_and_report
 from frontier.pipelines.resources import GPU, Resources
 from frontier.pipelines.runs import RunRecord
 
@@ -50,7 +51,6 @@ class KipConfig:
 
 def kip_comparison(examples, config: KipConfig = KipConfig()) -> list:
     """The KIP-versus-random branch on `examples` (a channel of frontier Examples)."""
-    from frontier.components.evaluate import EvaluationReport, make_evaluator
     from frontier.components.kip import KipDistill
     from frontier.components.trainer import Trainer
 
@@ -62,11 +62,9 @@ def kip_comparison(examples, config: KipConfig = KipConfig()) -> list:
                 examples=examples,
                 images_per_class=n,
                 method=method,
-                kernel=config.kernel,
-                steps=config.steps,
-                learning_rate=config.learning_rate,
-                target_batch_size=config.target_batch_size,
-                seed=config.seed,
+                **parameters.from_config(
+                    config, "kernel", "steps", "learning_rate", "target_batch_size", "seed"
+                ),
             ).with_id(f"{'Kip' if method == 'kip' else 'Random'}Subset_{n}pc")
         trained = {
             method: Trainer(
@@ -83,21 +81,15 @@ def kip_comparison(examples, config: KipConfig = KipConfig()) -> list:
             ("Krr", distilled["kip"], distilled["random"]),
             ("Mlp", trained["kip"], trained["random"]),
         ):
-            evaluator = make_evaluator(
-                examples=examples,
-                model=candidate.outputs["model"],
+            nodes += evaluate_and_report(
+                examples,
+                candidate.outputs["model"],
+                (f"Evaluate{what}_{n}pc", f"Report{what}_{n}pc"),
                 baseline_model=baseline.outputs["model"],
                 num_classes=config.num_classes,
                 min_accuracy=None,
                 max_accuracy_drop=0.0,
-            ).with_id(f"Evaluate{what}_{n}pc")
-            report = EvaluationReport(
-                examples=examples,
-                model=candidate.outputs["model"],
-                evaluation=evaluator.outputs["evaluation"],
-                blessing=evaluator.outputs["blessing"],
-            ).with_id(f"Report{what}_{n}pc")
-            nodes += [evaluator, report]
+            )
     return nodes
 
 

@@ -207,6 +207,12 @@ def parse_assignments(items: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def from_config(config: Any, *names: str) -> dict[str, Any]:
+    """A component's arguments `names`, taken from the fields of `config` that bear those
+    names (a pipeline config, or parsed command-line arguments)."""
+    return {name: getattr(config, name) for name in names}
+
+
 # Parameters the shipped pipelines share.
 def seed(value: int) -> RuntimeParam:
     """The `seed` parameter: every seed property that holds the pipeline's seed `value`."""

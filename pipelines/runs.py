@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import string
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
@@ -97,6 +98,37 @@ class RunRecord:
                     found[node.node_id[len(prefix) :]] = dict(a.properties)
                     break
         return found
+
+    def formatted(self, prefix: str, template: str) -> dict[str, str]:
+        """`template` filled in with the properties `properties` finds for its fields.
+
+        E.g. `run.formatted("SplLabeler_", "; {num_classes} classes")` -> {"spl": "; 12 classes"}.
+        """
+        keys = [field for _, field, _, _ in string.Formatter().parse(template) if field]
+        return {
+            name: template.format(**props) for name, props in self.properties(prefix, *keys).items()
+        }
+
+    def accuracy_lines(
+        self, prefix: str, line: str, versus: str, notes: dict[str, str] | None = None
+    ) -> list[str]:
+        """One line per EvaluationReport whose node id starts with `prefix`, in node order.
+
+        Args:
+          prefix: the reports' node id prefix; the rest of the id is the line's `name`.
+          line: a template of `name` and `accuracy` (the report's held-out accuracy).
+          versus: a template of `baseline`, added where the report compared the
+            model with a baseline (its `baseline_accuracy`).
+          notes: text added to the line of each name (e.g. from `formatted`).
+        """
+        lines = []
+        for name, props in self.properties(prefix, "accuracy").items():
+            text = line.format(name=name, accuracy=props["accuracy"])
+            base = props.get("baseline_accuracy")
+            if isinstance(base, float):
+                text += versus.format(baseline=base)
+            lines.append(text + (notes or {}).get(name, ""))
+        return lines
 
 
 def open_store(root: str) -> metadata_store.MetadataStore:

@@ -34,6 +34,7 @@ from frontier.components.spl.labels import (  # noqa: F401 (SPL_B re-exported)
     WEAK,
 )
 from frontier.pipelines import parameters
+from frontier.pipelines.evaluation import evaluate_and_report
 from frontier.pipelines.resources import Resources
 from frontier.pipelines.runs import RunRecord
 
@@ -130,15 +131,11 @@ def spl_comparison(target, pool, config: SplPipelineConfig = SplPipelineConfig()
     Returns:
       The nodes: teacher first, then each strategy's five nodes.
     """
-    from frontier.components.evaluate import EvaluationReport, make_evaluator
     from frontier.components.spl import SplLabeler
     from frontier.components.trainer import Trainer
 
-    train_args = dict(
-        batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        hidden_units=config.hidden_units,
-        seed=config.seed,
+    train_args = parameters.from_config(
+        config, "batch_size", "learning_rate", "hidden_units", "seed"
     )
     teacher = Trainer(examples=target, epochs=config.epochs, **train_args).with_id(TEACHER_ID)
     nodes: list = [teacher]
@@ -161,21 +158,20 @@ def spl_comparison(target, pool, config: SplPipelineConfig = SplPipelineConfig()
             epochs=config.epochs,
             **train_args,
         ).with_id(STUDENT_PREFIX + strategy)
-        evaluator = make_evaluator(
-            examples=target,
-            model=student.outputs["model"],
-            baseline_model=teacher.outputs["model"],
-            num_classes=10,
-            min_accuracy=None,
-            max_accuracy_drop=0.0,
-        ).with_id(EVALUATOR_PREFIX + strategy)
-        report = EvaluationReport(
-            examples=target,
-            model=student.outputs["model"],
-            evaluation=evaluator.outputs["evaluation"],
-            blessing=evaluator.outputs["blessing"],
-        ).with_id(REPORT_PREFIX + strategy)
-        nodes += [labeler, pretrain, student, evaluator, report]
+        nodes += [
+            labeler,
+            pretrain,
+            student,
+            *evaluate_and_report(
+                target,
+                student.outputs["model"],
+                (EVALUATOR_PREFIX + strategy, REPORT_PREFIX + strategy),
+                baseline_model=teacher.outputs["model"],
+                num_classes=10,
+                min_accuracy=None,
+                max_accuracy_drop=0.0,
+            ),
+        ]
     return nodes
 
 
@@ -200,6 +196,16 @@ def ingest_sources(paths: dict, config: SplPipelineConfig = SplPipelineConfig())
     return target, pool
 
 
+def spl_branch(root: str, config: SplPipelineConfig = SplPipelineConfig()) -> list:
+    """The two Ingests of `sources(root, config)`, then `spl_comparison` on their examples."""
+    target, pool = ingest_sources(sources(root, config), config)
+    return [
+        target,
+        pool,
+        *spl_comparison(target.outputs["examples"], pool.outputs["examples"], config),
+    ]
+
+
 def create_pipeline(
     root: str, config: SplPipelineConfig = SplPipelineConfig(), enable_cache: bool = True
 ):
@@ -212,14 +218,9 @@ def create_pipeline(
     """
     from frontier.pipelines import runner
 
-    target, pool = ingest_sources(sources(root, config), config)
     return runner.make_pipeline(
         PIPELINE_NAME,
-        [
-            target,
-            pool,
-            *spl_comparison(target.outputs["examples"], pool.outputs["examples"], config),
-        ],
+        spl_branch(root, config),
         root,
         enable_cache,
         (*source_parameters(), parameters.seed(config.seed)),
@@ -251,19 +252,13 @@ def source_parameters() -> tuple[parameters.RuntimeParam, ...]:
 def outcome(run: RunRecord) -> list[str]:
     """One line per strategy: its student's held-out accuracy against the
     teacher's (no pre-training), and its SPL label space's size."""
-    classes = {
-        strategy: f"; {p['num_classes']} pre-training classes, "
-        f"teacher agrees {p['teacher_agreement']:.3f}"
-        for strategy, p in run.properties(
-            LABELER_PREFIX, "num_classes", "teacher_agreement"
-        ).items()
-    }
-    lines = []
-    for strategy, props in run.properties(REPORT_PREFIX, "accuracy").items():
-        base = props.get("baseline_accuracy")
-        vs = f" (no pre-training {base:.4f})" if isinstance(base, float) else ""
-        lines.append(
-            f"SPL {strategy}: student eval accuracy {props['accuracy']:.4f}{vs}"
-            f"{classes.get(strategy, '')}"
-        )
-    return lines
+    classes = run.formatted(
+        LABELER_PREFIX,
+        "; {num_classes} pre-training classes, teacher agrees {teacher_agreement:.3f}",
+    )
+    return run.accuracy_lines(
+        REPORT_PREFIX,
+        "SPL {name}: student eval accuracy {accuracy:.4f}",
+        " (no pre-training {baseline:.4f})",
+        classes,
+    )
