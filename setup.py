@@ -1,4 +1,4 @@
-"""Maps the top-level folders into the `frontier` namespace (see DESIGN.md, Layout).
+"""Maps the top-level folders into the `frontier` namespace (see ARCHITECTURE.md, The layers).
 
 `frontier` itself is a namespace package: `components/`, `pipelines/` and
 `schemas/` become `frontier.components`, `frontier.pipelines` and

@@ -1,6 +1,6 @@
 """Running a pipeline locally with TFX's own runners, then reporting on it.
 
-Orchestration is TFX's (DESIGN.md): `LocalDagRunner` (in-process, one
+Orchestration is TFX's (ARCHITECTURE.md): `LocalDagRunner` (in-process, one
 component after another) or `BeamDagRunner` (the pipeline as a Beam graph).
 MLMD is a SQLite file under the run root, so caching and lineage survive
 between runs; after the run, `report.html` is written from what MLMD recorded.

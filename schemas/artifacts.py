@@ -1,7 +1,7 @@
 """Custom artifact types of frontier.
 
 Standard TFX types (`Examples`, `Model`, `ModelRun`, `ModelEvaluation`,
-`ModelBlessing`, `PushedModel`) are used wherever they fit (DESIGN.md rule 3);
+`ModelBlessing`, `PushedModel`) are used wherever they fit (ARCHITECTURE.md rule 3);
 this module holds only what TFX has no type for.
 """
 

@@ -1,4 +1,4 @@
-"""Names shared by the CiwTrainer component, its executor and tests (DESIGN.md rule 2).
+"""Names shared by the CiwTrainer component, its executor and tests (ARCHITECTURE.md rule 2).
 
 The hyper-parameter defaults are `CiwConfig`'s (the plain algorithm's), and
 the network's and the label column's are the baseline Trainer's, so that the

@@ -1,6 +1,6 @@
 """The one exception type for bad user input, with a message that says where.
 
-DESIGN.md rule 5: bad input stops a component with an error naming the file,
+ARCHITECTURE.md rule 5: bad input stops a component with an error naming the file,
 row or column and what was expected. Raising `InputError` from an executor
 fails the execution, so TFX publishes none of its outputs.
 """

@@ -165,7 +165,7 @@ def to_tf_example(row: Mapping[str, object], info: DatasetInfo):
 def serialize_example(row: Mapping[str, object], info: DatasetInfo) -> bytes:
     """`to_tf_example(row, info)` as bytes, deterministically: proto map fields
     (a tf.Example's features) otherwise serialize in varying order, and the
-    same seed must give the same artifacts byte for byte (DESIGN.md rule 6)."""
+    same seed must give the same artifacts byte for byte (ARCHITECTURE.md rule 6)."""
     return to_tf_example(row, info).SerializeToString(deterministic=True)
 
 
@@ -232,7 +232,7 @@ def set_examples_properties(examples_artifact, split_names: list[str]) -> None:
 
 def remove_split_outputs(examples_uri: str, splits: list[str]) -> None:
     """Removes the split folders and `dataset_info.json` a failed writer left behind,
-    so that nothing half-written stays in an output URI (DESIGN.md rule 5)."""
+    so that nothing half-written stays in an output URI (ARCHITECTURE.md rule 5)."""
     import tensorflow as tf
 
     for name in [f"Split-{s}" for s in splits] + [DATASET_INFO_FILE]:

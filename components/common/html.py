@@ -1,4 +1,4 @@
-"""Small self-contained HTML pages: every component leaves one (DESIGN.md rule 4).
+"""Small self-contained HTML pages: every component leaves one (ARCHITECTURE.md rule 4).
 
 Plots are inline PNG (base64), so a page is one file that the Kubeflow /
 Vertex UI and the local run report can show with no assets beside it.

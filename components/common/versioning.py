@@ -1,4 +1,4 @@
-"""Code versions for cache keys (DESIGN.md rule 7).
+"""Code versions for cache keys (ARCHITECTURE.md rule 7).
 
 TFX's cache key covers the executor's class path, input artifact ids and
 execution properties, but not the executor's code: editing an executor would

@@ -1,4 +1,4 @@
-"""The Ingest component's HTML page (DESIGN.md rule 4): source, columns and
+"""The Ingest component's HTML page (ARCHITECTURE.md rule 4): source, columns and
 roles, per-split counts, and a few samples (an image grid for image data);
 with label noise, its settings, the realized flip fraction of the train split
 and the flips per clean class; with a client partition, its settings, examples

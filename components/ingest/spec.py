@@ -1,4 +1,4 @@
-"""Names and configuration of the Ingest component (DESIGN.md rule 2).
+"""Names and configuration of the Ingest component (ARCHITECTURE.md rule 2).
 
 The component, the executor and the tests import these constants, so that
 key and parameter names cannot drift. `IngestConfig` is the typed form of the

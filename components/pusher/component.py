@@ -30,7 +30,7 @@ def Pusher(model, model_blessing, base_directory: str, **kwargs) -> tfx.componen
         push_destination=tfx.proto.PushDestination(
             filesystem=tfx.proto.PushDestination.Filesystem(base_directory=base_directory)
         ),
-        # Part of the execution properties, hence of the cache key (DESIGN.md rule 7).
+        # Part of the execution properties, hence of the cache key (ARCHITECTURE.md rule 7).
         custom_config={COMPONENT_VERSION_KEY: code_version("pusher")},
         custom_executor_spec=executor_spec.ExecutorClassSpec(AtomicPushExecutor),
         **kwargs,

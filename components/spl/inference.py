@@ -99,5 +99,5 @@ def with_labels(serialized: bytes, teacher: int, spl: int) -> bytes:
     example = tf.train.Example.FromString(serialized)
     example.features.feature[TEACHER_LABEL_KEY].int64_list.value[:] = [int(teacher)]
     example.features.feature[SPL_LABEL_KEY].int64_list.value[:] = [int(spl)]
-    # Deterministic: the same pool and teacher give the same bytes (DESIGN.md rule 6).
+    # Deterministic: the same pool and teacher give the same bytes (ARCHITECTURE.md rule 6).
     return example.SerializeToString(deterministic=True)

@@ -1,4 +1,4 @@
-"""Names shared by the SplLabeler component, its executor and tests (DESIGN.md rule 2)."""
+"""Names shared by the SplLabeler component, its executor and tests (ARCHITECTURE.md rule 2)."""
 
 from __future__ import annotations
 
