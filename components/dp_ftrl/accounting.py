@@ -70,14 +70,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import numbers
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dp_accounting
 import numpy as np
 
-from frontier.components.common.checks import check_int, check_optional_int, check_positive
+from frontier.components.common.checks import (
+    check_choice,
+    check_int,
+    check_optional_int,
+    check_positive,
+    check_real,
+)
 from frontier.components.common.errors import InputError
 
 MECHANISM_TREE = "dp_ftrl_tree_aggregation"
@@ -111,14 +116,7 @@ __all__ = [
 
 
 def _check_delta(delta: Any) -> float:
-    if isinstance(delta, bool) or not isinstance(delta, numbers.Real):
-        raise InputError(
-            f"delta must be a number, got {delta!r}", column="delta", expected="0 < delta < 1"
-        )
-    delta = float(delta)
-    if not 0.0 < delta < 1.0:
-        raise InputError(f"delta is {delta}", column="delta", expected="0 < delta < 1")
-    return delta
+    return check_real(delta, "delta", low=0.0, low_ok=False, high=1.0)
 
 
 def _check_orders(orders: Sequence[float] | None) -> np.ndarray | None:
@@ -146,13 +144,7 @@ def _check_run(
 
 
 def _check_mechanism(mechanism: Any) -> str:
-    if mechanism not in (MECHANISM_TREE, MECHANISM_GAUSSIAN):
-        raise InputError(
-            f"unknown mechanism {mechanism!r}",
-            column="mechanism",
-            expected=f"{MECHANISM_TREE} or {MECHANISM_GAUSSIAN}",
-        )
-    return mechanism
+    return check_choice(mechanism, "mechanism", (MECHANISM_TREE, MECHANISM_GAUSSIAN))
 
 
 # --- the dynamic programme -------------------------------------------------------------------

@@ -20,12 +20,11 @@ constraints, so any schedule that passes `check_schedule` is covered.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
-from frontier.components.common.checks import check_int
+from frontier.components.common.checks import check_int, check_positive
 from frontier.components.common.errors import InputError
 
 __all__ = [
@@ -113,12 +112,7 @@ def partition_clients(
         raise InputError(
             f"unknown scheme {scheme!r}", column="scheme", expected=" or ".join(PARTITION_SCHEMES)
         )
-    if (
-        isinstance(alpha, bool)
-        or not isinstance(alpha, numbers.Real)
-        or not (np.isfinite(alpha) and alpha > 0)
-    ):
-        raise InputError(f"alpha is {alpha!r}", column="alpha", expected="a finite number > 0")
+    check_positive(alpha, "alpha")
     classes = np.unique(labels)
     members = [np.flatnonzero(labels == c) for c in classes]
     for _ in range(_DIRICHLET_TRIES):

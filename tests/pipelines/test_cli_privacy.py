@@ -207,5 +207,5 @@ def test_command_is_import_light_and_prints_no_traceback():
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [
-        "frontier: error: --delta: delta is 0.0 (expected 0 < delta < 1)"
+        "frontier: error: --delta: delta is 0.0 (expected a finite number > 0 and < 1)"
     ]
