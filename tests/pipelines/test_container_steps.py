@@ -97,6 +97,17 @@ def _run_step(
         return json.load(f)["artifacts"]
 
 
+def _compiled(name: str, config, tmp_path) -> tuple[dict, dict]:
+    """Pipeline `name` with `config`, compiled for kubeflow: (the spec, its parameters'
+    defaults, as a run gets them without `--param`)."""
+    path = str(tmp_path / f"{name}.yaml")
+    compile_pipeline(name, "kubeflow", IMAGE, path, "gs://example/frontier", config=config)
+    with open(path) as f:
+        spec = yaml.safe_load(f)
+    declared = spec["root"]["inputDefinitions"]["parameters"]
+    return spec, {k: v["defaultValue"] for k, v in declared.items()}
+
+
 def test_compiled_steps_run_with_runtime_parameter_values(tmp_path, monkeypatch):
     from frontier.components.ciw import executor as ciw_executor
     from frontier.pipelines.entrypoint import launcher_path
@@ -111,13 +122,7 @@ def test_compiled_steps_run_with_runtime_parameter_values(tmp_path, monkeypatch)
     monkeypatch.setattr(ciw_executor, "train_ciw", train_ciw)
     monkeypatch.setenv("ARTIFACT_LOCAL_PATH", str(tmp_path / "launcher"))
     root = "minio://mlpipeline/v2/artifacts/run"
-    path = str(tmp_path / "ciw.yaml")
-    compile_pipeline("ciw", "kubeflow", IMAGE, path, "gs://example/frontier", config=TINY)
-    with open(path) as f:
-        spec = yaml.safe_load(f)
-    defaults = {
-        k: v["defaultValue"] for k, v in spec["root"]["inputDefinitions"]["parameters"].items()
-    }
+    spec, defaults = _compiled("ciw", TINY, tmp_path)
     # As `frontier submit --param noise_rate=0.5 --param seed=3` sets them; the launcher
     # passes every number as a double.
     params = {**defaults, "noise_rate": 0.5, "seed": 3.0}
@@ -152,32 +157,20 @@ def test_a_privacy_budget_set_per_run_is_checked_in_the_step(tmp_path):
     import dataclasses
 
     import pytest
+    from conftest import TINY_FEDERATED
 
     from frontier.components.common.errors import InputError
+    from frontier.components.dp_ftrl import FederatedConfig
     from frontier.pipelines import dp_ftrl
 
     config = dataclasses.replace(
         dp_ftrl.DpFtrlPipelineConfig(),
         num_clients=30,
-        training=dataclasses.replace(
-            dp_ftrl.DpFtrlPipelineConfig().training,
-            rounds=4,
-            clients_per_round=5,
-            max_participations=2,
-            min_separation=2,
-            hidden_units=(8,),
-            eval_every=2,
-        ),
+        training=FederatedConfig(**TINY_FEDERATED),
         baselines=(),
         privacy_budget=1000.0,
     )
-    path = str(tmp_path / "dp.yaml")
-    compile_pipeline("dp_ftrl", "kubeflow", IMAGE, path, "gs://example/frontier", config=config)
-    with open(path) as f:
-        spec = yaml.safe_load(f)
-    params = {
-        k: v["defaultValue"] for k, v in spec["root"]["inputDefinitions"]["parameters"].items()
-    }
+    spec, params = _compiled("dp_ftrl", config, tmp_path)
     workdir = str(tmp_path / "run")
     produced = {"IngestFederated": _run_step(spec, "IngestFederated", params, {}, workdir)}
     with pytest.raises(InputError, match=r"privacy_budget.*epsilon"):
