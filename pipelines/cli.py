@@ -231,13 +231,13 @@ def privacy_account(
         or an option error naming the option).
     """
     # Imported here: the rest of the CLI loads TFX; this needs only dp_accounting.
-    from frontier.components.dp_ftrl import accounting
+    from frontier.components import dp_ftrl
 
     if (noise_multiplier is None) == (target_epsilon is None):
         raise _OptionError(
             "give exactly one of --noise-multiplier and --target-epsilon (to calibrate it)"
         )
-    accounted = {TREE: accounting.MECHANISM_TREE, GAUSSIAN: accounting.MECHANISM_GAUSSIAN}
+    accounted = {TREE: dp_ftrl.MECHANISM_TREE, GAUSSIAN: dp_ftrl.MECHANISM_GAUSSIAN}
     if mechanism not in accounted:
         raise _OptionError(
             f"--mechanism: unknown mechanism {mechanism!r} (expected tree or gaussian)"
@@ -249,7 +249,7 @@ def privacy_account(
         )
     run = dict(restart_every=restart_every if mechanism == TREE else None)
     if target_epsilon is not None:
-        noise_multiplier = accounting.calibrate_noise_multiplier(
+        noise_multiplier = dp_ftrl.calibrate_noise_multiplier(
             target_epsilon,
             delta,
             rounds,
@@ -258,7 +258,7 @@ def privacy_account(
             mechanism=accounted[mechanism],
             **run,
         )
-    account = accounting.account(
+    account = dp_ftrl.account(
         accounted[mechanism],
         noise_multiplier,
         rounds,
@@ -304,8 +304,8 @@ def _format_privacy(result: dict, mechanism: str, args: argparse.Namespace) -> l
 def _cmd_privacy(args: argparse.Namespace) -> int:
     import inspect
 
+    from frontier.components import dp_ftrl  # noqa: F401 (imported before timing)
     from frontier.components.common.errors import InputError
-    from frontier.components.dp_ftrl import accounting  # noqa: F401 (imported before timing)
 
     start = time.perf_counter()
     try:

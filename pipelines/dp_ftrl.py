@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from frontier.components.dp_ftrl.federated import FederatedConfig
+from frontier.components.dp_ftrl import FederatedConfig
 from frontier.pipelines import parameters
 from frontier.pipelines.evaluation import evaluate_and_report
 from frontier.pipelines.resources import GPU, Resources

@@ -59,8 +59,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from frontier.components.common.errors import InputError
 from frontier.components.common.checks import check_label_key
+from frontier.components.common.errors import InputError
 from frontier.schemas.dataset import CLIENT_ID_KEY, LABEL_KEY, DatasetInfo
 
 ACCURACY = "SparseCategoricalAccuracy"  # TFMA metric names as written in results:
