@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -170,41 +171,50 @@ class Executor(ComponentExecutor):
         data = _load(job.input(spec.EXAMPLES_KEY), label_key, owner)
         flipped = _flipped(data, owner)
         eval_key = label_key if flipped is None else TRUE_LABEL_KEY
-        logger = _EpochLogger(
-            job.output(spec.MODEL_RUN_KEY).uri, config.method, config.epochs, data.eval is not None
-        )
-        result = train_ciw(
-            *data.xy(TRAIN_SPLIT),
-            data.info,
-            config,
-            model_type=p[spec.MODEL_TYPE_KEY],
-            hidden_units=hidden_units,
-            true_labels=None if flipped is None else data.train[TRUE_LABEL_KEY],
-            validation_data=None if data.eval is None else data.xy(EVAL_SPLIT, eval_key),
-            on_epoch_end=logger,
-        )
-        logger.close(result.example_weights, flipped)
+        result = _train(data, config, p, hidden_units, flipped, job.output(spec.MODEL_RUN_KEY).uri)
         final = keras_split_metrics(
             result.model,
             data,
             targets={EVAL_SPLIT: eval_key},
             also=None if flipped is None else {"true_accuracy": TRUE_LABEL_KEY},
         )
-        publish_model(
-            job.output(spec.MODEL_KEY),
-            lambda uri: save_model_artifact(result.model, data.info, uri),
-            final,
-            {
-                spec.METHOD_PROPERTY: config.method,
-                spec.MODEL_TYPE_PROPERTY: p[spec.MODEL_TYPE_KEY],
-                **_noise_properties(final, flipped, result.history),
-            },
-            owner,
-        )
+        properties = {
+            spec.METHOD_PROPERTY: config.method,
+            spec.MODEL_TYPE_PROPERTY: p[spec.MODEL_TYPE_KEY],
+            **_noise_properties(final, flipped, result.history),
+        }
+        save = functools.partial(save_model_artifact, result.model, data.info)
+        publish_model(job.output(spec.MODEL_KEY), save, final, properties, owner)
         document = _page(result, final, flipped, config, p, data)
         html.write_report(
             job.output(spec.VISUALIZATION_KEY), f"{TITLE} ({config.method})", document
         )
+
+
+def _train(
+    data: LabelledSplits,
+    config: CiwConfig,
+    p: Mapping[str, Any],
+    hidden_units: tuple[int, ...],
+    flipped: np.ndarray | None,
+    log_dir: str,
+) -> CiwResult:
+    """`train_ciw` on the train split, validated on the eval split (against
+    `true_label` when known), with TensorBoard logs in `log_dir`."""
+    eval_key = data.label_key if flipped is None else TRUE_LABEL_KEY
+    logger = _EpochLogger(log_dir, config.method, config.epochs, data.eval is not None)
+    result = train_ciw(
+        *data.xy(TRAIN_SPLIT),
+        data.info,
+        config,
+        model_type=p[spec.MODEL_TYPE_KEY],
+        hidden_units=hidden_units,
+        true_labels=None if flipped is None else data.train[TRUE_LABEL_KEY],
+        validation_data=None if data.eval is None else data.xy(EVAL_SPLIT, eval_key),
+        on_epoch_end=logger,
+    )
+    logger.close(result.example_weights, flipped)
+    return result
 
 
 def _load(examples: Any, label_key: str, owner: str) -> LabelledSplits:

@@ -91,19 +91,10 @@ class Executor(ComponentExecutor):
             model.uri, examples.uri, eval_split, p[spec.BATCH_SIZE_KEY], info
         )
         sliced = sliced_metrics(labels, probabilities, client_ids=client_ids, num_bins=num_bins)
-        overall = sliced[OVERALL]
-        logging.info(
-            "EvaluationReport: accuracy %.4f, log-loss %.4f, ECE %.4f on %d examples",
-            overall.accuracy,
-            overall.log_loss,
-            overall.ece,
-            overall.examples,
-        )
+        _log_overall(sliced[OVERALL])
         tfma = load_tfma_results(job.input(spec.EVALUATION_KEY).uri)
         blessed = blessing_outcome(blessing, tfma)
-        baseline_uri = None
-        if blessing is not None and blessing.has_custom_property(_BASELINE_MODEL):
-            baseline_uri = blessing.get_string_custom_property(_BASELINE_MODEL)
+        baseline_uri = _baseline_uri(blessing)
         report = job.output(spec.VISUALIZATION_KEY)
         summary = {
             "blessed": blessed,
@@ -128,7 +119,24 @@ class Executor(ComponentExecutor):
             eval_split=eval_split,
         )
         html.write_report(report, "Evaluation", document)
-        set_properties(report, _report_properties(blessed, overall, tfma))
+        set_properties(report, _report_properties(blessed, sliced[OVERALL], tfma))
+
+
+def _baseline_uri(blessing: Any | None) -> str | None:
+    """The baseline model the stock Evaluator compared against, if it names one."""
+    if blessing is not None and blessing.has_custom_property(_BASELINE_MODEL):
+        return blessing.get_string_custom_property(_BASELINE_MODEL)
+    return None
+
+
+def _log_overall(overall: Any) -> None:
+    logging.info(
+        "EvaluationReport: accuracy %.4f, log-loss %.4f, ECE %.4f on %d examples",
+        overall.accuracy,
+        overall.log_loss,
+        overall.ece,
+        overall.examples,
+    )
 
 
 def _predict(

@@ -197,13 +197,8 @@ class Executor(ComponentExecutor):
         kernel_spec = check_parameters(**params)
         examples = job.input(spec.EXAMPLES_KEY)
         data = load_labelled_splits(examples, LABEL_KEY, OWNER)
+        _check_data(data, kernel_spec, params[spec.IMAGES_PER_CLASS_KEY])
         info = data.info
-        try:
-            check_image_shape(kernel_spec, info.image_shape)
-        except InputError as e:
-            raise InputError(str(e), file=os.path.join(examples.uri, DATASET_INFO_FILE)) from e
-        per_class = params[spec.IMAGES_PER_CLASS_KEY]
-        _check_class_sizes(data.train[LABEL_KEY], info, per_class, split_uri(data.uri, TRAIN_SPLIT))
         result = _distill(data, params, kernel_spec)
         metrics = support_metrics(
             result,
@@ -219,13 +214,9 @@ class Executor(ComponentExecutor):
         set_properties(distilled, {spec.FINAL_LOSS_PROPERTY: metrics[TRAIN_SPLIT]["loss"]})
         set_properties(distilled, _eval_properties(metrics))
         krr = export.fit_krr_model(result, kernel_spec, info.image_shape, params[spec.REG_KEY])
-        model_properties = {
-            spec.MODEL_TYPE_PROPERTY: spec.MODEL_TYPE,
-            spec.METHOD_PROPERTY: params[spec.METHOD_KEY],
-            spec.KERNEL_PROPERTY: kernel_name(kernel_spec),
-        }
         save = functools.partial(export.save_model_artifact, krr, info)
-        publish_model(job.output(spec.MODEL_KEY), save, metrics, model_properties, OWNER)
+        properties = _model_properties(params, kernel_spec)
+        publish_model(job.output(spec.MODEL_KEY), save, metrics, properties, OWNER)
         title = f"{OWNER}: {METHOD_TITLES[params[spec.METHOD_KEY]]}"
         document = _page(result, data, metrics, params, kernel_spec)
         html.write_report(job.output(spec.VISUALIZATION_KEY), title, document)
@@ -314,6 +305,25 @@ class Executor(ComponentExecutor):
             spec.STANDARDIZE_PROPERTY, int(bool(params[spec.STANDARDIZE_KEY]))
         )
         distilled.set_int_custom_property(spec.USE_ZCA_PROPERTY, int(zca))
+
+
+def _check_data(data: LabelledSplits, kernel_spec: KernelSpec, per_class: int) -> None:
+    """The kernel fits the data's shape, and every class has `per_class` examples."""
+    try:
+        check_image_shape(kernel_spec, data.info.image_shape)
+    except InputError as e:
+        raise InputError(str(e), file=os.path.join(data.uri, DATASET_INFO_FILE)) from e
+    file = split_uri(data.uri, TRAIN_SPLIT)
+    _check_class_sizes(data.train[LABEL_KEY], data.info, per_class, file)
+
+
+def _model_properties(params: Mapping[str, Any], kernel_spec: KernelSpec) -> dict[str, str]:
+    """The KRR model's own properties: model type, method and kernel."""
+    return {
+        spec.MODEL_TYPE_PROPERTY: spec.MODEL_TYPE,
+        spec.METHOD_PROPERTY: params[spec.METHOD_KEY],
+        spec.KERNEL_PROPERTY: kernel_name(kernel_spec),
+    }
 
 
 def _parameters(params: Mapping[str, Any]) -> dict[str, Any]:

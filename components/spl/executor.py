@@ -102,6 +102,23 @@ def _relabel(
     return out, label, weak, spl
 
 
+def _write_label_map(uri: str, label_map: SplLabelMap) -> None:
+    """`label_map.json` in the label map artifact's folder."""
+    tf.io.gfile.makedirs(uri)
+    with tf.io.gfile.GFile(os.path.join(uri, SPL_LABEL_MAP_FILE), "w") as f:
+        f.write(label_map.to_json())
+
+
+def _properties(label_map: SplLabelMap, agreement: float) -> dict[str, Any]:
+    """The custom properties both outputs carry."""
+    return {
+        spec.STRATEGY_PROPERTY: label_map.strategy,
+        spec.NUM_CLASSES_PROPERTY: label_map.num_classes,
+        spec.DROPPED_PROPERTY: label_map.dropped,
+        spec.AGREEMENT_PROPERTY: agreement,
+    }
+
+
 def _check_inputs(pool: Any, teacher: Any, info: DatasetInfo) -> list[str]:
     """Checks the pool and the teacher before Beam starts; returns the pool's splits.
 
@@ -182,18 +199,10 @@ class Executor(BeamComponentExecutor):
         out_info.write(out.uri)
         set_examples_properties(out, splits)
         map_artifact = job.output(spec.LABEL_MAP_KEY)
-        tf.io.gfile.makedirs(map_artifact.uri)
-        with tf.io.gfile.GFile(os.path.join(map_artifact.uri, SPL_LABEL_MAP_FILE), "w") as f:
-            f.write(label_map.to_json())
+        _write_label_map(map_artifact.uri, label_map)
         agreement = float(np.trace(confusion) / confusion.sum())
-        properties = {
-            spec.STRATEGY_PROPERTY: strategy,
-            spec.NUM_CLASSES_PROPERTY: label_map.num_classes,
-            spec.DROPPED_PROPERTY: label_map.dropped,
-            spec.AGREEMENT_PROPERTY: agreement,
-        }
         for artifact in (out, map_artifact):
-            set_properties(artifact, properties)
+            set_properties(artifact, _properties(label_map, agreement))
         logging.info(
             "%s: %s label space of %d classes from %d pool examples (teacher agrees on %.3f, "
             "%d dropped)",
