@@ -33,14 +33,13 @@ retrace; nothing in it leaves the graph (no `.numpy()`).
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from frontier.components.ciw import weights as W
+from frontier.components.common.checks import is_int, is_real
 from frontier.components.common.errors import InputError
 
 if TYPE_CHECKING:
@@ -106,41 +105,33 @@ def _bad(name: str, value: Any, expected: str) -> InputError:
     return InputError(f"{name} = {value!r}", column=name, expected=expected)
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
-
-
 def check_config(c: CiwConfig) -> None:
     """Raises `InputError` naming the first invalid hyper-parameter."""
     if c.method not in METHODS:
         raise _bad("method", c.method, f"one of {list(METHODS)}")
-    if not _is_real(c.alpha) or c.alpha <= 0:
+    if not is_real(c.alpha) or c.alpha <= 0:
         raise _bad("alpha", c.alpha, "a finite number > 0 (1 = KL divergence)")
-    if not _is_real(c.lam) or c.lam <= 0:
+    if not is_real(c.lam) or c.lam <= 0:
         raise _bad("lam", c.lam, "a finite number > 0")
     if c.divergence not in W.DIVERGENCES:
         raise _bad("divergence", c.divergence, f"one of {list(W.DIVERGENCES)}")
-    if not _is_real(c.gamma) or c.gamma < 0 or (c.divergence == W.TV and c.gamma > 2):
+    if not is_real(c.gamma) or c.gamma < 0 or (c.divergence == W.TV and c.gamma > 2):
         raise _bad("gamma", c.gamma, "a number >= 0 (and <= 2 for the tv ball)")
-    if not _is_int(c.burn_in) or c.burn_in < 0:
+    if not is_int(c.burn_in) or c.burn_in < 0:
         raise _bad("burn_in", c.burn_in, "an integer >= 0 (steps)")
     if c.schedule not in SCHEDULES:
         raise _bad("schedule", c.schedule, f"one of {list(SCHEDULES)}")
-    if not _is_int(c.anneal_steps) or c.anneal_steps < 0:
+    if not is_int(c.anneal_steps) or c.anneal_steps < 0:
         raise _bad("anneal_steps", c.anneal_steps, "an integer >= 0 (steps)")
-    if not _is_real(c.mixup_alpha) or c.mixup_alpha <= 0:
+    if not is_real(c.mixup_alpha) or c.mixup_alpha <= 0:
         raise _bad("mixup_alpha", c.mixup_alpha, "a finite number > 0")
-    if not _is_int(c.epochs) or c.epochs < 1:
+    if not is_int(c.epochs) or c.epochs < 1:
         raise _bad("epochs", c.epochs, "an integer >= 1")
-    if not _is_int(c.batch_size) or c.batch_size < 1:
+    if not is_int(c.batch_size) or c.batch_size < 1:
         raise _bad("batch_size", c.batch_size, "an integer >= 1")
-    if not _is_real(c.learning_rate) or c.learning_rate <= 0:
+    if not is_real(c.learning_rate) or c.learning_rate <= 0:
         raise _bad("learning_rate", c.learning_rate, "a finite number > 0")
-    if not _is_int(c.seed):
+    if not is_int(c.seed):
         raise _bad("seed", c.seed, "an integer")
 
 

@@ -24,9 +24,8 @@ from frontier.components.common.executor import (
     source_of,
 )
 from frontier.components.dp_ftrl import spec
-from frontier.components.dp_ftrl.accounting import tree_account
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig
-from frontier.components.dp_ftrl.federated import FederatedResult, train_federated
+from frontier.components.dp_ftrl.federated import FederatedResult, run_privacy, train_federated
 from frontier.components.dp_ftrl.model import Params, to_keras_model
 from frontier.components.dp_ftrl.report import dp_ftrl_page
 from frontier.components.trainer.export import save_model_artifact
@@ -47,19 +46,12 @@ PRIVACY_UNIT = "one user: every example of one client_id"
 def planned_epsilon(config: FederatedConfig, mechanism: str) -> float | None:
     """Epsilon at `config.delta` of the whole run before it starts (None: not private).
 
-    DP-FedAvg is given the tree's rho (`federated` derives its per-round noise from it),
-    so both private mechanisms have the same epsilon.
+    The run's own account (`federated.run_privacy`): DP-FedAvg is given the tree's rho
+    (its per-round noise is derived from it), so both private mechanisms have the same
+    epsilon.
     """
-    if mechanism == spec.FEDAVG or config.noise_multiplier == 0:
-        return None
-    return tree_account(
-        config.noise_multiplier,
-        config.rounds,
-        config.max_participations,
-        config.min_separation,
-        config.delta,
-        restart_every=config.restart_every,
-    ).epsilon
+    privacy, _ = run_privacy(config, mechanism)  # the account the run itself reports
+    return None if privacy is None else privacy.epsilon
 
 
 def scaled_export(params: Params, feature_scale: float) -> Params:
