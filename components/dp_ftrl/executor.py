@@ -125,9 +125,13 @@ class Executor(ComponentExecutor):
         of `trainer.model.build_model`, weights from the simulation, no input
         standardisation: statistics of the clients' data would not be covered
         by the guarantee). Custom properties `mechanism`, `rho`, `epsilon`,
-        `delta`, `rounds_run`, `noise_multiplier`, `eval_accuracy`, and
-        `<baseline>_eval_accuracy` per baseline.
-      privacy_ledger: `PrivacyLedger` (`privacy_ledger.json`; the same
+        `delta`, `rounds_run`, `noise_multiplier`; `train_accuracy`,
+        `eval_accuracy`, `eval_loss` of the exported model (every frontier
+        Model's; the eval ones with an eval split; the train split's accuracy
+        is a simulation's statistic of the clients' data, not covered by the
+        guarantee); and `<baseline>_eval_accuracy` per baseline (its last
+        evaluated round).
+      privacy_ledger: `PrivacyLedger` (`privacy_ledger.json`; the privacy
         custom properties). Epsilon and rho are omitted for FedAvg.
       visualization: `HtmlReport`: the ledger, eval accuracy and epsilon over
         rounds for the run and each baseline, and a comparison table.
