@@ -41,6 +41,7 @@ import numpy as np
 from frontier.components.ciw import weights as W
 from frontier.components.common.checks import is_int, is_real
 from frontier.components.common.errors import InputError
+from frontier.components.common.scores import cross_entropy_and_accuracy
 
 if TYPE_CHECKING:
     from frontier.schemas.dataset import DatasetInfo
@@ -236,15 +237,6 @@ def make_train_step(model, optimizer, config: CiwConfig, num_classes: int) -> Ca
         return loss, weights
 
     return step
-
-
-def cross_entropy_and_accuracy(
-    probabilities: np.ndarray, labels: np.ndarray
-) -> tuple[float, float]:
-    """Mean cross-entropy (p floored as in training) and accuracy of [N, C] probabilities."""
-    p = probabilities[np.arange(len(labels)), labels]
-    loss = float(-np.mean(np.log(np.clip(p, W.PROB_FLOOR, 1.0))))
-    return loss, float(np.mean(np.argmax(probabilities, axis=1) == labels))
 
 
 class CiwResult(NamedTuple):

@@ -43,11 +43,14 @@ from frontier.components.common.examples_io import (
     load_train_and_eval,
     split_uri,
 )
+from frontier.components.common.scores import cross_entropy_and_accuracy
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY
 from frontier.schemas.dataset import EVAL_SPLIT, TRAIN_SPLIT, DatasetInfo
 
 # Custom properties every frontier `Model` carries (floats): accuracy on the
-# train split and, with an eval split, accuracy and mean cross-entropy on it.
+# train split and, with an eval split, accuracy and the component's loss on it
+# (cross-entropy of the served probabilities for the Keras models, the KRR
+# mean squared error for KipDistill).
 TRAIN_ACCURACY_PROPERTY = "train_accuracy"
 EVAL_ACCURACY_PROPERTY = "eval_accuracy"
 EVAL_LOSS_PROPERTY = "eval_loss"
@@ -271,16 +274,6 @@ def publish_model(
     return path
 
 
-def cross_entropy_and_accuracy(probabilities: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Mean cross-entropy (probabilities floored at 1e-7, as Keras' loss clips
-    them) and accuracy of float [N, C] `probabilities` against int [N] labels."""
-    p = probabilities[np.arange(len(labels)), labels]
-    return {
-        "loss": float(-np.mean(np.log(np.clip(p, 1e-7, 1.0)))),
-        "accuracy": float(np.mean(np.argmax(probabilities, axis=1) == labels)),
-    }
-
-
 def keras_split_metrics(
     model: Any,
     data: LabelledSplits,
@@ -288,6 +281,11 @@ def keras_split_metrics(
     also: Mapping[str, str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Loss and accuracy of a Keras classifier on each split.
+
+    The loss is `scores.cross_entropy_and_accuracy`'s: the probabilities the
+    model serves, floored at 1e-7 as Keras' and TFMA's cross-entropy on
+    probabilities clip them (so a frontier model's `eval_loss` is what the
+    stock Evaluator reports for it).
 
     Args:
       model: float32 [N, D] -> probabilities [N, C].
@@ -305,15 +303,15 @@ def keras_split_metrics(
     for split, arrays in data.splits.items():
         target = (targets or {}).get(split, data.label_key)
         probabilities = model.predict(arrays[FEATURES], batch_size=1024, verbose=0)
+        loss, accuracy = cross_entropy_and_accuracy(probabilities, arrays[target])
         metrics[split] = {
             "examples": len(arrays[target]),
             "labels": target,
-            **cross_entropy_and_accuracy(probabilities, arrays[target]),
+            "loss": loss,
+            "accuracy": accuracy,
         }
         for name, column in (also or {}).items():
-            metrics[split][name] = cross_entropy_and_accuracy(probabilities, arrays[column])[
-                "accuracy"
-            ]
+            metrics[split][name] = cross_entropy_and_accuracy(probabilities, arrays[column])[1]
     return metrics
 
 
