@@ -71,7 +71,7 @@ class DpFtrlTrainer(base_component.BaseComponent):
             training, e.g. 16 for digits pixels (not a statistic of the
             clients' data, which the guarantee would not cover); the
             exported model takes raw inputs.
-          config: a `federated.FederatedConfig`; default its defaults.
+          config: a `config.FederatedConfig`; default its defaults.
           **config_fields: fields of `FederatedConfig` to override, e.g.
             `rounds=200, noise_multiplier=1.2`.
 

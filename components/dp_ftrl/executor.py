@@ -25,7 +25,7 @@ from frontier.components.common.executor import (
 )
 from frontier.components.dp_ftrl import spec
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig
-from frontier.components.dp_ftrl.federated import FederatedResult, run_privacy, train_federated
+from frontier.components.dp_ftrl.federated import FederatedResult, run_account, train_federated
 from frontier.components.dp_ftrl.model import Params, to_keras_model
 from frontier.components.dp_ftrl.report import dp_ftrl_page
 from frontier.components.trainer.export import save_model_artifact
@@ -46,11 +46,11 @@ PRIVACY_UNIT = "one user: every example of one client_id"
 def planned_epsilon(config: FederatedConfig, mechanism: str) -> float | None:
     """Epsilon at `config.delta` of the whole run before it starts (None: not private).
 
-    The run's own account (`federated.run_privacy`): DP-FedAvg is given the tree's rho
+    The run's own account (`federated.run_account`): DP-FedAvg is given the tree's rho
     (its per-round noise is derived from it), so both private mechanisms have the same
     epsilon.
     """
-    privacy, _ = run_privacy(config, mechanism)  # the account the run itself reports
+    privacy = run_account(config, mechanism)  # the account the run itself reports
     return None if privacy is None else privacy.epsilon
 
 
@@ -146,7 +146,7 @@ class Executor(ComponentExecutor):
         public bound such as 16 for digits pixels, not computed from the
         clients' data, so the guarantee holds); the exported model takes raw
         inputs (the scale is folded into its first layer).
-      the fields of `federated.FederatedConfig` (nesterov as 0/1,
+      the fields of `config.FederatedConfig` (nesterov as 0/1,
         restart_every 0 for none, hidden_units as a JSON list).
       component_version: code version (cache key only; not read).
     """

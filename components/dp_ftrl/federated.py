@@ -123,7 +123,14 @@ from frontier.components.dp_ftrl.server import server_optimizer
 from frontier.components.dp_ftrl.tree import prefix_noise_variance
 from frontier.components.trainer.model import feature_stats
 
-__all__ = ["FederatedConfig", "FederatedResult", "NoiseInfo", "run_privacy", "train_federated"]
+__all__ = [
+    "FederatedConfig",
+    "FederatedResult",
+    "NoiseInfo",
+    "run_account",
+    "run_privacy",
+    "train_federated",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,18 +201,17 @@ class FederatedResult:
 # --- privacy and noise -----------------------------------------------------------------------
 
 
-def run_privacy(
-    config: FederatedConfig, mechanism: str
-) -> tuple[accounting.PrivacyAccount | None, list[float | None]]:
-    """The privacy account of a run and its epsilon after each round (None: not private).
+def run_account(config: FederatedConfig, mechanism: str) -> accounting.PrivacyAccount | None:
+    """The privacy account of a whole run (None: not private).
 
     "dp_ftrl": `accounting.account` of the tree; "dp_fedavg": `accounting.matched_gaussian_account`
     of it (the per-round noise with the same rho); "fedavg", or a noise multiplier of 0: none.
-    The executor's ledger and page, and `frontier privacy`, read the same functions.
+    The executor's budget check, its ledger and page, and `frontier privacy` read the same
+    functions.
     """
     c = config
     if mechanism == "fedavg" or c.noise_multiplier == 0:
-        return None, [None] * c.rounds
+        return None
     privacy = accounting.account(
         accounting.MECHANISM_TREE,
         c.noise_multiplier,
@@ -215,8 +221,16 @@ def run_privacy(
         c.delta,
         restart_every=c.restart_every,
     )
-    if mechanism == "dp_fedavg":
-        privacy = accounting.matched_gaussian_account(privacy)
+    return accounting.matched_gaussian_account(privacy) if mechanism == "dp_fedavg" else privacy
+
+
+def run_privacy(
+    config: FederatedConfig, mechanism: str
+) -> tuple[accounting.PrivacyAccount | None, list[float | None]]:
+    """`run_account`, and the run's epsilon after each round (None: not private)."""
+    privacy = run_account(config, mechanism)
+    if privacy is None:
+        return None, [None] * config.rounds
     return privacy, [float(e) for e in accounting.epsilon_per_round(privacy)]
 
 

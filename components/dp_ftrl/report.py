@@ -40,6 +40,14 @@ def curves_figure(histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
     return html.figure_png(fig)
 
 
+_COVERAGE = (
+    "<p>The epsilon above covers the trained model (its weights). The accuracies on this "
+    "page and the exported model's <code>train_accuracy</code>, <code>eval_accuracy</code> "
+    "and <code>eval_loss</code> properties are measured on the data without noise: they are "
+    "statistics of the simulation, not covered by the guarantee.</p>"
+)
+
+
 def dp_ftrl_page(
     ledger: Mapping[str, Any],
     histories: Mapping[str, Sequence[Mapping[str, Any]]],
@@ -87,6 +95,7 @@ def dp_ftrl_page(
             ("Privacy", privacy),
             ("Accuracy and epsilon over rounds", curves_figure(histories)),
             ("Comparison (same clients, schedule, clipping and rho)", comparison),
+            ("What the guarantee covers", _COVERAGE),
         ],
         subtitle=subtitle,
     )

@@ -23,7 +23,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from frontier.components.dp_ftrl.config import FederatedConfig
+from frontier.components.common.checks import check_choice
+from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig
 from frontier.components.dp_ftrl.tree import TreeState, tree_add, tree_init, tree_prefix_sum
 
 __all__ = [
@@ -236,7 +237,11 @@ def server_optimizer(
       noise_std: per-coordinate noise std on a sum of clipped deltas (a tree node's for
         DP-FTRL, a round's for DP-FedAvg); unused by FedAvg.
       rng: the generator of that noise.
+
+    Raises:
+      InputError: for a mechanism that is not one of `MECHANISMS`.
     """
+    check_choice(mechanism, "mechanism", MECHANISMS)
     if mechanism == "fedavg":
         return fedavg_server(config)
     private = dp_fedavg_server if mechanism == "dp_fedavg" else dp_ftrl_server
