@@ -11,7 +11,7 @@ from absl import logging
 from tfx.components.evaluator import constants as evaluator_constants
 
 from frontier.components.common import html
-from frontier.components.common.checks import check_labels
+from frontier.components.common.checks import check_int, check_labels
 from frontier.components.common.errors import InputError
 from frontier.components.common.examples_io import split_uri
 from frontier.components.common.executor import ComponentExecutor, Job, set_properties
@@ -30,9 +30,8 @@ _BASELINE_MODEL = evaluator_constants.ARTIFACT_PROPERTY_BASELINE_MODEL_URI_KEY
 
 def check_parameters(eval_split: str, num_bins: int, batch_size: int) -> None:
     """Raises `InputError` naming the first invalid `EvaluationReport` parameter."""
-    for key, value in ((spec.NUM_BINS_KEY, num_bins), (spec.BATCH_SIZE_KEY, batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InputError(f"{key} = {value!r}", column=key, expected="an integer >= 1")
+    check_int(num_bins, spec.NUM_BINS_KEY, 1)
+    check_int(batch_size, spec.BATCH_SIZE_KEY, 1)
     if not eval_split or not isinstance(eval_split, str):
         raise InputError(
             f"eval_split = {eval_split!r}", column=spec.EVAL_SPLIT_KEY, expected="a split name"

@@ -12,7 +12,7 @@ from frontier.schemas.dataset import EVAL_SPLIT
 
 COMPONENT_PACKAGE = "evaluate"  # folder name, for code_version()
 # Other component packages whose code the executor runs (trainer.export.predict_examples,
-# trainer.model.check_labels): their code is part of the cache key too.
+# the serving contract): their code is part of the cache key too.
 DEPENDS_ON = (TRAINER_PACKAGE,)
 
 # Inputs / outputs.

@@ -196,8 +196,12 @@ class Executor(ComponentExecutor):
         params = _parameters(job.params)
         kernel_spec = check_parameters(**params)
         examples = job.input(spec.EXAMPLES_KEY)
+        _check_kernel_fits(kernel_spec, examples.uri)  # before the data are loaded
         data = load_labelled_splits(examples, LABEL_KEY, OWNER)
-        _check_data(data, kernel_spec, params[spec.IMAGES_PER_CLASS_KEY])
+        file = split_uri(data.uri, TRAIN_SPLIT)
+        _check_class_sizes(
+            data.train[LABEL_KEY], data.info, params[spec.IMAGES_PER_CLASS_KEY], file
+        )
         info = data.info
         result = _distill(data, params, kernel_spec)
         metrics = support_metrics(
@@ -307,14 +311,12 @@ class Executor(ComponentExecutor):
         distilled.set_int_custom_property(spec.USE_ZCA_PROPERTY, int(zca))
 
 
-def _check_data(data: LabelledSplits, kernel_spec: KernelSpec, per_class: int) -> None:
-    """The kernel fits the data's shape, and every class has `per_class` examples."""
+def _check_kernel_fits(kernel_spec: KernelSpec, examples_uri: str) -> None:
+    """The kernel's architecture fits the data (a conv kernel needs images)."""
     try:
-        check_image_shape(kernel_spec, data.info.image_shape)
+        check_image_shape(kernel_spec, DatasetInfo.read(examples_uri).image_shape)
     except InputError as e:
-        raise InputError(str(e), file=os.path.join(data.uri, DATASET_INFO_FILE)) from e
-    file = split_uri(data.uri, TRAIN_SPLIT)
-    _check_class_sizes(data.train[LABEL_KEY], data.info, per_class, file)
+        raise InputError(str(e), file=os.path.join(examples_uri, DATASET_INFO_FILE)) from e
 
 
 def _model_properties(params: Mapping[str, Any], kernel_spec: KernelSpec) -> dict[str, str]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from absl import logging
 
-from frontier.components.common.checks import check_labels
+from frontier.components.common.checks import check_int, check_labels, check_positive
 from frontier.components.common.errors import InputError
 from frontier.schemas.dataset import DatasetInfo
 
@@ -324,22 +324,9 @@ def check_hyperparameters(
     *, epochs: int, batch_size: int, learning_rate: float, model_type: str
 ) -> None:
     """Raises `InputError` naming the first invalid training parameter."""
-    if not isinstance(epochs, numbers.Integral) or epochs < 1:
-        raise InputError(f"epochs = {epochs!r}", column="epochs", expected="an integer >= 1")
-    if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-        raise InputError(
-            f"batch_size = {batch_size!r}", column="batch_size", expected="an integer >= 1"
-        )
-    if (
-        not isinstance(learning_rate, numbers.Real)
-        or not learning_rate > 0
-        or not np.isfinite(learning_rate)
-    ):
-        raise InputError(
-            f"learning_rate = {learning_rate!r}",
-            column="learning_rate",
-            expected="a finite number > 0",
-        )
+    check_int(epochs, "epochs", 1)
+    check_int(batch_size, "batch_size", 1)
+    check_positive(learning_rate, "learning_rate")
     check_model_type(model_type)
 
 
