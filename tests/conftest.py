@@ -73,6 +73,17 @@ def digits_model_uri(tmp_path_factory, digits_examples_uri) -> str:
     return uri
 
 
+# The network and optimiser the Keras trainers' executor tests share (Trainer, CiwTrainer).
+TINY_NETWORK = {
+    "model_type": "mlp",
+    "hidden_units": "[32]",
+    "learning_rate": 0.01,
+    "seed": 0,
+    "batch_size": 32,
+    "label_key": "label",
+}
+
+
 def examples_artifact(uri: str, splits=("train", "eval")):
     """A frontier `Examples` artifact over an existing directory, with its split names."""
     from tfx.types import standard_artifacts
@@ -85,7 +96,7 @@ def examples_artifact(uri: str, splits=("train", "eval")):
     return artifact
 
 
-def _run_executor(executor_class, out_dir, inputs: dict, params: dict) -> dict:
+def run_executor(executor_class, out_dir, inputs: dict, params: dict) -> dict:
     """Runs a frontier executor's `Do` as TFX would, with fresh output artifacts.
 
     Args:
@@ -110,12 +121,6 @@ def _run_executor(executor_class, out_dir, inputs: dict, params: dict) -> dict:
         {COMPONENT_VERSION_KEY: "test", **params},
     )
     return outputs
-
-
-@pytest.fixture
-def run_executor():
-    """`_run_executor`: runs an executor's `Do` with fresh output artifacts."""
-    return _run_executor
 
 
 # A federated run small enough for a test: 6 rounds of 5 of 20 clients.

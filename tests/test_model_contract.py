@@ -26,7 +26,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import TINY_FEDERATED, _run_executor, examples_artifact, federated_examples
+from conftest import (
+    TINY_FEDERATED,
+    TINY_NETWORK,
+    examples_artifact,
+    federated_examples,
+    run_executor,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,17 +49,13 @@ class Case:
     run: Callable[[Any, str], tuple[Any, Any]]
 
 
-# The network and optimiser of the two Keras trainers' cases.
-NETWORK = {"model_type": "mlp", "hidden_units": "[32]", "learning_rate": 0.01, "seed": 0}
-
-
 def _trainer(out_dir, uri: str):
     from frontier.components.trainer import spec
     from frontier.components.trainer.executor import Executor
 
     examples = examples_artifact(uri)
-    params = {**NETWORK, spec.EPOCHS_KEY: 3, spec.BATCH_SIZE_KEY: 32}
-    out = _run_executor(Executor, out_dir, {spec.EXAMPLES_KEY: examples}, params)
+    params = {**TINY_NETWORK, spec.EPOCHS_KEY: 3}
+    out = run_executor(Executor, out_dir, {spec.EXAMPLES_KEY: examples}, params)
     return out[spec.MODEL_KEY], examples
 
 
@@ -63,8 +65,8 @@ def _ciw(out_dir, uri: str):
     from frontier.components.ciw.train import CiwConfig
 
     examples = examples_artifact(uri)
-    params = {**dataclasses.asdict(CiwConfig(epochs=3, burn_in=5)), **NETWORK}
-    out = _run_executor(Executor, out_dir, {spec.EXAMPLES_KEY: examples}, params)
+    params = {**dataclasses.asdict(CiwConfig(epochs=3, burn_in=5)), **TINY_NETWORK}
+    out = run_executor(Executor, out_dir, {spec.EXAMPLES_KEY: examples}, params)
     return out[spec.MODEL_KEY], examples
 
 
@@ -87,7 +89,7 @@ def _kip(out_dir, uri: str):
         spec.REG_KEY: 1e-6,
         spec.SEED_KEY: 0,
     }
-    out = _run_executor(Executor, out_dir, {spec.EXAMPLES_KEY: examples}, params)
+    out = run_executor(Executor, out_dir, {spec.EXAMPLES_KEY: examples}, params)
     return out[spec.MODEL_KEY], examples
 
 
@@ -106,7 +108,7 @@ def _dp_ftrl(out_dir, uri: str):
         spec.FEATURE_SCALE_KEY: 16.0,
         **spec.config_to_properties(config),
     }
-    out = _run_executor(Executor, out_dir, {spec.EXAMPLES_KEY: examples}, params)
+    out = run_executor(Executor, out_dir, {spec.EXAMPLES_KEY: examples}, params)
     return out[spec.MODEL_KEY], examples
 
 

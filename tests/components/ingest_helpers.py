@@ -41,21 +41,17 @@ TABLE_HEADER = ["a", "b", "label", "noisy", "user", "id"]
 
 
 def run_executor(tmp_path, name="out", **kwargs):
-    """Runs the executor directly (no pipeline); returns (examples uri, info, report html)."""
-    from tfx.types import standard_artifacts
+    """Runs the executor directly (no pipeline) on `IngestConfig.create(**kwargs)`,
+    writing under `tmp_path / name`; returns (the Examples artifact, its
+    DatasetInfo, the report's HTML)."""
+    import conftest
 
-    from frontier.components.common.versioning import COMPONENT_VERSION_KEY, code_version
     from frontier.components.ingest.executor import Executor
-    from frontier.schemas.artifacts import HtmlReport
 
-    examples = standard_artifacts.Examples()
-    examples.uri = str(tmp_path / name / "examples")
-    report = HtmlReport()
-    report.uri = str(tmp_path / name / "report")
     props = IngestConfig.create(**kwargs).to_exec_properties()
-    props[COMPONENT_VERSION_KEY] = code_version("ingest")
-    Executor().Do({}, {spec.EXAMPLES_KEY: [examples], spec.VISUALIZATION_KEY: [report]}, props)
-    with open(os.path.join(report.uri, HTML_FILE_NAME)) as f:
+    out = conftest.run_executor(Executor, tmp_path / name, {}, props)
+    examples = out[spec.EXAMPLES_KEY]
+    with open(os.path.join(out[spec.VISUALIZATION_KEY].uri, HTML_FILE_NAME)) as f:
         page = f.read()
     return examples, DatasetInfo.read(examples.uri), page
 

@@ -7,8 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import _run_executor as run_executor
-from conftest import examples_artifact
+from conftest import TINY_NETWORK, examples_artifact, run_executor
 
 from frontier.components.common.errors import InputError
 
@@ -55,13 +54,8 @@ def _run_executor(tmp_path, examples, **params):
         spec.SCHEDULE_KEY: "constant",
         spec.ANNEAL_STEPS_KEY: 0,
         spec.MIXUP_ALPHA_KEY: spec.DEFAULT_MIXUP_ALPHA,
+        **TINY_NETWORK,
         spec.EPOCHS_KEY: 6,
-        spec.BATCH_SIZE_KEY: 32,
-        spec.LEARNING_RATE_KEY: 0.01,
-        spec.SEED_KEY: 0,
-        spec.MODEL_TYPE_KEY: "mlp",
-        spec.HIDDEN_UNITS_KEY: "[32]",
-        spec.LABEL_KEY_KEY: "label",
         **params,
     }
     return run_executor(Executor, tmp_path, {spec.EXAMPLES_KEY: examples}, exec_properties)

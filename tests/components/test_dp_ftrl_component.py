@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import TINY_FEDERATED, _run_executor, examples_artifact, federated_examples
+from conftest import TINY_FEDERATED, examples_artifact, federated_examples, run_executor
 
 from frontier.components.common.errors import InputError
 
@@ -32,7 +32,7 @@ def _run(
         **spec.config_to_properties(FederatedConfig(**config)),
     }
     examples = {spec.EXAMPLES_KEY: examples_artifact(examples_uri)}
-    return _run_executor(Executor, tmp_path / mechanism, examples, params)
+    return run_executor(Executor, tmp_path / mechanism, examples, params)
 
 
 def test_trains_exports_and_records_the_privacy_spent(tmp_path, digits_examples_uri):

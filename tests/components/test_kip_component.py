@@ -11,8 +11,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import _run_executor as run_executor
-from conftest import examples_artifact
+from conftest import examples_artifact, run_executor
 
 from frontier.components.common.errors import InputError
 from frontier.components.common.examples_io import load_split, write_examples

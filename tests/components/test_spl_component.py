@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import _run_executor as run_executor
+from conftest import run_executor
 
 from frontier.components.common.errors import InputError
 

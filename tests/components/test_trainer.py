@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from conftest import _run_executor as run_executor
+from conftest import TINY_NETWORK, run_executor
 
 from frontier.components.common.errors import InputError
 from frontier.components.trainer import export
@@ -293,15 +293,7 @@ def _run_executor(tmp_path, examples, **params):
     from frontier.components.trainer import spec
     from frontier.components.trainer.executor import Executor
 
-    base = {
-        spec.EPOCHS_KEY: 2,
-        spec.BATCH_SIZE_KEY: 32,
-        spec.LEARNING_RATE_KEY: 0.01,
-        spec.SEED_KEY: 0,
-        spec.MODEL_TYPE_KEY: "mlp",
-        spec.HIDDEN_UNITS_KEY: "[32]",
-        spec.LABEL_KEY_KEY: "label",
-    }
+    base = {**TINY_NETWORK, spec.EPOCHS_KEY: 2}
     return run_executor(Executor, tmp_path, {spec.EXAMPLES_KEY: examples}, {**base, **params})
 
 
