@@ -12,6 +12,11 @@ from tfx.types import standard_artifacts
 from frontier.components.ciw import spec
 from frontier.components.ciw.executor import Executor, check_parameters
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY, code_version
+from frontier.components.trainer.modules import (
+    module_parameters,
+    package_module_file,
+    with_module_version,
+)
 from frontier.schemas.artifacts import HtmlReport
 
 
@@ -70,6 +75,9 @@ class CiwTrainer(base_component.BaseComponent):
         model_type: str = spec.DEFAULT_MODEL_TYPE,
         hidden_units: Sequence[int] | str = spec.DEFAULT_HIDDEN_UNITS,
         label_key: str = spec.DEFAULT_LABEL_KEY,
+        module_file: str | None = None,
+        module_path: str | None = None,
+        custom_config: dict | str | None = None,
     ) -> None:
         """Builds the component; invalid parameters fail here, not at run time.
 
@@ -98,6 +106,9 @@ class CiwTrainer(base_component.BaseComponent):
             list string.
           label_key: int role column to train on (`label`, `weak_label` or
             `true_label`); `label` holds the noisy labels of a noisy Ingest.
+          module_file, module_path, custom_config: the user's model, as the
+            Trainer takes it (`trainer.modules`); replaces `model_type` and
+            `hidden_units`. CIW reweights that model's per-example losses.
 
         Raises:
           InputError: for an invalid parameter, naming it.
@@ -124,6 +135,8 @@ class CiwTrainer(base_component.BaseComponent):
             key: spec.CiwTrainerSpec.PARAMETERS[key].type(getattr(config, key))
             for key in spec.CONFIG_KEYS
         }
+        module = module_parameters(module_file, module_path, custom_config)
+        version = code_version(spec.COMPONENT_PACKAGE, *spec.DEPENDS_ON)
         component_spec = spec.CiwTrainerSpec(
             **{
                 spec.EXAMPLES_KEY: examples,
@@ -131,10 +144,12 @@ class CiwTrainer(base_component.BaseComponent):
                 spec.MODEL_TYPE_KEY: model_type,
                 spec.HIDDEN_UNITS_KEY: json.dumps(list(units)),
                 spec.LABEL_KEY_KEY: label_key,
-                COMPONENT_VERSION_KEY: code_version(spec.COMPONENT_PACKAGE, *spec.DEPENDS_ON),
+                **module,
+                COMPONENT_VERSION_KEY: with_module_version(version, module),
                 spec.MODEL_KEY: types.Channel(type=standard_artifacts.Model),
                 spec.MODEL_RUN_KEY: types.Channel(type=standard_artifacts.ModelRun),
                 spec.VISUALIZATION_KEY: types.Channel(type=HtmlReport),
             }
         )
         super().__init__(spec=component_spec)
+        package_module_file(self)

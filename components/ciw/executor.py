@@ -17,7 +17,7 @@ from frontier.components.ciw.train import REWEIGHTING_METHODS, CiwConfig, CiwRes
 from frontier.components.common import html
 from frontier.components.common.checks import check_label_key
 from frontier.components.common.errors import InputError
-from frontier.components.common.examples_io import check_label_column
+from frontier.components.common.examples_io import FEATURES, check_label_column
 from frontier.components.common.executor import (
     ComponentExecutor,
     Job,
@@ -30,6 +30,7 @@ from frontier.components.common.executor import (
 )
 from frontier.components.trainer.export import save_model_artifact
 from frontier.components.trainer.model import check_model_type, parse_hidden_units
+from frontier.components.trainer.modules import describe_model, model_builder
 from frontier.schemas.dataset import (
     DATASET_INFO_FILE,
     EVAL_SPLIT,
@@ -180,7 +181,7 @@ class Executor(ComponentExecutor):
         )
         properties = {
             spec.METHOD_PROPERTY: config.method,
-            spec.MODEL_TYPE_PROPERTY: p[spec.MODEL_TYPE_KEY],
+            spec.MODEL_TYPE_PROPERTY: describe_model(p),
             **_noise_properties(final, flipped, result.history),
         }
         save = functools.partial(save_model_artifact, result.model, data.info)
@@ -209,6 +210,7 @@ def _train(
         config,
         model_type=p[spec.MODEL_TYPE_KEY],
         hidden_units=hidden_units,
+        build=model_builder(p, data.info, data.train[FEATURES]),
         true_labels=None if flipped is None else data.train[TRUE_LABEL_KEY],
         validation_data=None if data.eval is None else data.xy(EVAL_SPLIT, eval_key),
         on_epoch_end=logger,

@@ -265,6 +265,7 @@ def train_ciw(
     *,
     model_type: str = "mlp",
     hidden_units: Sequence[int] = (128,),
+    build: Callable[[], Any] | None = None,
     true_labels: np.ndarray | None = None,
     validation_data: tuple[np.ndarray, np.ndarray] | None = None,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
@@ -280,6 +281,9 @@ def train_ciw(
         D from `x` and C = max(y) + 1.
       config: the method and its hyper-parameters (default `CiwConfig()`).
       model_type, hidden_units: the network (see `trainer.model.build_model`).
+      build: optional `() -> keras.Model` that builds the network instead (a
+        model module's, `trainer.modules.ModelModule`), called after seeding;
+        the model maps [B, D] to probabilities [B, C].
       true_labels: optional clean labels [N] (known in a simulation) for the
         weight statistics split by flipped / clean; never used for training.
       validation_data: optional (x [M, D], labels [M]) evaluated per epoch.
@@ -295,7 +299,7 @@ def train_ciw(
     import tensorflow as tf
 
     from frontier.components.common.checks import check_labels
-    from frontier.components.trainer.model import ModelDims, as_dims, build_model
+    from frontier.components.trainer.model import ModelDims, as_dims, build_model, check_model_dims
 
     config = config or CiwConfig()
     check_config(config)
@@ -313,7 +317,11 @@ def train_ciw(
         flipped = true_labels != y
 
     keras.utils.set_random_seed(int(config.seed))
-    model = build_model(dims, model_type, hidden_units, train_x=x)
+    if build is not None:
+        model = build()
+        check_model_dims(model, dims)
+    else:
+        model = build_model(dims, model_type, hidden_units, train_x=x)
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
     step_fn = make_train_step(model, optimizer, config, dims.num_classes)
     rng = np.random.default_rng(config.seed)

@@ -1,4 +1,8 @@
-"""Baseline trainer: a plain Keras classifier (MLP or small ConvNet) and its TFX component.
+"""Trainer: a Keras classifier (the user's model module, or the built-in MLP / ConvNet).
+
+The model-module contract (`modules`): a file or module with
+`build_model(spec: ModelSpec, config: dict) -> keras.Model`; the built-in
+models are modules of it (`BUILTIN_MODULES`).
 
 Plain functions (no TFX import): `build_model`, `train`, `export_serving_model`,
 `save_model_artifact`, `predict_examples`, ... The `Trainer` component is
@@ -29,18 +33,35 @@ from frontier.components.trainer.model import (
     ModelDims,
     as_dims,
     build_model,
+    check_model_dims,
     check_model_type,
     feature_stats,
     parse_hidden_units,
     train,
 )
+from frontier.components.trainer.modules import (
+    BUILTIN_MODULES,
+    ModelModule,
+    ModelSpec,
+    describe_model,
+    load_model_module,
+    model_builder,
+    model_spec,
+    module_parameters,
+    package_module_file,
+    parse_custom_config,
+    with_module_version,
+)
 
 __all__ = [
+    "BUILTIN_MODULES",
     "CLASSES",
     "FEATURES_SIGNATURE",
     "HEAD_LAYER",
     "INPUT_NAME",
     "MODEL_TYPES",
+    "ModelModule",
+    "ModelSpec",
     "PROBABILITIES",
     "SERVING_DIR",
     "SIGNATURE",
@@ -48,12 +69,20 @@ __all__ = [
     "Trainer",
     "as_dims",
     "build_model",
+    "check_model_dims",
     "check_model_type",
+    "describe_model",
     "export_serving_model",
     "feature_stats",
     "load_keras_model",
+    "load_model_module",
+    "model_builder",
     "load_serving_signature",
     "model_info",
+    "model_spec",
+    "module_parameters",
+    "package_module_file",
+    "parse_custom_config",
     "parse_hidden_units",
     "predict_examples",
     "predict_serialized",
@@ -61,6 +90,7 @@ __all__ = [
     "save_serving_module",
     "serving_dir",
     "train",
+    "with_module_version",
 ]
 
 # The component needs TFX (seconds to import); the plain functions do not.

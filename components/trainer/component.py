@@ -14,6 +14,11 @@ from frontier.components.common.versioning import COMPONENT_VERSION_KEY, code_ve
 from frontier.components.trainer import spec
 from frontier.components.trainer.executor import Executor
 from frontier.components.trainer.model import check_hyperparameters, parse_hidden_units
+from frontier.components.trainer.modules import (
+    module_parameters,
+    package_module_file,
+    with_module_version,
+)
 from frontier.schemas.artifacts import HtmlReport
 
 
@@ -49,6 +54,9 @@ class Trainer(base_component.BaseComponent):
         model_type: str = spec.DEFAULT_MODEL_TYPE,
         hidden_units: Sequence[int] | str = spec.DEFAULT_HIDDEN_UNITS,
         label_key: str = spec.DEFAULT_LABEL_KEY,
+        module_file: str | None = None,
+        module_path: str | None = None,
+        custom_config: dict | str | None = None,
     ) -> None:
         """Builds the component; invalid parameters fail here, not at run time.
 
@@ -70,6 +78,14 @@ class Trainer(base_component.BaseComponent):
             list string.
           label_key: int role column to train on (`label`, `weak_label`,
             `true_label`, `teacher_label` or `spl_label`).
+          module_file: a Python file with `build_model(spec, config)` (the
+            model-module contract, `trainer.modules`); the TFX runner
+            packages it with the pipeline, as the stock Trainer's. Replaces
+            `model_type` and `hidden_units`.
+          module_path: an importable `package.module` with `build_model`
+            instead (one of the two).
+          custom_config: the module's hyperparameters, a dict or JSON object.
+            Its source is part of the cache key: editing it re-runs the step.
 
         Raises:
           InputError: for an invalid parameter.
@@ -79,6 +95,7 @@ class Trainer(base_component.BaseComponent):
         )
         units = parse_hidden_units(hidden_units)
         check_label_key(label_key)
+        module = module_parameters(module_file, module_path, custom_config)
         component_spec = spec.TrainerSpec(
             **{
                 spec.EXAMPLES_KEY: examples,
@@ -90,10 +107,14 @@ class Trainer(base_component.BaseComponent):
                 spec.MODEL_TYPE_KEY: model_type,
                 spec.HIDDEN_UNITS_KEY: json.dumps(list(units)),
                 spec.LABEL_KEY_KEY: label_key,
-                COMPONENT_VERSION_KEY: code_version(spec.COMPONENT_PACKAGE),
+                **module,
+                COMPONENT_VERSION_KEY: with_module_version(
+                    code_version(spec.COMPONENT_PACKAGE), module
+                ),
                 spec.MODEL_KEY: types.Channel(type=standard_artifacts.Model),
                 spec.MODEL_RUN_KEY: types.Channel(type=standard_artifacts.ModelRun),
                 spec.VISUALIZATION_KEY: types.Channel(type=HtmlReport),
             }
         )
         super().__init__(spec=component_spec)
+        package_module_file(self)

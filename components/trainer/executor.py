@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from absl import logging
 
 from frontier.components.common import html
+from frontier.components.common.examples_io import FEATURES
 from frontier.components.common.executor import (
     ComponentExecutor,
     Job,
@@ -27,6 +28,7 @@ from frontier.components.trainer.model import (
     train,
     with_new_head,
 )
+from frontier.components.trainer.modules import describe_model, model_builder
 from frontier.components.trainer.report import training_page
 from frontier.schemas.dataset import EVAL_SPLIT, TRAIN_SPLIT
 
@@ -86,9 +88,13 @@ class Executor(ComponentExecutor):
         )
         data = load_labelled_splits(job.input(spec.EXAMPLES_KEY), p[spec.LABEL_KEY_KEY], OWNER)
         base = job.optional_input(spec.BASE_MODEL_KEY)
-        model, history = _train(data, p, hidden_units, base, job.output(spec.MODEL_RUN_KEY).uri)
+        build = (
+            None if base is not None else model_builder(p, data.label_info, data.train[FEATURES])
+        )
+        log_dir = job.output(spec.MODEL_RUN_KEY).uri
+        model, history = _train(data, p, hidden_units, base, build, log_dir)
         final = keras_split_metrics(model, data)
-        described = p[spec.MODEL_TYPE_KEY] if base is None else f"fine-tuned from {base.uri}"
+        described = _described(p, base)
         publish_model(
             job.output(spec.MODEL_KEY),
             lambda uri: save_model_artifact(model, data.label_info, uri),
@@ -99,7 +105,10 @@ class Executor(ComponentExecutor):
         document = training_page(
             history,
             final,
-            {**page_parameters(p, **{spec.MODEL_TYPE_KEY: described}), **_data_params(data)},
+            {
+                **_shown(page_parameters(p, **{spec.MODEL_TYPE_KEY: described})),
+                **_data_params(data),
+            },
             _layers(model),
             subtitle=source_of(data.info, data.uri),
         )
@@ -108,15 +117,21 @@ class Executor(ComponentExecutor):
         )
 
 
+def _described(p: Mapping[str, Any], base: Any | None) -> str:
+    """The model in a word for the page and the `model_type` property."""
+    return f"fine-tuned from {base.uri}" if base is not None else describe_model(p)
+
+
 def _train(
     data: LabelledSplits,
     p: Mapping[str, Any],
     hidden_units: tuple[int, ...],
     base: Any | None,
+    build: Callable[[], Any] | None,
     log_dir: str,
 ):
-    """`model.train` on the train split, validated on the eval split; a fresh
-    model, or the body of `base` under a new head. Returns (model, history)."""
+    """`model.train` on the train split, validated on the eval split; a model
+    from `build`, or the body of `base` under a new head. Returns (model, history)."""
     import keras
 
     initial_model = None
@@ -137,9 +152,15 @@ def _train(
         seed=p[spec.SEED_KEY],
         validation_data=data.xy(EVAL_SPLIT) if data.eval is not None else None,
         initial_model=initial_model,
+        build=build,
         callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir)],
         on_epoch_end=lambda epoch, logs: log_epoch(epoch, logs, epochs),
     )
+
+
+def _shown(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters that are set (no module file, path or config when unused)."""
+    return {k: v for k, v in params.items() if v is not None}
 
 
 def _data_params(data: LabelledSplits) -> dict[str, Any]:

@@ -133,6 +133,7 @@ def build_model(
     *,
     conv_filters: Sequence[int] = DEFAULT_CONV_FILTERS,
     train_x: np.ndarray | None = None,
+    stats: tuple[np.ndarray, np.ndarray] | None = None,
 ):
     """Builds an (uncompiled) Keras 3 classifier.
 
@@ -151,6 +152,8 @@ def build_model(
       conv_filters: ConvNet only: the filters (output channels) of each conv
         block, i.e. the widths of the conv layers (may be empty).
       train_x: float [N, D] training inputs for the standardisation layer.
+      stats: (mean, variance) float32 [D] for it instead (`feature_stats` of
+        the training inputs, computed elsewhere); identity with neither.
 
     Returns:
       A `keras.Model` mapping float32 [B, D] to probabilities float32 [B, C].
@@ -169,7 +172,9 @@ def build_model(
             column="class_names",
             expected="at least 2 classes",
         )
-    if train_x is not None:
+    if stats is not None:
+        mean, var = (np.asarray(s, np.float32) for s in stats)
+    elif train_x is not None:
         mean, var = feature_stats(train_x, dims.image_shape)
     else:
         mean, var = np.zeros(dims.input_dim, np.float32), np.ones(dims.input_dim, np.float32)
@@ -214,6 +219,7 @@ def train(
     validation_data: tuple[np.ndarray, np.ndarray] | None = None,
     sample_weight: np.ndarray | None = None,
     initial_model: keras.Model | None = None,
+    build: Callable[[], keras.Model] | None = None,
     callbacks: Sequence[Any] = (),
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     verbose: int = 0,
@@ -245,6 +251,10 @@ def train(
         It is trained in place and returned; it is (re)compiled, so the
         optimizer state starts afresh. Its input and output sizes must match
         the data.
+      build: optional `() -> keras.Model` that builds the model to train
+        instead of `build_model` (a model module's, `modules.ModelModule`),
+        called after seeding, where `build_model` would be; its model must
+        fit the data's sizes.
       callbacks: extra Keras callbacks (e.g. TensorBoard).
       on_epoch_end: optional `fn(epoch, logs)` called after each epoch
         (epoch is 0-based); used for progress logging.
@@ -287,6 +297,9 @@ def train(
 
     keras.utils.set_random_seed(int(seed))
     model = initial_model
+    if model is None and build is not None:
+        model = build()
+        check_model_dims(model, dims)
     if model is None:
         model = build_model(dims, model_type, hidden_units, conv_filters=conv_filters, train_x=x)
     model.compile(

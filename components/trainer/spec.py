@@ -7,6 +7,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 
 from frontier.components.common import executor as executor_base
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY
+from frontier.components.trainer import modules
 from frontier.schemas.artifacts import HtmlReport
 from frontier.schemas.dataset import LABEL_KEY
 
@@ -27,6 +28,10 @@ SEED_KEY = "seed"
 MODEL_TYPE_KEY = "model_type"
 HIDDEN_UNITS_KEY = "hidden_units"  # JSON list of ints, e.g. "[128]"
 LABEL_KEY_KEY = "label_key"  # which int role column is the training target
+# The user's model (`modules`): a file or an importable module, and its hyperparameters.
+MODULE_FILE_KEY = modules.MODULE_FILE_KEY
+MODULE_PATH_KEY = modules.MODULE_PATH_KEY
+CUSTOM_CONFIG_KEY = modules.CUSTOM_CONFIG_KEY  # JSON object
 
 DEFAULT_EPOCHS = 10
 DEFAULT_BATCH_SIZE = 32
@@ -54,6 +59,9 @@ class TrainerSpec(ComponentSpec):
         MODEL_TYPE_KEY: ExecutionParameter(type=str),
         HIDDEN_UNITS_KEY: ExecutionParameter(type=str),
         LABEL_KEY_KEY: ExecutionParameter(type=str),
+        MODULE_FILE_KEY: ExecutionParameter(type=str, optional=True),
+        MODULE_PATH_KEY: ExecutionParameter(type=str, optional=True),
+        CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
         COMPONENT_VERSION_KEY: ExecutionParameter(type=str),
     }
     DEFAULTS = {LABEL_KEY_KEY: DEFAULT_LABEL_KEY}

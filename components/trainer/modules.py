@@ -1,0 +1,344 @@
+"""The model-module contract: how a user's Keras model enters frontier's trainers.
+
+A model module is a Python file (`module_file`) or an importable module
+(`module_path`, `package.module`), as the stock TFX Trainer takes them, with
+one function::
+
+    def build_model(spec: frontier.components.trainer.ModelSpec, config: dict) -> keras.Model
+
+`spec` says what the Examples hold (feature keys and sizes, image shape,
+class names, the train split's per-column statistics) and `config` is the
+component's `custom_config` (a JSON object of the user's hyperparameters).
+The model takes the concatenated float32 features, [B, spec.input_dim], and
+returns class probabilities, [B, spec.num_classes] (a softmax head): the
+serving signature that the stock Evaluator and the Pusher read is built
+around it (`trainer.export`).
+
+frontier's own models are modules of the same contract, chosen by name
+(`BUILTIN_MODULES`: `model_type="mlp"` is `frontier.components.trainer.mlp_module`),
+so a pipeline that names a `model_type` and one that names a module take the
+same path.
+
+Loading reuses TFX's `udf_utils.get_fn`, so a `module_file` that a TFX runner
+packaged into a wheel under the pipeline root (`udf_utils.add_user_module_dependency`,
+the stock Trainer's mechanism, which is what lets a Vertex AI or Kubeflow
+worker that never saw the user's machine import it) loads the same way as a
+local file. The module's source enters the component's cache key
+(`module_version`), so editing it re-runs the step.
+
+Every failure names the module and the function: a missing file, an import
+error inside it, no `build_model`, a result that is not a `keras.Model`, a
+model whose input or output size does not match the data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from frontier.components.common.errors import InputError
+from frontier.schemas.dataset import DatasetInfo
+
+BUILD_FN = "build_model"
+MODULE_FILE_KEY = "module_file"  # TFX's names: udf_utils reads these keys
+MODULE_PATH_KEY = "module_path"
+CUSTOM_CONFIG_KEY = "custom_config"
+
+# model_type -> the built-in module that builds it.
+BUILTIN_MODULES = {
+    "mlp": "frontier.components.trainer.mlp_module",
+    "convnet": "frontier.components.trainer.convnet_module",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """What a model module builds its model from.
+
+    Attributes:
+      info: the `DatasetInfo` the model is trained on, as seen by its label:
+        `feature_keys`, `feature_dims`, `image_shape` (H, W, C) or None,
+        `class_names` (what the outputs mean).
+      feature_mean, feature_variance: float32 [input_dim], the train split's
+        statistics per column (per channel, repeated, for images; see
+        `model.feature_stats`), for a standardisation layer.
+    """
+
+    info: DatasetInfo
+    feature_mean: np.ndarray
+    feature_variance: np.ndarray
+
+    @property
+    def input_dim(self) -> int:
+        return self.info.input_dim
+
+    @property
+    def num_classes(self) -> int:
+        return self.info.num_classes
+
+    @property
+    def image_shape(self) -> tuple[int, int, int] | None:
+        return self.info.image_shape
+
+
+def model_spec(info: DatasetInfo, train_x: np.ndarray) -> ModelSpec:
+    """The `ModelSpec` of a train split: `info` and the statistics of x [N, D]."""
+    from frontier.components.trainer.model import feature_stats
+
+    mean, variance = feature_stats(train_x, info.image_shape)
+    return ModelSpec(info, mean, variance)
+
+
+def parse_custom_config(value: str | Mapping[str, Any] | None) -> dict[str, Any]:
+    """`custom_config` as a dict: a JSON object (text or mapping), or {} when unset.
+
+    Raises:
+      InputError: naming `custom_config` when it is not a JSON object.
+    """
+    if value is None or value == "":
+        return {}
+    if isinstance(value, Mapping):
+        config = dict(value)
+    else:
+        try:
+            config = json.loads(value)
+        except (TypeError, ValueError) as e:
+            raise InputError(
+                f"custom_config is not JSON: {e}",
+                column=CUSTOM_CONFIG_KEY,
+                expected="a JSON object of hyperparameters",
+            ) from None
+    if not isinstance(config, dict):
+        raise InputError(
+            f"custom_config is {type(config).__name__} {config!r}",
+            column=CUSTOM_CONFIG_KEY,
+            expected="a JSON object of hyperparameters",
+        )
+    try:
+        json.dumps(config)
+    except (TypeError, ValueError) as e:
+        raise InputError(
+            f"custom_config cannot be written as JSON: {e}",
+            column=CUSTOM_CONFIG_KEY,
+            expected="a JSON object of hyperparameters",
+        ) from None
+    return config
+
+
+def check_module_choice(module_file: str | None, module_path: str | None) -> None:
+    """At most one of `module_file` and `module_path`; a given file must exist.
+
+    Raises:
+      InputError: naming the parameter.
+    """
+    if module_file and module_path:
+        raise InputError(
+            f"both module_file {module_file!r} and module_path {module_path!r} are set",
+            column=MODULE_FILE_KEY,
+            expected="one of module_file and module_path",
+        )
+    if module_file and not os.path.isfile(module_file) and "://" not in module_file:
+        raise InputError(
+            "no such module file", file=module_file, expected="a Python file with build_model"
+        )
+
+
+def module_version(module_file: str | None, module_path: str | None) -> str:
+    """16 hex characters of the module's source, for the cache key ("" with neither).
+
+    A `module_path` is hashed by the file Python would import it from
+    (`importlib.util.find_spec`, which imports its parent packages).
+    """
+    source = module_file
+    if module_path and not module_file:
+        found = importlib.util.find_spec(module_path.split("@", 1)[0])
+        source = found.origin if found is not None else None
+        if source is None:
+            raise InputError(
+                f"module {module_path!r} cannot be found",
+                column=MODULE_PATH_KEY,
+                expected="an importable package.module with build_model",
+            )
+    if not source:
+        return ""
+    import tensorflow as tf  # gfile: the file may be on gs://
+
+    with tf.io.gfile.GFile(source, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
+
+
+def module_parameters(
+    module_file: str | None, module_path: str | None, custom_config: Any
+) -> dict[str, str | None]:
+    """The three execution properties of a component's model module, checked.
+
+    A local `module_file` is made absolute (the runner packages it from
+    there); `custom_config` becomes canonical JSON (None when empty).
+
+    Raises:
+      InputError: both module parameters, a missing file, or a `custom_config`
+        that is not a JSON object.
+    """
+    check_module_choice(module_file, module_path)
+    config = parse_custom_config(custom_config)
+    if module_file and "://" not in module_file:
+        module_file = os.path.abspath(module_file)
+    return {
+        MODULE_FILE_KEY: module_file or None,
+        MODULE_PATH_KEY: module_path or None,
+        CUSTOM_CONFIG_KEY: json.dumps(config, sort_keys=True) if config else None,
+    }
+
+
+def with_module_version(code_version: str, parameters: Mapping[str, str | None]) -> str:
+    """A component's `component_version` with its user module's source hash
+    appended (`module_version`), so that editing the module re-runs the step."""
+    version = module_version(parameters[MODULE_FILE_KEY], parameters[MODULE_PATH_KEY])
+    return f"{code_version}+{version}" if version else code_version
+
+
+def package_module_file(component: Any) -> None:
+    """Lets the TFX runner package the component's `module_file` as a wheel under
+    the pipeline root (the stock Trainer's `udf_utils.add_user_module_dependency`),
+    so a remote worker imports it; a no-op without a module file."""
+    if component.exec_properties.get(MODULE_FILE_KEY):
+        from tfx.components.util import udf_utils
+
+        udf_utils.add_user_module_dependency(component, MODULE_FILE_KEY, MODULE_PATH_KEY)
+
+
+def uses_module(params: Mapping[str, Any]) -> bool:
+    """Whether a component's parameters name a user module (file or path)."""
+    return bool(params.get(MODULE_FILE_KEY) or params.get(MODULE_PATH_KEY))
+
+
+def describe_model(params: Mapping[str, Any]) -> str:
+    """The model of a component's parameters in a word: the module, or `model_type`."""
+    return params.get(MODULE_FILE_KEY) or params.get(MODULE_PATH_KEY) or params["model_type"]
+
+
+def model_builder(
+    params: Mapping[str, Any], info: DatasetInfo, train_x: np.ndarray
+) -> Callable[[], Any]:
+    """`() -> keras.Model` from a trainer component's parameters.
+
+    The module is `module_file` or `module_path`, else the built-in
+    `model_type` with `hidden_units` in its config; `custom_config` is its
+    config. The model is built for `info` (the label's view of the data) and
+    the statistics of the train split's features `train_x` [N, D].
+    """
+    from absl import logging
+
+    from frontier.components.trainer.model import parse_hidden_units
+
+    module = load_model_module(
+        params.get(MODULE_FILE_KEY), params.get(MODULE_PATH_KEY), params["model_type"]
+    )
+    config = parse_custom_config(params.get(CUSTOM_CONFIG_KEY))
+    if not uses_module(params):
+        config = {"hidden_units": list(parse_hidden_units(params["hidden_units"])), **config}
+    logging.info("model module %s, custom_config %s", module.name, config)
+    return lambda: module.build(model_spec(info, train_x), config)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelModule:
+    """A loaded model module.
+
+    Attributes:
+      name: the module as the user named it (file or path), for errors.
+      build_fn: its `build_model(spec, config)`.
+    """
+
+    name: str
+    build_fn: Callable[[ModelSpec, dict[str, Any]], Any]
+
+    def build(self, spec: ModelSpec, config: Mapping[str, Any]) -> Any:
+        """Calls `build_model(spec, config)` and checks what it returns.
+
+        Raises:
+          InputError: naming the module and `build_model` when it raises, or
+            returns something other than a `keras.Model` from
+            [B, spec.input_dim] to [B, spec.num_classes].
+        """
+        import keras
+
+        where = f"{self.name}: {BUILD_FN}"
+        try:
+            model = self.build_fn(spec, dict(config))
+        except InputError:
+            raise
+        except Exception as e:  # the user's code: say whose it was
+            raise InputError(
+                f"{where} raised {type(e).__name__}: {e}",
+                column=BUILD_FN,
+                expected="a function that builds a keras.Model from (spec, config)",
+            ) from e
+        if not isinstance(model, keras.Model):
+            raise InputError(
+                f"{where} returned {type(model).__name__}, not a keras.Model",
+                column=BUILD_FN,
+                expected="a keras.Model",
+            )
+        got = (model.input_shape[-1], model.output_shape[-1])
+        if got != (spec.input_dim, spec.num_classes):
+            raise InputError(
+                f"{where} returned a model from {got[0]} inputs to {got[1]} outputs",
+                column=BUILD_FN,
+                expected=f"a model from {spec.input_dim} inputs to {spec.num_classes} "
+                "class probabilities (the data's features and classes)",
+            )
+        return model
+
+
+def load_model_module(
+    module_file: str | None = None, module_path: str | None = None, model_type: str = "mlp"
+) -> ModelModule:
+    """The module named by `module_file` or `module_path`, else the built-in `model_type`.
+
+    `module_path` may be TFX's packaged form `module@wheel` (a TFX runner
+    packages a `module_file` that way); TFX's `udf_utils.get_fn` installs the
+    wheel to a temporary directory and imports it.
+
+    Raises:
+      InputError: naming the module: not found, an error while importing it,
+        or no `build_model` function in it.
+    """
+    from tfx.components.util import udf_utils
+
+    check_module_choice(module_file, module_path)
+    if not module_file and not module_path:
+        from frontier.components.trainer.model import check_model_type
+
+        check_model_type(model_type)
+        module_path = BUILTIN_MODULES[model_type]
+    name = module_file or module_path
+    properties = {MODULE_FILE_KEY: module_file, MODULE_PATH_KEY: module_path}
+    try:
+        build_fn = udf_utils.get_fn(properties, BUILD_FN)
+    except AttributeError:
+        raise InputError(
+            f"{name} has no function {BUILD_FN!r}",
+            column=BUILD_FN,
+            expected=f"a module that defines {BUILD_FN}(spec, config) -> keras.Model",
+        ) from None
+    except Exception as e:  # an import error inside the user's module
+        raise InputError(
+            f"cannot import {name}: {type(e).__name__}: {e}",
+            column=MODULE_FILE_KEY if module_file else MODULE_PATH_KEY,
+            expected="a module that imports cleanly",
+        ) from e
+    if not callable(build_fn):
+        raise InputError(
+            f"{name}: {BUILD_FN} is {type(build_fn).__name__}, not a function",
+            column=BUILD_FN,
+            expected=f"{BUILD_FN}(spec, config) -> keras.Model",
+        )
+    return ModelModule(name, build_fn)

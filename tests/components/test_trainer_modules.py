@@ -1,0 +1,167 @@
+"""The model-module contract: a user's Keras model trained by Trainer and CiwTrainer."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import pytest
+from conftest import TINY_NETWORK, examples_artifact, run_executor
+
+from frontier.components.common.errors import InputError
+
+# A user's module: a small CNN with a custom layer, sized from the spec and
+# configured by custom_config.
+USER_MODULE = '''
+import keras
+
+
+class Scale(keras.layers.Layer):
+    """A custom layer: multiplies its input by a constant."""
+
+    def __init__(self, factor, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return x * self.factor
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}
+
+
+def build_model(spec, config):
+    height, width, channels = spec.image_shape
+    inputs = keras.Input(shape=(spec.input_dim,), name="x")
+    h = Scale(1.0 / 16.0)(inputs)
+    h = keras.layers.Reshape((height, width, channels))(h)
+    h = keras.layers.Conv2D(config.get("filters", 8), 3, padding="same", activation="relu")(h)
+    h = keras.layers.Flatten()(h)
+    outputs = keras.layers.Dense(spec.num_classes, activation="softmax", name="probabilities")(h)
+    return keras.Model(inputs, outputs)
+'''
+
+
+def _write(path, text: str) -> str:
+    path.write_text(textwrap.dedent(text))
+    return str(path)
+
+
+def test_trainer_and_ciw_train_a_user_module(tmp_path, digits_examples_uri):
+    from frontier.components.ciw import spec as ciw_spec
+    from frontier.components.ciw.executor import Executor as CiwExecutor
+    from frontier.components.ciw.train import CiwConfig
+    from frontier.components.trainer import predict_examples, spec
+    from frontier.components.trainer.executor import Executor
+
+    module = _write(tmp_path / "user_cnn.py", USER_MODULE)
+    examples = examples_artifact(digits_examples_uri)
+    user = {spec.MODULE_FILE_KEY: module, spec.CUSTOM_CONFIG_KEY: '{"filters": 4}'}
+    trained = run_executor(
+        Executor,
+        tmp_path / "trainer",
+        {spec.EXAMPLES_KEY: examples},
+        {**TINY_NETWORK, spec.EPOCHS_KEY: 8, **user},
+    )[spec.MODEL_KEY]
+    assert trained.get_string_custom_property(spec.MODEL_TYPE_PROPERTY) == module
+    served = predict_examples(trained.uri, digits_examples_uri, "eval")
+    accuracy = float(np.mean(served["classes"] == served["label"]))
+    assert accuracy == pytest.approx(trained.get_float_custom_property("eval_accuracy"), abs=1e-6)
+    assert accuracy > 0.5  # the CNN learned the digits, through the served signature
+
+    config = {**dict(CiwConfig(epochs=3, burn_in=5).__dict__), **TINY_NETWORK, **user}
+    ciw = run_executor(CiwExecutor, tmp_path / "ciw", {ciw_spec.EXAMPLES_KEY: examples}, config)[
+        ciw_spec.MODEL_KEY
+    ]
+    assert ciw.get_string_custom_property(ciw_spec.MODEL_TYPE_PROPERTY) == module
+    assert ciw.get_float_custom_property("train_accuracy") > 0.3
+
+
+def test_builtin_module_trains_the_same_model_as_model_type(digits_examples_uri):
+    from frontier.components.common.examples_io import load_split
+    from frontier.components.trainer import load_model_module, model_spec, train
+    from frontier.schemas.dataset import DatasetInfo
+
+    info = DatasetInfo.read(digits_examples_uri)
+    data = load_split(digits_examples_uri, "train", info)
+    x, y = data["x"][:120], data["label"][:120]
+    kwargs = dict(epochs=2, seed=3, batch_size=16)
+    plain, _ = train(x, y, info, hidden_units=(16,), **kwargs)
+    module = load_model_module(module_path="frontier.components.trainer.mlp_module")
+    built, _ = train(
+        x,
+        y,
+        info,
+        build=lambda: module.build(model_spec(info, x), {"hidden_units": [16]}),
+        **kwargs,
+    )
+    np.testing.assert_array_equal(plain.predict(x, verbose=0), built.predict(x, verbose=0))
+
+
+def test_bad_modules_are_refused_naming_module_and_function(tmp_path, digits_examples_uri):
+    from frontier.components.common.examples_io import load_split
+    from frontier.components.trainer import load_model_module, model_spec, parse_custom_config
+    from frontier.schemas.dataset import DatasetInfo
+
+    info = DatasetInfo.read(digits_examples_uri)
+    spec = model_spec(info, load_split(digits_examples_uri, "train", info)["x"])
+    missing = str(tmp_path / "nowhere.py")
+    with pytest.raises(InputError, match="no such module file"):
+        load_model_module(module_file=missing)
+    broken = _write(tmp_path / "broken.py", "import no_such_package_here\n")
+    with pytest.raises(InputError, match=r"cannot import .*broken\.py.*no_such_package_here"):
+        load_model_module(module_file=broken)
+    empty = _write(tmp_path / "empty.py", "X = 1\n")
+    with pytest.raises(InputError, match=r"empty\.py has no function 'build_model'"):
+        load_model_module(module_file=empty)
+    not_model = _write(tmp_path / "not_model.py", "def build_model(spec, config):\n    return 3\n")
+    with pytest.raises(InputError, match=r"not_model\.py: build_model returned int"):
+        load_model_module(module_file=not_model).build(spec, {})
+    wrong = _write(
+        tmp_path / "wrong.py",
+        """
+        import keras
+
+        def build_model(spec, config):
+            inputs = keras.Input(shape=(spec.input_dim,))
+            return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+        """,
+    )
+    with pytest.raises(InputError, match=r"wrong\.py: build_model .* to 3 outputs.*10 class"):
+        load_model_module(module_file=wrong).build(spec, {})
+    raising = _write(
+        tmp_path / "raising.py", "def build_model(spec, config):\n    return config['units']\n"
+    )
+    with pytest.raises(InputError, match=r"raising\.py: build_model raised KeyError"):
+        load_model_module(module_file=raising).build(spec, {})
+    for bad in ("[1, 2]", "{not json", "3"):
+        with pytest.raises(InputError, match="custom_config"):
+            parse_custom_config(bad)
+    with pytest.raises(InputError, match="one of module_file and module_path"):
+        load_model_module(module_file=empty, module_path="json")
+
+
+def test_component_checks_the_module_and_keys_the_cache_on_its_source(tmp_path):
+    from tfx.types import channel_utils, standard_artifacts
+
+    from frontier.components.ciw import CiwTrainer
+    from frontier.components.common.versioning import COMPONENT_VERSION_KEY
+    from frontier.components.trainer import Trainer
+
+    examples = channel_utils.as_channel([standard_artifacts.Examples()])
+    module = tmp_path / "user_cnn.py"
+    _write(module, USER_MODULE)
+    for component_class in (Trainer, CiwTrainer):
+        first = component_class(examples=examples, module_file=str(module))
+        again = component_class(examples=examples, module_file=str(module))
+        builtin = component_class(examples=examples)
+        versions = [c.exec_properties[COMPONENT_VERSION_KEY] for c in (first, again, builtin)]
+        assert versions[0] == versions[1] != versions[2]
+        module.write_text(USER_MODULE.replace("filters", "kernels"))
+        edited = component_class(examples=examples, module_file=str(module))
+        assert edited.exec_properties[COMPONENT_VERSION_KEY] != versions[0]
+        _write(module, USER_MODULE)
+        with pytest.raises(InputError, match="no such module file"):
+            component_class(examples=examples, module_file=str(tmp_path / "missing.py"))
+        with pytest.raises(InputError, match="custom_config"):
+            component_class(examples=examples, module_file=str(module), custom_config="[1]")
