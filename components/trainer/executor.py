@@ -22,13 +22,19 @@ from frontier.components.common.executor import (
 from frontier.components.trainer import spec
 from frontier.components.trainer.export import load_keras_model, save_model_artifact
 from frontier.components.trainer.model import (
+    HEAD_LAYER,
     check_hyperparameters,
     log_epoch,
     parse_hidden_units,
     train,
     with_new_head,
 )
-from frontier.components.trainer.modules import describe_model, model_builder
+from frontier.components.trainer.modules import (
+    describe_model,
+    load_model_module,
+    model_builder,
+    uses_module,
+)
 from frontier.components.trainer.report import training_page
 from frontier.schemas.dataset import EVAL_SPLIT, TRAIN_SPLIT
 
@@ -137,9 +143,7 @@ def _train(
     initial_model = None
     if base is not None:
         logging.info("%s: fine-tuning the body of %s under a new head", OWNER, base.uri)
-        initial_model = with_new_head(
-            load_keras_model(base.uri), data.label_info.num_classes, p[spec.SEED_KEY]
-        )
+        initial_model = fine_tuning_model(p, base.uri, data.label_info.num_classes)
     epochs = p[spec.EPOCHS_KEY]
     return train(
         *data.xy(TRAIN_SPLIT),
@@ -156,6 +160,20 @@ def _train(
         callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir)],
         on_epoch_end=lambda epoch, logs: log_epoch(epoch, logs, epochs),
     )
+
+
+def fine_tuning_model(p: Mapping[str, Any], base_uri: str, num_classes: int) -> Any:
+    """The base model's body under a fresh head of `num_classes`.
+
+    With a user module, the module is imported first (registering its custom
+    Keras objects, so the saved model loads) and names the head (`HEAD_LAYER`).
+    """
+    head_layer = HEAD_LAYER
+    if uses_module(p):
+        module = load_model_module(p.get(spec.MODULE_FILE_KEY), p.get(spec.MODULE_PATH_KEY))
+        head_layer = module.head_layer
+    base = load_keras_model(base_uri)
+    return with_new_head(base, num_classes, p[spec.SEED_KEY], head_layer=head_layer)
 
 
 def _shown(params: Mapping[str, Any]) -> dict[str, Any]:

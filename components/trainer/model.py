@@ -390,7 +390,9 @@ def check_model_dims(model: keras.Model, dims: ModelDims) -> None:
         )
 
 
-def with_new_head(base: keras.Model, num_classes: int, seed: int = 0) -> keras.Model:
+def with_new_head(
+    base: keras.Model, num_classes: int, seed: int = 0, head_layer: str = HEAD_LAYER
+) -> keras.Model:
     """`base`'s body under a freshly initialised softmax head of `num_classes`.
 
     The fine-tuning half of pre-train-then-fine-tune (SPL): everything up to
@@ -404,6 +406,8 @@ def with_new_head(base: keras.Model, num_classes: int, seed: int = 0) -> keras.M
         `export.load_keras_model(uri)`.
       num_classes: C, the target label space's size (>= 2).
       seed: seed of the head's initialisation.
+      head_layer: the name of `base`'s head layer (a model module's
+        `HEAD_LAYER`); the new head takes the same name.
 
     Returns:
       A new `keras.Model` float32 [B, D] -> probabilities [B, C] sharing
@@ -419,17 +423,18 @@ def with_new_head(base: keras.Model, num_classes: int, seed: int = 0) -> keras.M
             f"{num_classes} class(es)", column="class_names", expected="at least 2 classes"
         )
     try:
-        old_head = base.get_layer(HEAD_LAYER)
+        old_head = base.get_layer(head_layer)
     except ValueError:
         raise InputError(
-            f"base model {base.name!r} has no {HEAD_LAYER!r} layer",
+            f"base model {base.name!r} has no {head_layer!r} layer",
             column="base_model",
-            expected="a model written by frontier's Trainer (build_model's architecture)",
+            expected="a model whose softmax head is that layer (frontier's built-in models' "
+            f"is {HEAD_LAYER!r}; a model module names its own in HEAD_LAYER)",
         ) from None
     head = keras.layers.Dense(
         num_classes,
         activation="softmax",
-        name=HEAD_LAYER,
+        name=head_layer,
         kernel_initializer=keras.initializers.GlorotUniform(seed=int(seed)),
     )
     return keras.Model(base.inputs, head(old_head.input), name=base.name)

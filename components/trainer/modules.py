@@ -12,7 +12,13 @@ component's `custom_config` (a JSON object of the user's hyperparameters).
 The model takes the concatenated float32 features, [B, spec.input_dim], and
 returns class probabilities, [B, spec.num_classes] (a softmax head): the
 serving signature that the stock Evaluator and the Pusher read is built
-around it (`trainer.export`).
+around it (`trainer.export`). The head is the layer named by the module's
+optional `HEAD_LAYER` constant (default "probabilities", the built-in
+models' name): fine-tuning a pre-trained model (`Trainer(base_model=...)`)
+keeps everything below it and puts a fresh head of the new label space on
+top. A module whose model has custom layers registers them
+(`keras.saving.register_keras_serializable`), so that the saved model loads
+when the fine-tuning step imports the module.
 
 frontier's own models are modules of the same contract, chosen by name
 (`BUILTIN_MODULES`: `model_type="mlp"` is `frontier.components.trainer.mlp_module`),
@@ -47,6 +53,8 @@ from frontier.components.common.errors import InputError
 from frontier.schemas.dataset import DatasetInfo
 
 BUILD_FN = "build_model"
+HEAD_ATTR = "HEAD_LAYER"  # optional module constant: the name of the model's softmax head
+DEFAULT_HEAD_LAYER = "probabilities"  # the built-in models' (model.HEAD_LAYER)
 MODULE_FILE_KEY = "module_file"  # TFX's names: udf_utils reads these keys
 MODULE_PATH_KEY = "module_path"
 CUSTOM_CONFIG_KEY = "custom_config"
@@ -255,10 +263,13 @@ class ModelModule:
     Attributes:
       name: the module as the user named it (file or path), for errors.
       build_fn: its `build_model(spec, config)`.
+      head_layer: the name of its models' softmax head (the module's
+        `HEAD_LAYER`, default "probabilities"): what fine-tuning replaces.
     """
 
     name: str
     build_fn: Callable[[ModelSpec, dict[str, Any]], Any]
+    head_layer: str = DEFAULT_HEAD_LAYER
 
     def build(self, spec: ModelSpec, config: Mapping[str, Any]) -> Any:
         """Calls `build_model(spec, config)` and checks what it returns.
@@ -341,4 +352,13 @@ def load_model_module(
             column=BUILD_FN,
             expected=f"{BUILD_FN}(spec, config) -> keras.Model",
         )
-    return ModelModule(name, build_fn)
+    # The module's own namespace: read once, so a custom Keras object it
+    # registers is registered once per load.
+    head = getattr(build_fn, "__globals__", {}).get(HEAD_ATTR, DEFAULT_HEAD_LAYER)
+    if not isinstance(head, str) or not head:
+        raise InputError(
+            f"{name}: {HEAD_ATTR} is {head!r}",
+            column=HEAD_ATTR,
+            expected="the name of the model's softmax head layer",
+        )
+    return ModelModule(name, build_fn, head)

@@ -232,3 +232,68 @@ def test_pipeline_packages_the_module_and_reruns_only_when_it_changes(
         USER_MODULE.replace('name="probabilities"', 'name="probabilities", use_bias=True')
     )
     assert run() == 4  # edited module: both trainers run again
+
+
+# A user module with a registered custom layer and its own head name.
+HEADED_MODULE = """
+import keras
+
+HEAD_LAYER = "head"
+
+
+@keras.saving.register_keras_serializable(package="headed_test")
+class Shift(keras.layers.Layer):
+    def call(self, x):
+        return x - 8.0
+
+
+def build_model(spec, config):
+    inputs = keras.Input(shape=(spec.input_dim,), name="x")
+    h = keras.layers.Dense(32, activation="relu", name="body")(Shift()(inputs) / 8.0)
+    outputs = keras.layers.Dense(spec.num_classes, activation="softmax", name=HEAD_LAYER)(h)
+    return keras.Model(inputs, outputs)
+"""
+
+
+def test_user_model_pretrained_on_spl_labels_is_fine_tuned_under_a_fresh_head(
+    tmp_path, digits_examples_uri
+):
+    import dataclasses
+
+    from frontier.components.common.examples_io import load_split, write_examples
+    from frontier.components.trainer import load_keras_model, spec
+    from frontier.components.trainer.executor import Executor, fine_tuning_model
+    from frontier.schemas.dataset import SPL_LABEL_KEY, DatasetInfo
+
+    module = _write(tmp_path / "headed.py", HEADED_MODULE)
+    info = DatasetInfo.read(digits_examples_uri)
+    splits = {s: load_split(digits_examples_uri, s, info) for s in ("train", "eval")}
+    for arrays in splits.values():  # a 4-class pre-training label space
+        arrays[SPL_LABEL_KEY] = arrays["label"] % 4
+    info = dataclasses.replace(
+        info,
+        role_keys=(*info.role_keys, SPL_LABEL_KEY),
+        label_spaces={SPL_LABEL_KEY: ("0/4/8", "1/5/9", "2/6", "3/7")},
+    )
+    pool = examples_artifact(tmp_path / "pool")
+    write_examples(pool, splits, info)
+    user = {**TINY_NETWORK, spec.MODULE_FILE_KEY: module, spec.EPOCHS_KEY: 3}
+    pre = run_executor(
+        Executor, tmp_path / "pre", {spec.EXAMPLES_KEY: pool}, {**user, "label_key": SPL_LABEL_KEY}
+    )[spec.MODEL_KEY]
+    base = load_keras_model(pre.uri)
+    assert base.get_layer("head").units == 4
+
+    fresh = fine_tuning_model(user, pre.uri, 10)
+    assert fresh.get_layer("head").units == 10  # a new head of the target's classes ...
+    np.testing.assert_array_equal(  # ... on the pre-trained body
+        fresh.get_layer("body").get_weights()[0], base.get_layer("body").get_weights()[0]
+    )
+    tuned = run_executor(
+        Executor,
+        tmp_path / "tuned",
+        {spec.EXAMPLES_KEY: examples_artifact(digits_examples_uri), spec.BASE_MODEL_KEY: pre},
+        user,
+    )[spec.MODEL_KEY]
+    assert load_keras_model(tuned.uri).get_layer("head").units == 10
+    assert tuned.get_float_custom_property("train_accuracy") > 0.5
