@@ -272,24 +272,7 @@ def train(
     check_hyperparameters(
         epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, model_type=model_type
     )
-    x = np.asarray(x, np.float32)
-    if x.ndim != 2:
-        raise InputError(f"inputs have shape {x.shape}", column="x", expected="shape [N, D]")
-    if len(x) == 0:
-        raise InputError("no training examples", expected="at least one example in the train split")
-    if info_or_dims is None:
-        info_or_dims = ModelDims(x.shape[1], int(np.max(y)) + 1)
-    dims = as_dims(info_or_dims)
-    if x.shape[1] != dims.input_dim:
-        raise InputError(
-            f"inputs have {x.shape[1]} columns", column="x", expected=f"{dims.input_dim}"
-        )
-    y = check_labels(y, dims.num_classes)
-    if len(y) != len(x):
-        raise InputError(
-            f"{len(y)} labels for {len(x)} inputs", column="label", expected="one label per row"
-        )
-
+    x, y, dims = _training_arrays(x, y, info_or_dims)
     if sample_weight is not None:
         sample_weight = check_sample_weight(sample_weight, len(x))
     if initial_model is not None:
@@ -331,6 +314,35 @@ def train(
     )
     history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
     return model, history
+
+
+def _training_arrays(
+    x: np.ndarray, y: np.ndarray, info_or_dims: DatasetInfo | ModelDims | Sequence[int] | None
+) -> tuple[np.ndarray, np.ndarray, ModelDims]:
+    """`train`'s inputs checked: (x float32 [N, D], y int64 [N], the model's sizes).
+
+    Raises:
+      InputError: x not [N, D] with N >= 1 and D the model's input size, a
+        label outside [0, C), or not one label per row.
+    """
+    x = np.asarray(x, np.float32)
+    if x.ndim != 2:
+        raise InputError(f"inputs have shape {x.shape}", column="x", expected="shape [N, D]")
+    if len(x) == 0:
+        raise InputError("no training examples", expected="at least one example in the train split")
+    if info_or_dims is None:
+        info_or_dims = ModelDims(x.shape[1], int(np.max(y)) + 1)
+    dims = as_dims(info_or_dims)
+    if x.shape[1] != dims.input_dim:
+        raise InputError(
+            f"inputs have {x.shape[1]} columns", column="x", expected=f"{dims.input_dim}"
+        )
+    y = check_labels(y, dims.num_classes)
+    if len(y) != len(x):
+        raise InputError(
+            f"{len(y)} labels for {len(x)} inputs", column="label", expected="one label per row"
+        )
+    return x, y, dims
 
 
 def check_hyperparameters(
