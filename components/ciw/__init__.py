@@ -18,6 +18,7 @@ from frontier.components.ciw.train import (
     batch_objective,
     check_config,
     make_train_step,
+    schedule_warnings,
     train_ciw,
 )
 from frontier.components.ciw.weights import (
@@ -53,6 +54,7 @@ __all__ = [
     "class_weights",
     "instance_weights",
     "make_train_step",
+    "schedule_warnings",
     "per_class_losses",
     "train_ciw",
     "weighted_loss",

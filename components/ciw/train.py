@@ -33,10 +33,12 @@ retrace; nothing in it leaves the graph (no `.numpy()`).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
+from absl import logging
 
 from frontier.components.ciw import weights as W
 from frontier.components.common.checks import is_int, is_real
@@ -239,6 +241,32 @@ def make_train_step(model, optimizer, config: CiwConfig, num_classes: int) -> Ca
     return step
 
 
+def schedule_warnings(config: CiwConfig, num_examples: int) -> list[str]:
+    """What the run's length does to the weighting schedule, in words (empty: nothing).
+
+    The burn-in and the annealing are counted in steps (mini-batches); a run
+    of `epochs * ceil(num_examples / batch_size)` steps that ends inside the
+    burn-in trains plain cross-entropy (the weights never act), and one that
+    ends inside the annealing never reaches `lam`.
+    """
+    if config.method not in REWEIGHTING_METHODS:
+        return []
+    total = config.epochs * math.ceil(num_examples / config.batch_size)
+    lam, burn_in, anneal_steps = config.lam_schedule()
+    if burn_in >= total:
+        return [
+            f"burn_in is {burn_in} steps but the run has {total} ({config.epochs} epochs of "
+            f"{math.ceil(num_examples / config.batch_size)} batches): the weights never act and "
+            f"{config.method} trains plain cross-entropy; lower burn_in or train longer"
+        ]
+    if burn_in + anneal_steps > total:
+        return [
+            f"burn_in + anneal_steps is {burn_in + anneal_steps} steps but the run has {total}: "
+            f"lambda never comes down to lam = {lam:g}; lower anneal_steps or train longer"
+        ]
+    return []
+
+
 class CiwResult(NamedTuple):
     """What `train_ciw` returns.
 
@@ -316,6 +344,8 @@ def train_ciw(
         true_labels = check_labels(true_labels, dims.num_classes, column="true_label")
         flipped = true_labels != y
 
+    for warning in schedule_warnings(config, len(x)):
+        logging.warning("train_ciw: %s", warning)
     keras.utils.set_random_seed(int(config.seed))
     if build is not None:
         model = build()

@@ -275,3 +275,21 @@ def test_train_ciw_refuses_bad_labels(noisy_digits):
         T.train_ciw(x[:20], noisy[:20], (64, 10), true_labels=np.full(20, 12))
     with pytest.raises(InputError, match="label"):
         T.train_ciw(x[:20], np.full(20, -1), (64, 10))
+
+
+def test_schedule_warnings_say_when_the_run_is_too_short_for_the_weights():
+    from frontier.components.ciw import CiwConfig, schedule_warnings
+
+    # 120 examples in batches of 32: 4 steps an epoch.
+    short = CiwConfig(method="ciw", epochs=30, batch_size=32, burn_in=200, anneal_steps=300)
+    (warning,) = schedule_warnings(short, 120)
+    assert "burn_in is 200 steps but the run has 120" in warning
+    assert "never act" in warning
+    partial = CiwConfig(method="ciw", epochs=30, batch_size=32, burn_in=20, anneal_steps=300)
+    (warning,) = schedule_warnings(partial, 120)
+    assert "lambda never comes down" in warning
+    long_enough = CiwConfig(method="ciw", epochs=30, batch_size=32, burn_in=20, anneal_steps=50)
+    assert schedule_warnings(long_enough, 120) == []
+    constant = CiwConfig(method="ciw", epochs=30, batch_size=32, burn_in=20, schedule="constant")
+    assert schedule_warnings(constant, 120) == []  # no annealing to finish
+    assert schedule_warnings(CiwConfig(method="ce", epochs=1, burn_in=200), 120) == []
