@@ -1,0 +1,183 @@
+"""A split as a stream of batches (`tf.data`), never held whole in memory.
+
+`batches` reads an `Examples` split's GZIP TFRecords with parallel
+interleaved reads, an optional seeded shuffle buffer, batching, parsing
+(`examples_io.feature_spec`) and prefetching, and yields (x float32 [B, D],
+y int64 [B]) as Keras' `fit` takes them: the features concatenated in
+`DatasetInfo.feature_keys` order, as `examples_io.load_split` returns them.
+
+`summarize` is the one pass that what used to need the whole split takes
+instead: it checks every row (finite features, label ids in range, naming
+the row) and returns the count, the per-class counts and the feature
+statistics of the standardisation layer (`trainer.model.feature_stats`'
+conventions: per channel for images, per column otherwise, variance 1 for a
+constant column), accumulated in float64 batch by batch.
+
+Memory is one batch (and the shuffle buffer), whatever the split's size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from frontier.components.common.errors import InputError
+from frontier.components.common.examples_io import feature_spec, split_files, split_uri
+from frontier.schemas.dataset import LABEL_KEY, DatasetInfo
+
+DEFAULT_SHUFFLE_BUFFER = 10_000  # serialized examples held for shuffling
+MIN_VARIANCE = 1e-6  # as `feature_stats`: a (nearly) constant column gets variance 1
+
+
+def batches(
+    examples_uri: str,
+    split: str,
+    info: DatasetInfo,
+    label_key: str = LABEL_KEY,
+    *,
+    batch_size: int,
+    shuffle_seed: int | None = None,
+    shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
+):
+    """A `tf.data.Dataset` of (x float32 [B, D], y int64 [B]) batches of one split.
+
+    Args:
+      examples_uri: the `Examples` artifact's URI.
+      split: the split to read.
+      info: its `DatasetInfo` (features and roles to parse).
+      label_key: the int role column yielded as y.
+      batch_size: examples per batch (the last one may be smaller).
+      shuffle_seed: None reads the split in file order; a seed shuffles the
+        files and then the examples through a buffer of `shuffle_buffer`,
+        differently each epoch (each iteration of the dataset) and the same
+        way for the same seed.
+      shuffle_buffer: examples held by the shuffle buffer.
+    """
+    import tensorflow as tf
+
+    files = split_files(examples_uri, split)
+    spec = feature_spec(info)
+    ds = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.interleave(
+        lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
+        cycle_length=min(len(files), 4),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    if shuffle_seed is not None:
+        ds = ds.shuffle(shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
+
+    def parse(serialized):
+        parsed = tf.io.parse_example(serialized, spec)
+        x = tf.concat(
+            [
+                tf.reshape(parsed[key], [-1, dim])
+                for key, dim in zip(info.feature_keys, info.feature_dims, strict=True)
+            ],
+            axis=1,
+        )
+        return x, parsed[label_key]
+
+    ds = ds.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitSummary:
+    """What one streaming pass over a split learns.
+
+    Attributes:
+      count: examples in the split.
+      class_counts: int64 [C], examples per class of the label column.
+      feature_mean, feature_variance: float32 [D], the standardisation
+        statistics (`trainer.model.feature_stats`' conventions).
+    """
+
+    count: int
+    class_counts: np.ndarray
+    feature_mean: np.ndarray
+    feature_variance: np.ndarray
+
+
+def summarize(
+    examples_uri: str,
+    split: str,
+    info: DatasetInfo,
+    label_key: str = LABEL_KEY,
+    *,
+    batch_size: int = 4096,
+) -> SplitSummary:
+    """Checks every row of a split and gathers its `SplitSummary`, one batch at a time.
+
+    Raises:
+      InputError: a row with a NaN or infinite feature, or a label outside
+        its label space, naming the split's folder, the row (1-based, in file
+        order) and the column; an empty split.
+    """
+    num_classes = len(info.classes_of(label_key))
+    channels = info.image_shape[-1] if info.image_shape is not None else info.input_dim
+    count, class_counts = 0, np.zeros(num_classes, np.int64)
+    shift = total = total_sq = None
+    for x, y in batches(examples_uri, split, info, label_key, batch_size=batch_size):
+        x, y = x.numpy().astype(np.float64), y.numpy()
+        _check_rows(x, y, num_classes, count, info, label_key, split_uri(examples_uri, split))
+        values = x.reshape(-1, channels)  # per channel for images ([B*H*W, C]), else [B, D]
+        if shift is None:  # shifted sums keep float64 precise when the mean is large
+            shift = values.mean(axis=0)
+            total, total_sq = np.zeros(channels), np.zeros(channels)
+        centred = values - shift
+        total += centred.sum(axis=0)
+        total_sq += (centred**2).sum(axis=0)
+        class_counts += np.bincount(y, minlength=num_classes)
+        count += len(y)
+    if count == 0:
+        raise InputError(
+            f"the {split!r} split has no examples",
+            file=split_uri(examples_uri, split),
+            expected="at least one example",
+        )
+    n = count * (info.input_dim // channels)  # values per channel (or column)
+    mean = total / n
+    variance = np.maximum(total_sq / n - mean**2, 0.0)
+    variance = np.where(variance < MIN_VARIANCE, 1.0, variance)
+    reps = info.input_dim // channels
+    return SplitSummary(
+        count,
+        class_counts,
+        np.tile(mean + shift, reps).astype(np.float32),
+        np.tile(variance, reps).astype(np.float32),
+    )
+
+
+def _check_rows(
+    x: np.ndarray,
+    y: np.ndarray,
+    num_classes: int,
+    offset: int,
+    info: DatasetInfo,
+    label_key: str,
+    file: str,
+) -> None:
+    """Finite features and label ids in [0, num_classes) in one batch whose first
+    row is row `offset + 1` of the split."""
+    bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
+    if bad.size:
+        raise InputError(
+            "an example holds NaN or infinite feature values",
+            file=file,
+            row=offset + int(bad[0]) + 1,
+            column=", ".join(info.feature_keys),
+            expected="finite features",
+        )
+    bad = np.flatnonzero((y < 0) | (y >= num_classes))
+    if bad.size:
+        raise InputError(
+            f"class id {int(y[bad[0]])} out of range",
+            file=file,
+            row=offset + int(bad[0]) + 1,
+            column=label_key,
+            expected=f"an id in [0, {num_classes})",
+        )
