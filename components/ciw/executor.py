@@ -30,7 +30,7 @@ from frontier.components.common.executor import (
 )
 from frontier.components.trainer.export import save_model_artifact
 from frontier.components.trainer.model import check_model_type, parse_hidden_units
-from frontier.components.trainer.modules import describe_model, model_builder
+from frontier.components.trainer.modules import describe_model, model_builder, model_spec
 from frontier.schemas.dataset import (
     DATASET_INFO_FILE,
     EVAL_SPLIT,
@@ -210,7 +210,7 @@ def _train(
         config,
         model_type=p[spec.MODEL_TYPE_KEY],
         hidden_units=hidden_units,
-        build=model_builder(p, data.info, data.train[FEATURES]),
+        build=model_builder(p, model_spec(data.info, data.train[FEATURES])),
         true_labels=None if flipped is None else data.train[TRUE_LABEL_KEY],
         validation_data=None if data.eval is None else data.xy(EVAL_SPLIT, eval_key),
         on_epoch_end=logger,

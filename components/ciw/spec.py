@@ -111,7 +111,12 @@ class CiwTrainerSpec(ComponentSpec):
         SCHEDULE_KEY: ExecutionParameter(type=str),
         ANNEAL_STEPS_KEY: ExecutionParameter(type=int),
         MIXUP_ALPHA_KEY: ExecutionParameter(type=float),
-        **trainer_spec.TrainerSpec.PARAMETERS,
+        # ... all but train_steps: CIW's loop counts its schedule in epochs of steps.
+        **{
+            key: parameter
+            for key, parameter in trainer_spec.TrainerSpec.PARAMETERS.items()
+            if key != trainer_spec.TRAIN_STEPS_KEY
+        },
     }
     # Not the Trainer's optional base_model: CIW always trains from scratch.
     DEFAULTS = trainer_spec.TrainerSpec.DEFAULTS

@@ -27,6 +27,11 @@ from frontier.components.common.examples_io import feature_spec, split_files, sp
 from frontier.schemas.dataset import LABEL_KEY, DatasetInfo
 
 DEFAULT_SHUFFLE_BUFFER = 10_000  # serialized examples held for shuffling
+# Batches parsed ahead of the consumer. Fixed, not AUTOTUNE: tf.data's autotuner
+# may buffer batches up to a share of the machine's RAM when the consumer is
+# slower than the reader, so memory would grow with the split after all.
+PREFETCH_BATCHES = 2
+PARALLEL_READS = 4
 MIN_VARIANCE = 1e-6  # as `feature_stats`: a (nearly) constant column gets variance 1
 
 
@@ -63,8 +68,8 @@ def batches(
         ds = ds.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
     ds = ds.interleave(
         lambda f: tf.data.TFRecordDataset(f, compression_type="GZIP"),
-        cycle_length=min(len(files), 4),
-        num_parallel_calls=tf.data.AUTOTUNE,
+        cycle_length=min(len(files), PARALLEL_READS),
+        num_parallel_calls=min(len(files), PARALLEL_READS),
         deterministic=True,
     )
     if shuffle_seed is not None:
@@ -81,8 +86,10 @@ def batches(
         )
         return x, parsed[label_key]
 
-    ds = ds.batch(batch_size).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size).map(parse, num_parallel_calls=PREFETCH_BATCHES, deterministic=True)
+    options = tf.data.Options()
+    options.autotune.enabled = False  # fixed buffers (see PREFETCH_BATCHES)
+    return ds.prefetch(PREFETCH_BATCHES).with_options(options)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,13 +116,15 @@ def summarize(
     label_key: str = LABEL_KEY,
     *,
     batch_size: int = 4096,
+    allow_empty: bool = False,
 ) -> SplitSummary:
     """Checks every row of a split and gathers its `SplitSummary`, one batch at a time.
 
     Raises:
       InputError: a row with a NaN or infinite feature, or a label outside
         its label space, naming the split's folder, the row (1-based, in file
-        order) and the column; an empty split.
+        order) and the column; an empty split unless `allow_empty` (then the
+        statistics are zeros and ones).
     """
     num_classes = len(info.classes_of(label_key))
     channels = info.image_shape[-1] if info.image_shape is not None else info.input_dim
@@ -133,6 +142,9 @@ def summarize(
         total_sq += (centred**2).sum(axis=0)
         class_counts += np.bincount(y, minlength=num_classes)
         count += len(y)
+    if count == 0 and allow_empty:
+        dim = info.input_dim
+        return SplitSummary(0, class_counts, np.zeros(dim, np.float32), np.ones(dim, np.float32))
     if count == 0:
         raise InputError(
             f"the {split!r} split has no examples",
@@ -181,3 +193,96 @@ def _check_rows(
             column=label_key,
             expected=f"an id in [0, {num_classes})",
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamedSplits:
+    """The labelled splits a model is trained and measured on, read as streams.
+
+    The streaming counterpart of `executor.LabelledSplits`: every row was
+    checked and summarised in one pass (`summarize`), nothing is held.
+
+    Attributes:
+      uri: the `Examples` artifact's URI.
+      info: its `DatasetInfo`.
+      label_key: the int role column trained on.
+      label_info: `info.for_label(label_key)`: what the model's outputs mean.
+      summaries: split (`train`, and `eval` when present and not empty) ->
+        its `SplitSummary`.
+    """
+
+    uri: str
+    info: DatasetInfo
+    label_key: str
+    label_info: DatasetInfo
+    summaries: dict[str, SplitSummary]
+
+    def batches(self, split: str, batch_size: int, shuffle_seed: int | None = None):
+        """`batches` of one split: (x float32 [B, D], y int64 [B])."""
+        return batches(
+            self.uri,
+            split,
+            self.info,
+            self.label_key,
+            batch_size=batch_size,
+            shuffle_seed=shuffle_seed,
+        )
+
+
+def open_labelled_splits(examples, label_key: str, owner: str) -> StreamedSplits:
+    """Checks and summarises an `Examples` artifact's `train` and `eval` splits.
+
+    Args:
+      examples: a frontier `Examples` artifact.
+      label_key: the int role column to train on.
+      owner: the calling component's name, for log lines.
+
+    Raises:
+      InputError: no such label column; no or an empty `train` split; a bad
+        row (see `summarize`).
+    """
+    from absl import logging
+    from tfx.types import artifact_utils
+
+    from frontier.components.common.examples_io import check_label_column
+    from frontier.schemas.dataset import EVAL_SPLIT, TRAIN_SPLIT
+
+    info = DatasetInfo.read(examples.uri)
+    check_label_column(info, label_key, examples.uri)
+    names = examples.split_names
+    splits = artifact_utils.decode_split_names(names) if names else []
+    if TRAIN_SPLIT not in splits:
+        raise InputError(
+            f"no {TRAIN_SPLIT!r} split (splits: {splits})",
+            file=examples.uri,
+            expected=f"Examples with a {TRAIN_SPLIT!r} split",
+        )
+    summaries = {TRAIN_SPLIT: summarize(examples.uri, TRAIN_SPLIT, info, label_key)}
+    logging.info("%s: %s split has %d examples", owner, TRAIN_SPLIT, summaries[TRAIN_SPLIT].count)
+    if EVAL_SPLIT in splits:
+        held_out = summarize(examples.uri, EVAL_SPLIT, info, label_key, allow_empty=True)
+        logging.info("%s: %s split has %d examples", owner, EVAL_SPLIT, held_out.count)
+        if held_out.count:
+            summaries[EVAL_SPLIT] = held_out
+        else:
+            logging.warning("%s: the %r split is empty; it is left out", owner, EVAL_SPLIT)
+    return StreamedSplits(examples.uri, info, label_key, info.for_label(label_key), summaries)
+
+
+def stream_metrics(model, dataset) -> dict[str, float]:
+    """Mean cross-entropy and accuracy of a Keras classifier over a dataset of
+    (x, y) batches (`scores.cross_entropy_and_accuracy`, summed batch by batch).
+
+    Returns:
+      {"examples", "loss", "accuracy"}.
+    """
+    from frontier.components.common.scores import cross_entropy_and_accuracy
+
+    count, loss_sum, correct = 0, 0.0, 0.0
+    for x, y in dataset.as_numpy_iterator():
+        probabilities = np.asarray(model.predict_on_batch(x))
+        loss, accuracy = cross_entropy_and_accuracy(probabilities, y)
+        count += len(y)
+        loss_sum += loss * len(y)
+        correct += accuracy * len(y)
+    return {"examples": count, "loss": loss_sum / count, "accuracy": correct / count}

@@ -9,7 +9,7 @@ from tfx import types
 from tfx.dsl.components.base import base_component, executor_spec
 from tfx.types import standard_artifacts
 
-from frontier.components.common.checks import check_label_key
+from frontier.components.common.checks import check_int, check_label_key
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY, code_version
 from frontier.components.trainer import spec
 from frontier.components.trainer.executor import Executor
@@ -54,6 +54,7 @@ class Trainer(base_component.BaseComponent):
         model_type: str = spec.DEFAULT_MODEL_TYPE,
         hidden_units: Sequence[int] | str = spec.DEFAULT_HIDDEN_UNITS,
         label_key: str = spec.DEFAULT_LABEL_KEY,
+        train_steps: int | None = None,
         module_file: str | None = None,
         module_path: str | None = None,
         custom_config: dict | str | None = None,
@@ -78,6 +79,8 @@ class Trainer(base_component.BaseComponent):
             list string.
           label_key: int role column to train on (`label`, `weak_label`,
             `true_label`, `teacher_label` or `spl_label`).
+          train_steps: optional bound on the gradient steps (>= 1): training
+            stops after that many, inside an epoch if need be.
           module_file: a Python file with `build_model(spec, config)` (the
             model-module contract, `trainer.modules`); the TFX runner
             packages it with the pipeline, as the stock Trainer's. Replaces
@@ -96,6 +99,9 @@ class Trainer(base_component.BaseComponent):
         units = parse_hidden_units(hidden_units)
         check_label_key(label_key)
         module = module_parameters(module_file, module_path, custom_config)
+        steps = (
+            spec.NO_STEP_BOUND if train_steps is None else check_int(train_steps, "train_steps", 1)
+        )
         component_spec = spec.TrainerSpec(
             **{
                 spec.EXAMPLES_KEY: examples,
@@ -107,6 +113,7 @@ class Trainer(base_component.BaseComponent):
                 spec.MODEL_TYPE_KEY: model_type,
                 spec.HIDDEN_UNITS_KEY: json.dumps(list(units)),
                 spec.LABEL_KEY_KEY: label_key,
+                spec.TRAIN_STEPS_KEY: steps,
                 **module,
                 COMPONENT_VERSION_KEY: with_module_version(
                     code_version(spec.COMPONENT_PACKAGE), module

@@ -2,34 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from absl import logging
 
 from frontier.components.common import html
-from frontier.components.common.examples_io import FEATURES
 from frontier.components.common.executor import (
     ComponentExecutor,
     Job,
-    LabelledSplits,
-    keras_split_metrics,
-    load_labelled_splits,
     page_parameters,
     publish_model,
     source_of,
+)
+from frontier.components.common.streaming import (
+    StreamedSplits,
+    open_labelled_splits,
+    stream_metrics,
 )
 from frontier.components.trainer import spec
 from frontier.components.trainer.export import load_keras_model, save_model_artifact
 from frontier.components.trainer.model import (
     HEAD_LAYER,
+    as_dims,
     check_hyperparameters,
+    check_model_dims,
+    fit_batches,
     log_epoch,
-    parse_hidden_units,
-    train,
     with_new_head,
 )
 from frontier.components.trainer.modules import (
+    ModelSpec,
     describe_model,
     load_model_module,
     model_builder,
@@ -42,7 +45,13 @@ OWNER = "Trainer"
 
 
 class Executor(ComponentExecutor):
-    """Trains the baseline classifier and exports it.
+    """Trains a Keras classifier (the model module's) on streamed splits and exports it.
+
+    The splits are read as `tf.data` streams (`common.streaming`): one
+    checking pass per split gives the row checks, the counts and the
+    standardisation statistics the model module receives (`ModelSpec`);
+    training (shuffled through a seeded buffer) and the final metrics read
+    the files again batch by batch. No split is held in memory.
 
     Inputs:
       examples: exactly one frontier `Examples` artifact with a non-empty
@@ -50,10 +59,10 @@ class Executor(ComponentExecutor):
         and not empty, is evaluated after each epoch (validation curves and
         final eval metrics). An empty `eval` split counts as absent.
       base_model: optional frontier `Model`; when given, its Keras model's
-        body (everything below the `probabilities` head, weights included)
-        is fine-tuned under a fresh head sized for `label_key`'s classes
-        (`model.with_new_head`), and `model_type` / `hidden_units` are
-        ignored.
+        body (everything below its head, the module's `HEAD_LAYER`, default
+        `probabilities`, weights included) is fine-tuned under a fresh head
+        sized for `label_key`'s classes (`model.with_new_head`); the module
+        is only imported (for its custom layers and head name).
 
     Outputs:
       model: `Model`; SavedModel at `<uri>/Format-Serving` with signature
@@ -74,6 +83,9 @@ class Executor(ComponentExecutor):
       seed: int, seeds weights initialisation and shuffling.
       model_type: "mlp" or "convnet" (needs `image_shape` in the data).
       hidden_units: JSON list of ints, the hidden Dense layer sizes.
+      train_steps: int, a bound on the gradient steps (0: the epochs decide).
+      module_file, module_path, custom_config: the user's model module
+        (`trainer.modules`); without one, the built-in `model_type`.
       label_key: int role column used as the target (default `label`); its
         classes are `DatasetInfo.classes_of(label_key)` (e.g. the SPL classes
         for `spl_label`), and the exported `dataset_info.json` names them as
@@ -85,21 +97,20 @@ class Executor(ComponentExecutor):
 
     def run(self, job: Job) -> None:
         p = job.params
-        hidden_units = parse_hidden_units(p[spec.HIDDEN_UNITS_KEY])
         check_hyperparameters(
             epochs=p[spec.EPOCHS_KEY],
             batch_size=p[spec.BATCH_SIZE_KEY],
             learning_rate=p[spec.LEARNING_RATE_KEY],
             model_type=p[spec.MODEL_TYPE_KEY],
         )
-        data = load_labelled_splits(job.input(spec.EXAMPLES_KEY), p[spec.LABEL_KEY_KEY], OWNER)
+        data = open_labelled_splits(job.input(spec.EXAMPLES_KEY), p[spec.LABEL_KEY_KEY], OWNER)
         base = job.optional_input(spec.BASE_MODEL_KEY)
-        build = (
-            None if base is not None else model_builder(p, data.label_info, data.train[FEATURES])
-        )
-        log_dir = job.output(spec.MODEL_RUN_KEY).uri
-        model, history = _train(data, p, hidden_units, base, build, log_dir)
-        final = keras_split_metrics(model, data)
+        model = _initial_model(p, data, base)
+        history = _fit(model, data, p, job.output(spec.MODEL_RUN_KEY).uri)
+        final = {
+            split: {"labels": data.label_key, **stream_metrics(model, data.batches(split, 1024))}
+            for split in data.summaries
+        }
         described = _described(p, base)
         publish_model(
             job.output(spec.MODEL_KEY),
@@ -108,13 +119,11 @@ class Executor(ComponentExecutor):
             {spec.MODEL_TYPE_PROPERTY: described},
             OWNER,
         )
+        shown = _shown(page_parameters(p, **{spec.MODEL_TYPE_KEY: described}))
         document = training_page(
             history,
             final,
-            {
-                **_shown(page_parameters(p, **{spec.MODEL_TYPE_KEY: described})),
-                **_data_params(data),
-            },
+            {**shown, **_data_params(data)},
             _layers(model),
             subtitle=source_of(data.info, data.uri),
         )
@@ -128,35 +137,39 @@ def _described(p: Mapping[str, Any], base: Any | None) -> str:
     return f"fine-tuned from {base.uri}" if base is not None else describe_model(p)
 
 
-def _train(
-    data: LabelledSplits,
-    p: Mapping[str, Any],
-    hidden_units: tuple[int, ...],
-    base: Any | None,
-    build: Callable[[], Any] | None,
-    log_dir: str,
-):
-    """`model.train` on the train split, validated on the eval split; a model
-    from `build`, or the body of `base` under a new head. Returns (model, history)."""
+def _initial_model(p: Mapping[str, Any], data: StreamedSplits, base: Any | None) -> Any:
+    """The model to train, after seeding Keras: the model module's for the data
+    (its sizes and the train split's statistics), or the body of `base` under a
+    fresh head."""
     import keras
 
-    initial_model = None
+    keras.utils.set_random_seed(int(p[spec.SEED_KEY]))
     if base is not None:
         logging.info("%s: fine-tuning the body of %s under a new head", OWNER, base.uri)
-        initial_model = fine_tuning_model(p, base.uri, data.label_info.num_classes)
-    epochs = p[spec.EPOCHS_KEY]
-    return train(
-        *data.xy(TRAIN_SPLIT),
-        data.label_info,
-        model_type=p[spec.MODEL_TYPE_KEY],
-        hidden_units=hidden_units,
+        return fine_tuning_model(p, base.uri, data.label_info.num_classes)
+    train = data.summaries[TRAIN_SPLIT]
+    model = model_builder(
+        p, ModelSpec(data.label_info, train.feature_mean, train.feature_variance)
+    )()
+    check_model_dims(model, as_dims(data.label_info))
+    return model
+
+
+def _fit(model: Any, data: StreamedSplits, p: Mapping[str, Any], log_dir: str):
+    """`model.fit_batches` on the shuffled train split (seeded), validated on the
+    eval split, bounded by `train_steps` when set; TensorBoard logs in `log_dir`."""
+    import keras
+
+    epochs, batch_size = p[spec.EPOCHS_KEY], p[spec.BATCH_SIZE_KEY]
+    seed = int(p[spec.SEED_KEY])
+    validation = data.batches(EVAL_SPLIT, batch_size) if EVAL_SPLIT in data.summaries else None
+    return fit_batches(
+        model,
+        data.batches(TRAIN_SPLIT, batch_size, shuffle_seed=seed),
         epochs=epochs,
-        batch_size=p[spec.BATCH_SIZE_KEY],
         learning_rate=p[spec.LEARNING_RATE_KEY],
-        seed=p[spec.SEED_KEY],
-        validation_data=data.xy(EVAL_SPLIT) if data.eval is not None else None,
-        initial_model=initial_model,
-        build=build,
+        train_steps=p.get(spec.TRAIN_STEPS_KEY) or None,
+        validation_batches=validation,
         callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir)],
         on_epoch_end=lambda epoch, logs: log_epoch(epoch, logs, epochs),
     )
@@ -181,7 +194,7 @@ def _shown(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
-def _data_params(data: LabelledSplits) -> dict[str, Any]:
+def _data_params(data: StreamedSplits) -> dict[str, Any]:
     """The page's lines on the data: the classes and the input size."""
     return {"classes": ", ".join(data.label_info.class_names), "input_dim": data.info.input_dim}
 

@@ -316,6 +316,84 @@ def train(
     return model, history
 
 
+def fit_batches(
+    model: keras.Model,
+    train_batches: Any,
+    *,
+    epochs: int,
+    learning_rate: float,
+    train_steps: int | None = None,
+    validation_batches: Any | None = None,
+    callbacks: Sequence[Any] = (),
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+    verbose: int = 0,
+) -> dict[str, list[float]]:
+    """Trains `model` with cross-entropy and Adam on a stream of batches.
+
+    The streaming counterpart of `train`: the data are a `tf.data.Dataset` of
+    (x float32 [B, D], y int [B]) batches (`common.streaming.batches`, its
+    shuffling seeded there), never arrays, so memory does not grow with the
+    split. Seed Keras (`keras.utils.set_random_seed`) before building the
+    model for a deterministic run.
+
+    Args:
+      model: the Keras model to train (compiled here; trained in place).
+      train_batches: the training batches; one pass is one epoch.
+      epochs: passes over the data (>= 1).
+      learning_rate: Adam step size (> 0).
+      train_steps: optional bound on the gradient steps (>= 1): training
+        stops after that many steps, inside an epoch if need be, even when
+        epochs are left.
+      validation_batches: optional held-out batches, evaluated after each
+        epoch (history keys `val_loss`, `val_accuracy`).
+      callbacks: extra Keras callbacks (e.g. TensorBoard).
+      on_epoch_end: optional `fn(epoch, logs)` after each epoch (0-based).
+      verbose: Keras `fit` verbosity.
+
+    Returns:
+      metric name -> per-epoch floats (`loss`, `accuracy`, and `val_*`).
+    """
+    import keras
+
+    check_int(epochs, "epochs", 1)
+    check_positive(learning_rate, "learning_rate")
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    all_callbacks = list(callbacks)
+    if train_steps is not None:
+        all_callbacks.append(_stop_after(check_int(train_steps, "train_steps", 1)))
+    if on_epoch_end is not None:
+        all_callbacks.append(
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: on_epoch_end(epoch, dict(logs or {}))
+            )
+        )
+    fit = model.fit(
+        train_batches,
+        epochs=int(epochs),
+        validation_data=validation_batches,
+        callbacks=all_callbacks,
+        verbose=verbose,
+    )
+    return {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+
+
+def _stop_after(steps: int):
+    """A Keras callback that stops training after `steps` gradient steps (Keras
+    checks `stop_training` after every step, so the bound is exact)."""
+    import keras
+
+    class StopAfter(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if int(self.model.optimizer.iterations) >= steps:
+                self.model.stop_training = True
+
+    return StopAfter()
+
+
 def _training_arrays(
     x: np.ndarray, y: np.ndarray, info_or_dims: DatasetInfo | ModelDims | Sequence[int] | None
 ) -> tuple[np.ndarray, np.ndarray, ModelDims]:

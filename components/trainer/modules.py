@@ -232,15 +232,12 @@ def describe_model(params: Mapping[str, Any]) -> str:
     return params.get(MODULE_FILE_KEY) or params.get(MODULE_PATH_KEY) or params["model_type"]
 
 
-def model_builder(
-    params: Mapping[str, Any], info: DatasetInfo, train_x: np.ndarray
-) -> Callable[[], Any]:
-    """`() -> keras.Model` from a trainer component's parameters.
+def model_builder(params: Mapping[str, Any], spec: ModelSpec) -> Callable[[], Any]:
+    """`() -> keras.Model` from a trainer component's parameters, for `spec`.
 
     The module is `module_file` or `module_path`, else the built-in
     `model_type` with `hidden_units` in its config; `custom_config` is its
-    config. The model is built for `info` (the label's view of the data) and
-    the statistics of the train split's features `train_x` [N, D].
+    config.
     """
     from absl import logging
 
@@ -253,7 +250,7 @@ def model_builder(
     if not uses_module(params):
         config = {"hidden_units": list(parse_hidden_units(params["hidden_units"])), **config}
     logging.info("model module %s, custom_config %s", module.name, config)
-    return lambda: module.build(model_spec(info, train_x), config)
+    return lambda: module.build(spec, config)
 
 
 @dataclasses.dataclass(frozen=True)

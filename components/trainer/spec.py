@@ -28,6 +28,7 @@ SEED_KEY = "seed"
 MODEL_TYPE_KEY = "model_type"
 HIDDEN_UNITS_KEY = "hidden_units"  # JSON list of ints, e.g. "[128]"
 LABEL_KEY_KEY = "label_key"  # which int role column is the training target
+TRAIN_STEPS_KEY = "train_steps"  # optional bound on gradient steps (0: the epochs decide)
 # The user's model (`modules`): a file or an importable module, and its hyperparameters.
 MODULE_FILE_KEY = modules.MODULE_FILE_KEY
 MODULE_PATH_KEY = modules.MODULE_PATH_KEY
@@ -40,6 +41,7 @@ DEFAULT_SEED = 0
 DEFAULT_MODEL_TYPE = "mlp"
 DEFAULT_HIDDEN_UNITS = (128,)
 DEFAULT_LABEL_KEY = LABEL_KEY
+NO_STEP_BOUND = 0
 
 # Custom properties set on the output Model artifact.
 TRAIN_ACCURACY_PROPERTY = executor_base.TRAIN_ACCURACY_PROPERTY
@@ -59,6 +61,7 @@ class TrainerSpec(ComponentSpec):
         MODEL_TYPE_KEY: ExecutionParameter(type=str),
         HIDDEN_UNITS_KEY: ExecutionParameter(type=str),
         LABEL_KEY_KEY: ExecutionParameter(type=str),
+        TRAIN_STEPS_KEY: ExecutionParameter(type=int, optional=True),
         MODULE_FILE_KEY: ExecutionParameter(type=str, optional=True),
         MODULE_PATH_KEY: ExecutionParameter(type=str, optional=True),
         CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),

@@ -297,3 +297,29 @@ def test_user_model_pretrained_on_spl_labels_is_fine_tuned_under_a_fresh_head(
     )[spec.MODEL_KEY]
     assert load_keras_model(tuned.uri).get_layer("head").units == 10
     assert tuned.get_float_custom_property("train_accuracy") > 0.5
+
+
+def test_trainer_streams_its_splits_and_train_steps_bounds_the_run(tmp_path, digits_examples_uri):
+    import keras
+
+    from frontier.components.common import examples_io
+    from frontier.components.trainer import load_keras_model, spec
+    from frontier.components.trainer.executor import Executor
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the Trainer loaded a whole split into memory")
+
+    examples = examples_artifact(digits_examples_uri)
+    original = examples_io.load_split
+    examples_io.load_split = refuse  # the executor must stream
+    try:
+        params = {**TINY_NETWORK, spec.EPOCHS_KEY: 50, spec.TRAIN_STEPS_KEY: 9}
+        out = run_executor(Executor, tmp_path, {spec.EXAMPLES_KEY: examples}, params)
+    finally:
+        examples_io.load_split = original
+    model = out[spec.MODEL_KEY]
+    # 200 train examples in batches of 32: 7 steps an epoch; 9 steps end in the second.
+    keras_model = load_keras_model(model.uri)
+    assert int(keras_model.optimizer.iterations) == 9
+    assert isinstance(keras_model, keras.Model)
+    assert model.has_custom_property("eval_accuracy")
