@@ -28,8 +28,8 @@ from frontier.schemas.dataset import LABEL_KEY, DatasetInfo
 
 DEFAULT_SHUFFLE_BUFFER = 10_000  # serialized examples held for shuffling
 # Batches parsed ahead of the consumer. Fixed, not AUTOTUNE: tf.data's autotuner
-# may buffer batches up to a share of the machine's RAM when the consumer is
-# slower than the reader, so memory would grow with the split after all.
+# may grow its buffers up to a share of the machine's RAM; a fixed depth bounds
+# the stream's memory by a few batches on any machine.
 PREFETCH_BATCHES = 2
 PARALLEL_READS = 4
 MIN_VARIANCE = 1e-6  # as `feature_stats`: a (nearly) constant column gets variance 1
