@@ -110,19 +110,11 @@ def load_train_and_eval(
       InputError: no `train` split, or an empty one, naming the artifact.
     """
     from absl import logging
-    from tfx.types import artifact_utils
 
     from frontier.components.common.errors import InputError
     from frontier.schemas.dataset import EVAL_SPLIT, TRAIN_SPLIT
 
-    names = examples_artifact.split_names
-    splits = artifact_utils.decode_split_names(names) if names else []
-    if TRAIN_SPLIT not in splits:
-        raise InputError(
-            f"no {TRAIN_SPLIT!r} split (splits: {splits})",
-            file=examples_artifact.uri,
-            expected=f"Examples with a {TRAIN_SPLIT!r} split",
-        )
+    splits = training_split_names(examples_artifact)
     data = {}
     for split in (TRAIN_SPLIT, EVAL_SPLIT):
         if split not in splits:
@@ -141,6 +133,28 @@ def load_train_and_eval(
             continue
         data[split] = arrays
     return data
+
+
+def training_split_names(examples_artifact) -> list[str]:
+    """The artifact's split names, after checking that a `train` split is among them.
+
+    Raises:
+      InputError: no `train` split, naming the artifact.
+    """
+    from tfx.types import artifact_utils
+
+    from frontier.components.common.errors import InputError
+    from frontier.schemas.dataset import TRAIN_SPLIT
+
+    names = examples_artifact.split_names
+    splits = artifact_utils.decode_split_names(names) if names else []
+    if TRAIN_SPLIT not in splits:
+        raise InputError(
+            f"no {TRAIN_SPLIT!r} split (splits: {splits})",
+            file=examples_artifact.uri,
+            expected=f"Examples with a {TRAIN_SPLIT!r} split",
+        )
+    return splits
 
 
 def to_tf_example(row: Mapping[str, object], info: DatasetInfo):

@@ -242,21 +242,13 @@ def open_labelled_splits(examples, label_key: str, owner: str) -> StreamedSplits
         row (see `summarize`).
     """
     from absl import logging
-    from tfx.types import artifact_utils
 
-    from frontier.components.common.examples_io import check_label_column
+    from frontier.components.common.examples_io import check_label_column, training_split_names
     from frontier.schemas.dataset import EVAL_SPLIT, TRAIN_SPLIT
 
     info = DatasetInfo.read(examples.uri)
     check_label_column(info, label_key, examples.uri)
-    names = examples.split_names
-    splits = artifact_utils.decode_split_names(names) if names else []
-    if TRAIN_SPLIT not in splits:
-        raise InputError(
-            f"no {TRAIN_SPLIT!r} split (splits: {splits})",
-            file=examples.uri,
-            expected=f"Examples with a {TRAIN_SPLIT!r} split",
-        )
+    splits = training_split_names(examples)
     summaries = {TRAIN_SPLIT: summarize(examples.uri, TRAIN_SPLIT, info, label_key)}
     logging.info("%s: %s split has %d examples", owner, TRAIN_SPLIT, summaries[TRAIN_SPLIT].count)
     if EVAL_SPLIT in splits:

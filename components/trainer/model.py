@@ -285,18 +285,7 @@ def train(
         check_model_dims(model, dims)
     if model is None:
         model = build_model(dims, model_type, hidden_units, conv_filters=conv_filters, train_x=x)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
-    all_callbacks = list(callbacks)
-    if on_epoch_end is not None:
-        all_callbacks.append(
-            keras.callbacks.LambdaCallback(
-                on_epoch_end=lambda epoch, logs: on_epoch_end(epoch, dict(logs or {}))
-            )
-        )
+    all_callbacks = _compiled(model, learning_rate, callbacks, on_epoch_end)
     if validation_data is not None:
         vx = np.asarray(validation_data[0], np.float32)
         vy = check_labels(validation_data[1], dims.num_classes)
@@ -353,24 +342,12 @@ def fit_batches(
     Returns:
       metric name -> per-epoch floats (`loss`, `accuracy`, and `val_*`).
     """
-    import keras
 
     check_int(epochs, "epochs", 1)
     check_positive(learning_rate, "learning_rate")
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
-    all_callbacks = list(callbacks)
+    all_callbacks = _compiled(model, learning_rate, callbacks, on_epoch_end)
     if train_steps is not None:
         all_callbacks.append(_stop_after(check_int(train_steps, "train_steps", 1)))
-    if on_epoch_end is not None:
-        all_callbacks.append(
-            keras.callbacks.LambdaCallback(
-                on_epoch_end=lambda epoch, logs: on_epoch_end(epoch, dict(logs or {}))
-            )
-        )
     fit = model.fit(
         train_batches,
         epochs=int(epochs),
@@ -379,6 +356,31 @@ def fit_batches(
         verbose=verbose,
     )
     return {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+
+
+def _compiled(
+    model: keras.Model,
+    learning_rate: float,
+    callbacks: Sequence[Any],
+    on_epoch_end: Callable[[int, dict[str, float]], None] | None,
+) -> list[Any]:
+    """Compiles `model` for cross-entropy with Adam; returns the fit callbacks
+    (`callbacks`, then `on_epoch_end` as a Keras callback when given)."""
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    all_callbacks = list(callbacks)
+    if on_epoch_end is not None:
+        all_callbacks.append(
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: on_epoch_end(epoch, dict(logs or {}))
+            )
+        )
+    return all_callbacks
 
 
 def _stop_after(steps: int):
