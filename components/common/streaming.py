@@ -44,6 +44,8 @@ def batches(
     batch_size: int,
     shuffle_seed: int | None = None,
     shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
+    cache: bool = False,
+    repeat: bool = False,
 ):
     """A `tf.data.Dataset` of (x float32 [B, D], y int64 [B]) batches of one split.
 
@@ -58,6 +60,11 @@ def batches(
         differently each epoch (each iteration of the dataset) and the same
         way for the same seed.
       shuffle_buffer: examples held by the shuffle buffer.
+      cache: keep the split's serialized examples in memory after the first
+        pass (for a small split read many times; the caller bounds its size).
+      repeat: repeat the split without end, one reshuffled pass after
+        another, each pass ending on its own last batch (for `fit` with
+        `steps_per_epoch`, which then keeps one iterator for the whole run).
     """
     import tensorflow as tf
 
@@ -72,6 +79,8 @@ def batches(
         num_parallel_calls=min(len(files), PARALLEL_READS),
         deterministic=True,
     )
+    if cache:
+        ds = ds.cache()
     if shuffle_seed is not None:
         ds = ds.shuffle(shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
 
@@ -87,6 +96,8 @@ def batches(
         return x, parsed[label_key]
 
     ds = ds.batch(batch_size).map(parse, num_parallel_calls=PREFETCH_BATCHES, deterministic=True)
+    if repeat:
+        ds = ds.repeat()
     options = tf.data.Options()
     options.autotune.enabled = False  # fixed buffers (see PREFETCH_BATCHES)
     return ds.prefetch(PREFETCH_BATCHES).with_options(options)
@@ -217,16 +228,14 @@ class StreamedSplits:
     label_info: DatasetInfo
     summaries: dict[str, SplitSummary]
 
-    def batches(self, split: str, batch_size: int, shuffle_seed: int | None = None):
-        """`batches` of one split: (x float32 [B, D], y int64 [B])."""
-        return batches(
-            self.uri,
-            split,
-            self.info,
-            self.label_key,
-            batch_size=batch_size,
-            shuffle_seed=shuffle_seed,
-        )
+    def batches(self, split: str, batch_size: int, **kwargs):
+        """`batches` of one split: (x float32 [B, D], y int64 [B]); `kwargs` as
+        `batches` takes them (shuffle_seed, cache, repeat)."""
+        return batches(self.uri, split, self.info, self.label_key, batch_size=batch_size, **kwargs)
+
+    def fits_in(self, split: str, budget_bytes: int) -> bool:
+        """Whether the split's float32 features take at most `budget_bytes`."""
+        return self.summaries[split].count * self.info.input_dim * 4 <= budget_bytes
 
 
 def open_labelled_splits(examples, label_key: str, owner: str) -> StreamedSplits:

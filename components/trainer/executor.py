@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,6 +43,9 @@ from frontier.components.trainer.report import training_page
 from frontier.schemas.dataset import EVAL_SPLIT, TRAIN_SPLIT
 
 OWNER = "Trainer"
+# A split whose float32 features take at most this many bytes is cached in memory
+# (its serialized examples) for the epochs after the first; memory stays bounded.
+CACHE_BYTES = 64 * 2**20
 
 
 class Executor(ComponentExecutor):
@@ -162,10 +166,25 @@ def _fit(model: Any, data: StreamedSplits, p: Mapping[str, Any], log_dir: str):
 
     epochs, batch_size = p[spec.EPOCHS_KEY], p[spec.BATCH_SIZE_KEY]
     seed = int(p[spec.SEED_KEY])
-    validation = data.batches(EVAL_SPLIT, batch_size) if EVAL_SPLIT in data.summaries else None
+    validation = None
+    if EVAL_SPLIT in data.summaries:
+        validation = data.batches(
+            EVAL_SPLIT, batch_size, cache=data.fits_in(EVAL_SPLIT, CACHE_BYTES)
+        )
+    # One repeating stream for the whole run: a fresh iterator per epoch costs
+    # tens of milliseconds, which dominates many epochs of a small (distilled)
+    # split; a split that small is also cached.
+    train = data.batches(
+        TRAIN_SPLIT,
+        batch_size,
+        shuffle_seed=seed,
+        cache=data.fits_in(TRAIN_SPLIT, CACHE_BYTES),
+        repeat=True,
+    )
     return fit_batches(
         model,
-        data.batches(TRAIN_SPLIT, batch_size, shuffle_seed=seed),
+        train,
+        steps_per_epoch=math.ceil(data.summaries[TRAIN_SPLIT].count / batch_size),
         epochs=epochs,
         learning_rate=p[spec.LEARNING_RATE_KEY],
         train_steps=p.get(spec.TRAIN_STEPS_KEY) or None,

@@ -312,6 +312,7 @@ def fit_batches(
     epochs: int,
     learning_rate: float,
     train_steps: int | None = None,
+    steps_per_epoch: int | None = None,
     validation_batches: Any | None = None,
     callbacks: Sequence[Any] = (),
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
@@ -333,6 +334,9 @@ def fit_batches(
       train_steps: optional bound on the gradient steps (>= 1): training
         stops after that many steps, inside an epoch if need be, even when
         epochs are left.
+      steps_per_epoch: the batches of one epoch, for `train_batches` that
+        repeat without end (`streaming.batches(repeat=True)`): Keras then
+        keeps one iterator for the whole run instead of one per epoch.
       validation_batches: optional held-out batches, evaluated after each
         epoch (history keys `val_loss`, `val_accuracy`).
       callbacks: extra Keras callbacks (e.g. TensorBoard).
@@ -351,6 +355,7 @@ def fit_batches(
     fit = model.fit(
         train_batches,
         epochs=int(epochs),
+        steps_per_epoch=steps_per_epoch,
         validation_data=validation_batches,
         callbacks=all_callbacks,
         verbose=verbose,
