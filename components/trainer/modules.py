@@ -118,26 +118,18 @@ def parse_custom_config(value: str | Mapping[str, Any] | None) -> dict[str, Any]
         try:
             config = json.loads(value)
         except (TypeError, ValueError) as e:
-            raise InputError(
-                f"custom_config is not JSON: {e}",
-                column=CUSTOM_CONFIG_KEY,
-                expected="a JSON object of hyperparameters",
-            ) from None
+            raise _bad_config(f"custom_config is not JSON: {e}") from None
     if not isinstance(config, dict):
-        raise InputError(
-            f"custom_config is {type(config).__name__} {config!r}",
-            column=CUSTOM_CONFIG_KEY,
-            expected="a JSON object of hyperparameters",
-        )
+        raise _bad_config(f"custom_config is {type(config).__name__} {config!r}")
     try:
         json.dumps(config)
     except (TypeError, ValueError) as e:
-        raise InputError(
-            f"custom_config cannot be written as JSON: {e}",
-            column=CUSTOM_CONFIG_KEY,
-            expected="a JSON object of hyperparameters",
-        ) from None
+        raise _bad_config(f"custom_config cannot be written as JSON: {e}") from None
     return config
+
+
+def _bad_config(what: str) -> InputError:
+    return InputError(what, column=CUSTOM_CONFIG_KEY, expected="a JSON object of hyperparameters")
 
 
 def check_module_choice(module_file: str | None, module_path: str | None) -> None:
