@@ -141,33 +141,45 @@ def log_seed(what: str, noisy, clean, accs: dict) -> None:
 
 
 def step_times(base, rounds: int, reps: int) -> dict:
-    """Median ms per compiled step, methods interleaved round by round."""
+    """Median ms per train step of `fit` (the objective wrapper's compiled train
+    function on a repeating batch), methods interleaved round by round."""
     import keras
     import tensorflow as tf
 
-    from frontier.components.ciw import METHODS, make_train_step
+    from frontier.components.ciw import METHODS, ciw_objective
     from frontier.components.trainer.model import build_model
+    from frontier.components.trainer.step import jit_setting, objective_model
 
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.normal(size=(STEP_BATCH, 64)).astype(np.float32))
-    y = tf.constant(rng.integers(0, NUM_CLASSES, STEP_BATCH).astype(np.int32))
-    # A step index after the burn-in, so the reweighting methods reweight.
-    index = tf.constant(base.burn_in + 1, tf.int32)
-    ratio = tf.constant(0.3, tf.float32)
+    x = rng.normal(size=(STEP_BATCH, 64)).astype(np.float32)
+    y = rng.integers(0, NUM_CLASSES, STEP_BATCH).astype(np.int32)
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    # A burn-in of 0 steps, so the reweighting methods reweight from the first.
+    strategy = tf.distribute.get_strategy()
     steps = {}
     for method in METHODS:
-        model = build_model((64, NUM_CLASSES), hidden_units=(128,))
-        cfg = dataclasses.replace(base, method=method)
-        steps[method] = make_train_step(model, keras.optimizers.Adam(), cfg, NUM_CLASSES)
+        cfg = dataclasses.replace(base, method=method, burn_in=0)
+        model = objective_model(
+            build_model((64, NUM_CLASSES), hidden_units=(128,)),
+            ciw_objective(cfg, NUM_CLASSES, total_steps=10**6),
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(),
+            jit_compile=jit_setting(strategy, xla_ok=cfg.mixup_alpha == 1.0),
+        )
+        iterator = iter(data)
+        model.make_train_function()
+        train = model.train_function
+        steps[method] = (train, iterator)
         for _ in range(10):  # compile and warm up
-            steps[method](x, y, index, ratio)[0].numpy()
+            train(iterator)
     times = {m: [] for m in METHODS}
     for _ in range(rounds):
-        for method, fn in steps.items():
+        for method, (train, iterator) in steps.items():
             start = time.perf_counter()
             for _ in range(reps):
-                loss, _ = fn(x, y, index, ratio)
-            loss.numpy()
+                logs = train(iterator)
+            float(logs["loss"])
             times[method].append((time.perf_counter() - start) / reps)
     return {m: 1e3 * float(np.median(t)) for m, t in times.items()}
 
@@ -186,7 +198,7 @@ def main() -> None:
 
     base = CiwConfig()
     if opts["epochs"] is not None:
-        base = dataclasses.replace(base, epochs=opts["epochs"], burn_in=20, anneal_steps=20)
+        base = dataclasses.replace(base, epochs=opts["epochs"])
 
     x, y, x_test, y_test = load_digits_split()
     ids = [str(i) for i in range(len(y))]

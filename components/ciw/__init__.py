@@ -1,7 +1,10 @@
 """CIW: constrained instance and class reweighting against label noise.
 
 Plain functions (no TFX): `weights` (instance weights, class-reweighted
-losses, the lambda schedule) and `train` (`train_ciw`, `CiwConfig`). The
+losses, the lambda schedule) and `train` (`ciw_objective`, the reusable
+Keras piece: CIW's objective for any classifier through
+`trainer.step.objective_model`; `fit_ciw` on streamed batches, `train_ciw`
+on arrays; `CiwConfig`). The
 `CiwTrainer` component is imported lazily, so `from frontier.components.ciw
 import train_ciw` stays light (no TFX import).
 """
@@ -15,9 +18,9 @@ from frontier.components.ciw.train import (
     MIXUP,
     CiwConfig,
     CiwResult,
-    batch_objective,
     check_config,
-    make_train_step,
+    ciw_objective,
+    fit_ciw,
     schedule_warnings,
     train_ciw,
 )
@@ -48,12 +51,12 @@ __all__ = [
     "CiwResult",
     "CiwTrainer",
     "annealed_lambda",
-    "batch_objective",
     "check_config",
+    "ciw_objective",
     "class_reweighted_losses",
     "class_weights",
     "instance_weights",
-    "make_train_step",
+    "fit_ciw",
     "schedule_warnings",
     "per_class_losses",
     "train_ciw",

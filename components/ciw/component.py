@@ -1,4 +1,4 @@
-"""The `CiwTrainer` TFX component: a thin wrapper around `train.train_ciw`."""
+"""The `CiwTrainer` TFX component: a thin wrapper around `train.fit_ciw`."""
 
 from __future__ import annotations
 
@@ -29,8 +29,9 @@ class CiwTrainer(base_component.BaseComponent):
     examples count less; `cicw` also moves part of each label's mass to the
     model's most likely class, and `cicw_mixup` mixes low-weight examples
     with high-weight partners. `ce` (plain cross-entropy) and `mixup` are the
-    controls, trained by the same loop. The network is the baseline
-    Trainer's (`trainer.model.build_model`) and the outputs are the Trainer's
+    controls, trained by the same step. The network is the Trainer's (a
+    built-in `model_type` or the user's model module, streamed data and
+    every local accelerator alike) and the outputs are the Trainer's
     (same keys, same SavedModel contract), so the stock Evaluator and Pusher
     and `EvaluationReport` take the model as they take the Trainer's.
 
@@ -64,14 +65,17 @@ class CiwTrainer(base_component.BaseComponent):
         lam: float = spec.DEFAULT_LAM,
         divergence: str = spec.DEFAULT_DIVERGENCE,
         gamma: float = spec.DEFAULT_GAMMA,
-        burn_in: int = spec.DEFAULT_BURN_IN,
+        burn_in_fraction: float = spec.DEFAULT_BURN_IN_FRACTION,
+        anneal_fraction: float = spec.DEFAULT_ANNEAL_FRACTION,
+        burn_in: int | None = spec.DEFAULT_BURN_IN,
         schedule: str = spec.DEFAULT_SCHEDULE,
-        anneal_steps: int = spec.DEFAULT_ANNEAL_STEPS,
+        anneal_steps: int | None = spec.DEFAULT_ANNEAL_STEPS,
         mixup_alpha: float = spec.DEFAULT_MIXUP_ALPHA,
         epochs: int = spec.DEFAULT_EPOCHS,
         batch_size: int = spec.DEFAULT_BATCH_SIZE,
         learning_rate: float = spec.DEFAULT_LEARNING_RATE,
         seed: int = spec.DEFAULT_SEED,
+        train_steps: int | None = spec.DEFAULT_TRAIN_STEPS,
         model_type: str = spec.DEFAULT_MODEL_TYPE,
         hidden_units: Sequence[int] | str = spec.DEFAULT_HIDDEN_UNITS,
         label_key: str = spec.DEFAULT_LABEL_KEY,
@@ -91,16 +95,24 @@ class CiwTrainer(base_component.BaseComponent):
           lam: final lambda (> 0); smaller down-weights high losses more sharply.
           divergence: the class-reweighting ball, `kl` or `tv` (cicw, cicw_mixup).
           gamma: its radius (>= 0; <= 2 for `tv`).
-          burn_in: steps (mini-batches) of plain cross-entropy before any
-            reweighting (>= 0).
-          schedule: `linear` (lambda from 10 x lam down to lam over
-            `anneal_steps` after the burn-in) or `constant`.
-          anneal_steps: steps of the linear schedule (>= 0).
+          burn_in_fraction: the share of the run's steps (mini-batches) of
+            plain cross-entropy before any reweighting (in [0, 1)).
+          anneal_fraction: the share of the run's steps over which the linear
+            schedule brings lambda down after the burn-in (in [0, 1]).
+          burn_in: optional burn-in in absolute steps (>= 0), instead of
+            `burn_in_fraction`.
+          schedule: `linear` (lambda from 10 x lam down to lam over the
+            annealing after the burn-in) or `constant`.
+          anneal_steps: optional annealing in absolute steps (>= 0), instead
+            of `anneal_fraction`.
           mixup_alpha: Beta(a, a) parameter of plain mixup's ratio (> 0).
           epochs: passes over the training split (>= 1).
           batch_size: examples per gradient step (>= 1).
           learning_rate: Adam step size (> 0).
           seed: seeds initialisation, shuffling and the mixup draws.
+          train_steps: optional bound on the gradient steps (>= 1); the run's
+            length (which the fractions are shares of) is the smaller of it
+            and `epochs` passes.
           model_type: "mlp" or "convnet" (the latter needs image examples).
           hidden_units: sizes of the hidden Dense layers, as a list or a JSON
             list string.
@@ -119,6 +131,8 @@ class CiwTrainer(base_component.BaseComponent):
             lam=lam,
             divergence=divergence,
             gamma=gamma,
+            burn_in_fraction=burn_in_fraction,
+            anneal_fraction=anneal_fraction,
             burn_in=burn_in,
             schedule=schedule,
             anneal_steps=anneal_steps,
@@ -127,6 +141,7 @@ class CiwTrainer(base_component.BaseComponent):
             batch_size=batch_size,
             learning_rate=learning_rate,
             seed=seed,
+            train_steps=train_steps,
             model_type=model_type,
             hidden_units=hidden_units,
             label_key=label_key,
@@ -134,6 +149,7 @@ class CiwTrainer(base_component.BaseComponent):
         parameters = {
             key: spec.CiwTrainerSpec.PARAMETERS[key].type(getattr(config, key))
             for key in spec.CONFIG_KEYS
+            if getattr(config, key) is not None  # an unset optional parameter
         }
         module = module_parameters(module_file, module_path, custom_config)
         version = code_version(spec.COMPONENT_PACKAGE, *spec.DEPENDS_ON)

@@ -1,8 +1,8 @@
-"""Executor of `CiwTrainer`: read Examples, `train_ciw`, export like the Trainer, report."""
+"""Executor of `CiwTrainer`: stream Examples, `fit_ciw` the model module's classifier,
+export like the Trainer, report."""
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -13,24 +13,27 @@ from absl import logging
 
 from frontier.components.ciw import spec
 from frontier.components.ciw.report import TITLE, ciw_page
-from frontier.components.ciw.train import REWEIGHTING_METHODS, CiwConfig, CiwResult, train_ciw
+from frontier.components.ciw.train import REWEIGHTING_METHODS, CiwConfig, CiwResult, fit_ciw
 from frontier.components.common import html
 from frontier.components.common.checks import check_label_key
 from frontier.components.common.errors import InputError
-from frontier.components.common.examples_io import FEATURES, check_label_column
 from frontier.components.common.executor import (
     ComponentExecutor,
     Job,
-    LabelledSplits,
-    keras_split_metrics,
-    load_labelled_splits,
     page_parameters,
     publish_model,
     source_of,
 )
+from frontier.components.common.streaming import StreamedSplits, open_labelled_splits, summarize
 from frontier.components.trainer.export import save_model_artifact
-from frontier.components.trainer.model import check_model_type, parse_hidden_units
-from frontier.components.trainer.modules import describe_model, model_builder, model_spec
+from frontier.components.trainer.model import (
+    as_dims,
+    check_model_dims,
+    check_model_type,
+    parse_hidden_units,
+)
+from frontier.components.trainer.modules import ModelSpec, describe_model, model_builder
+from frontier.components.trainer.step import local_strategy
 from frontier.schemas.dataset import (
     DATASET_INFO_FILE,
     EVAL_SPLIT,
@@ -40,6 +43,9 @@ from frontier.schemas.dataset import (
 )
 
 OWNER = "CiwTrainer"
+# As the Trainer's: a split whose float32 features fit in this is cached after one pass.
+CACHE_BYTES = 64 * 2**20
+NOISE_LOGS = ("true_accuracy", "mean_weight_clean", "mean_weight_flipped")
 
 
 def check_parameters(
@@ -54,7 +60,9 @@ def check_parameters(
     Args:
       model_type, hidden_units, label_key: the network and the target column
         (as the Trainer takes them; `hidden_units` a list or a JSON string).
-      **config: the `CiwConfig` fields by name (`spec.CONFIG_KEYS`), all of them.
+      **config: the `CiwConfig` fields by name (`spec.CONFIG_KEYS`); one that
+        is missing or None takes `CiwConfig`'s default, and `train_steps` 0
+        means unset (the Trainer's convention).
 
     Returns:
       (the `CiwConfig`, the hidden layer sizes).
@@ -65,61 +73,33 @@ def check_parameters(
     check_model_type(model_type)
     units = parse_hidden_units(hidden_units)
     check_label_key(label_key)
-    return CiwConfig(**{k: config[k] for k in spec.CONFIG_KEYS}), units
+    fields = {k: config[k] for k in spec.CONFIG_KEYS if config.get(k) is not None}
+    if fields.get(spec.TRAIN_STEPS_KEY) == 0:
+        del fields[spec.TRAIN_STEPS_KEY]
+    return CiwConfig(**fields), units
 
 
 class _EpochLogger:
-    """After each epoch: a progress line, and the scalars for TensorBoard.
+    """After each epoch: a progress line. (TensorBoard scalars are Keras' callback's.)"""
 
-    TensorBoard layout as Keras' callback writes it: `<model_run>/train/` and
-    `<model_run>/validation/` with scalars `epoch_<metric>` (validation
-    metrics without their `val_` prefix).
-    """
-
-    def __init__(self, log_dir: str, method: str, epochs: int, validation: bool) -> None:
-        import tensorflow as tf
-
-        self._tf = tf
+    def __init__(self, method: str, epochs: int) -> None:
         self.method, self.epochs = method, epochs
-        self.train = tf.summary.create_file_writer(os.path.join(log_dir, spec.TRAIN_LOG_DIR))
-        self.validation = (
-            tf.summary.create_file_writer(os.path.join(log_dir, spec.VALIDATION_LOG_DIR))
-            if validation
-            else None
-        )
 
     def __call__(self, epoch: int, logs: Mapping[str, float]) -> None:
-        metrics = " ".join(f"{k}={v:.4f}" for k, v in sorted(logs.items()))
+        metrics = " ".join(f"{k}={float(v):.4f}" for k, v in sorted(logs.items()))
         logging.info(
             "%s (%s): epoch %d/%d: %s", OWNER, self.method, epoch + 1, self.epochs, metrics
         )
-        tf = self._tf
-        with self.train.as_default(step=epoch):
-            for key, value in logs.items():
-                if not key.startswith("val_"):
-                    tf.summary.scalar(f"epoch_{key}", value)
-        if self.validation is not None:
-            with self.validation.as_default(step=epoch):
-                for key, value in logs.items():
-                    if key.startswith("val_"):
-                        tf.summary.scalar(f"epoch_{key[len('val_') :]}", value)
-
-    def close(self, example_weights: np.ndarray, flipped: np.ndarray | None) -> None:
-        """Writes the last epoch's weight histograms, then flushes and closes."""
-        tf = self._tf
-        with self.train.as_default(step=max(self.epochs - 1, 0)):
-            tf.summary.histogram("example_weights", example_weights)
-            if flipped is not None:
-                for name, mask in (("clean", ~flipped), ("flipped", flipped)):
-                    if mask.any():
-                        tf.summary.histogram(f"example_weights_{name}", example_weights[mask])
-        for writer in (self.train, self.validation):
-            if writer is not None:
-                writer.close()
 
 
 class Executor(ComponentExecutor):
-    """Trains the baseline classifier with CIW (or a control) and exports it.
+    """Trains the model module's classifier with CIW (or a control) and exports it.
+
+    The splits are read as `tf.data` streams, as the Trainer reads them (one
+    checking pass per split, then batches; nothing held in memory), and the
+    classifier is trained by `ciw.train.fit_ciw` on every local accelerator
+    (`trainer.step.local_strategy`; `batch_size` is the global batch, and
+    the weights are normalised over it).
 
     Inputs:
       examples: exactly one frontier `Examples` artifact with a non-empty
@@ -139,20 +119,23 @@ class Executor(ComponentExecutor):
         `method`, `model_type` (string); `train_accuracy` (against
         `label_key`); `eval_accuracy`, `eval_loss` (with eval examples);
         `true_train_accuracy`, `flipped_fraction`, `mean_weight_clean`,
-        `mean_weight_flipped` (with `true_label`; the weights of the last
-        epoch, times the batch size, 1 = uniform; each only when the group
-        is not empty).
-      model_run: `ModelRun`; TensorBoard logs: per-epoch scalars in `train/`
-        and `validation/`, and histograms of the last epoch's weights.
-      visualization: `HtmlReport`; the weight histogram (clean vs flipped
-        labels when known), training curves, final metrics, parameters.
+        `mean_weight_flipped` (with `true_label`; the mean weights over the
+        last epoch's steps, times the batch size, 1 = uniform; each only
+        when the group is not empty).
+      model_run: `ModelRun`; TensorBoard logs (Keras' `train/` and
+        `validation/` scalars).
+      visualization: `HtmlReport`; the last epoch's weight histogram (clean
+        vs flipped labels when known), training curves, final metrics,
+        parameters.
 
     Parameters:
       method: `ce`, `mixup`, `ciw`, `cicw` or `cicw_mixup`.
-      alpha, lam, divergence, gamma, burn_in, schedule, anneal_steps,
-        mixup_alpha, epochs, batch_size, learning_rate, seed: `CiwConfig`.
+      alpha, lam, divergence, gamma, burn_in_fraction, anneal_fraction,
+        burn_in, schedule, anneal_steps, mixup_alpha, epochs, batch_size,
+        learning_rate, seed, train_steps: `CiwConfig`.
       model_type: "mlp" or "convnet" (needs `image_shape` in the data).
       hidden_units: JSON list of ints, the hidden Dense layer sizes.
+      module_file, module_path, custom_config: the user's model module.
       label_key: int role column trained on (default `label`).
       component_version: code hash, only for the cache key.
     """
@@ -161,68 +144,41 @@ class Executor(ComponentExecutor):
 
     def run(self, job: Job) -> None:
         p = job.params
-        label_key = p[spec.LABEL_KEY_KEY]
-        config, hidden_units = check_parameters(
+        config, _ = check_parameters(
             model_type=p[spec.MODEL_TYPE_KEY],
             hidden_units=p[spec.HIDDEN_UNITS_KEY],
-            label_key=label_key,
-            **{k: p[k] for k in spec.CONFIG_KEYS},
+            label_key=p[spec.LABEL_KEY_KEY],
+            **{k: p.get(k) for k in spec.CONFIG_KEYS},
         )
         owner = f"{OWNER} ({config.method})"
-        data = _load(job.input(spec.EXAMPLES_KEY), label_key, owner)
-        flipped = _flipped(data, owner)
-        eval_key = label_key if flipped is None else TRUE_LABEL_KEY
-        result = _train(data, config, p, hidden_units, flipped, job.output(spec.MODEL_RUN_KEY).uri)
-        final = keras_split_metrics(
-            result.model,
-            data,
-            targets={EVAL_SPLIT: eval_key},
-            also=None if flipped is None else {"true_accuracy": TRUE_LABEL_KEY},
-        )
+        data = _open(job.input(spec.EXAMPLES_KEY), p[spec.LABEL_KEY_KEY], owner)
+        noisy = data.info.has(TRUE_LABEL_KEY)
+        strategy = local_strategy()
+        with strategy.scope():
+            classifier = _classifier(p, data, config.seed)
+        result = _train(classifier, data, config, noisy, job.output(spec.MODEL_RUN_KEY).uri)
+        final = _final_metrics(classifier, data, noisy)
         properties = {
             spec.METHOD_PROPERTY: config.method,
             spec.MODEL_TYPE_PROPERTY: describe_model(p),
-            **_noise_properties(final, flipped, result.history),
+            **_noise_properties(final, result, noisy),
         }
-        save = functools.partial(save_model_artifact, result.model, data.info)
-        publish_model(job.output(spec.MODEL_KEY), save, final, properties, owner)
-        document = _page(result, final, flipped, config, p, data)
+        publish_model(
+            job.output(spec.MODEL_KEY),
+            lambda uri: save_model_artifact(classifier, data.label_info, uri),
+            final,
+            properties,
+            owner,
+        )
+        document = _page(result, final, noisy, config, p, data)
         html.write_report(
             job.output(spec.VISUALIZATION_KEY), f"{TITLE} ({config.method})", document
         )
 
 
-def _train(
-    data: LabelledSplits,
-    config: CiwConfig,
-    p: Mapping[str, Any],
-    hidden_units: tuple[int, ...],
-    flipped: np.ndarray | None,
-    log_dir: str,
-) -> CiwResult:
-    """`train_ciw` on the train split, validated on the eval split (against
-    `true_label` when known), with TensorBoard logs in `log_dir`."""
-    eval_key = data.label_key if flipped is None else TRUE_LABEL_KEY
-    logger = _EpochLogger(log_dir, config.method, config.epochs, data.eval is not None)
-    result = train_ciw(
-        *data.xy(TRAIN_SPLIT),
-        data.info,
-        config,
-        model_type=p[spec.MODEL_TYPE_KEY],
-        hidden_units=hidden_units,
-        build=model_builder(p, model_spec(data.info, data.train[FEATURES])),
-        true_labels=None if flipped is None else data.train[TRUE_LABEL_KEY],
-        validation_data=None if data.eval is None else data.xy(EVAL_SPLIT, eval_key),
-        on_epoch_end=logger,
-    )
-    logger.close(result.example_weights, flipped)
-    return result
-
-
-def _load(examples: Any, label_key: str, owner: str) -> LabelledSplits:
-    """The splits, with `true_label` checked too when the examples carry it."""
+def _open(examples: Any, label_key: str, owner: str) -> StreamedSplits:
+    """The streamed splits, with `true_label`'s rows checked too when the examples carry it."""
     info = DatasetInfo.read(examples.uri)
-    check_label_column(info, label_key, examples.uri)
     if label_key in info.label_spaces:
         # Clean-label scoring and the flipped-label page assume `label`'s classes.
         raise InputError(
@@ -231,69 +187,164 @@ def _load(examples: Any, label_key: str, owner: str) -> LabelledSplits:
             column="label_key",
             expected="a column in the data's classes (label, weak_label or true_label)",
         )
-    also = (TRUE_LABEL_KEY,) if info.has(TRUE_LABEL_KEY) else ()
-    return load_labelled_splits(examples, label_key, owner, also_check=also)
+    data = open_labelled_splits(examples, label_key, owner)
+    if info.has(TRUE_LABEL_KEY):
+        for split in data.summaries:  # one more checking pass: true_label's ids
+            summarize(examples.uri, split, info, TRUE_LABEL_KEY)
+    return data
 
 
-def _flipped(data: LabelledSplits, owner: str) -> np.ndarray | None:
-    """bool [N]: which training labels differ from `true_label` (None without it)."""
-    if not data.info.has(TRUE_LABEL_KEY):
-        return None
-    flipped = data.train[TRUE_LABEL_KEY] != data.train[data.label_key]
-    logging.info(
-        "%s: %d of %d training labels (%s) differ from %s",
-        owner,
-        int(flipped.sum()),
-        len(flipped),
-        data.label_key,
-        TRUE_LABEL_KEY,
+def _classifier(p: Mapping[str, Any], data: StreamedSplits, seed: int) -> Any:
+    """The model module's classifier for the data, after seeding Keras."""
+    import keras
+
+    keras.utils.set_random_seed(int(seed))
+    train = data.summaries[TRAIN_SPLIT]
+    spec_ = ModelSpec(data.label_info, train.feature_mean, train.feature_variance)
+    classifier = model_builder(p, spec_)()
+    check_model_dims(classifier, as_dims(data.label_info))
+    return classifier
+
+
+def _train(
+    classifier: Any, data: StreamedSplits, config: CiwConfig, noisy: bool, log_dir: str
+) -> CiwResult:
+    """`fit_ciw` on the shuffled, repeating train stream (with `true_label`
+    third when known), validated on the eval split (against `true_label`
+    when known), with TensorBoard logs in `log_dir`."""
+    import keras
+
+    validation = None
+    if EVAL_SPLIT in data.summaries:
+        validation = data.batches(
+            EVAL_SPLIT,
+            config.batch_size,
+            cache=data.fits_in(EVAL_SPLIT, CACHE_BYTES),
+            label_key=TRUE_LABEL_KEY if noisy else None,
+        )
+    train = data.batches(
+        TRAIN_SPLIT,
+        config.batch_size,
+        shuffle_seed=config.seed,
+        cache=data.fits_in(TRAIN_SPLIT, CACHE_BYTES),
+        repeat=True,
+        # The weight histogram: with true labels, clean vs flipped; without,
+        # the labels themselves (every example in the clean row).
+        also_label=TRUE_LABEL_KEY if noisy else data.label_key,
     )
-    return flipped
+    result = fit_ciw(
+        classifier,
+        train,
+        config,
+        data.label_info.num_classes,
+        steps_per_epoch=math.ceil(data.summaries[TRAIN_SPLIT].count / config.batch_size),
+        validation_batches=validation,
+        callbacks=[
+            keras.callbacks.TensorBoard(log_dir=log_dir),
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: _EpochLogger(config.method, config.epochs)(
+                    epoch, logs or {}
+                )
+            ),
+        ],
+    )
+    if not noisy:  # the "true" labels were the labels: nothing to say about noise
+        history = {k: v for k, v in result.history.items() if k not in NOISE_LOGS}
+        result = result._replace(history=history)
+    return result
+
+
+def _final_metrics(classifier: Any, data: StreamedSplits, noisy: bool) -> dict[str, dict]:
+    """Split -> {"labels", "examples", "loss", "accuracy"} of the trained
+    classifier, one streamed pass each; the train split also gets
+    `true_accuracy` and `flipped` (the share of labels != `true_label`) with
+    true labels, and the eval split is scored against them."""
+    final = {}
+    for split in data.summaries:
+        truth = TRUE_LABEL_KEY if noisy else None
+        if split == TRAIN_SPLIT:
+            batches = data.batches(split, 1024, also_label=truth)
+            final[split] = {"labels": data.label_key, **_scores(classifier, batches)}
+        else:
+            key = truth or data.label_key
+            batches = data.batches(split, 1024, label_key=key)
+            final[split] = {"labels": key, **_scores(classifier, batches)}
+    return final
+
+
+def _scores(classifier: Any, batches: Any) -> dict[str, float]:
+    """Mean cross-entropy and accuracy over (x, y) or (x, y, true_y) batches;
+    with true labels also `true_accuracy` and the `flipped` share."""
+    from frontier.components.common.scores import cross_entropy_and_accuracy
+
+    sums = {"loss": 0.0, "accuracy": 0.0, "true_accuracy": 0.0, "flipped": 0.0}
+    count, noisy = 0, False
+    for batch in batches.as_numpy_iterator():
+        x, y = batch[0], batch[1]
+        probabilities = np.asarray(classifier.predict_on_batch(x))
+        loss, accuracy = cross_entropy_and_accuracy(probabilities, y)
+        sums["loss"] += loss * len(y)
+        sums["accuracy"] += accuracy * len(y)
+        if len(batch) > 2:
+            noisy = True
+            sums["true_accuracy"] += float(np.sum(probabilities.argmax(1) == batch[2]))
+            sums["flipped"] += float(np.sum(y != batch[2]))
+        count += len(y)
+    keys = ("loss", "accuracy", "true_accuracy", "flipped") if noisy else ("loss", "accuracy")
+    return {"examples": count, **{k: sums[k] / count for k in keys}}
 
 
 def _noise_properties(
-    final: Mapping[str, Mapping[str, Any]],
-    flipped: np.ndarray | None,
-    history: Mapping[str, list[float]],
+    final: Mapping[str, Mapping[str, Any]], result: CiwResult, noisy: bool
 ) -> dict[str, float]:
     """The properties that need `true_label`: clean accuracy, the flipped share,
     and the last epoch's mean weight per group (a group only when it has examples)."""
-    if flipped is None:
+    if not noisy:
         return {}
+    train = final[TRAIN_SPLIT]
     properties = {
-        spec.TRUE_TRAIN_ACCURACY_PROPERTY: final[TRAIN_SPLIT]["true_accuracy"],
-        spec.FLIPPED_FRACTION_PROPERTY: float(flipped.mean()),
+        spec.TRUE_TRAIN_ACCURACY_PROPERTY: train["true_accuracy"],
+        spec.FLIPPED_FRACTION_PROPERTY: train["flipped"],
     }
-    for key, metric in (
-        (spec.MEAN_WEIGHT_CLEAN_PROPERTY, "mean_weight_clean"),
-        (spec.MEAN_WEIGHT_FLIPPED_PROPERTY, "mean_weight_flipped"),
+    logging.info(
+        "%s: %.1f %% of the training labels differ from %s",
+        OWNER,
+        100 * train["flipped"],
+        TRUE_LABEL_KEY,
+    )
+    counts = result.weight_histogram.sum(axis=1)
+    for key, metric, count in (
+        (spec.MEAN_WEIGHT_CLEAN_PROPERTY, "mean_weight_clean", counts[0]),
+        (spec.MEAN_WEIGHT_FLIPPED_PROPERTY, "mean_weight_flipped", counts[1]),
     ):
-        if metric in history:
-            properties[key] = history[metric][-1]
+        if count:
+            properties[key] = result.history[metric][-1]
     return properties
 
 
 def _page(
     result: CiwResult,
     final: Mapping[str, Mapping[str, Any]],
-    flipped: np.ndarray | None,
+    noisy: bool,
     config: CiwConfig,
     p: Mapping[str, Any],
-    data: LabelledSplits,
+    data: StreamedSplits,
 ) -> str:
     """The CiwTrainer page: weights, curves, final metrics, parameters."""
     reweights = config.method in REWEIGHTING_METHODS
-    steps_per_epoch = math.ceil(len(data.train[data.label_key]) / config.batch_size)
+    count = data.summaries[TRAIN_SPLIT].count
+    steps_per_epoch = math.ceil(count / config.batch_size)
+    _, burn_in, _ = config.lam_schedule(config.total_steps(count))
     params = page_parameters(
-        p, classes=", ".join(data.info.class_names), input_dim=data.info.input_dim
+        p, classes=", ".join(data.label_info.class_names), input_dim=data.info.input_dim
     )
     return ciw_page(
         history=result.history,
-        example_weights=result.example_weights,
-        flipped=flipped,
+        weight_histogram=result.weight_histogram,
+        noisy=noisy,
         final=final,
-        params=params,
+        params={k: v for k, v in params.items() if v is not None},
         reweights=reweights,
-        burn_in_epochs=config.burn_in / steps_per_epoch if reweights else None,
+        burn_in_epochs=burn_in / steps_per_epoch if reweights else None,
         subtitle=f"method {config.method}; {source_of(data.info, data.uri)}",
     )

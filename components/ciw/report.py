@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from frontier.components.common import html
+from frontier.components.trainer.step import CLEAN, FLIPPED, HISTOGRAM_EDGES
 
 TITLE = "CiwTrainer: training under label noise"
 WEIGHTS_SECTION = "Instance weights in the last epoch"
@@ -18,59 +19,57 @@ LOW_WEIGHT = 0.5  # the weights table counts examples below half the uniform wei
 _CLEAN_COLOR, _FLIPPED_COLOR, _ALL_COLOR = "tab:green", "tab:red", "tab:blue"
 
 
-def weight_groups(
-    weights: np.ndarray, flipped: np.ndarray | None
-) -> list[tuple[str, np.ndarray, str]]:
-    """(name, weights of the group, colour): clean and flipped labels, or all examples."""
-    weights = np.asarray(weights, np.float64)
-    if flipped is None:
-        return [("all examples", weights, _ALL_COLOR)]
-    flipped = np.asarray(flipped, bool)
+def weight_groups(histogram: np.ndarray, noisy: bool) -> list[tuple[str, np.ndarray, str]]:
+    """(name, counts per bin, colour) of each non-empty group: clean and flipped
+    labels when the true labels are known, else all examples (row 0)."""
+    histogram = np.asarray(histogram, np.int64)
+    if not noisy:
+        return [("all examples", histogram[CLEAN], _ALL_COLOR)]
     groups = [
-        ("clean labels", weights[~flipped], _CLEAN_COLOR),
-        ("flipped labels", weights[flipped], _FLIPPED_COLOR),
+        ("clean labels", histogram[CLEAN], _CLEAN_COLOR),
+        ("flipped labels", histogram[FLIPPED], _FLIPPED_COLOR),
     ]
-    return [g for g in groups if len(g[1])]
+    return [g for g in groups if g[1].sum()]
 
 
-def weights_figure(weights: np.ndarray, flipped: np.ndarray | None = None) -> str:
-    """Histogram of the per-example weights as an inline PNG.
+def weights_figure(histogram: np.ndarray, noisy: bool) -> str:
+    """The last epoch's weight histogram per group as an inline PNG.
 
     Args:
-      weights: float [N], each training example's weight in the last epoch
-        (times the batch size: 1 is the uniform weight).
-      flipped: optional bool [N], whether the example's training label differs
-        from its true label; then one histogram per group, on shared bins.
+      histogram: int [2, bins], counts of instance weights (times the batch
+        size: 1 is the uniform weight) per bin of `HISTOGRAM_EDGES`, clean
+        labels (or all examples) in row 0, flipped labels in row 1
+        (`CiwResult.weight_histogram`).
+      noisy: whether the rows are clean / flipped (true labels known).
     """
     html.matplotlib_agg()
     import matplotlib.pyplot as plt
 
-    weights = np.asarray(weights, np.float64)
-    top = max(float(weights.max(initial=0.0)), 1.0)
-    bins = np.linspace(0.0, top * 1.0001, 41)
+    edges = HISTOGRAM_EDGES.copy()
+    edges[-1] = edges[-2] + (edges[-2] - edges[-3])  # the open last bin, drawn one bin wide
     fig, ax = plt.subplots(figsize=(7, 3.4))
-    for name, values, color in weight_groups(weights, flipped):
-        ax.hist(values, bins=bins, alpha=0.6, color=color, label=f"{name} ({len(values)})")
+    for name, counts, color in weight_groups(histogram, noisy):
+        ax.stairs(
+            counts, edges, fill=True, alpha=0.6, color=color, label=f"{name} ({counts.sum()})"
+        )
     ax.axvline(1.0, color="k", linestyle=":", linewidth=1, label="uniform weight")
-    ax.set_xlabel("instance weight x batch size")
+    ax.set_xlabel(f"instance weight x batch size (last bin: >= {HISTOGRAM_EDGES[-2]:g})")
     ax.set_ylabel("examples")
     ax.grid(alpha=0.3)
     ax.legend()
     return html.figure_png(fig)
 
 
-def weight_rows(weights: np.ndarray, flipped: np.ndarray | None) -> list[tuple]:
-    """(group, examples, mean, median, share below `LOW_WEIGHT`) per group."""
-    return [
-        (
-            name,
-            len(values),
-            float(values.mean()),
-            float(np.median(values)),
-            float(np.mean(values < LOW_WEIGHT)),
-        )
-        for name, values, _ in weight_groups(weights, flipped)
-    ]
+def weight_rows(histogram: np.ndarray, noisy: bool) -> list[tuple]:
+    """(group, examples, median weight's bin, share below `LOW_WEIGHT`) per group."""
+    rows = []
+    for name, counts, _ in weight_groups(histogram, noisy):
+        total = int(counts.sum())
+        median_bin = int(np.searchsorted(np.cumsum(counts), total / 2.0))
+        low, high = HISTOGRAM_EDGES[median_bin], HISTOGRAM_EDGES[median_bin + 1]
+        below = counts[: int(np.searchsorted(HISTOGRAM_EDGES, LOW_WEIGHT))].sum()
+        rows.append((name, total, f"[{low:g}, {high:g})", float(below) / max(total, 1)))
+    return rows
 
 
 _PANELS = (
@@ -122,8 +121,8 @@ def curves_figure(history: Mapping[str, Sequence[float]], burn_in_epochs: float 
 def ciw_page(
     *,
     history: Mapping[str, Sequence[float]],
-    example_weights: np.ndarray,
-    flipped: np.ndarray | None,
+    weight_histogram: np.ndarray,
+    noisy: bool,
     final: Mapping[str, Mapping[str, object]],
     params: Mapping[str, object],
     reweights: bool,
@@ -134,10 +133,9 @@ def ciw_page(
 
     Args:
       history: metric -> per-epoch values (`CiwResult.history`).
-      example_weights: float [N], the last epoch's weight of each training
-        example (`CiwResult.example_weights`).
-      flipped: bool [N], training label != true label, when the true labels
-        are known; else None.
+      weight_histogram: int [2, bins], the last epoch's instance weights per
+        bin, clean (or all) and flipped labels (`CiwResult.weight_histogram`).
+      noisy: whether the true labels are known (rows clean and flipped).
       final: split name -> {"examples", "labels", "loss", "accuracy" and
         optionally "true_accuracy"} after training.
       params: the parameters to list.
@@ -151,14 +149,14 @@ def ciw_page(
         burn_in_epochs = None
         note = (
             "<p class='muted'>The burn-in (plain cross-entropy) lasted the whole training: "
-            "every weight is 1. Train longer or shorten <code>burn_in</code>.</p>"
+            "every weight is 1. Train longer or shorten the burn-in.</p>"
         )
     elif not reweights:
         note = (
             f"<p class='muted'>Method {html.escape(params.get('method', ''))} does not reweight "
             "examples: every weight is 1.</p>"
         )
-    elif flipped is not None:
+    elif noisy:
         note = (
             "<p class='muted'>Flipped labels are those that differ from the true label "
             "(<code>true_label</code>); reweighting should give them low weight.</p>"
@@ -167,10 +165,10 @@ def ciw_page(
         note = ""
     weights_body = (
         note
-        + weights_figure(example_weights, flipped)
+        + weights_figure(weight_histogram, noisy)
         + html.table(
-            ("group", "examples", "mean weight", "median weight", f"share < {LOW_WEIGHT}"),
-            weight_rows(example_weights, flipped),
+            ("group", "examples", "median weight (bin)", f"share < {LOW_WEIGHT}"),
+            weight_rows(weight_histogram, noisy),
         )
     )
     final_columns = (

@@ -31,14 +31,17 @@ ALPHA_KEY = "alpha"
 LAM_KEY = "lam"
 DIVERGENCE_KEY = "divergence"
 GAMMA_KEY = "gamma"
-BURN_IN_KEY = "burn_in"
+BURN_IN_FRACTION_KEY = "burn_in_fraction"
+ANNEAL_FRACTION_KEY = "anneal_fraction"
+BURN_IN_KEY = "burn_in"  # optional: absolute steps instead of the fraction
 SCHEDULE_KEY = "schedule"
-ANNEAL_STEPS_KEY = "anneal_steps"
+ANNEAL_STEPS_KEY = "anneal_steps"  # optional: absolute steps instead of the fraction
 MIXUP_ALPHA_KEY = "mixup_alpha"
 EPOCHS_KEY = trainer_spec.EPOCHS_KEY
 BATCH_SIZE_KEY = trainer_spec.BATCH_SIZE_KEY
 LEARNING_RATE_KEY = trainer_spec.LEARNING_RATE_KEY
 SEED_KEY = trainer_spec.SEED_KEY
+TRAIN_STEPS_KEY = trainer_spec.TRAIN_STEPS_KEY  # optional bound on the gradient steps
 # ... in the order of `CiwConfig`'s fields (the executor rebuilds the config from them).
 CONFIG_KEYS = (
     METHOD_KEY,
@@ -46,6 +49,8 @@ CONFIG_KEYS = (
     LAM_KEY,
     DIVERGENCE_KEY,
     GAMMA_KEY,
+    BURN_IN_FRACTION_KEY,
+    ANNEAL_FRACTION_KEY,
     BURN_IN_KEY,
     SCHEDULE_KEY,
     ANNEAL_STEPS_KEY,
@@ -54,6 +59,7 @@ CONFIG_KEYS = (
     BATCH_SIZE_KEY,
     LEARNING_RATE_KEY,
     SEED_KEY,
+    TRAIN_STEPS_KEY,
 )
 # ... and the network and the target, as the Trainer takes them.
 MODEL_TYPE_KEY = trainer_spec.MODEL_TYPE_KEY
@@ -66,6 +72,8 @@ DEFAULT_ALPHA = _DEFAULTS.alpha
 DEFAULT_LAM = _DEFAULTS.lam
 DEFAULT_DIVERGENCE = _DEFAULTS.divergence
 DEFAULT_GAMMA = _DEFAULTS.gamma
+DEFAULT_BURN_IN_FRACTION = _DEFAULTS.burn_in_fraction
+DEFAULT_ANNEAL_FRACTION = _DEFAULTS.anneal_fraction
 DEFAULT_BURN_IN = _DEFAULTS.burn_in
 DEFAULT_SCHEDULE = _DEFAULTS.schedule
 DEFAULT_ANNEAL_STEPS = _DEFAULTS.anneal_steps
@@ -74,6 +82,7 @@ DEFAULT_EPOCHS = _DEFAULTS.epochs
 DEFAULT_BATCH_SIZE = _DEFAULTS.batch_size
 DEFAULT_LEARNING_RATE = _DEFAULTS.learning_rate
 DEFAULT_SEED = _DEFAULTS.seed
+DEFAULT_TRAIN_STEPS = _DEFAULTS.train_steps
 DEFAULT_MODEL_TYPE = trainer_spec.DEFAULT_MODEL_TYPE
 DEFAULT_HIDDEN_UNITS = trainer_spec.DEFAULT_HIDDEN_UNITS
 DEFAULT_LABEL_KEY = trainer_spec.DEFAULT_LABEL_KEY
@@ -107,16 +116,13 @@ class CiwTrainerSpec(ComponentSpec):
         LAM_KEY: ExecutionParameter(type=float),
         DIVERGENCE_KEY: ExecutionParameter(type=str),
         GAMMA_KEY: ExecutionParameter(type=float),
-        BURN_IN_KEY: ExecutionParameter(type=int),
+        BURN_IN_FRACTION_KEY: ExecutionParameter(type=float),
+        ANNEAL_FRACTION_KEY: ExecutionParameter(type=float),
+        BURN_IN_KEY: ExecutionParameter(type=int, optional=True),
         SCHEDULE_KEY: ExecutionParameter(type=str),
-        ANNEAL_STEPS_KEY: ExecutionParameter(type=int),
+        ANNEAL_STEPS_KEY: ExecutionParameter(type=int, optional=True),
         MIXUP_ALPHA_KEY: ExecutionParameter(type=float),
-        # ... all but train_steps: CIW's loop counts its schedule in epochs of steps.
-        **{
-            key: parameter
-            for key, parameter in trainer_spec.TrainerSpec.PARAMETERS.items()
-            if key != trainer_spec.TRAIN_STEPS_KEY
-        },
+        **trainer_spec.TrainerSpec.PARAMETERS,
     }
     # Not the Trainer's optional base_model: CIW always trains from scratch.
     DEFAULTS = trainer_spec.TrainerSpec.DEFAULTS

@@ -1,8 +1,14 @@
-"""Training with CIW, CICW, CICW-Mixup, mixup or plain cross-entropy.
+"""Training with CIW, CICW, CICW-Mixup, mixup or plain cross-entropy, for any Keras model.
 
-`train_ciw(x, y, ...)` trains frontier's baseline Keras classifier
-(`trainer.model.build_model`) with one compiled `tf.function` step per
-mini-batch; no TFX here. The methods differ only in the batch objective:
+The reusable piece is an objective for frontier's Keras train step
+(`trainer.step.objective_model`): `ciw_objective(config, num_classes,
+total_steps)` gives fn(classifier, x, y, step, seed) -> loss and instance
+weights, so any classifier (a user's model module's, or a built-in one),
+fed any batches (`tf.data` streams or arrays), is trained with CIW by
+wrapping it: `objective_model(classifier, ciw_objective(...))` and `fit`.
+`CiwTrainer` does that on streamed splits; `train_ciw(x, y, ...)` does it
+on arrays (benchmarks, notebooks). No TFX here. The methods differ only in
+the batch objective:
 
   ce          mean cross-entropy (the control);
   mixup       Zhang et al. (2018): inputs and one-hot labels of the batch
@@ -19,15 +25,21 @@ mini-batch; no TFX here. The methods differ only in the batch objective:
               its high-weight partner; the objective is recomputed on the
               mixed batch with fresh instance weights from its CICW losses.
 
-Every reweighting method trains without weights for the first `burn_in` steps
-(the network must first fit the easy, mostly clean examples for the losses to
-tell clean from noisy): CIW and CICW with plain cross-entropy, CICW-Mixup with
-plain mixup (as the reference code `ciw_label_noise` does for its mixup
-variants: the burn-in is then already mixup's more noise-robust training, not
-cross-entropy's memorisation of the flipped labels). Then lambda is annealed
-from 10 x `lam` to `lam` over `anneal_steps` steps. Weights are constants for the
-gradient. The step takes the step index as a tensor, so the schedule does not
-retrace; nothing in it leaves the graph (no `.numpy()`).
+The weights are normalised over the global batch: on several devices every
+replica sees all replicas' losses (`trainer.step.gather_global`), so the
+weights and the step equal those of one device. Mixup partners are drawn
+within each replica's share of the batch.
+
+Every reweighting method trains without weights for the burn-in (the network
+must first fit the easy, mostly clean examples for the losses to tell clean
+from noisy): CIW and CICW with plain cross-entropy, CICW-Mixup with plain
+mixup (as the reference code `ciw_label_noise` does for its mixup variants).
+Then lambda is annealed from 10 x `lam` to `lam`. Both phases are fractions
+of the run's total steps (`burn_in_fraction`, `anneal_fraction`; the run's
+length is known from `epochs` x steps per epoch, or `train_steps`), so a
+short run still leaves most of its steps to the weights; `burn_in` and
+`anneal_steps` set them in absolute steps instead. Weights are constants for
+the gradient; nothing in the step leaves the graph.
 """
 
 from __future__ import annotations
@@ -43,7 +55,6 @@ from absl import logging
 from frontier.components.ciw import weights as W
 from frontier.components.common.checks import is_int, is_real
 from frontier.components.common.errors import InputError
-from frontier.components.common.scores import cross_entropy_and_accuracy
 
 if TYPE_CHECKING:
     from frontier.schemas.dataset import DatasetInfo
@@ -71,15 +82,22 @@ class CiwConfig:
       lam: final lambda (> 0); smaller = sharper down-weighting of high losses.
       divergence: class-reweighting ball, `kl` or `tv` (cicw, cicw_mixup).
       gamma: its radius (>= 0; <= 2 for `tv`).
-      burn_in: steps without weights first (>= 0): plain cross-entropy, or
-        plain mixup for cicw_mixup.
-      schedule: `linear` (lambda from 10 x lam to lam over `anneal_steps`)
+      burn_in_fraction: the share of the run's steps trained without
+        weights first (in [0, 1)): plain cross-entropy, or plain mixup for
+        cicw_mixup.
+      anneal_fraction: the share of the run's steps over which the linear
+        schedule brings lambda down after the burn-in (in [0, 1]).
+      burn_in: optional burn-in in absolute steps (>= 0), instead of the fraction.
+      schedule: `linear` (lambda from 10 x lam to lam over the annealing)
         or `constant`.
-      anneal_steps: steps of the linear schedule (>= 0).
+      anneal_steps: optional annealing in absolute steps (>= 0), instead of
+        the fraction.
       mixup_alpha: Beta(a, a) parameter of plain mixup's ratio (> 0; also
         that of cicw_mixup's burn-in).
       epochs, batch_size, learning_rate: Adam training (>= 1, >= 1, > 0).
       seed: seeds initialisation, shuffling and mixup sampling.
+      train_steps: optional bound on the gradient steps (>= 1), ending the
+        run inside an epoch if need be.
     """
 
     method: str = CIW
@@ -87,21 +105,36 @@ class CiwConfig:
     lam: float = 0.3
     divergence: str = W.KL
     gamma: float = 0.2
-    burn_in: int = 200
+    burn_in_fraction: float = 0.2
+    anneal_fraction: float = 0.3
+    burn_in: int | None = None
     schedule: str = LINEAR
-    anneal_steps: int = 300
+    anneal_steps: int | None = None
     mixup_alpha: float = 1.0
     epochs: int = 40
     batch_size: int = 64
     learning_rate: float = 1e-3
     seed: int = 0
+    train_steps: int | None = None
 
     def __post_init__(self) -> None:
         check_config(self)
 
-    def lam_schedule(self) -> tuple[float, int, int]:
-        """(lam, burn_in, anneal_steps) as `weights.annealed_lambda` takes them."""
-        return self.lam, self.burn_in, self.anneal_steps if self.schedule == LINEAR else 0
+    def total_steps(self, num_examples: int) -> int:
+        """The run's gradient steps: epochs x ceil(N / batch_size), at most `train_steps`."""
+        steps = self.epochs * math.ceil(num_examples / self.batch_size)
+        return min(steps, self.train_steps) if self.train_steps else steps
+
+    def lam_schedule(self, total_steps: int) -> tuple[float, int, int]:
+        """(lam, burn_in, anneal_steps) in steps of a run of `total_steps`, as
+        `weights.annealed_lambda` takes them (anneal_steps 0: constant)."""
+        burn_in = self.burn_in
+        if burn_in is None:
+            burn_in = int(round(self.burn_in_fraction * total_steps))
+        anneal = self.anneal_steps
+        if anneal is None:
+            anneal = int(round(self.anneal_fraction * total_steps))
+        return self.lam, burn_in, anneal if self.schedule == LINEAR else 0
 
 
 def _bad(name: str, value: Any, expected: str) -> InputError:
@@ -120,12 +153,18 @@ def check_config(c: CiwConfig) -> None:
         raise _bad("divergence", c.divergence, f"one of {list(W.DIVERGENCES)}")
     if not is_real(c.gamma) or c.gamma < 0 or (c.divergence == W.TV and c.gamma > 2):
         raise _bad("gamma", c.gamma, "a number >= 0 (and <= 2 for the tv ball)")
-    if not is_int(c.burn_in) or c.burn_in < 0:
-        raise _bad("burn_in", c.burn_in, "an integer >= 0 (steps)")
+    if not is_real(c.burn_in_fraction) or not 0 <= c.burn_in_fraction < 1:
+        raise _bad("burn_in_fraction", c.burn_in_fraction, "a share of the run's steps in [0, 1)")
+    if not is_real(c.anneal_fraction) or not 0 <= c.anneal_fraction <= 1:
+        raise _bad("anneal_fraction", c.anneal_fraction, "a share of the run's steps in [0, 1]")
+    if c.burn_in is not None and (not is_int(c.burn_in) or c.burn_in < 0):
+        raise _bad("burn_in", c.burn_in, "an integer >= 0 (steps), or None for burn_in_fraction")
     if c.schedule not in SCHEDULES:
         raise _bad("schedule", c.schedule, f"one of {list(SCHEDULES)}")
-    if not is_int(c.anneal_steps) or c.anneal_steps < 0:
-        raise _bad("anneal_steps", c.anneal_steps, "an integer >= 0 (steps)")
+    if c.anneal_steps is not None and (not is_int(c.anneal_steps) or c.anneal_steps < 0):
+        raise _bad(
+            "anneal_steps", c.anneal_steps, "an integer >= 0 (steps), or None for anneal_fraction"
+        )
     if not is_real(c.mixup_alpha) or c.mixup_alpha <= 0:
         raise _bad("mixup_alpha", c.mixup_alpha, "a finite number > 0")
     if not is_int(c.epochs) or c.epochs < 1:
@@ -136,27 +175,55 @@ def check_config(c: CiwConfig) -> None:
         raise _bad("learning_rate", c.learning_rate, "a finite number > 0")
     if not is_int(c.seed):
         raise _bad("seed", c.seed, "an integer")
+    if c.train_steps is not None and (not is_int(c.train_steps) or c.train_steps < 1):
+        raise _bad("train_steps", c.train_steps, "an integer >= 1, or None (the epochs decide)")
 
 
-def batch_objective(model, config: CiwConfig, num_classes: int) -> Callable:
-    """The method's objective as fn(x, y, step, seed, mix_ratio) -> (loss, weights).
+MIN_WEIGHTED_STEPS = 20  # fewer steps after the burn-in, and the weights barely act
 
-    Args (of the returned function, all tensors):
-      x: float32 [B, D]; y: int32 [B]; step: int32 scalar (0-based step);
-      seed: int32 [2], the stateless-random seed of this step;
-      mix_ratio: float32 scalar, plain mixup's ratio ~ Beta(a, a), drawn by
-        the caller (XLA has no gamma sampler); used by mixup and by
-        cicw_mixup's burn-in, ignored by the other methods.
 
-    Returns (of it):
-      loss: the scalar to minimise (differentiable through `model`);
-      weights: float32 [B], the instance weights times B (1 = uniform; for
-        cicw_mixup those of the clean pass, which choose the partners).
+def mixing_ratio(seed, mixup_alpha: float):
+    """A ratio r ~ Beta(a, a), drawn from the stateless `seed` (int32 [2]).
+
+    Beta(1, 1) is uniform, drawn as such (XLA compiles it); other `a` take
+    two gamma draws, which XLA cannot compile (`needs_xla_free_step`).
     """
     import tensorflow as tf
 
+    if mixup_alpha == 1.0:
+        return tf.random.stateless_uniform([], seed)
+    a = tf.random.stateless_gamma([], seed, alpha=mixup_alpha)
+    b = tf.random.stateless_gamma([], seed + 1, alpha=mixup_alpha)
+    return a / (a + b)
+
+
+def needs_xla_free_step(config: CiwConfig) -> bool:
+    """Whether the method's step draws from a distribution XLA cannot compile."""
+    return config.method in (MIXUP, CICW_MIXUP) and config.mixup_alpha != 1.0
+
+
+def ciw_objective(config: CiwConfig, num_classes: int, total_steps: int) -> Callable:
+    """The method's objective for `trainer.step.objective_model`.
+
+    Args:
+      config: the method and its hyper-parameters.
+      num_classes: C, the classifier's outputs.
+      total_steps: the run's gradient steps (`CiwConfig.total_steps`), which
+        the burn-in and annealing fractions are shares of.
+
+    Returns:
+      fn(classifier, x float32 [b, D], y int32 [b], step int32 scalar,
+      seed int32 [2]) -> {"loss": this replica's share of the global batch
+      objective, "weights": float32 [b] instance weights times the global
+      batch size (1 = uniform; for cicw_mixup those of the clean pass, which
+      choose the partners), "probabilities": the classifier's outputs on x}.
+    """
+    import tensorflow as tf
+
+    from frontier.components.trainer.step import gather_global, replica_total
+
     method = config.method
-    lam, burn_in, anneal_steps = config.lam_schedule()
+    lam, burn_in, anneal_steps = config.lam_schedule(total_steps)
     class_ball = method in CLASS_REWEIGHTING_METHODS
 
     def example_losses(probabilities, targets):
@@ -165,104 +232,104 @@ def batch_objective(model, config: CiwConfig, num_classes: int) -> Callable:
             return W.class_reweighted_losses(losses, targets, config.divergence, config.gamma)
         return tf.reduce_sum(targets * losses, axis=-1)
 
-    def ce(x, targets):
-        losses = tf.reduce_sum(targets * W.per_class_losses(model(x, training=True)), axis=-1)
-        return tf.reduce_mean(losses)
+    def global_weights(losses, lam_t):
+        """This replica's rows of the weights of the whole batch's losses, and B."""
+        everyone, offset = gather_global(losses)
+        w = W.instance_weights(everyone, config.alpha, lam_t)
+        return w[offset : offset + tf.shape(losses)[0]], tf.cast(tf.shape(everyone)[0], tf.float32)
 
-    def plain_mixup(x, targets, seed, r):
+    def mean_ce(classifier, x, targets):
+        losses = tf.reduce_sum(targets * W.per_class_losses(classifier(x, training=True)), -1)
+        return tf.reduce_sum(losses) / replica_total(tf.cast(tf.shape(x)[0], tf.float32))
+
+    def plain_mixup(classifier, x, targets, seed):
+        r = mixing_ratio(seed, config.mixup_alpha)
         perm = tf.argsort(tf.random.stateless_uniform([tf.shape(x)[0]], seed))
         x_mix = r * x + (1.0 - r) * tf.gather(x, perm)
         q_mix = r * targets + (1.0 - r) * tf.gather(targets, perm)
-        return ce(x_mix, q_mix)
+        return mean_ce(classifier, x_mix, q_mix)
 
-    def objective(x, y, step, seed, mix_ratio):
+    def objective(classifier, x, y, step, seed):
         targets = tf.one_hot(y, num_classes)
-        n = tf.shape(y)[0]
-        ones = tf.ones([n], tf.float32)
+        ones = tf.ones([tf.shape(y)[0]], tf.float32)
         if method == CE:
-            return ce(x, targets), ones
+            probabilities = classifier(x, training=True)
+            losses = tf.reduce_sum(targets * W.per_class_losses(probabilities), -1)
+            count = replica_total(tf.cast(tf.shape(y)[0], tf.float32))
+            return {
+                "loss": tf.reduce_sum(losses) / count,
+                "weights": ones,
+                "probabilities": probabilities,
+            }
         if method == MIXUP:
-            return plain_mixup(x, targets, seed, mix_ratio), ones
+            clean = tf.stop_gradient(classifier(x, training=False))
+            return {
+                "loss": plain_mixup(classifier, x, targets, seed),
+                "weights": ones,
+                "probabilities": clean,
+            }
         lam_t = W.annealed_lambda(step, lam, burn_in, anneal_steps)
         burning = step < burn_in
-        n_f = tf.cast(n, tf.float32)
         if method in (CIW, CICW):
-            losses = example_losses(model(x, training=True), targets)
-            w = W.instance_weights(losses, config.alpha, lam_t)
-            w = tf.where(burning, ones / n_f, w)
-            return W.weighted_loss(losses, w), w * n_f
+            probabilities = classifier(x, training=True)
+            losses = example_losses(probabilities, targets)
+            w, total = global_weights(losses, lam_t)
+            w = tf.where(burning, ones / total, w)
+            return {
+                "loss": W.weighted_loss(losses, w),
+                "weights": w * total,
+                "probabilities": probabilities,
+            }
         # cicw_mixup: weights of the clean batch pick partners and ratios.
-        clean = example_losses(tf.stop_gradient(model(x, training=False)), targets)
-        w = W.instance_weights(clean, config.alpha, lam_t)
+        probabilities = tf.stop_gradient(classifier(x, training=False))
+        w, total = global_weights(example_losses(probabilities, targets), lam_t)
 
         def mixed():
             partner = tf.random.stateless_categorical(
-                tf.math.log(tf.maximum(w, 1e-30))[None, :], n, seed, dtype=tf.int32
+                tf.math.log(tf.maximum(w, 1e-30))[None, :], tf.shape(y)[0], seed, dtype=tf.int32
             )[0]
             w_j = tf.gather(w, partner)
             r = (w / tf.maximum(w + w_j, 1e-30))[:, None]
             x_mix = r * x + (1.0 - r) * tf.gather(x, partner)
             q_mix = r * targets + (1.0 - r) * tf.gather(targets, partner)
-            losses = example_losses(model(x_mix, training=True), q_mix)
-            return W.weighted_loss(losses, W.instance_weights(losses, config.alpha, lam_t))
+            losses = example_losses(classifier(x_mix, training=True), q_mix)
+            return W.weighted_loss(losses, global_weights(losses, lam_t)[0])
 
         # The burn-in is plain mixup (the reference code's choice), not cross-entropy.
-        loss = tf.cond(burning, lambda: plain_mixup(x, targets, seed, mix_ratio), mixed)
-        return loss, tf.where(burning, ones, w * n_f)
+        loss = tf.cond(burning, lambda: plain_mixup(classifier, x, targets, seed), mixed)
+        weights = tf.where(burning, ones, w * total)
+        return {"loss": loss, "weights": weights, "probabilities": probabilities}
 
     return objective
-
-
-def make_train_step(model, optimizer, config: CiwConfig, num_classes: int) -> Callable:
-    """A compiled step fn(x, y, step, mix_ratio) -> (loss, weights [B]) that updates `model`.
-
-    One XLA-compiled graph (`jit_compile`): the reweighting's few elementwise
-    ops fuse with the loss instead of costing an op dispatch each.
-
-    Args (of the step): x float32 [B, D], y int32 [B], step int32 scalar,
-    mix_ratio float32 scalar (see `batch_objective`).
-    """
-    import tensorflow as tf
-
-    objective = batch_objective(model, config, num_classes)
-    variables = model.trainable_variables
-    optimizer.build(variables)
-    seed = int(config.seed)
-
-    @tf.function(reduce_retracing=True, jit_compile=True)
-    def step(x, y, step_index, mix_ratio):
-        step_seed = tf.stack([tf.constant(seed, tf.int32), step_index])
-        with tf.GradientTape() as tape:
-            loss, weights = objective(x, y, step_index, step_seed, mix_ratio)
-        grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return loss, weights
-
-    return step
 
 
 def schedule_warnings(config: CiwConfig, num_examples: int) -> list[str]:
     """What the run's length does to the weighting schedule, in words (empty: nothing).
 
-    The burn-in and the annealing are counted in steps (mini-batches); a run
-    of `epochs * ceil(num_examples / batch_size)` steps that ends inside the
-    burn-in trains plain cross-entropy (the weights never act), and one that
-    ends inside the annealing never reaches `lam`.
+    A run that ends inside the burn-in trains plain cross-entropy (the
+    weights never act); one that ends inside the annealing never reaches
+    `lam`; one with fewer than `MIN_WEIGHTED_STEPS` steps after the burn-in
+    gives the weights too few batches to change what the network fits.
     """
     if config.method not in REWEIGHTING_METHODS:
         return []
-    total = config.epochs * math.ceil(num_examples / config.batch_size)
-    lam, burn_in, anneal_steps = config.lam_schedule()
+    total = config.total_steps(num_examples)
+    lam, burn_in, anneal_steps = config.lam_schedule(total)
     if burn_in >= total:
         return [
-            f"burn_in is {burn_in} steps but the run has {total} ({config.epochs} epochs of "
-            f"{math.ceil(num_examples / config.batch_size)} batches): the weights never act and "
-            f"{config.method} trains plain cross-entropy; lower burn_in or train longer"
+            f"burn_in is {burn_in} steps but the run has {total}: the weights never act and "
+            f"{config.method} trains plain cross-entropy; lower burn_in (or leave it unset "
+            "for burn_in_fraction) or train longer"
         ]
     if burn_in + anneal_steps > total:
         return [
             f"burn_in + anneal_steps is {burn_in + anneal_steps} steps but the run has {total}: "
             f"lambda never comes down to lam = {lam:g}; lower anneal_steps or train longer"
+        ]
+    if total - burn_in < MIN_WEIGHTED_STEPS:
+        return [
+            f"the weights act for {total - burn_in} of the run's {total} steps (after a burn-in "
+            f"of {burn_in}): too few to change what the network fits; train longer"
         ]
     return []
 
@@ -273,16 +340,82 @@ class CiwResult(NamedTuple):
     Attributes:
       model: the trained `keras.Model` (float32 [N, D] -> probabilities [N, C]).
       history: metric -> per-epoch floats: `loss` (the method's objective),
-        `accuracy` (against the training labels), `true_accuracy` and
-        `mean_weight_clean` / `mean_weight_flipped` (with `true_labels`),
-        `val_loss` / `val_accuracy` (with `validation_data`).
-      example_weights: float32 [N], each training example's instance weight
-        (times the batch size, so 1 = uniform) in the last epoch.
+        `accuracy` (against the training labels, on the training batches),
+        `true_accuracy` and `mean_weight_clean` / `mean_weight_flipped` (with
+        `true_labels`), `val_loss` / `val_accuracy` (with `validation_data`).
+      weight_histogram: int64 [2, bins] (with `true_labels`, else None): the
+        last epoch's instance weights (times the batch size) per bin of
+        `trainer.step.HISTOGRAM_EDGES`, clean labels in row 0, flipped in 1.
     """
 
     model: Any
     history: dict[str, list[float]]
-    example_weights: np.ndarray
+    weight_histogram: np.ndarray | None
+
+
+def fit_ciw(
+    classifier,
+    train_batches,
+    config: CiwConfig,
+    num_classes: int,
+    *,
+    steps_per_epoch: int,
+    validation_batches=None,
+    callbacks: Sequence[Any] = (),
+    strategy=None,
+) -> CiwResult:
+    """Trains `classifier` in place with `config.method` on a stream of batches.
+
+    Args:
+      classifier: a Keras model float32 [B, D] -> probabilities [B, C], built
+        in `strategy`'s scope.
+      train_batches: a `tf.data.Dataset` of (x, y) or (x, y, true_y) batches
+        that repeats (one pass is `steps_per_epoch` batches).
+      config: the method; `epochs` and `train_steps` bound the run.
+      num_classes: C.
+      steps_per_epoch: the batches of one pass over the training data.
+      validation_batches: optional (x, y) batches evaluated after each epoch.
+      callbacks: Keras callbacks (TensorBoard, logging).
+      strategy: the `tf.distribute` strategy (default: the current one).
+
+    Returns:
+      A `CiwResult` (the histogram when the batches carry true labels).
+    """
+    import keras
+    import tensorflow as tf
+
+    from frontier.components.trainer.model import stop_after
+    from frontier.components.trainer.step import (
+        histogram_callback,
+        jit_setting,
+        objective_model,
+    )
+
+    strategy = strategy or tf.distribute.get_strategy()
+    examples = steps_per_epoch * config.batch_size  # as many steps as the split's
+    for warning in schedule_warnings(config, examples):
+        logging.warning("CIW (%s): %s", config.method, warning)
+    objective = ciw_objective(config, num_classes, config.total_steps(examples))
+    with strategy.scope():
+        model = objective_model(classifier, objective, seed=config.seed)
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+            jit_compile=jit_setting(strategy, xla_ok=not needs_xla_free_step(config)),
+        )
+    all_callbacks = [histogram_callback(model), *callbacks]
+    if config.train_steps:
+        all_callbacks.append(stop_after(config.train_steps))
+    fit = model.fit(
+        train_batches,
+        epochs=config.epochs,
+        steps_per_epoch=steps_per_epoch,
+        validation_data=validation_batches,
+        callbacks=all_callbacks,
+        verbose=0,
+    )
+    history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
+    tracked = "mean_weight_clean" in history
+    return CiwResult(classifier, history, model.histogram.counts() if tracked else None)
 
 
 def train_ciw(
@@ -298,10 +431,11 @@ def train_ciw(
     validation_data: tuple[np.ndarray, np.ndarray] | None = None,
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
 ) -> CiwResult:
-    """Trains the baseline classifier on (possibly noisy) labels with `config.method`.
+    """Trains a classifier on (possibly noisy) labels held in arrays with `config.method`.
 
-    Deterministic for a given `config.seed` on CPU (Keras, NumPy and the
-    stateless mixup draws are seeded; sets the process-global seeds).
+    `fit_ciw` on the arrays as a seeded, reshuffled stream of batches.
+    Deterministic for a given `config.seed` on CPU (sets the process-global
+    seeds).
 
     Args:
       x: float [N, D] inputs; y: int [N] training labels in [0, C).
@@ -340,54 +474,43 @@ def train_ciw(
     y = check_labels(y, dims.num_classes)
     if len(y) != len(x):
         raise InputError(f"{len(y)} labels for {len(x)} inputs", column="label")
+    columns: tuple[np.ndarray, ...] = (x, y)
     if true_labels is not None:
-        true_labels = check_labels(true_labels, dims.num_classes, column="true_label")
-        flipped = true_labels != y
+        columns += (check_labels(true_labels, dims.num_classes, column="true_label"),)
 
-    for warning in schedule_warnings(config, len(x)):
-        logging.warning("train_ciw: %s", warning)
     keras.utils.set_random_seed(int(config.seed))
     if build is not None:
-        model = build()
-        check_model_dims(model, dims)
+        classifier = build()
+        check_model_dims(classifier, dims)
     else:
-        model = build_model(dims, model_type, hidden_units, train_x=x)
-    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-    step_fn = make_train_step(model, optimizer, config, dims.num_classes)
-    rng = np.random.default_rng(config.seed)
-    history: dict[str, list[float]] = {}
-    example_weights = np.ones(len(x), np.float32)
-    step = 0
-    for epoch in range(config.epochs):
-        order = rng.permutation(len(x))
-        losses = []
-        for start in range(0, len(x), config.batch_size):
-            idx = order[start : start + config.batch_size]
-            ratio = rng.beta(config.mixup_alpha, config.mixup_alpha)
-            loss, w = step_fn(
-                tf.constant(x[idx]),
-                tf.constant(y[idx], tf.int32),
-                tf.constant(step, tf.int32),
-                tf.constant(ratio, tf.float32),
+        classifier = build_model(dims, model_type, hidden_units, train_x=x)
+    train = (
+        tf.data.Dataset.from_tensor_slices(columns)
+        .shuffle(len(x), seed=config.seed, reshuffle_each_iteration=True)
+        .batch(config.batch_size)
+        .repeat()
+        .prefetch(2)
+    )
+    validation = None
+    if validation_data is not None and len(validation_data[0]):
+        vx = np.asarray(validation_data[0], np.float32)
+        vy = check_labels(validation_data[1], dims.num_classes)
+        validation = tf.data.Dataset.from_tensor_slices((vx, vy)).batch(1024)
+    callbacks = []
+    if on_epoch_end is not None:
+        callbacks.append(
+            keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: on_epoch_end(
+                    epoch, {k: float(v) for k, v in (logs or {}).items()}
+                )
             )
-            losses.append(float(loss) * len(idx))
-            example_weights[idx] = w.numpy()
-            step += 1
-        logs = {"loss": sum(losses) / len(x)}
-        pred = np.argmax(model.predict(x, batch_size=1024, verbose=0), axis=1)
-        logs["accuracy"] = float(np.mean(pred == y))
-        if true_labels is not None:
-            logs["true_accuracy"] = float(np.mean(pred == true_labels))
-            for name, mask in (("clean", ~flipped), ("flipped", flipped)):
-                if mask.any():
-                    logs[f"mean_weight_{name}"] = float(example_weights[mask].mean())
-        if validation_data is not None and len(validation_data[0]):
-            vx = np.asarray(validation_data[0], np.float32)
-            vy = check_labels(validation_data[1], dims.num_classes)
-            p = model.predict(vx, batch_size=1024, verbose=0)
-            logs["val_loss"], logs["val_accuracy"] = cross_entropy_and_accuracy(p, vy)
-        for k, v in logs.items():
-            history.setdefault(k, []).append(v)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, logs)
-    return CiwResult(model, history, example_weights)
+        )
+    return fit_ciw(
+        classifier,
+        train,
+        config,
+        dims.num_classes,
+        steps_per_epoch=math.ceil(len(x) / config.batch_size),
+        validation_batches=validation,
+        callbacks=callbacks,
+    )

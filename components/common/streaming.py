@@ -46,6 +46,7 @@ def batches(
     shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
     cache: bool = False,
     repeat: bool = False,
+    also_label: str | None = None,
 ):
     """A `tf.data.Dataset` of (x float32 [B, D], y int64 [B]) batches of one split.
 
@@ -65,6 +66,8 @@ def batches(
       repeat: repeat the split without end, one reshuffled pass after
         another, each pass ending on its own last batch (for `fit` with
         `steps_per_epoch`, which then keeps one iterator for the whole run).
+      also_label: a second int role column, yielded third (x, y, z): e.g.
+        `true_label` beside noisy labels.
     """
     import tensorflow as tf
 
@@ -93,7 +96,9 @@ def batches(
             ],
             axis=1,
         )
-        return x, parsed[label_key]
+        if also_label is None:
+            return x, parsed[label_key]
+        return x, parsed[label_key], parsed[also_label]
 
     ds = ds.batch(batch_size).map(parse, num_parallel_calls=PREFETCH_BATCHES, deterministic=True)
     if repeat:
@@ -228,10 +233,18 @@ class StreamedSplits:
     label_info: DatasetInfo
     summaries: dict[str, SplitSummary]
 
-    def batches(self, split: str, batch_size: int, **kwargs):
-        """`batches` of one split: (x float32 [B, D], y int64 [B]); `kwargs` as
-        `batches` takes them (shuffle_seed, cache, repeat)."""
-        return batches(self.uri, split, self.info, self.label_key, batch_size=batch_size, **kwargs)
+    def batches(self, split: str, batch_size: int, label_key: str | None = None, **kwargs):
+        """`batches` of one split: (x float32 [B, D], y int64 [B]), y the
+        `label_key` column (default the trained one); `kwargs` as `batches`
+        takes them (shuffle_seed, cache, repeat, also_label)."""
+        return batches(
+            self.uri,
+            split,
+            self.info,
+            label_key or self.label_key,
+            batch_size=batch_size,
+            **kwargs,
+        )
 
     def fits_in(self, split: str, budget_bytes: int) -> bool:
         """Whether the split's float32 features take at most `budget_bytes`."""

@@ -4,6 +4,10 @@ The model-module contract (`modules`): a file or module with
 `build_model(spec: ModelSpec, config: dict) -> keras.Model`; the built-in
 models are modules of it (`BUILTIN_MODULES`).
 
+The train step every streaming Keras trainer shares (`step`): an objective
+over the global batch (`objective_model`; cross-entropy here, CIW's in
+`ciw`) on every local accelerator (`local_strategy`).
+
 Plain functions (no TFX import): `build_model`, `train`, `export_serving_model`,
 `save_model_artifact`, `predict_examples`, ... The `Trainer` component is
 imported lazily, so `from frontier.components.trainer import train` stays light.
@@ -37,6 +41,7 @@ from frontier.components.trainer.model import (
     check_model_type,
     feature_stats,
     parse_hidden_units,
+    stop_after,
     train,
 )
 from frontier.components.trainer.modules import (
@@ -52,10 +57,25 @@ from frontier.components.trainer.modules import (
     parse_custom_config,
     with_module_version,
 )
+from frontier.components.trainer.step import (
+    CLEAN,
+    FLIPPED,
+    HISTOGRAM_EDGES,
+    cross_entropy,
+    gather_global,
+    histogram_callback,
+    jit_setting,
+    local_strategy,
+    objective_model,
+    replica_total,
+)
 
 __all__ = [
     "BUILTIN_MODULES",
     "CLASSES",
+    "CLEAN",
+    "FLIPPED",
+    "HISTOGRAM_EDGES",
     "FEATURES_SIGNATURE",
     "HEAD_LAYER",
     "INPUT_NAME",
@@ -71,9 +91,14 @@ __all__ = [
     "build_model",
     "check_model_dims",
     "check_model_type",
+    "cross_entropy",
     "describe_model",
     "export_serving_model",
     "feature_stats",
+    "gather_global",
+    "histogram_callback",
+    "jit_setting",
+    "local_strategy",
     "load_keras_model",
     "load_model_module",
     "model_builder",
@@ -81,14 +106,17 @@ __all__ = [
     "model_info",
     "model_spec",
     "module_parameters",
+    "objective_model",
     "package_module_file",
     "parse_custom_config",
     "parse_hidden_units",
     "predict_examples",
     "predict_serialized",
+    "replica_total",
     "save_model_artifact",
     "save_serving_module",
     "serving_dir",
+    "stop_after",
     "train",
     "with_module_version",
 ]

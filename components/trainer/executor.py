@@ -40,6 +40,7 @@ from frontier.components.trainer.modules import (
     uses_module,
 )
 from frontier.components.trainer.report import training_page
+from frontier.components.trainer.step import local_strategy
 from frontier.schemas.dataset import EVAL_SPLIT, TRAIN_SPLIT
 
 OWNER = "Trainer"
@@ -55,7 +56,9 @@ class Executor(ComponentExecutor):
     checking pass per split gives the row checks, the counts and the
     standardisation statistics the model module receives (`ModelSpec`);
     training (shuffled through a seeded buffer) and the final metrics read
-    the files again batch by batch. No split is held in memory.
+    the files again batch by batch. No split is held in memory. Training
+    uses every accelerator of the worker (`step.local_strategy`: one replica
+    per GPU, or a TPU's cores), `batch_size` being the global batch.
 
     Inputs:
       examples: exactly one frontier `Examples` artifact with a non-empty
@@ -109,8 +112,10 @@ class Executor(ComponentExecutor):
         )
         data = open_labelled_splits(job.input(spec.EXAMPLES_KEY), p[spec.LABEL_KEY_KEY], OWNER)
         base = job.optional_input(spec.BASE_MODEL_KEY)
-        model = _initial_model(p, data, base)
-        history = _fit(model, data, p, job.output(spec.MODEL_RUN_KEY).uri)
+        strategy = local_strategy()
+        with strategy.scope():  # the model's variables on every replica
+            model = _initial_model(p, data, base)
+        history = _fit(model, data, p, job.output(spec.MODEL_RUN_KEY).uri, strategy)
         final = {
             split: {"labels": data.label_key, **stream_metrics(model, data.batches(split, 1024))}
             for split in data.summaries
@@ -159,9 +164,10 @@ def _initial_model(p: Mapping[str, Any], data: StreamedSplits, base: Any | None)
     return model
 
 
-def _fit(model: Any, data: StreamedSplits, p: Mapping[str, Any], log_dir: str):
+def _fit(model: Any, data: StreamedSplits, p: Mapping[str, Any], log_dir: str, strategy: Any):
     """`model.fit_batches` on the shuffled train split (seeded), validated on the
-    eval split, bounded by `train_steps` when set; TensorBoard logs in `log_dir`."""
+    eval split, bounded by `train_steps` when set, on every replica of
+    `strategy` (`batch_size` is the global batch); TensorBoard logs in `log_dir`."""
     import keras
 
     epochs, batch_size = p[spec.EPOCHS_KEY], p[spec.BATCH_SIZE_KEY]
@@ -191,6 +197,8 @@ def _fit(model: Any, data: StreamedSplits, p: Mapping[str, Any], log_dir: str):
         validation_batches=validation,
         callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir)],
         on_epoch_end=lambda epoch, logs: log_epoch(epoch, logs, epochs),
+        seed=seed,
+        strategy=strategy,
     )
 
 

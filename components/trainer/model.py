@@ -317,6 +317,8 @@ def fit_batches(
     callbacks: Sequence[Any] = (),
     on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
     verbose: int = 0,
+    seed: int = 0,
+    strategy: Any | None = None,
 ) -> dict[str, list[float]]:
     """Trains `model` with cross-entropy and Adam on a stream of batches.
 
@@ -342,17 +344,36 @@ def fit_batches(
       callbacks: extra Keras callbacks (e.g. TensorBoard).
       on_epoch_end: optional `fn(epoch, logs)` after each epoch (0-based).
       verbose: Keras `fit` verbosity.
+      seed: seeds the step's stateless draws (none for cross-entropy).
+      strategy: the `tf.distribute` strategy `model` was built under
+        (`trainer.step.local_strategy`); default the current one. The step
+        is `trainer.step`'s: the global batch's mean cross-entropy, whatever
+        the number of replicas.
 
     Returns:
       metric name -> per-epoch floats (`loss`, `accuracy`, and `val_*`).
     """
 
+    import keras
+    import tensorflow as tf
+
+    from frontier.components.trainer.step import cross_entropy, jit_setting, objective_model
+
     check_int(epochs, "epochs", 1)
     check_positive(learning_rate, "learning_rate")
-    all_callbacks = _compiled(model, learning_rate, callbacks, on_epoch_end)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        wrapper = objective_model(model, cross_entropy, seed=seed)
+        wrapper.compile(
+            optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+            jit_compile=jit_setting(strategy),
+        )
+    all_callbacks = list(callbacks)
+    if on_epoch_end is not None:
+        all_callbacks.append(epoch_callback(on_epoch_end))
     if train_steps is not None:
-        all_callbacks.append(_stop_after(check_int(train_steps, "train_steps", 1)))
-    fit = model.fit(
+        all_callbacks.append(stop_after(check_int(train_steps, "train_steps", 1)))
+    fit = wrapper.fit(
         train_batches,
         epochs=int(epochs),
         steps_per_epoch=steps_per_epoch,
@@ -380,22 +401,29 @@ def _compiled(
     )
     all_callbacks = list(callbacks)
     if on_epoch_end is not None:
-        all_callbacks.append(
-            keras.callbacks.LambdaCallback(
-                on_epoch_end=lambda epoch, logs: on_epoch_end(epoch, dict(logs or {}))
-            )
-        )
+        all_callbacks.append(epoch_callback(on_epoch_end))
     return all_callbacks
 
 
-def _stop_after(steps: int):
+def epoch_callback(on_epoch_end: Callable[[int, dict[str, float]], None]):
+    """A Keras callback calling `on_epoch_end(epoch, logs)` with the logs as floats."""
+    import keras
+
+    return keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: on_epoch_end(
+            epoch, {k: float(v) for k, v in (logs or {}).items()}
+        )
+    )
+
+
+def stop_after(steps: int):
     """A Keras callback that stops training after `steps` gradient steps (Keras
     checks `stop_training` after every step, so the bound is exact)."""
     import keras
 
     class StopAfter(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
-            if int(self.model.optimizer.iterations) >= steps:
+            if int(self.model.optimizer.iterations.numpy()) >= steps:
                 self.model.stop_training = True
 
     return StopAfter()

@@ -1,5 +1,5 @@
 """CIW algorithm: instance weights, closed-form class weights (against a numerical
-solver), the lambda schedule, the compiled train step and `train_ciw`."""
+solver), the lambda schedule, the batch objective and `train_ciw`."""
 
 from __future__ import annotations
 
@@ -184,31 +184,42 @@ def noisy_digits():
     return x, noisy, y
 
 
-def test_train_step_is_one_compiled_graph_for_every_method():
-    import keras
+def test_objective_is_one_graph_for_every_method_and_weights_sum_to_the_batch():
     import tensorflow as tf
 
     from frontier.components.trainer.model import build_model
 
+    model = build_model((6, 3), hidden_units=(8,))
+    x = tf.random.stateless_normal([5, 6], [0, 0])
+    y = tf.constant([0, 1, 2, 0, 1], tf.int32)
     for method in T.METHODS:
-        model = build_model((6, 3), hidden_units=(8,))
-        step = T.make_train_step(
-            model, keras.optimizers.Adam(), T.CiwConfig(method=method, burn_in=1), 3
+        objective = tf.function(
+            T.ciw_objective(T.CiwConfig(method=method, burn_in=1), 3, total_steps=10)
         )
-        assert isinstance(step, tf.types.experimental.PolymorphicFunction)
-        x = tf.random.stateless_normal([5, 6], [0, 0])
-        y = tf.constant([0, 1, 2, 0, 1], tf.int32)
         for t in range(3):  # burn-in, then reweighting: no retracing on the step index
-            loss, w = step(x, y, tf.constant(t, tf.int32), tf.constant(0.3))
-            assert np.isfinite(float(loss)) and w.shape == (5,)
-            assert float(tf.reduce_sum(w)) == pytest.approx(5.0, rel=1e-5)
-        assert step.experimental_get_tracing_count() == 1
+            out = objective(model, x, y, tf.constant(t, tf.int32), tf.constant([1, t]))
+            assert np.isfinite(float(out["loss"])) and out["weights"].shape == (5,)
+            assert float(tf.reduce_sum(out["weights"])) == pytest.approx(5.0, rel=1e-5)
+            assert out["probabilities"].shape == (5, 3)
+        assert objective.experimental_get_tracing_count() == 1
+
+
+def test_schedule_is_a_share_of_the_run_unless_set_in_steps():
+    config = T.CiwConfig(burn_in_fraction=0.2, anneal_fraction=0.3)
+    assert config.lam_schedule(1000) == (config.lam, 200, 300)
+    assert config.lam_schedule(120) == (config.lam, 24, 36)
+    absolute = T.CiwConfig(burn_in=7, anneal_steps=9)
+    assert absolute.lam_schedule(1000) == (absolute.lam, 7, 9)
+    assert T.CiwConfig(schedule="constant").lam_schedule(1000)[2] == 0
+    # epochs x steps per epoch, bounded by train_steps
+    assert T.CiwConfig(epochs=3, batch_size=10).total_steps(95) == 30
+    assert T.CiwConfig(epochs=3, batch_size=10, train_steps=12).total_steps(95) == 12
 
 
 def test_cicw_mixup_burns_in_with_plain_mixup_then_mixes_by_weight():
     # As in the reference code (ciw_label_noise): the burn-in of the mixup variant
     # is plain mixup, not cross-entropy; afterwards the instance weights choose the
-    # partners and ratios, and the host's Beta-drawn ratio is no longer used.
+    # partners and ratios.
     import dataclasses
 
     import tensorflow as tf
@@ -223,25 +234,23 @@ def test_cicw_mixup_burns_in_with_plain_mixup_then_mixes_by_weight():
     model.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in model.get_weights()])
     x = tf.random.stateless_normal([8, 6], [1, 2])
     y = tf.constant([0, 1, 2, 0, 1, 2, 0, 1], tf.int32)
-    seed = tf.constant([3, 4], tf.int32)
     cfg = T.CiwConfig(method=T.CICW_MIXUP, burn_in=5)
     objective = {
-        m: T.batch_objective(model, dataclasses.replace(cfg, method=m), 3)
+        m: T.ciw_objective(dataclasses.replace(cfg, method=m), 3, total_steps=100)
         for m in (T.CICW_MIXUP, T.MIXUP, T.CE)
     }
 
-    def loss(method, step, ratio):
-        value, w = objective[method](x, y, tf.constant(step), seed, tf.constant(ratio))
-        return float(value), np.asarray(w)
+    def loss(method, step, seed=(3, 4)):
+        out = objective[method](model, x, y, tf.constant(step), tf.constant(seed, tf.int32))
+        return float(out["loss"]), np.asarray(out["weights"])
 
-    burn, w = loss(T.CICW_MIXUP, 4, 0.3)
-    assert burn == pytest.approx(loss(T.MIXUP, 4, 0.3)[0], rel=1e-6)
-    assert burn != pytest.approx(loss(T.CE, 4, 0.3)[0], rel=1e-3)
-    assert burn != pytest.approx(loss(T.CICW_MIXUP, 4, 0.8)[0], rel=1e-3)
+    burn, w = loss(T.CICW_MIXUP, 4)
+    assert burn == pytest.approx(loss(T.MIXUP, 4)[0], rel=1e-6)
+    assert burn != pytest.approx(loss(T.CE, 4)[0], rel=1e-3)
+    assert burn != pytest.approx(loss(T.CICW_MIXUP, 4, seed=(5, 6))[0], rel=1e-3)
     np.testing.assert_array_equal(w, np.ones(8))
-    after, w = loss(T.CICW_MIXUP, 5, 0.3)
-    assert after == pytest.approx(loss(T.CICW_MIXUP, 5, 0.8)[0], rel=1e-6)
-    assert after != pytest.approx(loss(T.MIXUP, 5, 0.3)[0], rel=1e-3)
+    after, w = loss(T.CICW_MIXUP, 5)
+    assert after != pytest.approx(loss(T.MIXUP, 5)[0], rel=1e-3)
     assert np.isfinite(after) and w.sum() == pytest.approx(8.0, rel=1e-5)
 
 
@@ -261,9 +270,10 @@ def test_ciw_gives_flipped_labels_low_weight_and_beats_ce(noisy_digits):
 def test_train_ciw_is_deterministic_for_a_seed(noisy_digits):
     x, noisy, _ = noisy_digits
     cfg = T.CiwConfig(method=T.CICW_MIXUP, epochs=2, burn_in=5, anneal_steps=5, seed=3)
-    a = T.train_ciw(x[:200], noisy[:200], (64, 10), cfg)
-    b = T.train_ciw(x[:200], noisy[:200], (64, 10), cfg)
-    np.testing.assert_array_equal(a.example_weights, b.example_weights)
+    a = T.train_ciw(x[:200], noisy[:200], (64, 10), cfg, true_labels=noisy[:200])
+    b = T.train_ciw(x[:200], noisy[:200], (64, 10), cfg, true_labels=noisy[:200])
+    np.testing.assert_array_equal(a.weight_histogram, b.weight_histogram)
+    assert a.history == b.history
     np.testing.assert_array_equal(
         a.model.predict(x[:50], verbose=0), b.model.predict(x[:50], verbose=0)
     )
@@ -293,3 +303,8 @@ def test_schedule_warnings_say_when_the_run_is_too_short_for_the_weights():
     constant = CiwConfig(method="ciw", epochs=30, batch_size=32, burn_in=20, schedule="constant")
     assert schedule_warnings(constant, 120) == []  # no annealing to finish
     assert schedule_warnings(CiwConfig(method="ce", epochs=1, burn_in=200), 120) == []
+    # The default schedule is a share of the run: 120 steps leave 96 to the weights ...
+    assert schedule_warnings(CiwConfig(method="ciw", epochs=30, batch_size=32), 120) == []
+    # ... and a run of 10 steps too few.
+    (warning,) = schedule_warnings(CiwConfig(method="ciw", epochs=10, batch_size=32), 32)
+    assert "the weights act for 8 of the run's 10 steps" in warning
