@@ -17,6 +17,10 @@ instead, so for `--target kubeflow` a GPU becomes `nvidia.com/gpu` and a TPU
 is then up to the cluster's node pools (a node selector, which the pipeline
 spec cannot carry). A Kubernetes resource name (`vendor.com/device`) may be
 given directly for kubeflow.
+
+`accelerator_count` asks for several on one worker; the Keras trainers
+(`Trainer`, `CiwTrainer`) then train on all of them, one replica each
+(`trainer.step.local_strategy`), with `batch_size` as the global batch.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ options and the errors users hit."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -315,6 +316,14 @@ def test_unknown_accelerator_is_refused_naming_the_valid_ones():
     assert k8s.accelerator.type == "amd.com/gpu"
     with pytest.raises(ValueError, match="unknown accelerator type 'amd.com/gpu'"):
         resources.resource_spec(resources.Resources(accelerator="amd.com/gpu"), "vertex")
+
+
+def test_several_accelerators_reach_the_step_spec():
+    four = resources.Resources(accelerator="NVIDIA_L4", accelerator_count=4)
+    for target in resources.TARGETS:
+        assert resources.resource_spec(four, target).accelerator.count == 4
+    with pytest.raises(ValueError, match="accelerator_count must be >= 1"):
+        resources.resource_spec(dataclasses.replace(four, accelerator_count=0), "vertex")
 
 
 def test_kubeflow_refuses_a_pipeline_with_a_resolver(tmp_path):
