@@ -27,13 +27,11 @@ from frontier.components.common.executor import (
 from frontier.components.common.streaming import StreamedSplits, open_labelled_splits, summarize
 from frontier.components.trainer.export import save_model_artifact
 from frontier.components.trainer.model import (
-    as_dims,
-    check_model_dims,
     check_model_type,
     parse_hidden_units,
 )
-from frontier.components.trainer.modules import ModelSpec, describe_model, model_builder
-from frontier.components.trainer.step import local_strategy
+from frontier.components.trainer.modules import ModelSpec, describe_model, model_functions
+from frontier.components.trainer.step import local_strategy, preprocessed
 from frontier.schemas.dataset import (
     DATASET_INFO_FILE,
     EVAL_SPLIT,
@@ -155,9 +153,10 @@ class Executor(ComponentExecutor):
         noisy = data.info.has(TRUE_LABEL_KEY)
         strategy = local_strategy()
         with strategy.scope():
-            classifier = _classifier(p, data, config.seed)
-        result = _train(classifier, data, config, noisy, job.output(spec.MODEL_RUN_KEY).uri)
-        final = _final_metrics(classifier, data, noisy)
+            classifier, preprocess = _classifier(p, data, config.seed)
+        log_dir = job.output(spec.MODEL_RUN_KEY).uri
+        result = _train(classifier, data, config, noisy, log_dir, preprocess)
+        final = _final_metrics(classifier, data, noisy, preprocess)
         properties = {
             spec.METHOD_PROPERTY: config.method,
             spec.MODEL_TYPE_PROPERTY: describe_model(p),
@@ -165,7 +164,7 @@ class Executor(ComponentExecutor):
         }
         publish_model(
             job.output(spec.MODEL_KEY),
-            lambda uri: save_model_artifact(classifier, data.label_info, uri),
+            lambda uri: save_model_artifact(classifier, data.label_info, uri, preprocess),
             final,
             properties,
             owner,
@@ -194,24 +193,31 @@ def _open(examples: Any, label_key: str, owner: str) -> StreamedSplits:
     return data
 
 
-def _classifier(p: Mapping[str, Any], data: StreamedSplits, seed: int) -> Any:
-    """The model module's classifier for the data, after seeding Keras."""
+def _classifier(p: Mapping[str, Any], data: StreamedSplits, seed: int) -> tuple[Any, Any]:
+    """The model module's classifier for the data, after seeding Keras, and
+    its input preprocessing (None without one)."""
     import keras
 
     keras.utils.set_random_seed(int(seed))
     train = data.summaries[TRAIN_SPLIT]
-    spec_ = ModelSpec(data.label_info, train.feature_mean, train.feature_variance)
-    classifier = model_builder(p, spec_)()
-    check_model_dims(classifier, as_dims(data.label_info))
-    return classifier
+    module = model_functions(
+        p, ModelSpec(data.label_info, train.feature_mean, train.feature_variance)
+    )
+    return module.build(), module.preprocess
 
 
 def _train(
-    classifier: Any, data: StreamedSplits, config: CiwConfig, noisy: bool, log_dir: str
+    classifier: Any,
+    data: StreamedSplits,
+    config: CiwConfig,
+    noisy: bool,
+    log_dir: str,
+    preprocess: Any,
 ) -> CiwResult:
     """`fit_ciw` on the shuffled, repeating train stream (with `true_label`
     third when known), validated on the eval split (against `true_label`
-    when known), with TensorBoard logs in `log_dir`."""
+    when known), the batches through the module's `preprocess` when it has
+    one, with TensorBoard logs in `log_dir`."""
     import keras
 
     validation = None
@@ -222,6 +228,7 @@ def _train(
             cache=data.fits_in(EVAL_SPLIT, CACHE_BYTES),
             label_key=TRUE_LABEL_KEY if noisy else None,
         )
+        validation = preprocessed(validation, preprocess)
     train = data.batches(
         TRAIN_SPLIT,
         config.batch_size,
@@ -234,7 +241,7 @@ def _train(
     )
     result = fit_ciw(
         classifier,
-        train,
+        preprocessed(train, preprocess),
         config,
         data.label_info.num_classes,
         steps_per_epoch=math.ceil(data.summaries[TRAIN_SPLIT].count / config.batch_size),
@@ -254,7 +261,9 @@ def _train(
     return result
 
 
-def _final_metrics(classifier: Any, data: StreamedSplits, noisy: bool) -> dict[str, dict]:
+def _final_metrics(
+    classifier: Any, data: StreamedSplits, noisy: bool, preprocess: Any
+) -> dict[str, dict]:
     """Split -> {"labels", "examples", "loss", "accuracy"} of the trained
     classifier, one streamed pass each; the train split also gets
     `true_accuracy` and `flipped` (the share of labels != `true_label`) with
@@ -263,11 +272,11 @@ def _final_metrics(classifier: Any, data: StreamedSplits, noisy: bool) -> dict[s
     for split in data.summaries:
         truth = TRUE_LABEL_KEY if noisy else None
         if split == TRAIN_SPLIT:
-            batches = data.batches(split, 1024, also_label=truth)
+            batches = preprocessed(data.batches(split, 1024, also_label=truth), preprocess)
             final[split] = {"labels": data.label_key, **_scores(classifier, batches)}
         else:
             key = truth or data.label_key
-            batches = data.batches(split, 1024, label_key=key)
+            batches = preprocessed(data.batches(split, 1024, label_key=key), preprocess)
             final[split] = {"labels": key, **_scores(classifier, batches)}
     return final
 

@@ -46,11 +46,13 @@ from frontier.components.trainer.model import (
 )
 from frontier.components.trainer.modules import (
     BUILTIN_MODULES,
+    ModelFunctions,
     ModelModule,
     ModelSpec,
     describe_model,
     load_model_module,
     model_builder,
+    model_functions,
     model_spec,
     module_parameters,
     package_module_file,
@@ -67,6 +69,7 @@ from frontier.components.trainer.step import (
     jit_setting,
     local_strategy,
     objective_model,
+    preprocessed,
     replica_total,
 )
 
@@ -80,6 +83,7 @@ __all__ = [
     "HEAD_LAYER",
     "INPUT_NAME",
     "MODEL_TYPES",
+    "ModelFunctions",
     "ModelModule",
     "ModelSpec",
     "PROBABILITIES",
@@ -102,6 +106,7 @@ __all__ = [
     "load_keras_model",
     "load_model_module",
     "model_builder",
+    "model_functions",
     "load_serving_signature",
     "model_info",
     "model_spec",
@@ -112,6 +117,7 @@ __all__ = [
     "parse_hidden_units",
     "predict_examples",
     "predict_serialized",
+    "preprocessed",
     "replica_total",
     "save_model_artifact",
     "save_serving_module",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from absl import logging
@@ -25,9 +25,7 @@ from frontier.components.trainer import spec
 from frontier.components.trainer.export import load_keras_model, save_model_artifact
 from frontier.components.trainer.model import (
     HEAD_LAYER,
-    as_dims,
     check_hyperparameters,
-    check_model_dims,
     fit_batches,
     log_epoch,
     with_new_head,
@@ -36,11 +34,11 @@ from frontier.components.trainer.modules import (
     ModelSpec,
     describe_model,
     load_model_module,
-    model_builder,
+    model_functions,
     uses_module,
 )
 from frontier.components.trainer.report import training_page
-from frontier.components.trainer.step import local_strategy
+from frontier.components.trainer.step import local_strategy, preprocessed
 from frontier.schemas.dataset import EVAL_SPLIT, TRAIN_SPLIT
 
 OWNER = "Trainer"
@@ -114,16 +112,19 @@ class Executor(ComponentExecutor):
         base = job.optional_input(spec.BASE_MODEL_KEY)
         strategy = local_strategy()
         with strategy.scope():  # the model's variables on every replica
-            model = _initial_model(p, data, base)
-        history = _fit(model, data, p, job.output(spec.MODEL_RUN_KEY).uri, strategy)
+            model, preprocess = _initial_model(p, data, base)
+        history = _fit(model, data, p, job.output(spec.MODEL_RUN_KEY).uri, strategy, preprocess)
         final = {
-            split: {"labels": data.label_key, **stream_metrics(model, data.batches(split, 1024))}
+            split: {
+                "labels": data.label_key,
+                **stream_metrics(model, preprocessed(data.batches(split, 1024), preprocess)),
+            }
             for split in data.summaries
         }
         described = _described(p, base)
         publish_model(
             job.output(spec.MODEL_KEY),
-            lambda uri: save_model_artifact(model, data.label_info, uri),
+            lambda uri: save_model_artifact(model, data.label_info, uri, preprocess),
             final,
             {spec.MODEL_TYPE_PROPERTY: described},
             OWNER,
@@ -146,36 +147,46 @@ def _described(p: Mapping[str, Any], base: Any | None) -> str:
     return f"fine-tuned from {base.uri}" if base is not None else describe_model(p)
 
 
-def _initial_model(p: Mapping[str, Any], data: StreamedSplits, base: Any | None) -> Any:
+def _initial_model(
+    p: Mapping[str, Any], data: StreamedSplits, base: Any | None
+) -> tuple[Any, Callable[[Any], Any] | None]:
     """The model to train, after seeding Keras: the model module's for the data
     (its sizes and the train split's statistics), or the body of `base` under a
-    fresh head."""
+    fresh head; and the module's input preprocessing (None without one)."""
     import keras
 
     keras.utils.set_random_seed(int(p[spec.SEED_KEY]))
+    train = data.summaries[TRAIN_SPLIT]
+    module = model_functions(
+        p, ModelSpec(data.label_info, train.feature_mean, train.feature_variance)
+    )
     if base is not None:
         logging.info("%s: fine-tuning the body of %s under a new head", OWNER, base.uri)
-        return fine_tuning_model(p, base.uri, data.label_info.num_classes)
-    train = data.summaries[TRAIN_SPLIT]
-    model = model_builder(
-        p, ModelSpec(data.label_info, train.feature_mean, train.feature_variance)
-    )()
-    check_model_dims(model, as_dims(data.label_info))
-    return model
+        return fine_tuning_model(p, base.uri, data.label_info.num_classes), module.preprocess
+    return module.build(), module.preprocess
 
 
-def _fit(model: Any, data: StreamedSplits, p: Mapping[str, Any], log_dir: str, strategy: Any):
+def _fit(
+    model: Any,
+    data: StreamedSplits,
+    p: Mapping[str, Any],
+    log_dir: str,
+    strategy: Any,
+    preprocess: Callable[[Any], Any] | None,
+):
     """`model.fit_batches` on the shuffled train split (seeded), validated on the
     eval split, bounded by `train_steps` when set, on every replica of
-    `strategy` (`batch_size` is the global batch); TensorBoard logs in `log_dir`."""
+    `strategy` (`batch_size` is the global batch), the batches preprocessed
+    by the module's `preprocess` when it has one; TensorBoard logs in `log_dir`."""
     import keras
 
     epochs, batch_size = p[spec.EPOCHS_KEY], p[spec.BATCH_SIZE_KEY]
     seed = int(p[spec.SEED_KEY])
     validation = None
     if EVAL_SPLIT in data.summaries:
-        validation = data.batches(
-            EVAL_SPLIT, batch_size, cache=data.fits_in(EVAL_SPLIT, CACHE_BYTES)
+        validation = preprocessed(
+            data.batches(EVAL_SPLIT, batch_size, cache=data.fits_in(EVAL_SPLIT, CACHE_BYTES)),
+            preprocess,
         )
     # One repeating stream for the whole run: a fresh iterator per epoch costs
     # tens of milliseconds, which dominates many epochs of a small (distilled)
@@ -187,6 +198,7 @@ def _fit(model: Any, data: StreamedSplits, p: Mapping[str, Any], log_dir: str, s
         cache=data.fits_in(TRAIN_SPLIT, CACHE_BYTES),
         repeat=True,
     )
+    train = preprocessed(train, preprocess)
     return fit_batches(
         model,
         train,

@@ -44,7 +44,7 @@ def serving_dir(model_uri: str) -> str:
     return os.path.join(model_uri, SERVING_DIR)
 
 
-def export_serving_model(model, info: DatasetInfo, export_dir: str) -> str:
+def export_serving_model(model, info: DatasetInfo, export_dir: str, preprocess=None) -> str:
     """Saves `model` as a SavedModel with the serving contract above.
 
     Args:
@@ -53,6 +53,9 @@ def export_serving_model(model, info: DatasetInfo, export_dir: str) -> str:
       info: the training data's `DatasetInfo` (feature keys and sizes).
       export_dir: the SavedModel directory to create (usually
         `serving_dir(model_artifact.uri)`).
+      preprocess: optional `fn(x) -> tensor`, a model module's
+        `preprocess_inputs`: traced into both signatures between the parsed
+        features and the model, so serving preprocesses as training did.
 
     Returns:
       `export_dir`.
@@ -69,6 +72,8 @@ def export_serving_model(model, info: DatasetInfo, export_dir: str) -> str:
             self.model = keras_model
 
         def _outputs(self, x):
+            if preprocess is not None:
+                x = preprocess(x)
             probabilities = tf.cast(self.model(x, training=False), tf.float32)
             return {
                 PROBABILITIES: probabilities,
@@ -108,11 +113,16 @@ def save_serving_module(module, info: DatasetInfo, export_dir: str) -> str:
     return export_dir
 
 
-def save_model_artifact(model, info: DatasetInfo, model_uri: str) -> str:
-    """Writes the whole `Model` artifact layout; returns the SavedModel dir."""
+def save_model_artifact(model, info: DatasetInfo, model_uri: str, preprocess=None) -> str:
+    """Writes the whole `Model` artifact layout; returns the SavedModel dir.
+
+    `preprocess` (a model module's `preprocess_inputs`, or None) goes into
+    the serving signatures (`export_serving_model`); the Keras file holds
+    the model alone, which takes the preprocessed inputs.
+    """
     import tensorflow as tf
 
-    path = export_serving_model(model, info, serving_dir(model_uri))
+    path = export_serving_model(model, info, serving_dir(model_uri), preprocess)
     keras_path = os.path.join(model_uri, KERAS_MODEL_PATH)
     tf.io.gfile.makedirs(os.path.dirname(keras_path))
     model.save(keras_path)

@@ -12,7 +12,18 @@ component's `custom_config` (a JSON object of the user's hyperparameters).
 The model takes the concatenated float32 features, [B, spec.input_dim], and
 returns class probabilities, [B, spec.num_classes] (a softmax head): the
 serving signature that the stock Evaluator and the Pusher read is built
-around it (`trainer.export`). The head is the layer named by the module's
+around it (`trainer.export`).
+
+Optionally, the module preprocesses the inputs in the graph::
+
+    def preprocess_inputs(x: tf.Tensor, spec: ModelSpec, config: dict) -> tf.Tensor
+
+from the features x float32 [B, spec.input_dim] to what the model takes
+(any shape [B, ...], e.g. images [B, H, W, C] scaled to [0, 1]). It runs in
+the input pipeline while training (in parallel with the steps, as TFX
+Transform's output would be read) and is saved into the serving signatures
+ahead of the model, so a served request is preprocessed exactly as the
+training batches were; `build_model` then builds a model from that shape. The head is the layer named by the module's
 optional `HEAD_LAYER` constant (default "probabilities", the built-in
 models' name): fine-tuning a pre-trained model (`Trainer(base_model=...)`)
 keeps everything below it and puts a fresh head of the new label space on
@@ -53,6 +64,7 @@ from frontier.components.common.errors import InputError
 from frontier.schemas.dataset import DatasetInfo
 
 BUILD_FN = "build_model"
+PREPROCESS_FN = "preprocess_inputs"  # optional: in-graph input preprocessing
 HEAD_ATTR = "HEAD_LAYER"  # optional module constant: the name of the model's softmax head
 DEFAULT_HEAD_LAYER = "probabilities"  # the built-in models' (model.HEAD_LAYER)
 MODULE_FILE_KEY = "module_file"  # TFX's names: udf_utils reads these keys
@@ -224,12 +236,29 @@ def describe_model(params: Mapping[str, Any]) -> str:
     return params.get(MODULE_FILE_KEY) or params.get(MODULE_PATH_KEY) or params["model_type"]
 
 
-def model_builder(params: Mapping[str, Any], spec: ModelSpec) -> Callable[[], Any]:
-    """`() -> keras.Model` from a trainer component's parameters, for `spec`.
+@dataclasses.dataclass(frozen=True)
+class ModelFunctions:
+    """What a trainer takes from its model module, bound to the data's `ModelSpec`.
+
+    Attributes:
+      build: `() -> keras.Model`, checked (`ModelModule.build`).
+      preprocess: the module's `preprocess_inputs` as `fn(x) -> tensor`
+        (float32 [B, input_dim] -> the model's input), or None.
+    """
+
+    build: Callable[[], Any]
+    preprocess: Callable[[Any], Any] | None
+
+
+def model_functions(params: Mapping[str, Any], spec: ModelSpec) -> ModelFunctions:
+    """The model module of a trainer component's parameters, bound to `spec`.
 
     The module is `module_file` or `module_path`, else the built-in
     `model_type` with `hidden_units` in its config; `custom_config` is its
     config.
+
+    Raises:
+      InputError: see `load_model_module` and `ModelModule.preprocessor`.
     """
     from absl import logging
 
@@ -242,7 +271,13 @@ def model_builder(params: Mapping[str, Any], spec: ModelSpec) -> Callable[[], An
     if not uses_module(params):
         config = {"hidden_units": list(parse_hidden_units(params["hidden_units"])), **config}
     logging.info("model module %s, custom_config %s", module.name, config)
-    return lambda: module.build(spec, config)
+    preprocess = module.preprocessor(spec, config)
+    return ModelFunctions(lambda: module.build(spec, config, preprocess), preprocess)
+
+
+def model_builder(params: Mapping[str, Any], spec: ModelSpec) -> Callable[[], Any]:
+    """`() -> keras.Model` from a trainer component's parameters (`model_functions`)."""
+    return model_functions(params, spec).build
 
 
 @dataclasses.dataclass(frozen=True)
@@ -254,19 +289,61 @@ class ModelModule:
       build_fn: its `build_model(spec, config)`.
       head_layer: the name of its models' softmax head (the module's
         `HEAD_LAYER`, default "probabilities"): what fine-tuning replaces.
+      preprocess_fn: its `preprocess_inputs(x, spec, config)`, or None.
     """
 
     name: str
     build_fn: Callable[[ModelSpec, dict[str, Any]], Any]
     head_layer: str = DEFAULT_HEAD_LAYER
+    preprocess_fn: Callable[..., Any] | None = None
 
-    def build(self, spec: ModelSpec, config: Mapping[str, Any]) -> Any:
+    def preprocessor(
+        self, spec: ModelSpec, config: Mapping[str, Any]
+    ) -> Callable[[Any], Any] | None:
+        """`preprocess_inputs` bound to (spec, config) as `fn(x) -> tensor`, or
+        None without one; tried once on a batch of zeros [2, input_dim].
+
+        Raises:
+          InputError: naming the module and `preprocess_inputs` when it
+            raises, or returns something other than a float tensor [2, ...].
+        """
+        if self.preprocess_fn is None:
+            return None
+        import tensorflow as tf
+
+        fn, config = self.preprocess_fn, dict(config)
+        where = f"{self.name}: {PREPROCESS_FN}"
+        expected = "a function from float32 features [B, spec.input_dim] to a float tensor [B, ...]"
+        try:
+            probe = fn(tf.zeros([2, spec.input_dim], tf.float32), spec, config)
+        except InputError:
+            raise
+        except Exception as e:  # the user's code: say whose it was
+            raise InputError(
+                f"{where} raised {type(e).__name__}: {e}", column=PREPROCESS_FN, expected=expected
+            ) from e
+        if not (tf.is_tensor(probe) and probe.dtype.is_floating and probe.shape[:1] == [2]):
+            raise InputError(
+                f"{where} returned {type(probe).__name__} "
+                f"{getattr(probe, 'shape', '')} for a batch of 2",
+                column=PREPROCESS_FN,
+                expected=expected,
+            )
+        return lambda x: fn(x, spec, config)
+
+    def build(
+        self,
+        spec: ModelSpec,
+        config: Mapping[str, Any],
+        preprocess: Callable[[Any], Any] | None = None,
+    ) -> Any:
         """Calls `build_model(spec, config)` and checks what it returns.
 
         Raises:
           InputError: naming the module and `build_model` when it raises, or
-            returns something other than a `keras.Model` from
-            [B, spec.input_dim] to [B, spec.num_classes].
+            returns something other than a `keras.Model` from the inputs
+            ([B, spec.input_dim], or what `preprocess` makes of them) to
+            [B, spec.num_classes].
         """
         import keras
 
@@ -287,15 +364,27 @@ class ModelModule:
                 column=BUILD_FN,
                 expected="a keras.Model",
             )
-        got = (model.input_shape[-1], model.output_shape[-1])
-        if got != (spec.input_dim, spec.num_classes):
+        inputs = _input_shape(spec, preprocess)
+        got = (tuple(model.input_shape[1:]), model.output_shape[-1])
+        if got != (inputs, spec.num_classes):
+            what = "the data's features" if preprocess is None else f"{PREPROCESS_FN}'s output"
             raise InputError(
-                f"{where} returned a model from {got[0]} inputs to {got[1]} outputs",
+                f"{where} returned a model from inputs {got[0]} to {got[1]} outputs",
                 column=BUILD_FN,
-                expected=f"a model from {spec.input_dim} inputs to {spec.num_classes} "
-                "class probabilities (the data's features and classes)",
+                expected=f"a model from inputs {inputs} ({what}) to {spec.num_classes} "
+                "class probabilities (the data's classes)",
             )
         return model
+
+
+def _input_shape(spec: ModelSpec, preprocess: Callable[[Any], Any] | None) -> tuple[int, ...]:
+    """The model's input shape without the batch axis: (input_dim,), or what
+    `preprocess` makes of a batch of features."""
+    if preprocess is None:
+        return (spec.input_dim,)
+    import tensorflow as tf
+
+    return tuple(int(d) for d in preprocess(tf.zeros([2, spec.input_dim], tf.float32)).shape[1:])
 
 
 def load_model_module(
@@ -343,11 +432,19 @@ def load_model_module(
         )
     # The module's own namespace: read once, so a custom Keras object it
     # registers is registered once per load.
-    head = getattr(build_fn, "__globals__", {}).get(HEAD_ATTR, DEFAULT_HEAD_LAYER)
+    namespace = getattr(build_fn, "__globals__", {})
+    head = namespace.get(HEAD_ATTR, DEFAULT_HEAD_LAYER)
+    preprocess = namespace.get(PREPROCESS_FN)
+    if preprocess is not None and not callable(preprocess):
+        raise InputError(
+            f"{name}: {PREPROCESS_FN} is {type(preprocess).__name__}, not a function",
+            column=PREPROCESS_FN,
+            expected=f"{PREPROCESS_FN}(x, spec, config) -> tf.Tensor",
+        )
     if not isinstance(head, str) or not head:
         raise InputError(
             f"{name}: {HEAD_ATTR} is {head!r}",
             column=HEAD_ATTR,
             expected="the name of the model's softmax head layer",
         )
-    return ModelModule(name, build_fn, head)
+    return ModelModule(name, build_fn, head, preprocess)

@@ -116,6 +116,16 @@ def gather_global(values):
     return context.all_gather(values, axis=0), offset
 
 
+def preprocessed(batches, preprocess: Callable[[Any], Any] | None):
+    """`batches` (x, ...) with x replaced by `preprocess(x)` (a model module's
+    `preprocess_inputs`), mapped in the input pipeline; unchanged without one."""
+    if preprocess is None:
+        return batches
+    return batches.map(
+        lambda x, *rest: (preprocess(x), *rest), num_parallel_calls=2, deterministic=True
+    )
+
+
 def example_losses(probabilities, targets):
     """Cross-entropy of each example: float32 [b] from probabilities and
     (soft) targets, both [b, C]; probabilities floored at `PROB_FLOOR`."""

@@ -10,10 +10,12 @@ from conftest import TINY_NETWORK, examples_artifact, run_executor
 
 from frontier.components.common.errors import InputError
 
-# A user's module: a small CNN with a custom layer, sized from the spec and
+# A user's module: a small CNN with a custom layer and its own in-graph
+# preprocessing (flat features -> scaled images), sized from the spec and
 # configured by custom_config.
 USER_MODULE = '''
 import keras
+import tensorflow as tf
 
 
 class Scale(keras.layers.Layer):
@@ -30,11 +32,14 @@ class Scale(keras.layers.Layer):
         return {**super().get_config(), "factor": self.factor}
 
 
+def preprocess_inputs(x, spec, config):
+    """In the graph: the flat pixels (0..16) as images scaled to [0, 1]."""
+    return tf.reshape(x / 16.0, [-1, *spec.image_shape])
+
+
 def build_model(spec, config):
-    height, width, channels = spec.image_shape
-    inputs = keras.Input(shape=(spec.input_dim,), name="x")
-    h = Scale(1.0 / 16.0)(inputs)
-    h = keras.layers.Reshape((height, width, channels))(h)
+    inputs = keras.Input(shape=spec.image_shape, name="image")
+    h = Scale(2.0)(inputs)
     h = keras.layers.Conv2D(config.get("filters", 8), 3, padding="same", activation="relu")(h)
     h = keras.layers.Flatten()(h)
     outputs = keras.layers.Dense(spec.num_classes, activation="softmax", name="probabilities")(h)
@@ -68,6 +73,17 @@ def test_trainer_and_ciw_train_a_user_module(tmp_path, digits_examples_uri):
     accuracy = float(np.mean(served["classes"] == served["label"]))
     assert accuracy == pytest.approx(trained.get_float_custom_property("eval_accuracy"), abs=1e-6)
     assert accuracy > 0.5  # the CNN learned the digits, through the served signature
+    # The preprocessing is in the SavedModel: serving raw features equals the
+    # Keras model on preprocessed images.
+    from frontier.components.common.examples_io import load_split
+    from frontier.components.trainer import load_keras_model, load_serving_signature
+
+    x = load_split(digits_examples_uri, "eval")["x"][:16]
+    raw = load_serving_signature(trained.uri, "serving_features")(x=x)["probabilities"]
+    keras_model = load_keras_model(trained.uri)
+    np.testing.assert_allclose(
+        raw, keras_model.predict((x / 16.0).reshape(-1, 8, 8, 1), verbose=0), rtol=1e-5, atol=1e-6
+    )
 
     config = {**dict(CiwConfig(epochs=3, burn_in=5).__dict__), **TINY_NETWORK, **user}
     ciw = run_executor(CiwExecutor, tmp_path / "ciw", {ciw_spec.EXAMPLES_KEY: examples}, config)[
@@ -134,6 +150,37 @@ def test_bad_modules_are_refused_naming_module_and_function(tmp_path, digits_exa
     )
     with pytest.raises(InputError, match=r"raising\.py: build_model raised KeyError"):
         load_model_module(module_file=raising).build(spec, {})
+    bad_preprocess = _write(
+        tmp_path / "bad_preprocess.py",
+        """
+        def preprocess_inputs(x, spec, config):
+            return [1, 2]
+
+        def build_model(spec, config):
+            return None
+        """,
+    )
+    module = load_model_module(module_file=bad_preprocess)
+    with pytest.raises(InputError, match=r"bad_preprocess\.py: preprocess_inputs returned list"):
+        module.preprocessor(spec, {})
+    flat_model = wrong.replace("wrong.py", "flat.py")
+    _write(
+        tmp_path / "flat.py",
+        """
+        import keras
+        import tensorflow as tf
+
+        def preprocess_inputs(x, spec, config):
+            return tf.reshape(x, [-1, 8, 8, 1])
+
+        def build_model(spec, config):
+            inputs = keras.Input(shape=(spec.input_dim,))
+            return keras.Model(inputs, keras.layers.Dense(10, activation="softmax")(inputs))
+        """,
+    )
+    module = load_model_module(module_file=flat_model)
+    with pytest.raises(InputError, match=r"inputs \(64,\) to 10.*\(8, 8, 1\) \(preprocess_inputs"):
+        module.build(spec, {}, module.preprocessor(spec, {}))
     for bad in ("[1, 2]", "{not json", "3"):
         with pytest.raises(InputError, match="custom_config"):
             parse_custom_config(bad)
