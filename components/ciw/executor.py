@@ -83,8 +83,8 @@ class _EpochLogger:
     def __init__(self, method: str, epochs: int) -> None:
         self.method, self.epochs = method, epochs
 
-    def __call__(self, epoch: int, logs: Mapping[str, float]) -> None:
-        metrics = " ".join(f"{k}={float(v):.4f}" for k, v in sorted(logs.items()))
+    def __call__(self, epoch: int, logs: Mapping[str, float] | None) -> None:
+        metrics = " ".join(f"{k}={float(v):.4f}" for k, v in sorted((logs or {}).items()))
         logging.info(
             "%s (%s): epoch %d/%d: %s", OWNER, self.method, epoch + 1, self.epochs, metrics
         )
@@ -248,11 +248,7 @@ def _train(
         validation_batches=validation,
         callbacks=[
             keras.callbacks.TensorBoard(log_dir=log_dir),
-            keras.callbacks.LambdaCallback(
-                on_epoch_end=lambda epoch, logs: _EpochLogger(config.method, config.epochs)(
-                    epoch, logs or {}
-                )
-            ),
+            keras.callbacks.LambdaCallback(on_epoch_end=_EpochLogger(config.method, config.epochs)),
         ],
     )
     if not noisy:  # the "true" labels were the labels: nothing to say about noise

@@ -220,7 +220,7 @@ def ciw_objective(config: CiwConfig, num_classes: int, total_steps: int) -> Call
     """
     import tensorflow as tf
 
-    from frontier.components.trainer.step import gather_global, replica_total
+    from frontier.components.trainer.step import cross_entropy, gather_global, replica_total
 
     method = config.method
     lam, burn_in, anneal_steps = config.lam_schedule(total_steps)
@@ -252,15 +252,8 @@ def ciw_objective(config: CiwConfig, num_classes: int, total_steps: int) -> Call
     def objective(classifier, x, y, step, seed):
         targets = tf.one_hot(y, num_classes)
         ones = tf.ones([tf.shape(y)[0]], tf.float32)
-        if method == CE:
-            probabilities = classifier(x, training=True)
-            losses = tf.reduce_sum(targets * W.per_class_losses(probabilities), -1)
-            count = replica_total(tf.cast(tf.shape(y)[0], tf.float32))
-            return {
-                "loss": tf.reduce_sum(losses) / count,
-                "weights": ones,
-                "probabilities": probabilities,
-            }
+        if method == CE:  # the Trainer's objective
+            return cross_entropy(classifier, x, y, step, seed)
         if method == MIXUP:
             clean = tf.stop_gradient(classifier(x, training=False))
             return {
