@@ -1,9 +1,10 @@
 """A split as a stream of batches (`tf.data`), never held whole in memory.
 
 `batches` reads an `Examples` split's GZIP TFRecords with parallel
-interleaved reads, an optional seeded shuffle buffer, batching, parsing
-(`examples_io.feature_spec`) and prefetching, and yields (x float32 [B, D],
-y int64 [B]) as Keras' `fit` takes them: the features concatenated in
+interleaved reads, an optional seeded shuffle buffer, batching, parsing and
+decoding (`examples_io.parse_examples`: either feature layout, compact images
+decoded to floats) and prefetching, and yields (x float32 [B, D], y int64
+[B]) as Keras' `fit` takes them: the features concatenated in
 `DatasetInfo.feature_keys` order, as `examples_io.load_split` returns them.
 
 `summarize` is the one pass that what used to need the whole split takes
@@ -23,7 +24,12 @@ import dataclasses
 import numpy as np
 
 from frontier.components.common.errors import InputError
-from frontier.components.common.examples_io import feature_spec, split_files, split_uri
+from frontier.components.common.examples_io import (
+    FEATURES,
+    parse_examples,
+    split_files,
+    split_uri,
+)
 from frontier.schemas.dataset import LABEL_KEY, DatasetInfo
 
 DEFAULT_SHUFFLE_BUFFER = 10_000  # serialized examples held for shuffling
@@ -72,7 +78,6 @@ def batches(
     import tensorflow as tf
 
     files = split_files(examples_uri, split)
-    spec = feature_spec(info)
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle_seed is not None:
         ds = ds.shuffle(len(files), seed=shuffle_seed, reshuffle_each_iteration=True)
@@ -88,17 +93,10 @@ def batches(
         ds = ds.shuffle(shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=True)
 
     def parse(serialized):
-        parsed = tf.io.parse_example(serialized, spec)
-        x = tf.concat(
-            [
-                tf.reshape(parsed[key], [-1, dim])
-                for key, dim in zip(info.feature_keys, info.feature_dims, strict=True)
-            ],
-            axis=1,
-        )
+        parsed = parse_examples(serialized, info)
         if also_label is None:
-            return x, parsed[label_key]
-        return x, parsed[label_key], parsed[also_label]
+            return parsed[FEATURES], parsed[label_key]
+        return parsed[FEATURES], parsed[label_key], parsed[also_label]
 
     ds = ds.batch(batch_size).map(parse, num_parallel_calls=PREFETCH_BATCHES, deterministic=True)
     if repeat:

@@ -31,7 +31,8 @@ and whitening; then the kernel against the (preprocessed) support.
 Serving contract: the Trainer's (`frontier.components.trainer.export`),
 signature `serving_default`:
   input  `examples`: string [N], serialized `tf.Example`s carrying the float
-         feature keys of `dataset_info.json` (other keys are ignored);
+         feature keys of `dataset_info.json` (other keys are ignored), or for
+         image data the compact uint8 layout (`examples_io.serving_spec`);
   output `scores`: float32 [N, C], the raw KRR outputs, on the scale of the
          centred one-hot targets (1 - 1/C for the class, -1/C elsewhere);
          `probabilities`: float32 [N, C], `scores_to_probabilities(scores)`;
@@ -316,13 +317,11 @@ def _serving_module(model: KrrModel, info: DatasetInfo):
     the preprocessing as variables, and the two serving functions."""
     import tensorflow as tf
 
-    from frontier.components.common.examples_io import feature_spec
+    from frontier.components.common.examples_io import parse_serving_features
 
     dim, num_classes = info.input_dim, model.num_classes
     kernel_tf = _converted_kernel(model, dim)
     block = serving_block_rows(model.spec, model.image_shape, len(model.support))
-    parse_spec = {k: v for k, v in feature_spec(info).items() if k in info.feature_keys}
-    keys = tuple(info.feature_keys)
 
     class _KrrServing(tf.Module):
         def __init__(self):
@@ -354,11 +353,7 @@ def _serving_module(model: KrrModel, info: DatasetInfo):
             input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)], autograph=False
         )
         def serve_examples(self, examples):
-            parsed = tf.io.parse_example(examples, parse_spec)
-            x = tf.concat(
-                [tf.reshape(parsed[k], [-1, parse_spec[k].shape[0]]) for k in keys], axis=1
-            )
-            return self._outputs(x)
+            return self._outputs(parse_serving_features(examples, info))
 
         @tf.function(
             input_signature=[tf.TensorSpec([None, dim], tf.float32, name="x")], autograph=False

@@ -13,7 +13,11 @@ Layout of a frontier `Model` artifact (what `Trainer` writes):
 Serving contract (signature `serving_default`):
   input  `examples`: string [N], serialized `tf.Example`s carrying the float
          feature keys of `dataset_info.json` (role keys such as `label` may
-         be present and are ignored);
+         be present and are ignored); for data of one feature key (every
+         image data set) each example may instead carry the image in the
+         compact layout (`key/uint8` bytes and `key/divisor`, see
+         `frontier.schemas.dataset`), whichever layout the model was
+         trained on (`examples_io.serving_spec`);
   output `probabilities`: float32 [N, C] softmax class probabilities;
          `classes`: int64 [N] argmax class id.
 A second signature `serving_features` takes the concatenated float input
@@ -27,7 +31,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from frontier.components.common.examples_io import feature_spec, split_files
+from frontier.components.common.examples_io import (
+    feature_spec,
+    parse_serving_features,
+    split_files,
+)
 from frontier.schemas.dataset import BYTES_ROLE_KEYS, EVAL_SPLIT, INT_ROLE_KEYS, DatasetInfo
 
 SERVING_DIR = "Format-Serving"  # == tfx.utils.path_utils.serving_model_dir(uri) - uri
@@ -62,10 +70,6 @@ def export_serving_model(model, info: DatasetInfo, export_dir: str, preprocess=N
     """
     import tensorflow as tf
 
-    # Only the features: serving requests carry no labels or ids.
-    spec = {k: v for k, v in feature_spec(info).items() if k in info.feature_keys}
-    keys = tuple(info.feature_keys)
-
     class _ServingModule(tf.Module):
         def __init__(self, keras_model):
             super().__init__(name="frontier_serving")
@@ -83,9 +87,7 @@ def export_serving_model(model, info: DatasetInfo, export_dir: str, preprocess=N
         # TFMA matches the signature's arguments by name: the first must be `self`.
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
         def serve_examples(self, examples):
-            parsed = tf.io.parse_example(examples, spec)
-            x = tf.concat([tf.reshape(parsed[k], [-1, spec[k].shape[0]]) for k in keys], axis=1)
-            return self._outputs(x)
+            return self._outputs(parse_serving_features(examples, info))
 
         @tf.function(input_signature=[tf.TensorSpec([None, info.input_dim], tf.float32, name="x")])
         def serve_features(self, x):
