@@ -16,10 +16,12 @@ from tfx.proto import example_gen_pb2
 
 from frontier.components.common.errors import raise_unwrapped
 from frontier.components.common.examples_io import (
-    feature_spec,
+    FEATURES,
+    parse_examples,
     remove_split_outputs,
     serialize_example,
     set_examples_properties,
+    split_features,
     split_uri,
 )
 from frontier.components.common.executor import BeamComponentExecutor, Job
@@ -418,17 +420,19 @@ class Executor(BeamComponentExecutor):
 
     @staticmethod
     def _read_samples(path: str, info: DatasetInfo) -> list[dict[str, Any]]:
-        """The sample rows (a few per class), parsed with `info`'s feature spec:
-        float32 vectors, int class ids, str ids; sorted by (label, example id)."""
+        """The sample rows (a few per class), parsed and decoded in `info`'s
+        layout (`parse_examples`): float32 vectors, int class ids, str ids;
+        sorted by (label, example id)."""
         if not tf.io.gfile.exists(path):
             return []
         records = list(tf.data.TFRecordDataset(path).as_numpy_iterator())
         if not records:
             return []
-        parsed = {k: v.numpy() for k, v in tf.io.parse_example(records, feature_spec(info)).items()}
+        parsed = {k: v.numpy() for k, v in parse_examples(records, info).items()}
+        features = split_features(parsed[FEATURES], info)
         rows = []
         for i in range(len(records)):
-            row: dict[str, Any] = {k: parsed[k][i] for k in info.feature_keys}
+            row: dict[str, Any] = {k: features[k][i] for k in info.feature_keys}
             for key in info.role_keys:
                 value = parsed[key][i]
                 row[key] = value.decode() if key in BYTES_ROLE_KEYS else int(value)

@@ -52,8 +52,10 @@ from frontier.schemas.dataset import (
     CLIENT_ID_KEY,
     EXAMPLE_ID_KEY,
     LABEL_KEY,
+    MAX_UINT8,
     ROLE_KEYS,
     TRUE_LABEL_KEY,
+    UINT8_ENCODING,
     WEAK_LABEL_KEY,
     DatasetInfo,
 )
@@ -84,6 +86,10 @@ class SourcePlan:
         or None; with it every split carries the clean label as `true_label`.
       client_partition: the synthetic clients (`clients.ClientPartition`), or
         None; with it every split carries a generated `client_id`.
+      image_encoding, pixel_divisor: how the image is stored
+        (`DatasetInfo.image_encoding`): the compact "uint8" layout for image
+        folders (divisor 255: pixels are read as uint8 / 255) and for one
+        NPZ uint8 image array (divisor 1); None (float32) for the rest.
     """
 
     format: str
@@ -104,6 +110,8 @@ class SourcePlan:
     num_files: int = 1
     label_noise: LabelNoise | None = None
     client_partition: ClientPartition | None = None
+    image_encoding: str | None = None
+    pixel_divisor: int | None = None
 
     @property
     def role_keys(self) -> tuple[str, ...]:
@@ -160,6 +168,8 @@ class SourcePlan:
             split_counts=dict(split_counts or {}),
             class_counts={k: tuple(int(c) for c in v) for k, v in (class_counts or {}).items()},
             source=self.describe(),
+            image_encoding=self.image_encoding,
+            pixel_divisor=self.pixel_divisor,
         )
 
 
@@ -384,6 +394,8 @@ def _plan_images(config: spec.IngestConfig, root: str, class_dirs: list[str]) ->
         color_mode=config.color_mode,
         first_image=(relative(first, root), width, height),
         num_files=len(files),
+        image_encoding=UINT8_ENCODING,  # `readers._read_image`: uint8 pixels / 255
+        pixel_divisor=MAX_UINT8,
     )
 
 
@@ -393,6 +405,7 @@ def _plan_npz(config: spec.IngestConfig, root: str, files: list[str]) -> SourceP
     feature_columns = tuple(config.feature_columns or spec.NPZ_DEFAULT_FEATURE_ARRAYS)
     plan = _file_plan(config, spec.NPZ, root, files, feature_columns)
     shapes: dict[str, tuple[int, ...]] = {}
+    dtypes: set[np.dtype] = set()
     first_file: dict[str, str] = {}
     total = 0
     for f in files:
@@ -402,7 +415,7 @@ def _plan_npz(config: spec.IngestConfig, root: str, files: list[str]) -> SourceP
         check_columns(f, names, plan.needed_columns, config, kind="array")
         n = None
         for col in plan.needed_columns:
-            shape, _ = headers[col]
+            shape, dtype = headers[col]
             if not shape:
                 raise InputError(
                     "array is a scalar", file=f, column=col, expected="an array of shape (N, ...)"
@@ -426,6 +439,7 @@ def _plan_npz(config: spec.IngestConfig, root: str, files: list[str]) -> SourceP
                     )
                 shapes.setdefault(col, shape[1:])
                 first_file.setdefault(col, f)
+                dtypes.add(np.dtype(dtype))
             elif len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
                 raise InputError(
                     f"role array has shape {shape}",
@@ -444,4 +458,13 @@ def _plan_npz(config: spec.IngestConfig, root: str, files: list[str]) -> SourceP
             image_shape = (shape[0], shape[1], 1)
         elif len(shape) == 3:
             image_shape = tuple(shape)
-    return dataclasses.replace(plan, feature_dims=dims, image_shape=image_shape)
+    # One uint8 image array in every file: its integers k are stored as they are
+    # (the float32 layout would hold float32(k); decoded k / 1 is the same value).
+    compact = image_shape is not None and dtypes == {np.dtype(np.uint8)}
+    return dataclasses.replace(
+        plan,
+        feature_dims=dims,
+        image_shape=image_shape,
+        image_encoding=UINT8_ENCODING if compact else None,
+        pixel_divisor=1 if compact else None,
+    )

@@ -79,6 +79,13 @@ def counts_table(info: DatasetInfo) -> str:
     return html.table(["class", *splits], rows)
 
 
+def _storage(info: DatasetInfo) -> str:
+    """How the features are stored (`DatasetInfo.image_encoding`), in words."""
+    if info.compact:
+        return f"uint8 bytes, decoded as k / {info.pixel_divisor}"
+    return "float32 values"
+
+
 def image_grid(info: DatasetInfo, samples: Mapping[int, Sequence[np.ndarray]]) -> str:
     """A grid, one row per class, of sample images given as flat [H*W*C] vectors in [0, 1]
     (any range is shown scaled to its min..max)."""
@@ -276,6 +283,7 @@ def build_report(
                     ("classes", info.num_classes),
                     ("input length", info.input_dim),
                     ("image shape (H, W, C)", info.image_shape or "-"),
+                    ("stored as", _storage(info)),
                 ],
             ),
         ),

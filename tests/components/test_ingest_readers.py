@@ -125,6 +125,7 @@ def test_npz_round_trip_images_from_3d_array(tmp_path):
     )
     assert info.feature_keys == ("x",) and info.feature_dims == (20,)
     assert info.image_shape == (4, 5, 1)
+    assert info.image_encoding is None  # float pixels keep the float32 layout
     splits = load_all(examples.uri)
     check_consistent(info, splits)
     for eid, (s, j) in by_id(splits).items():
@@ -132,6 +133,33 @@ def test_npz_round_trip_images_from_3d_array(tmp_path):
         np.testing.assert_array_equal(splits[s]["x"][j], x[i].ravel())
         assert splits[s]["label"][j] == y[i]
     assert "data:image/png;base64" in page  # a grid of sample images
+
+
+def _stored_keys(examples_uri: str) -> list[str]:
+    """The feature keys of the first stored train example."""
+    import tensorflow as tf
+
+    from frontier.components.common.examples_io import split_files
+
+    files = split_files(examples_uri, "train")
+    record = next(iter(tf.data.TFRecordDataset(files, compression_type="GZIP"))).numpy()
+    return sorted(tf.train.Example.FromString(record).features.feature)
+
+
+def test_npz_uint8_images_are_stored_compact(tmp_path):
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 256, size=(30, 4, 5, 3), dtype=np.uint8)
+    np.savez(tmp_path / "d.npz", x=x, y=np.arange(30) % 2)
+    examples, info, _ = run_executor(
+        tmp_path, source=str(tmp_path / "d.npz"), label_column="y", classes=["0", "1"]
+    )
+    assert info.image_shape == (4, 5, 3)
+    assert (info.image_encoding, info.pixel_divisor) == ("uint8", 1)
+    assert _stored_keys(examples.uri) == ["example_id", "label", "x/divisor", "x/uint8"]
+    splits = load_all(examples.uri)
+    for eid, (s, j) in by_id(splits).items():
+        i = int(eid.split("#")[1]) - 1
+        np.testing.assert_array_equal(splits[s]["x"][j], x[i].ravel().astype(np.float32))
 
 
 def test_tfrecord_round_trip(tmp_path):
@@ -175,14 +203,18 @@ def test_image_folder_round_trip_rgb(tmp_path):
     )
     assert info.feature_keys == ("image",) and info.image_shape == (2, 3, 3)
     assert info.class_names == ("cat", "dog")
+    # Stored compact (uint8 bytes, divisor 255), read back as the float32 pixels / 255.
+    assert (info.image_encoding, info.pixel_divisor) == ("uint8", 255)
+    assert _stored_keys(examples.uri) == ["example_id", "image/divisor", "image/uint8", "label"]
     splits = load_all(examples.uri)
     check_consistent(info, splits)
     index = by_id(splits)
     assert sorted(index) == sorted(pixels)
     for rel, (s, j) in index.items():
-        np.testing.assert_allclose(splits[s]["x"][j], pixels[rel].ravel() / 255.0, atol=1e-6)
+        np.testing.assert_array_equal(splits[s]["x"][j], pixels[rel].ravel() / np.float32(255))
         assert splits[s]["label"][j] == ("cat", "dog").index(rel.split("/")[0])
     assert "data:image/png;base64" in page
+    assert "uint8 bytes, decoded as k / 255" in page
 
 
 def test_image_folder_grayscale_converts_rgb_files(tmp_path):
