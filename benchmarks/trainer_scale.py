@@ -1,26 +1,72 @@
-"""The Trainer's memory against the size of its data: N and 8N examples, side by side.
+"""The Trainer at scale: its memory at N and 8N examples, and its training speed
+against the stock TFX Trainer's on the same Examples, side by side in one run.
 
-What is measured
-----------------
+The data
+--------
 Synthetic 28x28 grayscale images (784 float32 features, 10 classes: a
 class-dependent blob plus seeded noise, so the model has something to
 learn), written as frontier `Examples` (GZIP TFRecords of `tf.Example`, 8
-shards) with N and with 8N training examples and 1,000 eval examples. For
-each size, the Trainer's executor runs in a fresh Python process (the
+shards) with N and with 8N training examples and 1,000 eval examples.
+
+Memory
+------
+For each size, the Trainer's executor runs in a fresh Python process (the
 built-in MLP, one hidden layer of 64, batch 256, one epoch bounded by
 `train_steps` so both sizes take the same number of gradient steps; the
 checking pass and the final metrics read the whole split), and the process
-reports its own peak resident memory (`VmHWM` of /proc/self/status). The default N
-(80,000) makes the 8N split's float32 features 2.0 GB, more than the
-executor could hold beside TensorFlow if it loaded the split.
-
+reports its own peak resident memory (`VmHWM` of /proc/self/status). The
+default N (80,000) makes the 8N split's float32 features 2.0 GB, more than
+the executor could hold beside TensorFlow if it loaded the split.
 Reported: peak RSS in MB for N and 8N, their ratio `rss_ratio_8n_over_n`
 (the target is at most 1.3: memory does not grow with the data), the
 executor's wall time per size, and the bytes of the split per example.
 
+Speed against the stock TFX Trainer
+-----------------------------------
+One user model, two Trainers: a small ConvNet (`trainer_scale_module.py`:
+rescale, Conv2D 16 3x3, max-pool, Dense 64, softmax; Adam 1e-3,
+cross-entropy) trained for `STEPS` = 150 steps of batch 256 from the same
+seed, on the smaller of the two train splits that holds 150 full batches
+(the N split; the 8N one with --quick), validated on the eval split:
+
+- frontier: `frontier.components.trainer.executor.Executor().Do(...)` with
+  `module_file=trainer_scale_module.py` (its `build_model(spec, config)`),
+  `train_steps=150`, `epochs=1`;
+- stock TFX: `tfx.components.trainer.executor.GenericExecutor().Do(...)` with
+  `module_file=stock_tfx_trainer_module.py`, whose `run_fn` is written as
+  the TFX templates write it (tfx-bsl's `tf_dataset_factory` with
+  `TensorFlowDatasetOptions(batch_size=256, label_key=...)` and the schema of
+  a stock StatisticsGen + SchemaGen run on the same Examples, which runs once
+  beforehand and is timed apart, `stock_schema_s`; `model.fit(...,
+  steps_per_epoch=fn_args.train_steps)` with `TrainArgs(num_steps=150)` and
+  `EvalArgs(num_steps=4)`; a TensorBoard callback; a `serving_default` that
+  parses `tf.Example`s) and builds the model with the same function.
+
+Each run is a fresh Python process with the same environment (TensorFlow's
+default thread pools on both sides); the runs alternate (frontier, stock;
+stock, frontier; ...; `--rounds` each, default 5, 3 with --quick) and the
+figures are medians (`speed.round_ratios`: each round's own ratio). Both sides are timed the same way: the child wraps
+`keras.Model.fit` (each executor calls it once) to add a timing callback.
+
+- `examples_per_s_*`: 150 x 256 examples over the training phase, from
+  Keras' `on_train_begin` to the end of the 150th step (`on_train_batch_end`):
+  the input pipeline's start (shuffle buffer fill included), the step's
+  tracing and every gradient step; not the model's compile, nor the
+  validation pass after the last step. `examples_per_s_ratio_vs_stock_tfx`
+  is frontier's median over stock's (target: at least 1.0).
+- `steady_examples_per_s_*` (in `speed.medians`): steps 2 to 150 only
+  (no tracing, no pipeline warm-up).
+- `fit_s`: the whole `fit` call (the validation pass included).
+- `executor_s`: the whole executor's `Do`. frontier's does more than
+  stock's: a checking pass over each split (row checks, counts and the
+  standardisation statistics a module may use; stock TFX leaves this to
+  StatisticsGen), the final metrics over the whole train and eval splits,
+  the Keras model beside the SavedModel, and the page;
+  `executor_s_ratio_vs_stock_tfx` is given for information.
+
 Run:
-    .venv/bin/python benchmarks/trainer_scale.py            # N = 80,000 (about 10 min)
-    .venv/bin/python benchmarks/trainer_scale.py --quick    # N = 4,000 (smoke run)
+    .venv/bin/python benchmarks/trainer_scale.py            # N = 80,000 (about 12 min on 2 cores)
+    .venv/bin/python benchmarks/trainer_scale.py --quick    # N = 4,800 (about 4 min)
 
 Output: progress lines, then one JSON object.
 """
@@ -30,6 +76,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,18 +158,213 @@ print(json.dumps({"peak_rss_mb": int(status["VmHWM"].split()[0]) / 1024,
 """
 
 
-def run_trainer(examples_uri: str, out_dir: str) -> dict:
-    """The Trainer executor in a fresh process; its peak RSS, wall time, accuracy."""
-    tests = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
-    env = {**os.environ, "PYTHONPATH": tests, "TF_CPP_MIN_LOG_LEVEL": "2"}
+# Speed: both children time Keras' `fit` the same way, by wrapping `keras.Model.fit`
+# (the one fit of each executor) to add a timing callback: the training phase runs
+# from `on_train_begin` to the last `on_train_batch_end` (iterator start, pipeline
+# warm-up, tracing and every gradient step; not the validation pass after them).
+TIMED_FIT = """
+import json, os, sys, time, pathlib
+import keras
+
+FIT = {"steps": 0}
+
+
+class _Timer(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        FIT["begin"] = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        FIT.setdefault("first_step_end", now)
+        FIT["last_step_end"] = now
+        FIT["steps"] += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        FIT["val_accuracy"] = float((logs or {}).get("val_accuracy", float("nan")))
+
+
+_fit = keras.Model.fit
+
+
+def _timed_fit(self, *args, **kwargs):
+    kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), _Timer()]
+    start = time.perf_counter()
+    try:
+        return _fit(self, *args, **kwargs)
+    finally:
+        FIT["fit_s"] = time.perf_counter() - start
+
+
+keras.Model.fit = _timed_fit
+
+
+def report(executor_s, batch):
+    train_s = FIT["last_step_end"] - FIT["begin"]
+    steady_s = FIT["last_step_end"] - FIT["first_step_end"]
+    print(json.dumps({
+        "steps": FIT["steps"],
+        "train_s": train_s,
+        "examples_per_s": FIT["steps"] * batch / train_s,
+        "steady_examples_per_s": (FIT["steps"] - 1) * batch / steady_s,
+        "fit_s": FIT["fit_s"],
+        "executor_s": executor_s,
+        "val_accuracy": FIT.get("val_accuracy"),
+    }))
+"""
+
+# frontier's Trainer executor with the shared model module (`module_file`).
+FRONTIER_SPEED_CHILD = (
+    TIMED_FIT
+    + """
+from conftest import examples_artifact, run_executor
+from frontier.components.trainer.executor import Executor
+
+uri, out, module, config = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+params = {"model_type": "mlp", "hidden_units": "[64]", "learning_rate": config["learning_rate"],
+          "seed": config["seed"], "batch_size": config["batch_size"], "label_key": config["label_key"],
+          "epochs": 1, "train_steps": config["train_steps"], "module_file": module,
+          "custom_config": json.dumps(config["model"])}
+start = time.perf_counter()
+run_executor(Executor, pathlib.Path(out), {"examples": examples_artifact(uri)}, params)
+report(time.perf_counter() - start, config["batch_size"])
+"""
+)
+
+# The stock TFX Trainer's executor with the stock module's run_fn (`module_file`).
+STOCK_SPEED_CHILD = (
+    TIMED_FIT
+    + """
+from conftest import examples_artifact
+from tfx.components.trainer.executor import GenericExecutor
+from tfx.proto import trainer_pb2
+from tfx.types import standard_artifacts
+from tfx.utils import proto_utils
+
+uri, out, module, config = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+schema = standard_artifacts.Schema()
+schema.uri = config["schema_uri"]
+outputs = {"model": standard_artifacts.Model(), "model_run": standard_artifacts.ModelRun()}
+for key, artifact in outputs.items():
+    artifact.uri = os.path.join(out, key)
+    os.makedirs(artifact.uri)
+custom_config = {**config["model"], **{k: config[k] for k in (
+    "feature_key", "label_key", "image_shape", "num_classes", "batch_size", "learning_rate", "seed")}}
+start = time.perf_counter()
+GenericExecutor().Do(
+    {"examples": [examples_artifact(uri)], "schema": [schema]},
+    {key: [artifact] for key, artifact in outputs.items()},
+    {"train_args": proto_utils.proto_to_json(trainer_pb2.TrainArgs(num_steps=config["train_steps"])),
+     "eval_args": proto_utils.proto_to_json(trainer_pb2.EvalArgs(num_steps=config["eval_steps"])),
+     "module_file": module, "custom_config": json.dumps(custom_config)},
+)
+report(time.perf_counter() - start, config["batch_size"])
+"""
+)
+
+# What a stock TFX pipeline runs before its Trainer: StatisticsGen, then SchemaGen.
+SCHEMA_CHILD = """
+import json, os, sys, time
+from conftest import examples_artifact
+from tfx.components.schema_gen.executor import Executor as SchemaGen
+from tfx.components.statistics_gen.executor import Executor as StatisticsGen
+from tfx.types import standard_artifacts
+
+uri, out = sys.argv[1], sys.argv[2]
+start = time.perf_counter()
+statistics, schema = standard_artifacts.ExampleStatistics(), standard_artifacts.Schema()
+for name, artifact in (("statistics", statistics), ("schema", schema)):
+    artifact.uri = os.path.join(out, name)
+    os.makedirs(artifact.uri)
+StatisticsGen().Do({"examples": [examples_artifact(uri)]}, {"statistics": [statistics]},
+                   {"exclude_splits": "[]"})
+SchemaGen().Do({"statistics": [statistics]}, {"schema": [schema]},
+               {"infer_feature_shape": 1, "exclude_splits": "[]"})
+print(json.dumps({"schema_uri": schema.uri, "seconds": time.perf_counter() - start}))
+"""
+
+
+def _child_env() -> dict:
+    """The children's environment: tests/ (conftest's helpers) and benchmarks/
+    (the shared model module) importable, TensorFlow's C++ logs quiet."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    tests = os.path.join(os.path.dirname(here), "tests")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([tests, here]), "TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def _run_child(code: str, *args: str) -> dict:
+    """`code` in a fresh Python process; the JSON object of its last line."""
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, examples_uri, out_dir, str(BATCH), str(STEPS)],
-        env=env,
-        check=True,
+        [sys.executable, "-c", code, *args],
+        env=_child_env(),
+        check=False,
         capture_output=True,
         text=True,
     )
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-5000:])
+        raise RuntimeError(f"benchmark child failed with exit status {done.returncode}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_trainer(examples_uri: str, out_dir: str) -> dict:
+    """The Trainer executor in a fresh process; its peak RSS, wall time, accuracy."""
+    return _run_child(CHILD, examples_uri, out_dir, str(BATCH), str(STEPS))
+
+
+def speed_runs(examples_uri: str, out_dir: str, rounds: int) -> dict:
+    """Both Trainers on the same Examples, `rounds` times each, interleaved
+    (frontier first in even rounds, stock TFX first in odd ones), each run in
+    a fresh process; their runs and the medians."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    prepared = _run_child(SCHEMA_CHILD, examples_uri, os.path.join(out_dir, "stock_schema"))
+    print(
+        f"[trainer_scale] stock StatisticsGen + SchemaGen: {prepared['seconds']:.1f} s", flush=True
+    )
+    config = {
+        "feature_key": "pixels",
+        "label_key": "label",
+        "image_shape": [SIDE, SIDE, 1],
+        "num_classes": CLASSES,
+        "batch_size": BATCH,
+        "learning_rate": 0.001,
+        "seed": 0,
+        "train_steps": STEPS,
+        "eval_steps": -(-EVAL_EXAMPLES // BATCH),
+        "model": {"filters": 16, "hidden": 64},
+        "schema_uri": prepared["schema_uri"],
+    }
+    sides = {
+        "frontier": (FRONTIER_SPEED_CHILD, os.path.join(here, "trainer_scale_module.py")),
+        "stock_tfx": (STOCK_SPEED_CHILD, os.path.join(here, "stock_tfx_trainer_module.py")),
+    }
+    runs: dict[str, list[dict]] = {side: [] for side in sides}
+    for r in range(rounds):
+        for side in sides if r % 2 == 0 else reversed(sides):
+            code, module = sides[side]
+            out = os.path.join(out_dir, f"speed_{side}_{r}")
+            run = _run_child(code, examples_uri, out, module, json.dumps(config))
+            print(f"[trainer_scale] speed round {r} {side}: {json.dumps(run)}", flush=True)
+            if run["steps"] != STEPS:
+                raise RuntimeError(f"{side} took {run['steps']} steps, not {STEPS}")
+            runs[side].append(run)
+    medians = {
+        side: {k: statistics.median(run[k] for run in side_runs) for k in MEDIANS}
+        for side, side_runs in runs.items()
+    }
+    # Each round's own ratio too: the two runs of a round shared the machine's load.
+    round_ratios = [
+        round(f["examples_per_s"] / t["examples_per_s"], 3)
+        for f, t in zip(runs["frontier"], runs["stock_tfx"], strict=True)
+    ]
+    return {
+        "runs": runs,
+        "medians": medians,
+        "round_ratios": round_ratios,
+        "stock_schema_s": round(prepared["seconds"], 1),
+    }
+
+
+MEDIANS = ("examples_per_s", "steady_examples_per_s", "train_s", "fit_s", "executor_s")
 
 
 def _bytes(folder: str) -> int:
@@ -131,14 +373,21 @@ def _bytes(folder: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="N = 4,000 (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help="N = 4,800 (a smoke run)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="speed runs per Trainer (default 5; 3 with --quick)",
+    )
     args = parser.parse_args()
-    n = 4_000 if args.quick else 80_000
-    results = {}
+    n = 4_800 if args.quick else 80_000
+    rounds = args.rounds or (3 if args.quick else 5)
+    results, uris = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for label, size in (("n", n), ("8n", 8 * n)):
             start = time.perf_counter()
-            uri = write_examples(os.path.join(tmp, f"examples_{label}"), size)
+            uri = uris[label] = write_examples(os.path.join(tmp, f"examples_{label}"), size)
             written = time.perf_counter() - start
             run = run_trainer(uri, os.path.join(tmp, f"out_{label}"))
             run["examples"] = size
@@ -147,6 +396,12 @@ def main() -> None:
             run["write_s"] = round(written, 1)
             print(f"[trainer_scale] {label}: {json.dumps(run)}", flush=True)
             results[label] = run
+        # The smaller split that holds the examples of STEPS full batches: both
+        # Trainers then take their STEPS steps inside one epoch (frontier's
+        # epochs end with a validation pass, which would land inside the timing).
+        speed_label = "n" if n >= STEPS * BATCH else "8n"
+        speed = speed_runs(uris[speed_label], os.path.join(tmp, "speed"), rounds)
+    frontier, stock = speed["medians"]["frontier"], speed["medians"]["stock_tfx"]
     print(
         json.dumps(
             {
@@ -158,6 +413,18 @@ def main() -> None:
                 "runs": results,
                 "rss_ratio_8n_over_n": round(
                     results["8n"]["peak_rss_mb"] / results["n"]["peak_rss_mb"], 3
+                ),
+                "speed": {"examples": results[speed_label]["examples"], **speed},
+                "examples_per_s_frontier": round(frontier["examples_per_s"], 1),
+                "examples_per_s_stock_tfx": round(stock["examples_per_s"], 1),
+                "examples_per_s_ratio_vs_stock_tfx": round(
+                    frontier["examples_per_s"] / stock["examples_per_s"], 3
+                ),
+                "steady_examples_per_s_ratio_vs_stock_tfx": round(
+                    frontier["steady_examples_per_s"] / stock["steady_examples_per_s"], 3
+                ),
+                "executor_s_ratio_vs_stock_tfx": round(
+                    frontier["executor_s"] / stock["executor_s"], 3
                 ),
             }
         )
