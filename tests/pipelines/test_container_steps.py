@@ -114,12 +114,12 @@ def test_compiled_steps_run_with_runtime_parameter_values(tmp_path, monkeypatch)
 
     configs = []  # what the trainer's executor trains with
 
-    def train_ciw(x, y, dims, config, **kwargs):
+    def fit_ciw(classifier, batches, config, num_classes, **kwargs):
         configs.append(config)
-        return real_train_ciw(x, y, dims, config, **kwargs)
+        return real_fit_ciw(classifier, batches, config, num_classes, **kwargs)
 
-    real_train_ciw = ciw_executor.train_ciw
-    monkeypatch.setattr(ciw_executor, "train_ciw", train_ciw)
+    real_fit_ciw = ciw_executor.fit_ciw
+    monkeypatch.setattr(ciw_executor, "fit_ciw", fit_ciw)
     monkeypatch.setenv("ARTIFACT_LOCAL_PATH", str(tmp_path / "launcher"))
     root = "minio://mlpipeline/v2/artifacts/run"
     spec, defaults = _compiled("ciw", TINY, tmp_path)
