@@ -1,5 +1,7 @@
-"""The Trainer at scale: its memory at N and 8N examples, and its training speed
-against the stock TFX Trainer's on the same Examples, side by side in one run.
+"""The Trainer at scale: its memory at N and 8N examples, its training speed
+against the stock TFX Trainer's and CIW's step time against cross-entropy's
+on the same Examples, side by side in one run, and the bytes per image of
+the two Examples layouts.
 
 The data
 --------
@@ -63,6 +65,26 @@ figures are medians (`speed.round_ratios`: each round's own ratio). Both sides a
   StatisticsGen), the final metrics over the whole train and eval splits,
   the Keras model beside the SavedModel, and the page;
   `executor_s_ratio_vs_stock_tfx` is given for information.
+
+CIW's step against cross-entropy's
+---------------------------------
+A third side in the same rounds: frontier's `CiwTrainer` executor with the
+same module, `method="ciw"` with the weights acting from the first step
+(`burn_in=0`), the same steps, batch and seed. `ciw_step_time_ratio` is the
+Trainer's median steady examples per second over CiwTrainer's, i.e. CIW's
+step time over plain cross-entropy's on the same model (target: at most
+1.10); `speed.ciw_round_ratios` per round.
+
+Image bytes
+-----------
+`image_bytes.image_bytes(4000, 0)`: the same 28x28 images (8-bit, / 255)
+written by frontier's writer in the float32 and the compact layout.
+`image_bytes_ratio` is float32 over compact bytes per image of the GZIP
+TFRecord files on disk; `image_bytes_ratio_uncompressed` the same for the
+serialized examples (what a reader parses and holds); `image_layouts` has
+both layouts' bytes and decode rates, and PNG's for comparison. The speed
+figures above read the float32 layout, which the stock Trainer's tfx-bsl
+parses without a decode step.
 
 Run:
     .venv/bin/python benchmarks/trainer_scale.py            # N = 80,000 (about 12 min on 2 cores)
@@ -230,6 +252,27 @@ report(time.perf_counter() - start, config["batch_size"])
 """
 )
 
+# frontier's CiwTrainer executor (method `ciw`, the weights acting from the
+# first step) with the same module: CIW's step against the Trainer's plain
+# cross-entropy step on the same model.
+CIW_SPEED_CHILD = (
+    TIMED_FIT
+    + """
+from conftest import examples_artifact, run_executor
+from frontier.components.ciw.executor import Executor
+
+uri, out, module, config = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+params = {"method": "ciw", "burn_in": 0, "model_type": "mlp", "hidden_units": "[64]",
+          "learning_rate": config["learning_rate"], "seed": config["seed"],
+          "batch_size": config["batch_size"], "label_key": config["label_key"], "epochs": 1,
+          "train_steps": config["train_steps"], "module_file": module,
+          "custom_config": json.dumps(config["model"])}
+start = time.perf_counter()
+run_executor(Executor, pathlib.Path(out), {"examples": examples_artifact(uri)}, params)
+report(time.perf_counter() - start, config["batch_size"])
+"""
+)
+
 # The stock TFX Trainer's executor with the stock module's run_fn (`module_file`).
 STOCK_SPEED_CHILD = (
     TIMED_FIT
@@ -336,6 +379,7 @@ def speed_runs(examples_uri: str, out_dir: str, rounds: int) -> dict:
     sides = {
         "frontier": (FRONTIER_SPEED_CHILD, os.path.join(here, "trainer_scale_module.py")),
         "stock_tfx": (STOCK_SPEED_CHILD, os.path.join(here, "stock_tfx_trainer_module.py")),
+        "frontier_ciw": (CIW_SPEED_CHILD, os.path.join(here, "trainer_scale_module.py")),
     }
     runs: dict[str, list[dict]] = {side: [] for side in sides}
     for r in range(rounds):
@@ -356,10 +400,16 @@ def speed_runs(examples_uri: str, out_dir: str, rounds: int) -> dict:
         round(f["examples_per_s"] / t["examples_per_s"], 3)
         for f, t in zip(runs["frontier"], runs["stock_tfx"], strict=True)
     ]
+    # CIW's step time over cross-entropy's: steady steps (tracing apart), per round.
+    ciw_round_ratios = [
+        round(f["steady_examples_per_s"] / c["steady_examples_per_s"], 3)
+        for f, c in zip(runs["frontier"], runs["frontier_ciw"], strict=True)
+    ]
     return {
         "runs": runs,
         "medians": medians,
         "round_ratios": round_ratios,
+        "ciw_round_ratios": ciw_round_ratios,
         "stock_schema_s": round(prepared["seconds"], 1),
     }
 
@@ -402,6 +452,11 @@ def main() -> None:
         speed_label = "n" if n >= STEPS * BATCH else "8n"
         speed = speed_runs(uris[speed_label], os.path.join(tmp, "speed"), rounds)
     frontier, stock = speed["medians"]["frontier"], speed["medians"]["stock_tfx"]
+    ciw = speed["medians"]["frontier_ciw"]
+    from image_bytes import image_bytes  # beside this file; it imports _images from here
+
+    layouts = image_bytes(4_000, seed=0)
+    print(f"[trainer_scale] image bytes: {json.dumps(layouts)}", flush=True)
     print(
         json.dumps(
             {
@@ -426,6 +481,12 @@ def main() -> None:
                 "executor_s_ratio_vs_stock_tfx": round(
                     frontier["executor_s"] / stock["executor_s"], 3
                 ),
+                "ciw_step_time_ratio": round(
+                    frontier["steady_examples_per_s"] / ciw["steady_examples_per_s"], 3
+                ),
+                "image_layouts": layouts,
+                "image_bytes_ratio": layouts["image_bytes_ratio"],
+                "image_bytes_ratio_uncompressed": layouts["image_bytes_ratio_uncompressed"],
             }
         )
     )
