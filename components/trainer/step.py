@@ -27,8 +27,13 @@ batch (the examples' true labels, a label-noise simulation) also
 clean and flipped (`mean_weight_clean`, `mean_weight_flipped`), and a
 histogram of the weights per group (`WeightHistogram`; memory is its bins,
 whatever the data's size; reset at each epoch's start by
-`histogram_callback`, so after `fit` it holds the last epoch's). Evaluation (`validation_data`) is
-cross-entropy and accuracy of the classifier in inference mode.
+`histogram_callback`, so after `fit` it holds the last epoch's). Evaluation
+(`validation_data`) is cross-entropy and accuracy of the classifier in
+inference mode.
+
+The TPU branch of `local_strategy` follows TensorFlow's documented set-up
+and has not run here (no TPU); the GPU branch is the two-CPU test's
+`MirroredStrategy` over GPUs.
 """
 
 from __future__ import annotations
@@ -38,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
-# Per-example cross-entropy floors the probability here (as `scores` does).
-PROB_FLOOR = 1e-7
+from frontier.components.common.scores import PROB_FLOOR  # cross-entropy's floor on p
+
 # The weight histogram's bins (weights times the global batch size, 1 = uniform):
 # 40 bins of 0.1 on [0, 4), and one for everything from 4 up.
 HISTOGRAM_EDGES = np.concatenate([np.linspace(0.0, 4.0, 41), [np.inf]])
