@@ -139,6 +139,40 @@ TINY_FEDERATED = dict(
 )
 
 
+def run_stock_evaluator(out_dir, examples, model) -> tuple:
+    """The stock TFX Evaluator's executor on a model and an `Examples` artifact's
+    eval split (frontier's `eval_config`, no accuracy floor); asserts that it
+    blesses the model and returns (evaluation, blessing) under `out_dir`."""
+    import json
+
+    from tfx.components.evaluator import executor as evaluator_executor
+    from tfx.types import standard_artifacts, standard_component_specs
+    from tfx.utils import proto_utils
+
+    from frontier.components.evaluate.config import eval_config
+    from frontier.schemas.dataset import DatasetInfo
+
+    evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
+    evaluation.uri, blessing.uri = str(out_dir / "evaluation"), str(out_dir / "blessing")
+    config = eval_config(DatasetInfo.read(examples.uri), min_accuracy=0.0, max_accuracy_drop=None)
+    evaluator_executor.Executor().Do(
+        {
+            standard_component_specs.EXAMPLES_KEY: [examples],
+            standard_component_specs.MODEL_KEY: [model],
+        },
+        {
+            standard_component_specs.EVALUATION_KEY: [evaluation],
+            standard_component_specs.BLESSING_KEY: [blessing],
+        },
+        {
+            standard_component_specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(config),
+            standard_component_specs.EXAMPLE_SPLITS_KEY: json.dumps(["eval"]),
+        },
+    )
+    assert blessing.get_int_custom_property("blessed") == 1
+    return evaluation, blessing
+
+
 def federated_examples(out_dir, digits_examples_uri: str, num_clients: int = 20) -> str:
     """The tiny digits with a client_id per example (IID over `num_clients` users),
     written under `out_dir`; returns the Examples directory."""

@@ -32,6 +32,7 @@ from conftest import (
     examples_artifact,
     federated_examples,
     run_executor,
+    run_stock_evaluator,
 )
 
 
@@ -193,34 +194,14 @@ def test_accuracy_properties_are_the_published_models(published):
 
 
 def test_stock_evaluator_blesses_and_pusher_pushes(published, tmp_path):
-    from tfx.components.evaluator import executor as evaluator_executor
     from tfx.proto import pusher_pb2
     from tfx.types import standard_artifacts, standard_component_specs
     from tfx.utils import proto_utils
 
-    from frontier.components.evaluate.config import eval_config
     from frontier.components.pusher.executor import AtomicPushExecutor
-    from frontier.schemas.dataset import DatasetInfo
 
     _, model, examples = published
-    evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
-    evaluation.uri, blessing.uri = str(tmp_path / "evaluation"), str(tmp_path / "blessing")
-    config = eval_config(DatasetInfo.read(examples.uri), min_accuracy=0.0, max_accuracy_drop=None)
-    evaluator_executor.Executor().Do(
-        {
-            standard_component_specs.EXAMPLES_KEY: [examples],
-            standard_component_specs.MODEL_KEY: [model],
-        },
-        {
-            standard_component_specs.EVALUATION_KEY: [evaluation],
-            standard_component_specs.BLESSING_KEY: [blessing],
-        },
-        {
-            standard_component_specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(config),
-            standard_component_specs.EXAMPLE_SPLITS_KEY: json.dumps(["eval"]),
-        },
-    )
-    assert blessing.get_int_custom_property("blessed") == 1
+    _, blessing = run_stock_evaluator(tmp_path, examples, model)
 
     pushed = standard_artifacts.PushedModel()
     pushed.uri = str(tmp_path / "pushed")

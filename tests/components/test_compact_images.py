@@ -17,7 +17,13 @@ import os
 
 import numpy as np
 import pytest
-from conftest import TINY_FEDERATED, TINY_NETWORK, examples_artifact, federated_examples
+from conftest import (
+    TINY_FEDERATED,
+    TINY_NETWORK,
+    examples_artifact,
+    federated_examples,
+    run_stock_evaluator,
+)
 from conftest import run_executor as run_component
 
 from frontier.schemas.dataset import UINT8_ENCODING, DatasetInfo
@@ -254,33 +260,12 @@ def _spl(out_dir, uri: str, teacher_uri: str):
 
 def _stock_evaluator_and_report(out_dir, examples_uri: str, model) -> dict:
     """The stock Evaluator, then EvaluationReport, on the model and the eval split."""
-    from tfx.components.evaluator import executor as evaluator_executor
-    from tfx.types import standard_artifacts, standard_component_specs
-    from tfx.utils import proto_utils
 
     from frontier.components.evaluate import spec
-    from frontier.components.evaluate.config import eval_config
     from frontier.components.evaluate.executor import Executor
 
     examples = examples_artifact(examples_uri)
-    evaluation, blessing = standard_artifacts.ModelEvaluation(), standard_artifacts.ModelBlessing()
-    evaluation.uri, blessing.uri = str(out_dir / "evaluation"), str(out_dir / "blessing")
-    config = eval_config(DatasetInfo.read(examples_uri), min_accuracy=0.0, max_accuracy_drop=None)
-    evaluator_executor.Executor().Do(
-        {
-            standard_component_specs.EXAMPLES_KEY: [examples],
-            standard_component_specs.MODEL_KEY: [model],
-        },
-        {
-            standard_component_specs.EVALUATION_KEY: [evaluation],
-            standard_component_specs.BLESSING_KEY: [blessing],
-        },
-        {
-            standard_component_specs.EVAL_CONFIG_KEY: proto_utils.proto_to_json(config),
-            standard_component_specs.EXAMPLE_SPLITS_KEY: json.dumps(["eval"]),
-        },
-    )
-    assert blessing.get_int_custom_property("blessed") == 1
+    evaluation, blessing = run_stock_evaluator(out_dir, examples, model)
     inputs = {
         spec.EXAMPLES_KEY: examples,
         spec.MODEL_KEY: model,
