@@ -5,9 +5,9 @@ Public names: `Pusher` (a stock `tfx.components.Pusher` configured with
 """
 
 from frontier.components.common.lazy import lazy_exports
-from frontier.components.pusher.push import next_version, push_atomically
+from frontier.components.pusher.push import next_version, push_atomically, remove_stale_staging
 
-__all__ = ["Pusher", "push_atomically", "next_version"]
+__all__ = ["Pusher", "next_version", "push_atomically", "remove_stale_staging"]
 
 # The component needs TFX (seconds to import); the plain functions do not.
 __getattr__ = lazy_exports(__name__, {"Pusher": "frontier.components.pusher.component"})

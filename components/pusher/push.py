@@ -12,16 +12,29 @@ file system the rename is atomic, so a server sees either no version or the
 whole one. Object stores (gs://) have no atomic directory rename: there the
 rename is a copy, and `saved_model.pb` is written last as TF Serving's
 readiness signal, which is the best such stores allow.
+
+A push killed outright (SIGKILL, a pre-empted VM) cannot clean up after
+itself: its staging directory stays, as big as the model. The next push to
+the same base directory removes it (`remove_stale_staging`): a staging
+directory's name carries the host and process id of its push
+(`.staging-<version>-<host>-<pid>-<random>`), so one whose process is gone
+from this host is removed at once, and one of another host, or of an older
+frontier without the fields, once it is older than `STALE_AFTER_S` (a push
+still copying on another machine is left alone until then).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import time
 import uuid
 
+from absl import logging
+
 STAGING_PREFIX = ".staging-"
 SAVED_MODEL_FILE = "saved_model.pb"
+STALE_AFTER_S = 6 * 3600  # a staging directory of unknown owner older than this is dead
 
 
 def _fs():
@@ -86,6 +99,60 @@ def _copy_tree(src: str, dst: str) -> None:
         fileio.copy(*pair, overwrite=True)
 
 
+def _host() -> str:
+    """This host's name as a staging name holds it (no '-', which separates fields)."""
+    return socket.gethostname().replace("-", "_") or "host"
+
+
+def staging_name(version: str) -> str:
+    """`.staging-<version>-<host>-<pid>-<random>` for a push from this process."""
+    return f"{STAGING_PREFIX}{version}-{_host()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _is_stale(name: str, path: str, now: float) -> bool:
+    """Whether the push that made staging directory `name` is gone."""
+    fields = name[len(STAGING_PREFIX) :].split("-")
+    if len(fields) == 4 and fields[1] == _host() and fields[2].isdigit():
+        pid = int(fields[2])
+        return pid != os.getpid() and not _process_alive(pid)
+    try:
+        age = now - os.path.getmtime(path)
+    except OSError:  # an object store keeps no directory times: keep it
+        return False
+    return age > STALE_AFTER_S
+
+
+def remove_stale_staging(base_directory: str, now: float | None = None) -> list[str]:
+    """Removes the staging directories of pushes that died in `base_directory`.
+
+    Returns:
+      The removed paths (each is also logged).
+    """
+    fileio = _fs()
+    if not fileio.exists(base_directory):
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for entry in fileio.listdir(base_directory):
+        name = entry.rstrip("/")
+        path = os.path.join(base_directory, name)
+        if name.startswith(STAGING_PREFIX) and _is_stale(name, path, now):
+            fileio.rmtree(path)
+            logging.warning("removed %s, left by a push that did not finish", path)
+            removed.append(path)
+    return removed
+
+
 def push_atomically(model_dir: str, base_directory: str, version: str | None = None) -> str:
     """Publishes `model_dir` as `<base_directory>/<version>/`, all or nothing.
 
@@ -101,17 +168,19 @@ def push_atomically(model_dir: str, base_directory: str, version: str | None = N
       FileNotFoundError: `model_dir` holds no saved_model.pb.
       FileExistsError: the version already exists (nothing is overwritten).
       Any error of the copy; the staging directory is removed first, so
-      `base_directory` is left as it was.
+      `base_directory` is left as it was. (A push killed outright leaves it;
+      the next push removes it: `remove_stale_staging`.)
     """
     fileio = _fs()
     if not fileio.exists(os.path.join(model_dir, SAVED_MODEL_FILE)):
         raise FileNotFoundError(f"{model_dir} is not a SavedModel: no {SAVED_MODEL_FILE} in it")
     fileio.makedirs(base_directory)
+    remove_stale_staging(base_directory)
     version = version or next_version(base_directory)
     final = os.path.join(base_directory, version)
     if fileio.exists(final):
         raise FileExistsError(f"model version {final} already exists; refusing to overwrite it")
-    staging = os.path.join(base_directory, f"{STAGING_PREFIX}{version}-{uuid.uuid4().hex[:8]}")
+    staging = os.path.join(base_directory, staging_name(version))
     try:
         _copy_tree(model_dir, staging)
         fileio.rename(staging, final)

@@ -114,6 +114,36 @@ def test_interrupted_push_leaves_no_version(tmp_path, monkeypatch):
     assert os.listdir(dest) == []
 
 
+def test_a_killed_push_leaves_staging_that_the_next_push_removes(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    dest = tmp_path / "serving"
+    dest.mkdir()
+    # A push killed outright: its process made the staging directory and died
+    # (os._exit, as a SIGKILL, runs no clean-up).
+    code = (
+        "import os, sys; from frontier.components.pusher import push; "
+        "path = os.path.join(sys.argv[1], push.staging_name('7')); "
+        "os.makedirs(os.path.join(path, 'variables')); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", code, str(dest)], check=True)
+    (dead,) = os.listdir(dest)
+    # One of an older frontier (no host or pid in its name), a day old ...
+    old = dest / ".staging-5-0123abcd"
+    old.mkdir()
+    os.utime(old, (time.time() - 86_400, time.time() - 86_400))
+    # ... and one that may be another machine's push still copying: kept.
+    recent = dest / ".staging-6-otherhost-12-0123abcd"
+    recent.mkdir()
+
+    _run(AtomicPushExecutor(), tmp_path, blessed=True, dest=dest)
+    left = sorted(os.listdir(dest))
+    assert dead not in left and old.name not in left
+    assert recent.name in left and len([n for n in left if n.isdigit()]) == 1
+
+
 def test_stock_pusher_would_leave_a_half_copied_version(tmp_path, monkeypatch):
     """Why the stock executor is wrapped: the same fault leaves a partial version."""
     dest = tmp_path / "serving"
