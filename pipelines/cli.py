@@ -314,10 +314,10 @@ def _cmd_privacy(args: argparse.Namespace) -> int:
         result = privacy_account(**{name: getattr(args, name) for name in names})
     except InputError as e:
         message = str(e)
-        prefix = f"column {e.column!r}: "
+        prefix = f"parameter {e.parameter!r}: "
         if message.startswith(prefix):
             message = message[len(prefix) :]
-        option = _OPTIONS.get(e.column or "", e.column)
+        option = _OPTIONS.get(e.parameter or "", e.parameter)
         raise _OptionError(f"{option}: {message}" if option else message) from None
     result["seconds"] = time.perf_counter() - start
     if args.json:

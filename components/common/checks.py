@@ -1,8 +1,9 @@
 """Parameter checks shared by every component and plain function.
 
 Each check returns the value in its canonical Python type, or raises
-`InputError` naming the parameter (`column=name`) and what was expected, so a
-user reads e.g. "column 'clip': clip is -1.0 (expected a finite number > 0)".
+`InputError` naming the parameter (`parameter=name`) and what was expected, so a
+user reads e.g. "parameter 'clip': clip is -1.0 (expected a finite number > 0)".
+`check_labels` checks data, and names a column.
 A bool is never accepted as a number: `True` for an epoch count is a slip.
 """
 
@@ -37,11 +38,11 @@ def check_int(value: object, name: str, minimum: int) -> int:
     if not is_int(value):
         raise InputError(
             f"{name} must be an integer, got {value!r}",
-            column=name,
+            parameter=name,
             expected=f"an integer >= {minimum}",
         )
     if value < minimum:
-        raise InputError(f"{name} is {value}", column=name, expected=f"an integer >= {minimum}")
+        raise InputError(f"{name} is {value}", parameter=name, expected=f"an integer >= {minimum}")
     return int(value)
 
 
@@ -51,7 +52,7 @@ def check_optional_int(value: object, name: str, minimum: int) -> int | None:
         return None
     if not is_int(value) or value < minimum:
         raise InputError(
-            f"{name} is {value!r}", column=name, expected=f"None or an integer >= {minimum}"
+            f"{name} is {value!r}", parameter=name, expected=f"None or an integer >= {minimum}"
         )
     return int(value)
 
@@ -83,7 +84,9 @@ def check_real(
         parts.append(f"{'<=' if high_ok else '<'} {high:g}")
     expected = "a finite number" + (" " + " and ".join(parts) if parts else "")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InputError(f"{name} must be a number, got {value!r}", column=name, expected=expected)
+        raise InputError(
+            f"{name} must be a number, got {value!r}", parameter=name, expected=expected
+        )
     number = float(value)
     in_range = (
         math.isfinite(number)
@@ -91,7 +94,7 @@ def check_real(
         and (number <= high if high_ok else number < high)
     )
     if not in_range:
-        raise InputError(f"{name} is {number}", column=name, expected=expected)
+        raise InputError(f"{name} is {number}", parameter=name, expected=expected)
     return number
 
 
@@ -103,7 +106,7 @@ def check_positive(value: object, name: str) -> float:
 def check_choice(value: object, name: str, choices: tuple[str, ...] | list[str]) -> str:
     """`value` after checking it is one of `choices`."""
     if value not in choices:
-        raise InputError(f"{name} = {value!r}", column=name, expected=f"one of {list(choices)}")
+        raise InputError(f"{name} = {value!r}", parameter=name, expected=f"one of {list(choices)}")
     return str(value)
 
 
@@ -111,7 +114,7 @@ def check_label_key(label_key: str) -> None:
     """Raises `InputError` unless `label_key` names an int role column (a class id)."""
     if label_key not in INT_ROLE_KEYS:
         raise InputError(
-            f"label_key {label_key!r}", column="label_key", expected=" or ".join(INT_ROLE_KEYS)
+            f"label_key {label_key!r}", parameter="label_key", expected=" or ".join(INT_ROLE_KEYS)
         )
 
 

@@ -1,7 +1,9 @@
 """The one exception type for bad user input, with a message that says where.
 
 ARCHITECTURE.md rule 5: bad input stops a component with an error naming the file,
-row or column and what was expected. Raising `InputError` from an executor
+row or column and what was expected. A bad parameter (an argument or option a user
+set, not a column of their data) is named as one: ``parameter='rounds'`` renders
+"parameter 'rounds': ...", ``column='label'`` renders "column 'label': ...". Raising `InputError` from an executor
 fails the execution, so TFX publishes none of its outputs.
 """
 
@@ -17,7 +19,8 @@ class InputError(ValueError):
       what: what is wrong, e.g. "value 'abc' is not a number".
       file: the file (or source URI) where it was found.
       row: 1-based data row (for CSV: the line number, header is line 1).
-      column: the column / feature / parameter name.
+      column: the data column / feature / array name.
+      parameter: the parameter (argument, option, component parameter) name.
       expected: what would have been accepted.
     """
 
@@ -28,6 +31,7 @@ class InputError(ValueError):
         file: str | None = None,
         row: int | None = None,
         column: str | None = None,
+        parameter: str | None = None,
         expected: str | None = None,
     ) -> None:
         where = ", ".join(
@@ -36,6 +40,7 @@ class InputError(ValueError):
                 f"file {file}" if file else "",
                 f"row {row}" if row is not None else "",
                 f"column {column!r}" if column else "",
+                f"parameter {parameter!r}" if parameter else "",
             )
             if part
         )
@@ -44,6 +49,7 @@ class InputError(ValueError):
             msg += f" (expected {expected})"
         super().__init__(msg)
         self.file, self.row, self.column, self.expected = file, row, column, expected
+        self.parameter = parameter
 
 
 def raise_unwrapped(exc: BaseException) -> NoReturn:

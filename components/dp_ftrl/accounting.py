@@ -126,7 +126,7 @@ def _check_orders(orders: Sequence[float] | None) -> np.ndarray | None:
     if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 1.0):
         raise InputError(
             f"orders must be a non-empty list of finite RDP orders, got {orders!r}",
-            column="orders",
+            parameter="orders",
             expected="finite numbers > 1",
         )
     return arr
@@ -875,7 +875,7 @@ def matched_gaussian_account(tree: PrivacyAccount) -> PrivacyAccount:
     """
     if not isinstance(tree, PrivacyAccount) or tree.mechanism != MECHANISM_TREE:
         raise InputError(
-            f"matched_gaussian_account got {tree!r}", column="tree", expected="a tree account"
+            f"matched_gaussian_account got {tree!r}", parameter="tree", expected="a tree account"
         )
     cap = participation_cap(tree.rounds, tree.max_participations, tree.min_separation)
     return dataclasses.replace(

@@ -93,7 +93,7 @@ class FederatedConfig:
         check_real(self.delta, "delta", low=0.0, low_ok=False, high=1.0)
         if not isinstance(self.nesterov, bool):
             raise InputError(
-                f"nesterov is {self.nesterov!r}", column="nesterov", expected="True or False"
+                f"nesterov is {self.nesterov!r}", parameter="nesterov", expected="True or False"
             )
         check_choice(self.estimator, "estimator", ESTIMATORS)
         object.__setattr__(self, "hidden_units", parse_hidden_units(self.hidden_units))

@@ -76,16 +76,16 @@ def check_parameters(
     if not isinstance(feature_scale, (int, float)) or not feature_scale > 0:
         raise InputError(
             f"feature_scale = {feature_scale!r}",
-            column="feature_scale",
+            parameter="feature_scale",
             expected="a positive constant (a public bound on the features, e.g. 16 for digits)",
         )
     for name, value in [("mechanism", mechanism), *(("baselines", b) for b in baselines)]:
         if value not in MECHANISMS:
-            raise InputError(f"{name} {value!r}", column=name, expected=" or ".join(MECHANISMS))
+            raise InputError(f"{name} {value!r}", parameter=name, expected=" or ".join(MECHANISMS))
     if not isinstance(privacy_budget, (int, float)) or privacy_budget < 0:
         raise InputError(
             f"privacy_budget = {privacy_budget!r}",
-            column="privacy_budget",
+            parameter="privacy_budget",
             expected="an epsilon > 0, or 0 for no budget",
         )
     if privacy_budget == spec.NO_BUDGET:
@@ -95,7 +95,7 @@ def check_parameters(
         raise InputError(
             f"mechanism {mechanism!r} with noise multiplier {config.noise_multiplier} is not "
             f"differentially private, but a privacy budget of epsilon {privacy_budget} is set",
-            column="privacy_budget",
+            parameter="privacy_budget",
             expected="a private mechanism (dp_ftrl, dp_fedavg) with noise, or no budget",
         )
     if epsilon > privacy_budget:
@@ -105,7 +105,7 @@ def check_parameters(
             f"{config.noise_multiplier}, {config.rounds} rounds, at most "
             f"{config.max_participations} participations, min separation "
             f"{config.min_separation})",
-            column="privacy_budget",
+            parameter="privacy_budget",
             expected="more noise, fewer rounds or participations, or a larger budget "
             "(`frontier privacy --target-epsilon` calibrates the noise)",
         )

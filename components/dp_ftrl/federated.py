@@ -281,7 +281,7 @@ def _check_eval_data(
     ):
         raise InputError(
             f"eval inputs {ex.shape}, labels {ey.shape}",
-            column="eval_data",
+            parameter="eval_data",
             expected=f"(float [M, {input_dim}], int [M])",
         )
     return ex, ey
@@ -314,7 +314,7 @@ def _standardisation(
     if mean.shape != (input_dim,):
         raise InputError(
             f"standardize_with has {mean.shape[0]} columns",
-            column="standardize_with",
+            parameter="standardize_with",
             expected=f"{input_dim}",
         )
     return mean, var
@@ -339,7 +339,7 @@ def _checked_schedule(
         if schedule.shape[:1] != (c.rounds,):
             raise InputError(
                 f"schedule has shape {schedule.shape}",
-                column="schedule",
+                parameter="schedule",
                 expected=f"[{c.rounds}, {c.clients_per_round}]",
             )
     check_schedule(
@@ -394,7 +394,7 @@ def _prepare(
     if c.clients_per_round > num_clients:
         raise InputError(
             f"clients_per_round is {c.clients_per_round} but there are {num_clients} clients",
-            column="clients_per_round",
+            parameter="clients_per_round",
             expected=f"at most {num_clients}",
         )
     eval_data = _check_eval_data(eval_data, input_dim)
@@ -469,7 +469,7 @@ def train_federated(
     """
     if not isinstance(config, FederatedConfig):
         raise InputError(
-            f"config is a {type(config).__name__}", column="config", expected="a FederatedConfig"
+            f"config is a {type(config).__name__}", parameter="config", expected="a FederatedConfig"
         )
     check_choice(mechanism, "mechanism", MECHANISMS)
     c = config

@@ -92,7 +92,7 @@ def unflatten_params(flat: np.ndarray, shapes: Sequence[tuple[int, int]]) -> Par
         params.append({"kernel": kernel.astype(np.float32), "bias": bias.astype(np.float32)})
     if i != flat.size:
         raise InputError(
-            f"flat parameters have {flat.size} entries", column="params", expected=f"{i}"
+            f"flat parameters have {flat.size} entries", parameter="flat", expected=f"{i}"
         )
     return params
 

@@ -97,7 +97,7 @@ def partition_clients(
     if num_clients * min_examples > n:
         raise InputError(
             f"num_clients is {num_clients} for {n} examples",
-            column="num_clients",
+            parameter="num_clients",
             expected=f"at most {n // min_examples} clients ({min_examples} example(s) each)",
         )
     seed = _seed_param(seed)
@@ -110,7 +110,9 @@ def partition_clients(
         return out
     if scheme != "dirichlet":
         raise InputError(
-            f"unknown scheme {scheme!r}", column="scheme", expected=" or ".join(PARTITION_SCHEMES)
+            f"unknown scheme {scheme!r}",
+            parameter="scheme",
+            expected=" or ".join(PARTITION_SCHEMES),
         )
     check_positive(alpha, "alpha")
     classes = np.unique(labels)
@@ -128,7 +130,7 @@ def partition_clients(
     raise InputError(
         f"no Dirichlet(alpha={alpha}) draw in {_DIRICHLET_TRIES} gave all {num_clients} clients "
         f"{min_examples} example(s)",
-        column="alpha",
+        parameter="alpha",
         expected="a larger alpha, fewer clients or a smaller min_examples",
     )
 
@@ -227,7 +229,7 @@ def check_schedule(
     if s.ndim != 2 or s.shape[1] != k or not np.issubdtype(s.dtype, np.integer):
         raise InputError(
             f"schedule has shape {s.shape} and dtype {s.dtype}",
-            column="schedule",
+            parameter="schedule",
             expected=f"an integer array [rounds, {k}]",
         )
     bad = np.argwhere((s < -1) | (s >= num_clients))
@@ -235,7 +237,7 @@ def check_schedule(
         t, j = bad[0]
         raise InputError(
             f"slot {j} holds client {s[t, j]}",
-            column="schedule",
+            parameter="schedule",
             row=int(t) + 1,
             expected=f"a client index in [0, {num_clients}) or -1",
         )
@@ -248,7 +250,7 @@ def check_schedule(
         t = int(rounds_of[clients == c][max_p])
         raise InputError(
             f"client {c} takes part {counts[c]} times",
-            column="schedule",
+            parameter="schedule",
             row=t + 1,
             expected=f"at most max_participations = {max_p} rounds per client",
         )
@@ -262,7 +264,7 @@ def check_schedule(
         raise InputError(
             f"client {c_sorted[i]} takes part in rounds {r_sorted[i]} and {r_sorted[i + 1]} "
             "(0-based)",
-            column="schedule",
+            parameter="schedule",
             row=int(r_sorted[i + 1]) + 1,
             expected=f"rounds at least min_separation = {sep} apart",
         )

@@ -118,7 +118,10 @@ def test_component_validates_parameters_at_construction():
         dict(label_key="client_id"),
     ):
         name = "gamma" if "gamma" in bad else next(iter(bad))
-        with pytest.raises(InputError, match=f"column '{name}'"):
+        # label_key goes through common.checks, which names parameters as parameters; CIW's
+        # own checks still say "column".
+        where = "parameter" if name == "label_key" else "column"
+        with pytest.raises(InputError, match=f"{where} '{name}'"):
             CiwTrainer(examples=examples, **bad)
 
 

@@ -291,5 +291,5 @@ def test_account_and_config_are_frozen_and_serialisable():
 def test_bad_parameters_are_rejected_by_name(call, name):
     with pytest.raises(InputError) as info:
         call()
-    assert info.value.column == name
-    assert repr(name) in str(info.value)
+    assert info.value.parameter == name and info.value.column is None
+    assert str(info.value).startswith(f"parameter {name!r}: ")

@@ -99,7 +99,7 @@ def test_a_run_over_budget_is_refused_before_training(tmp_path, digits_examples_
         DpFtrlTrainer(examples=examples, mechanism="sgd", **TINY_FEDERATED)
     with pytest.raises(InputError, match="feature_scale = 0"):
         DpFtrlTrainer(examples=examples, feature_scale=0, **TINY_FEDERATED)
-    with pytest.raises(InputError, match="column 'rounds'"):
+    with pytest.raises(InputError, match="parameter 'rounds'"):
         DpFtrlTrainer(examples=examples, **{**TINY_FEDERATED, "rounds": 0})
     # The executor checks again, before it reads any data.
     with pytest.raises(InputError, match="would reach epsilon"):
