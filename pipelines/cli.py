@@ -220,10 +220,10 @@ def privacy_account(
     The account is `accounting.account`, the one the DpFtrlTrainer's ledger
     and page come from. With `target_epsilon`, the noise multiplier is the
     smallest (within 1e-6) whose epsilon is at most the target
-    (`calibrate_noise_multiplier` of the mechanism). For the Gaussian
-    mechanism a client takes part in at most `participation_cap` rounds:
-    `max_participations`, capped by `rounds` and by `min_separation` when it
-    is given (before, `frontier privacy --mechanism gaussian` ignored the
+    (`calibrate_noise_multiplier` of the mechanism). More participations
+    than `rounds` allow at `min_separation` (None: 1) are refused for both
+    mechanisms, as by the trainer (`accounting.check_participations`), not
+    capped (before, `frontier privacy --mechanism gaussian` ignored the
     separation and could report a larger epsilon than the trainer's).
 
     Raises:

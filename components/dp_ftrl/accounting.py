@@ -47,11 +47,24 @@ programme over the tree (see `_combine`); `epsilon` comes from ``rho`` through t
 two cases): rho is ``sensitivity_squared / (2 * noise_multiplier**2)`` for both, with the
 tree's worst-case sum of squared node counts (above) or, for DP-FedAvg's fresh Gaussian noise
 each round (no amplification), the most rounds one client can take part in,
-`participation_cap` ``= min(max_participations, 1 + (rounds - 1) // min_separation)`` (a
-separation that binds caps the participations for both). `epsilon_per_round` gives an
+`participation_cap` ``= min(max_participations, 1 + (rounds - 1) // min_separation)``.
+`epsilon_per_round` gives an
 account's epsilon after each round, `calibrate_noise_multiplier` the noise for a target
 epsilon, and `matched_gaussian_account` the DP-FedAvg account at a DP-FTRL account's rho (the
 baseline of the federated simulation).
+
+**Impossible participation patterns are refused, not capped.** Two of a client's rounds are
+at least ``min_separation`` apart, so ``rounds`` rounds hold at most
+``1 + (rounds - 1) // min_separation`` participations (`max_possible_participations`). A
+configuration asking for more (e.g. ``max_participations = 10`` in 20 rounds at separation 5,
+which allow 4) describes a run that cannot happen: `account`, `calibrate_noise_multiplier`,
+`epsilon_over_rounds` and `TreeAccountingConfig` raise an `InputError` naming
+``max_participations`` and the largest possible value (`check_participations`), instead of
+accounting it silently as the smaller, possible number. The sensitivity functions
+(`tree_sensitivity_squared`, `sensitivity_squared`, `tree_rho`, `rho_over_rounds`,
+`participation_cap`) and `epsilon_after` are maxima over "at most ``max_participations``"
+and stay defined for any value: they also account prefixes of a run, which allow fewer
+participations than the whole run.
 
 The production configuration (noise multiplier 7.0, 2000 rounds, at most 6 participations,
 min separation 313) has sensitivity_squared = 79, rho = 79/98 = 0.8061 and
@@ -95,6 +108,7 @@ __all__ = [
     "TreeAccountingConfig",
     "account",
     "calibrate_noise_multiplier",
+    "check_participations",
     "epsilon_after",
     "epsilon_over_rounds",
     "epsilon_per_round",
@@ -102,6 +116,7 @@ __all__ = [
     "gaussian_noise_multiplier_for_rho",
     "gaussian_rho",
     "matched_gaussian_account",
+    "max_possible_participations",
     "participation_cap",
     "rho_over_rounds",
     "sensitivity_squared",
@@ -375,10 +390,55 @@ def participation_cap(rounds: int, max_participations: int, min_separation: int 
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    rounds = check_int(rounds, "rounds", 1)
     k = check_int(max_participations, "max_participations", 1)
+    return min(k, max_possible_participations(rounds, min_separation))
+
+
+def max_possible_participations(rounds: int, min_separation: int | None) -> int:
+    """Most rounds one client can take part in: ``1 + (rounds - 1) // min_separation``.
+
+    Args:
+      rounds: number of rounds, >= 1.
+      min_separation: least difference between two of a client's rounds, >= 1 (None: 1).
+
+    Raises:
+      InputError: a parameter is out of range (the message names it).
+    """
+    rounds = check_int(rounds, "rounds", 1)
     gap = 1 if min_separation is None else check_int(min_separation, "min_separation", 1)
-    return min(k, 1 + (rounds - 1) // gap)
+    return 1 + (rounds - 1) // gap
+
+
+def check_participations(rounds: int, max_participations: int, min_separation: int | None) -> int:
+    """`max_participations` after checking that a client can take part that often.
+
+    The accountant refuses a participation pattern that cannot happen rather than cap it
+    silently (see the module docstring): `rounds` rounds at `min_separation` hold at most
+    `max_possible_participations` participations.
+
+    Args:
+      rounds: number of rounds, >= 1.
+      max_participations: most rounds one client takes part in, >= 1.
+      min_separation: least difference between two of a client's rounds, >= 1 (None: 1).
+
+    Returns:
+      `max_participations` as an int.
+
+    Raises:
+      InputError: naming `max_participations` and the largest possible value, or a parameter
+        out of range.
+    """
+    k = check_int(max_participations, "max_participations", 1)
+    most = max_possible_participations(rounds, min_separation)
+    if k > most:
+        at = "" if min_separation is None else f" at min_separation {min_separation}"
+        raise InputError(
+            f"max_participations is {k}, but {rounds} rounds{at} allow at most {most} "
+            "participations per client",
+            parameter="max_participations",
+            expected=f"max_participations <= {most}, or more rounds or a smaller min_separation",
+        )
+    return k
 
 
 def sensitivity_squared(
@@ -573,10 +633,13 @@ def account(
       A `PrivacyAccount` with ``rho = sensitivity_squared(...) / (2 * noise_multiplier**2)``.
 
     Raises:
-      InputError: a parameter is out of range (the message names it).
+      InputError: a parameter is out of range (the message names it), or more
+        participations than `rounds` allow at `min_separation` (`check_participations`).
     """
     nm = check_positive(noise_multiplier, "noise_multiplier")
     delta, orders_arr = _check_delta(delta), _check_orders(orders)
+    _check_mechanism(mechanism)
+    check_participations(rounds, max_participations, min_separation)
     sens2 = sensitivity_squared(
         mechanism, rounds, max_participations, min_separation, restart_every=restart_every
     )
@@ -637,7 +700,9 @@ def epsilon_after(
     """epsilon at `delta` once `rounds_run` rounds have been run (the nodes released so far).
 
     The `tree_account` of a run of `rounds_run` rounds (a node's release does not depend on
-    the run's length); the other arguments are `tree_account`'s.
+    the run's length); the other arguments are `tree_account`'s. A prefix of a run may allow
+    fewer participations than `max_participations`: it is accounted as the most it allows
+    (not refused, unlike `account`).
 
     Returns:
       epsilon (natural-log units).
@@ -646,15 +711,12 @@ def epsilon_after(
       InputError: a parameter is out of range (the message names it).
     """
     check_int(rounds_run, "rounds_run", 1)
-    return tree_account(
-        noise_multiplier,
-        rounds_run,
-        max_participations,
-        min_separation,
-        delta,
-        restart_every=restart_every,
-        orders=orders,
-    ).epsilon
+    nm = check_positive(noise_multiplier, "noise_multiplier")
+    delta, orders_arr = _check_delta(delta), _check_orders(orders)
+    sens2 = tree_sensitivity_squared(
+        rounds_run, max_participations, min_separation, restart_every=restart_every
+    )
+    return _epsilon(_rho(sens2, nm), delta, orders_arr)
 
 
 def epsilon_over_rounds(
@@ -675,9 +737,11 @@ def epsilon_over_rounds(
       float64 array of shape (rounds,); entry r - 1 equals `epsilon_after(r, ...)`.
 
     Raises:
-      InputError: a parameter is out of range (the message names it).
+      InputError: a parameter is out of range (the message names it), or more
+        participations than `rounds` allow at `min_separation` (`check_participations`).
     """
     delta, orders_arr = _check_delta(delta), _check_orders(orders)
+    check_participations(rounds, max_participations, min_separation)
     rho = rho_over_rounds(
         noise_multiplier,
         rounds,
@@ -751,12 +815,15 @@ def calibrate_noise_multiplier(
       The noise multiplier.
 
     Raises:
-      InputError: a parameter is out of range (the message names it).
+      InputError: a parameter is out of range (the message names it), or more
+        participations than `rounds` allow at `min_separation` (`check_participations`).
     """
     target_epsilon = check_positive(target_epsilon, "target_epsilon")
     delta = _check_delta(delta)
     tol = check_positive(tol, "tol")
     orders_arr = _check_orders(orders)
+    _check_mechanism(mechanism)
+    check_participations(rounds, max_participations, min_separation)
     sens2 = sensitivity_squared(
         mechanism, rounds, max_participations, min_separation, restart_every=restart_every
     )
@@ -894,6 +961,9 @@ def matched_gaussian_account(tree: PrivacyAccount) -> PrivacyAccount:
 class TreeAccountingConfig:
     """A DP-FTRL tree-aggregation configuration, checked on construction.
 
+    Like `account`, it refuses more participations than the rounds allow at the separation
+    (`check_participations`).
+
     Attributes:
       noise_multiplier: noise standard deviation per tree node / clip norm, > 0.
       rounds: number of rounds, >= 1.
@@ -914,6 +984,7 @@ class TreeAccountingConfig:
         check_int(self.max_participations, "max_participations", 1)
         check_int(self.min_separation, "min_separation", 1)
         check_optional_int(self.restart_every, "restart_every", 1)
+        check_participations(self.rounds, self.max_participations, self.min_separation)
 
     def rho(self) -> float:
         """`tree_rho` of this configuration."""

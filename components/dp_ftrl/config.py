@@ -19,6 +19,7 @@ from frontier.components.common.checks import (
     check_real,
 )
 from frontier.components.common.errors import InputError
+from frontier.components.dp_ftrl.accounting import check_participations
 from frontier.components.dp_ftrl.tree import ESTIMATORS
 from frontier.components.trainer.model import parse_hidden_units
 
@@ -39,6 +40,9 @@ _POSITIVE_INTS = (
 @dataclasses.dataclass(frozen=True)
 class FederatedConfig:
     """Hyper-parameters of a federated run; checked on construction (`InputError` names the field).
+
+    `max_participations` must be reachable: at most ``1 + (rounds - 1) // min_separation``
+    (`accounting.check_participations`; the accountant refuses impossible patterns).
 
     Attributes:
       clients_per_round: K, clients per round, >= 1.
@@ -85,6 +89,9 @@ class FederatedConfig:
         for name in _POSITIVE_INTS:
             check_int(getattr(self, name), name, 1)
         check_int(self.seed, "seed", 0)
+        # A run in which a client cannot take part max_participations times is refused, as by
+        # the accountant (whatever the mechanism).
+        check_participations(self.rounds, self.max_participations, self.min_separation)
         check_optional_int(self.restart_every, "restart_every", 1)
         for name in ("client_lr", "server_lr", "clip"):
             check_positive(getattr(self, name), name)

@@ -570,6 +570,14 @@ def test_config_rejects_bad_parameters_naming_them(field, value):
     assert (err.value.column if field == "hidden_units" else err.value.parameter) == field
 
 
+def test_config_refuses_more_participations_than_the_rounds_allow():
+    """12 rounds at least 3 apart hold at most 4 participations (0, 3, 6, 9)."""
+    assert dataclasses.replace(BASE, max_participations=4).max_participations == 4
+    with pytest.raises(InputError, match=r"12 rounds at min_separation 3 allow at most 4") as err:
+        dataclasses.replace(BASE, max_participations=5)
+    assert err.value.parameter == "max_participations"
+
+
 def test_train_federated_rejects_bad_input_naming_it(blobs):
     x, y, ids, test = blobs
     cases = [

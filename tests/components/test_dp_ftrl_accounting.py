@@ -19,12 +19,16 @@ from frontier.components.dp_ftrl import (
     MECHANISM_TREE,
     PrivacyAccount,
     TreeAccountingConfig,
+    account,
     calibrate_noise_multiplier,
+    check_participations,
     epsilon_after,
     epsilon_over_rounds,
     gaussian_account,
     gaussian_noise_multiplier_for_rho,
     gaussian_rho,
+    max_possible_participations,
+    participation_cap,
     rho_over_rounds,
     tree_account,
     tree_rho,
@@ -236,10 +240,12 @@ def test_gaussian_mechanism_and_its_inverse():
     nm = gaussian_noise_multiplier_for_rho(rho, 6)
     assert gaussian_rho(nm, 6) == pytest.approx(rho)
     assert nm == pytest.approx(7.0 * math.sqrt(6 / 79))
-    account = gaussian_account(7.0, rounds=3, max_participations=6, delta=1e-10)
+    account = gaussian_account(7.0, rounds=3, max_participations=3, delta=1e-10)
     assert account.mechanism == MECHANISM_GAUSSIAN
-    assert account.rho == 3 / 98  # at most `rounds` participations
+    assert account.rho == 3 / 98
     assert account.epsilon == zcdp_to_epsilon(3 / 98, 1e-10)
+    with pytest.raises(InputError, match=r"3 rounds allow at most 3 participations"):
+        gaussian_account(7.0, rounds=3, max_participations=6, delta=1e-10)
 
 
 # --- value types -----------------------------------------------------------------------------
@@ -293,3 +299,37 @@ def test_bad_parameters_are_rejected_by_name(call, name):
         call()
     assert info.value.parameter == name and info.value.column is None
     assert str(info.value).startswith(f"parameter {name!r}: ")
+
+
+# --- impossible participation patterns -------------------------------------------------------
+
+
+def test_more_participations_than_the_rounds_allow_are_refused_not_capped():
+    """20 rounds at least 5 apart hold at most 4 participations (rounds 0, 5, 10, 15)."""
+    assert max_possible_participations(20, 5) == 4 and max_possible_participations(20, None) == 20
+    assert check_participations(20, 4, 5) == 4
+    message = (
+        r"^parameter 'max_participations': max_participations is 10, but 20 rounds at "
+        r"min_separation 5 allow at most 4 participations per client \(expected "
+        r"max_participations <= 4, or more rounds or a smaller min_separation\)$"
+    )
+    for call in (
+        lambda: account(MECHANISM_TREE, 7.0, 20, 10, 5, 1e-5),
+        lambda: account(MECHANISM_GAUSSIAN, 7.0, 20, 10, 5, 1e-5),
+        lambda: tree_account(7.0, 20, 10, 5, 1e-5),
+        lambda: gaussian_account(7.0, 20, 10, 1e-5, min_separation=5),
+        lambda: calibrate_noise_multiplier(8.0, 1e-5, 20, 10, 5),
+        lambda: calibrate_noise_multiplier(8.0, 1e-5, 20, 10, 5, mechanism=MECHANISM_GAUSSIAN),
+        lambda: epsilon_over_rounds(7.0, 20, 10, 5, 1e-5),
+        lambda: TreeAccountingConfig(7.0, 20, 10, 5),
+    ):
+        with pytest.raises(InputError, match=message) as info:
+            call()
+        assert info.value.parameter == "max_participations"
+    # One more round makes a fifth participation possible (rounds 0, 5, 10, 15, 20).
+    assert tree_account(7.0, 21, 5, 5, 1e-5).max_participations == 5
+    # The sensitivity and prefix functions stay defined for any max_participations: a prefix
+    # of a possible run allows fewer participations than the whole run.
+    assert tree_sensitivity_squared(20, 10, 5) == tree_sensitivity_squared(20, 4, 5)
+    assert participation_cap(20, 10, 5) == 4
+    assert epsilon_after(3, 7.0, 6, 313, 1e-10) == tree_account(7.0, 3, 1, 313, 1e-10).epsilon

@@ -101,6 +101,9 @@ def test_a_run_over_budget_is_refused_before_training(tmp_path, digits_examples_
         DpFtrlTrainer(examples=examples, feature_scale=0, **TINY_FEDERATED)
     with pytest.raises(InputError, match="parameter 'rounds'"):
         DpFtrlTrainer(examples=examples, **{**TINY_FEDERATED, "rounds": 0})
+    # 6 rounds at least 2 apart hold at most 3 participations of a client.
+    with pytest.raises(InputError, match="parameter 'max_participations'.*at most 3"):
+        DpFtrlTrainer(examples=examples, **{**TINY_FEDERATED, "max_participations": 4})
     # The executor checks again, before it reads any data.
     with pytest.raises(InputError, match="would reach epsilon"):
         _run(tmp_path, str(tmp_path / "never_read"), budget=1.0)
@@ -114,8 +117,8 @@ def test_rejects_examples_without_client_ids(tmp_path, digits_examples_uri):
         _run(tmp_path, digits_examples_uri)
 
 
-# 6 rounds at least 3 apart hold at most 2 participations of a client: the cap binds (< 3).
-BINDING = {**TINY_FEDERATED, "max_participations": 3, "min_separation": 3}
+# 6 rounds at least 3 apart hold at most 2 participations of a client (rounds 0 and 3).
+BINDING = {**TINY_FEDERATED, "max_participations": 2, "min_separation": 3}
 
 
 @pytest.mark.parametrize("mechanism, command", [("dp_ftrl", "tree"), ("dp_fedavg", "gaussian")])
@@ -123,17 +126,27 @@ def test_ledger_page_trainer_and_frontier_privacy_agree_when_the_separation_bind
     tmp_path, digits_examples_uri, mechanism, command
 ):
     """One accounting path: the same rho and epsilon from the plain function's result, the
-    executor's ledger and page, and `frontier privacy` given the run's noise multiplier."""
+    executor's ledger and page, and `frontier privacy` given the run's noise multiplier; and
+    one more participation than the separation allows is refused by all of them."""
     from frontier.components.dp_ftrl import (
+        DpFtrlTrainer,
         FederatedConfig,
-        participation_cap,
+        max_possible_participations,
         spec,
         train_federated,
     )
     from frontier.pipelines.cli import privacy_account
     from frontier.schemas.artifacts import HTML_FILE_NAME, PRIVACY_LEDGER_FILE
 
-    assert participation_cap(6, 3, 3) == 2
+    assert max_possible_participations(6, 3) == 2
+    impossible = {**BINDING, "max_participations": 3}
+    for refused in (
+        lambda: FederatedConfig(**impossible),
+        lambda: DpFtrlTrainer(examples=examples_artifact(digits_examples_uri), **impossible),
+        lambda: privacy_account(command, 6, 3, 1e-5, noise_multiplier=1.0, min_separation=3),
+    ):
+        with pytest.raises(InputError, match=r"parameter 'max_participations'.*at most 2"):
+            refused()
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(120, 4)).astype(np.float32), rng.integers(0, 3, size=120)
     noise = train_federated(x, y, np.arange(120) % 20, FederatedConfig(**BINDING), mechanism).noise
@@ -148,11 +161,11 @@ def test_ledger_page_trainer_and_frontier_privacy_agree_when_the_separation_bind
     page = open(os.path.join(out[spec.VISUALIZATION_KEY].uri, HTML_FILE_NAME)).read()
     assert f"{noise.epsilon:.3f}" in page and f"{noise.rho:.4f}" in page
     cli = privacy_account(
-        command, 6, 3, 1e-5, noise_multiplier=noise.noise_multiplier, min_separation=3
+        command, 6, 2, 1e-5, noise_multiplier=noise.noise_multiplier, min_separation=3
     )
     # DP-FedAvg's noise is derived from DP-FTRL's rho; the Gaussian formula gives it back up
     # to rounding.
     assert cli["rho"] == pytest.approx(noise.rho, rel=1e-12)
     assert cli["epsilon"] == pytest.approx(noise.epsilon, rel=1e-12)
     if command == "gaussian":
-        assert cli["sensitivity_squared"] == 2  # the cap, not max_participations = 3
+        assert cli["sensitivity_squared"] == 2

@@ -118,27 +118,39 @@ def test_gaussian_mechanism_and_its_calibration(capsys):
 
 
 @pytest.mark.parametrize("mechanism", ["tree", "gaussian"])
-def test_a_binding_min_separation_caps_participations_for_both_mechanisms(mechanism):
-    """12 rounds at least 5 apart hold at most 3 participations of a client, not 4.
+def test_more_participations_than_the_rounds_allow_are_refused_for_both_mechanisms(
+    capsys, mechanism
+):
+    """12 rounds at least 5 apart hold at most 3 participations of a client (0, 5, 10).
 
-    `frontier privacy --mechanism gaussian` used to ignore the separation (rho 4 / 2 here);
-    it now caps the participations as the DpFtrlTrainer does, so both give one epsilon.
+    Asking for 4 describes a run that cannot happen: both mechanisms refuse it, naming the
+    option and the largest possible value, rather than account 3 without a word. At 3 the
+    command gives the accountant's (and so the trainer's) account.
     """
-    from frontier.components.dp_ftrl import account, participation_cap
+    from frontier.components.common.errors import InputError
+    from frontier.components.dp_ftrl import account
 
-    assert participation_cap(12, 4, 5) == 3
-    got = cli.privacy_account(mechanism, 12, 4, 1e-5, noise_multiplier=1.0, min_separation=5)
-    want = account(cli_mechanism(mechanism), 1.0, 12, 4, 5, 1e-5)
+    got = cli.privacy_account(mechanism, 12, 3, 1e-5, noise_multiplier=1.0, min_separation=5)
+    want = account(cli_mechanism(mechanism), 1.0, 12, 3, 5, 1e-5)
     assert (got["rho"], got["epsilon"]) == (want.rho, want.epsilon)
     if mechanism == "gaussian":
         assert got["rho"] == 3 / 2 and got["sensitivity_squared"] == 3
-        # Without a separation only the rounds cap the participations.
-        uncapped = cli.privacy_account(mechanism, 12, 4, 1e-5, noise_multiplier=1.0)
-        assert uncapped["rho"] == 4 / 2 and uncapped["epsilon"] > got["epsilon"]
-    calibrated = cli.privacy_account(
-        mechanism, 12, 4, 1e-5, target_epsilon=got["epsilon"], min_separation=5
+    for kwargs in (dict(noise_multiplier=1.0), dict(target_epsilon=got["epsilon"])):
+        with pytest.raises(InputError, match=r"allow at most 3 participations"):
+            cli.privacy_account(mechanism, 12, 4, 1e-5, min_separation=5, **kwargs)
+    args = ["--mechanism", mechanism, "--rounds", "12", "--max-participations", "4"]
+    code, out, err = privacy(capsys, *args, "--noise-multiplier", "1", "--min-separation", "5")
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        "frontier: error: --max-participations: max_participations is 4, but 12 rounds at "
+        "min_separation 5 allow at most 3 participations per client (expected "
+        "max_participations <= 3, or more rounds or a smaller min_separation)"
     )
-    assert calibrated["noise_multiplier"] == pytest.approx(1.0, abs=1e-4)
+    if mechanism == "gaussian":  # without a separation, the rounds alone bound it
+        code, _, err = privacy(
+            capsys, *args[:4], "--max-participations", "13", "--noise-multiplier", "1"
+        )
+        assert code == 2 and "13, but 12 rounds allow at most 12" in err
 
 
 def cli_mechanism(name: str) -> str:
