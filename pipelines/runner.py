@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import time
 
+from frontier.pipelines import recovery
 from frontier.pipelines import report as report_lib
 from frontier.pipelines import runs as runs_lib
 
@@ -99,13 +100,19 @@ def check_local_root(root: str) -> None:
 
 
 def run_pipeline(pipeline, runner: str = "local") -> None:
-    """Runs a `tfx.dsl.Pipeline` with TFX's local or Beam DAG runner."""
+    """Runs a `tfx.dsl.Pipeline` with TFX's local or Beam DAG runner, after
+    closing what an earlier, killed run of it left open (`recovery`)."""
     from tfx import v1 as tfx
 
     from frontier.pipelines import parameters
 
     check_local_root(pipeline.pipeline_info.pipeline_root)
     parameters.resolve(pipeline.components)
+    recovery.recover_interrupted(
+        pipeline.metadata_connection_config.sqlite.filename_uri,
+        pipeline.pipeline_info.pipeline_name,
+        pipeline.pipeline_info.pipeline_root,
+    )
 
     if runner == "local":
         tfx.orchestration.LocalDagRunner().run(pipeline)

@@ -17,6 +17,8 @@ import string
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
+from frontier.pipelines.recovery import INTERRUPTED, INTERRUPTED_PROPERTY
+
 METADATA_FILE = "metadata.sqlite"
 # Resolver and Importer nodes run on every run (they query MLMD); they are
 # pipeline plumbing, not components whose work the cache could save.
@@ -42,7 +44,7 @@ class NodeRecord:
     node_id: str
     execution_type: str
     execution_id: int
-    state: str  # COMPLETE, CACHED, FAILED, RUNNING ...
+    state: str  # COMPLETE, CACHED, FAILED, RUNNING ..., or INTERRUPTED (`recovery`)
     seconds: float  # from registration to publication (includes driver + executor)
     outputs: tuple[ArtifactRecord, ...]
 
@@ -147,7 +149,8 @@ def _value(v: mlmd_pb2.Value):
     return getattr(v, kind) if kind in ("int_value", "double_value", "string_value") else str(v)
 
 
-def _node_id(store, execution_id: int, pipeline: str) -> str:
+def node_id_of(store, execution_id: int, pipeline: str) -> str:
+    """The node id of an execution of `pipeline` (its `node` context), else the id."""
     for ctx in store.get_contexts_by_execution(execution_id):
         if ctx.type == "node" and ctx.name.startswith(pipeline + "."):
             return ctx.name[len(pipeline) + 1 :]
@@ -182,10 +185,12 @@ def _run_record(store, ctx) -> RunRecord:
         )
         nodes.append(
             NodeRecord(
-                node_id=_node_id(store, e.id, pipeline),
+                node_id=node_id_of(store, e.id, pipeline),
                 execution_type=execution_types.get(e.type_id, "?"),
                 execution_id=e.id,
-                state=_STATE.get(e.last_known_state, "UNKNOWN"),
+                state=INTERRUPTED
+                if INTERRUPTED_PROPERTY in e.custom_properties
+                else _STATE.get(e.last_known_state, "UNKNOWN"),
                 seconds=(e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0,
                 outputs=records,
             )

@@ -1,0 +1,135 @@
+"""Executions left RUNNING by a process that died: marked failed, their folders removed.
+
+A local run killed outright (SIGKILL, an out-of-memory kill, a closed
+laptop) cannot record its end: TFX leaves the component's execution
+`RUNNING` in ML Metadata for ever, and its half-written output folders on
+disk. Finished components are safe (the next run takes them from the cache);
+the interrupted one is not, and nothing says so.
+
+`recover_interrupted` runs before every local run of a pipeline
+(`runner.run_pipeline`): each execution of that pipeline still `NEW` or
+`RUNNING` belongs to a run that ended, because local runs of one pipeline
+under one root are made one at a time (LocalDagRunner and BeamDagRunner both
+run a pipeline inside one process). Each is marked `FAILED` with the custom
+property `frontier_interrupted` saying when it was found and why, the output
+artifacts it had not published are marked `ABANDONED`, and the folders TFX
+had prepared for it (`<pipeline_root>/<node>/<output key>/<execution id>`,
+and the executor's scratch folder under `.system`) are removed. `frontier
+runs` then shows the node as `INTERRUPTED`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+
+INTERRUPTED_PROPERTY = "frontier_interrupted"
+INTERRUPTED = "INTERRUPTED"  # the state `runs` shows for such an execution
+_OPEN_STATES = ("NEW", "RUNNING")
+
+
+@dataclasses.dataclass(frozen=True)
+class Interrupted:
+    """One execution found open and closed.
+
+    Attributes:
+      execution_id: its MLMD id.
+      node_id: the component it ran.
+      removed: the folders removed (its unpublished outputs and scratch).
+    """
+
+    execution_id: int
+    node_id: str
+    removed: tuple[str, ...]
+
+
+def recover_interrupted(
+    metadata_path: str, pipeline_name: str, pipeline_root: str, now: datetime.datetime | None = None
+) -> list[Interrupted]:
+    """Closes the executions of `pipeline_name` that a dead process left open.
+
+    Args:
+      metadata_path: the run root's MLMD SQLite file (nothing to do if absent).
+      pipeline_name: the pipeline about to run.
+      pipeline_root: its artifact root (where TFX puts `<node>/<key>/<id>`).
+      now: the time written into the property (default: now).
+
+    Returns:
+      What was closed, one `Interrupted` per execution (also logged).
+    """
+    from absl import logging
+    from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
+
+    from frontier.pipelines.runs import node_id_of, open_store
+
+    if not os.path.exists(metadata_path):
+        return []
+    store = open_store(os.path.dirname(metadata_path))
+    context = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if context is None:
+        return []
+    open_states = {mlmd_pb2.Execution.State.Value(s) for s in _OPEN_STATES}
+    stale = [
+        e for e in store.get_executions_by_context(context.id) if e.last_known_state in open_states
+    ]
+    when = (now or datetime.datetime.now()).isoformat(timespec="seconds")
+    closed = []
+    for execution in stale:
+        node = node_id_of(store, execution.id, pipeline_name)
+        execution.last_known_state = mlmd_pb2.Execution.FAILED
+        execution.custom_properties[INTERRUPTED_PROPERTY].string_value = (
+            f"left open by a run that ended before the component finished; marked failed at {when}"
+        )
+        abandoned = _unpublished_outputs(store, execution.id)
+        for artifact in abandoned:
+            artifact.state = mlmd_pb2.Artifact.ABANDONED
+        removed = _remove_folders(pipeline_root, node, execution.id, abandoned)
+        store.put_executions([execution])
+        if abandoned:
+            store.put_artifacts(abandoned)
+        logging.warning(
+            "%s: execution %d of %s was left open by a run that died; marked failed, removed %s",
+            pipeline_name,
+            execution.id,
+            node,
+            list(removed) or "nothing",
+        )
+        closed.append(Interrupted(execution.id, node, removed))
+    return closed
+
+
+def _unpublished_outputs(store, execution_id: int) -> list:
+    """The execution's output artifacts that never became LIVE."""
+    from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
+
+    kinds = (mlmd_pb2.Event.OUTPUT, mlmd_pb2.Event.PENDING_OUTPUT)
+    ids = sorted(
+        {
+            e.artifact_id
+            for e in store.get_events_by_execution_ids([execution_id])
+            if e.type in kinds
+        }
+    )
+    artifacts = store.get_artifacts_by_id(ids) if ids else []
+    return [a for a in artifacts if a.state != mlmd_pb2.Artifact.LIVE]
+
+
+def _remove_folders(pipeline_root: str, node: str, execution_id: int, artifacts: list) -> tuple:
+    """Removes what TFX prepared for the execution; returns the removed paths."""
+    import glob
+    import shutil
+
+    node_dir = os.path.join(pipeline_root, node)
+    candidates = set(glob.glob(os.path.join(node_dir, "*", str(execution_id))))
+    candidates.update(glob.glob(os.path.join(node_dir, ".system", "*", str(execution_id))))
+    candidates.update(a.uri for a in artifacts if a.uri)
+    removed = []
+    for path in sorted(candidates):
+        # Only folders under the pipeline root: an artifact's uri is never
+        # trusted to point anywhere else.
+        inside = os.path.commonpath([os.path.abspath(path), os.path.abspath(pipeline_root)])
+        if os.path.isdir(path) and inside == os.path.abspath(pipeline_root):
+            shutil.rmtree(path)
+            removed.append(path)
+    return tuple(removed)
