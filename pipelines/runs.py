@@ -84,6 +84,11 @@ class RunRecord:
     def failed(self) -> list[str]:
         return self._with_state("FAILED")
 
+    @property
+    def interrupted(self) -> list[str]:
+        """Components whose run was killed before it finished (`recovery`)."""
+        return self._with_state(INTERRUPTED)
+
     def properties(self, prefix: str, key: str, *keys: str) -> dict[str, dict]:
         """Per node whose id starts with `prefix` (keyed by the rest of its id):
         the properties of its first output artifact that has `key` (and `keys`).
@@ -230,6 +235,7 @@ def format_runs(runs: list[RunRecord]) -> str:
         lines.append(
             f"{r.pipeline}  run {r.run_id}  started {r.started:%Y-%m-%d %H:%M:%S}  "
             f"executed {len(r.executed)}, cached {len(r.cached)}, failed {len(r.failed)}"
+            + (f", interrupted {len(r.interrupted)}" if r.interrupted else "")
         )
         for n in r.nodes:
             lines.append(f"  {n.node_id:<34} {n.state:<9} execution {n.execution_id}")

@@ -71,6 +71,6 @@ def test_a_killed_run_is_marked_interrupted_and_its_folders_removed(tmp_path):
     (run,) = runs.list_runs(root)
     states = {n.node_id: n.state for n in run.components}
     assert states == {"Ingest": "COMPLETE", "Trainer": recovery.INTERRUPTED}
-    assert "INTERRUPTED" in runs.format_runs([run])
+    assert run.interrupted == ["Trainer"] and "interrupted 1" in runs.format_runs([run])
     # Nothing left to close on the next run.
     assert recovery.recover_interrupted(runner.metadata_path(root), "killed", pipeline_root) == []
