@@ -51,6 +51,7 @@ class Ingest(base_beam_component.BaseBeamComponent):
         num_clients: int = spec.DEFAULT_NUM_CLIENTS,
         partition_alpha: float = spec.DEFAULT_PARTITION_ALPHA,
         partition_seed: int = spec.DEFAULT_PARTITION_SEED,
+        encoding: str = spec.DEFAULT_ENCODING,
     ):
         """Configures the component; configuration errors raise here.
 
@@ -127,6 +128,9 @@ class Ingest(base_beam_component.BaseBeamComponent):
             default, without); a source with fewer examples fails naming it.
           partition_alpha: Dirichlet concentration > 0 (default 0.5; `dirichlet` only).
           partition_seed: seed of the partition, independent of the other seeds.
+          encoding: text encoding of CSV files (default `utf-8`, a byte-order
+            mark dropped; any Python codec name, e.g. `latin-1`, `cp1252`,
+            `utf-16`). An undecodable byte fails naming file, line and byte.
 
         Raises:
           InputError: a configuration that no source could satisfy (unknown
@@ -135,7 +139,8 @@ class Ingest(base_beam_component.BaseBeamComponent):
             label noise, a noise rate outside [0, 1] or given without noise,
             a seed that is no integer, an unknown client partition, a
             partition without num_clients or with a client_id_column,
-            num_clients without a partition, partition_alpha <= 0, ...).
+            num_clients without a partition, partition_alpha <= 0, an
+            unknown text encoding, ...).
         """
         config = spec.IngestConfig.create(
             source=source,
@@ -156,6 +161,7 @@ class Ingest(base_beam_component.BaseBeamComponent):
             num_clients=num_clients,
             partition_alpha=partition_alpha,
             partition_seed=partition_seed,
+            encoding=encoding,
         )
         super().__init__(
             spec=IngestSpec(

@@ -37,6 +37,7 @@ class IngestSpec(ComponentSpec):
         spec.NUM_CLIENTS_KEY: ExecutionParameter(type=int),
         spec.PARTITION_ALPHA_KEY: ExecutionParameter(type=float),
         spec.PARTITION_SEED_KEY: ExecutionParameter(type=int),
+        spec.ENCODING_KEY: ExecutionParameter(type=str),
         COMPONENT_VERSION_KEY: ExecutionParameter(type=str),
     }
     INPUTS = {}

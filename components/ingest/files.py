@@ -235,6 +235,8 @@ def _list_directory(config: spec.IngestConfig, fmt: str) -> tuple[str, str, list
     files = [os.path.join(source, e) for e in entries if e not in subdirs and not e.startswith("_")]
     if fmt == spec.AUTO:
         data_files = [f for f in files if spec.format_of_file_name(f)]
+        if data_files and subdirs:
+            _refuse_mixed_layout(source, data_files, subdirs)
         if data_files or not subdirs:
             files = data_files
         else:
@@ -245,15 +247,22 @@ def _list_directory(config: spec.IngestConfig, fmt: str) -> tuple[str, str, list
     if fmt == spec.IMAGES:
         if not subdirs:
             raise InputError(
-                "image folder has no sub-folders",
+                f"image folder has no sub-folders (found {_found(files)})",
                 file=source,
-                expected="one sub-folder of images per class",
+                expected=_IMAGE_LAYOUT,
             )
         if config.format == spec.AUTO:
             dataclasses.replace(config, format=fmt).validate()
         return fmt, source, [os.path.join(source, d) for d in subdirs]
     if not files:
         if fmt == spec.AUTO:
+            images = [e for e in entries if e.lower().endswith(IMAGE_EXTENSIONS)]
+            if images:
+                raise InputError(
+                    f"directory holds images but no class sub-folders (found {_found(images)})",
+                    file=source,
+                    expected=_IMAGE_LAYOUT,
+                )
             raise InputError(
                 "directory holds no data files",
                 file=source,
@@ -268,6 +277,49 @@ def _list_directory(config: spec.IngestConfig, fmt: str) -> tuple[str, str, list
             f"{os.path.join(source, '*')} to read files of any name)",
         )
     return _resolve_format(config, fmt, source, files), source, files
+
+
+_IMAGE_LAYOUT = (
+    "the image-folder layout: one sub-folder per class, named by the class, holding"
+    f" that class's images ({', '.join(IMAGE_EXTENSIONS)}); files beside the"
+    " sub-folders are not read"
+)
+
+
+def _found(names: Sequence[str], limit: int = 5) -> str:
+    """`names` in words: "3 files: 'a.csv', 'b.csv', 'c.txt'" (the first `limit`)."""
+    if not names:
+        return "nothing"
+    shown = ", ".join(repr(os.path.basename(n)) for n in names[:limit])
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return f"{len(names)} file{'s' if len(names) != 1 else ''}: {shown}{more}"
+
+
+def _refuse_mixed_layout(source: str, data_files: list[str], subdirs: list[str]) -> None:
+    """With `auto`, a directory that holds data files and sub-folders with
+    images fits two layouts; sub-folders without images (logs, a cache) are
+    not data, and the files are read.
+
+    Raises:
+      InputError: naming both layouts and what was found of each.
+    """
+    with_images = [
+        d
+        for d in subdirs
+        if any(n.lower().endswith(IMAGE_EXTENSIONS) for n in listdir(os.path.join(source, d)))
+    ]
+    if not with_images:
+        return
+    raise InputError(
+        f"directory holds both data files ({_found(data_files)}) and sub-folders of"
+        f" images ({with_images[:5]}), so its layout is ambiguous",
+        file=source,
+        column=spec.FORMAT_KEY,
+        expected="either a directory of data files (csv, parquet, npz, tfrecord) or "
+        + _IMAGE_LAYOUT
+        + ": set format='images' to read the sub-folders, or point the source at the"
+        " data files (e.g. a glob such as dir/*.csv)",
+    )
 
 
 def _resolve_format(config: spec.IngestConfig, fmt: str, source: str, files: list[str]) -> str:

@@ -41,9 +41,9 @@ from frontier.components.ingest.readers import (
     MISSING,
     Shard,
     csv_header,
+    image_pixels,
     load_sklearn,
     npz_headers,
-    open_image,
     parquet_columns,
     read_shard,
     tfrecord_examples,
@@ -89,7 +89,11 @@ class SourcePlan:
       image_encoding, pixel_divisor: how the image is stored
         (`DatasetInfo.image_encoding`): the compact "uint8" layout for image
         folders (divisor 255: pixels are read as uint8 / 255) and for one
-        NPZ uint8 image array (divisor 1); None (float32) for the rest.
+        NPZ uint8 image array (divisor 1); None (float32) for the rest,
+        16-bit images included (k / 65535 is no uint8 / 255).
+      image_full_scale: the full-scale pixel value of image folders (255 for
+        8-bit images, 65535 for 16-bit ones): every image has the first's.
+      encoding: the text encoding of CSV files.
     """
 
     format: str
@@ -112,6 +116,8 @@ class SourcePlan:
     client_partition: ClientPartition | None = None
     image_encoding: str | None = None
     pixel_divisor: int | None = None
+    image_full_scale: int = MAX_UINT8
+    encoding: str = spec.DEFAULT_ENCODING
 
     @property
     def role_keys(self) -> tuple[str, ...]:
@@ -283,6 +289,7 @@ def _file_plan(
         client_id_column=config.client_id_column,
         example_id_column=config.example_id_column,
         num_files=len(files),
+        encoding=config.encoding,
     )
 
 
@@ -293,7 +300,7 @@ def _plan_table(config: spec.IngestConfig, fmt: str, root: str, files: list[str]
     needed = base.needed_columns
     for f in files:
         if fmt == spec.CSV:
-            columns, kind = csv_header(f), "column"
+            columns, kind = csv_header(f, config.encoding), "column"
         elif fmt == spec.PARQUET:
             columns, kind = parquet_columns(f), "column"
         else:  # TFRecord: the features of the first record
@@ -371,15 +378,18 @@ def _plan_images(config: spec.IngestConfig, root: str, class_dirs: list[str]) ->
     for d in class_dirs:
         files += [os.path.join(d, n) for n in listdir(d) if n.lower().endswith(IMAGE_EXTENSIONS)]
     if not files:
+        found = {os.path.basename(d.rstrip("/")): len(listdir(d)) for d in class_dirs}
         raise InputError(
-            "the image folder has no images",
+            "the image folder has no images: its sub-folders hold no files with an image"
+            f" extension (entries per sub-folder: {found})",
             file=root,
             expected=f"image files ({', '.join(IMAGE_EXTENSIONS)}) in one sub-folder per class",
         )
     first = files[0]
-    with open_image(first) as img:
-        width, height = img.size
     channels = 1 if config.color_mode == spec.GRAYSCALE else 3
+    pixels, full_scale = image_pixels(first, channels)
+    height, width = pixels.shape[:2]
+    compact = full_scale == MAX_UINT8  # k / 65535 is no uint8 / 255: 16-bit stays float32
     return SourcePlan(
         format=spec.IMAGES,
         source=config.source,
@@ -394,8 +404,9 @@ def _plan_images(config: spec.IngestConfig, root: str, class_dirs: list[str]) ->
         color_mode=config.color_mode,
         first_image=(relative(first, root), width, height),
         num_files=len(files),
-        image_encoding=UINT8_ENCODING,  # `readers._read_image`: uint8 pixels / 255
-        pixel_divisor=MAX_UINT8,
+        image_encoding=UINT8_ENCODING if compact else None,  # `readers._read_image`: k / 255
+        pixel_divisor=MAX_UINT8 if compact else None,
+        image_full_scale=full_scale,
     )
 
 

@@ -15,10 +15,14 @@ data set the position in the data set; images have none (the file names them).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
+import decimal
 import functools
 import io
+import logging
+import re
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -95,21 +99,125 @@ def read_shard(plan: SourcePlan, shard: Shard) -> Iterator[RawRow]:
 # -- CSV -----------------------------------------------------------------------
 
 
-def _text(f):
-    """Text lines from a local text file or a (binary-capable) GFile."""
-    if isinstance(f, io.TextIOBase):
-        return f
-    return (line if isinstance(line, str) else line.decode("utf-8") for line in f)
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)")
+_LINE_END = re.compile(r"\r\n|\r|\n")
+_CHUNK = 1 << 20
 
 
-def csv_header(path: str) -> list[str]:
+def text_codec(encoding: str) -> str:
+    """The codec that reads text in `encoding`: `utf-8-sig` for UTF-8 (a
+    byte-order mark is dropped), else `encoding` itself."""
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def text_lines(path: str, encoding: str = spec.DEFAULT_ENCODING) -> Iterator[str]:
+    """The lines of a text file (local or URI), decoded from `encoding`, each
+    with its line end (`\\n`, `\\r\\n` or `\\r`), read in 1 MiB chunks.
+
+    Raises:
+      InputError: a byte sequence that is not valid in `encoding` (naming the
+        line, the byte offset in the file and the byte), or a NUL character
+        (a binary or UTF-16 file read as 8-bit text).
+    """
+    codec = text_codec(encoding)
+    decoder = codecs.getincrementaldecoder(codec)()
+    line, offset, pending = 1, 0, ""
+    with open_file(path, "rb") as f:
+        while True:
+            chunk = f.read(_CHUNK)
+            final = not chunk
+            try:
+                text = pending + decoder.decode(chunk, final=final)
+            except UnicodeDecodeError as e:
+                # e.object is `data` or its tail (after a byte-order mark).
+                at = offset + len(chunk) - len(e.object) + e.start
+                before = pending + e.object[: e.start].decode(codec, errors="replace")
+                line += len(_LINE_END.findall(before))
+                raise _decode_error(path, line, at, e, encoding) from None
+            offset += len(chunk)
+            end = 0
+            for m in _LINE.finditer(text):
+                if m.end() == len(text) and text.endswith("\r") and not final:
+                    break  # a \r\n may be split across chunks
+                end = m.end()
+                line = _check_nul(path, line, m.group())
+                yield m.group()
+            pending = text[end:]
+            if final:
+                if pending:
+                    _check_nul(path, line, pending)
+                    yield pending
+                return
+
+
+def _decode_error(
+    path: str, line: int, at: int, e: UnicodeDecodeError, encoding: str
+) -> InputError:
+    bad = e.object[e.start : e.end]
+    return InputError(
+        f"bytes {bad.hex(' ')} at byte offset {at} of the file cannot be decoded as"
+        f" {encoding} ({e.reason})",
+        file=path,
+        row=line,
+        expected=f"text in the encoding {encoding!r}: set the Ingest parameter"
+        f" {spec.ENCODING_KEY!r} to the file's encoding (e.g. 'latin-1', 'cp1252' or 'utf-16')",
+    )
+
+
+def _check_nul(path: str, line: int, text: str) -> int:
+    """The next line's number; an InputError for a NUL character in `text`."""
+    if "\x00" in text:
+        raise InputError(
+            f"NUL character at position {text.index(chr(0)) + 1} of the line (a binary"
+            " file, or text in a 16-bit encoding such as UTF-16 read as 8-bit text)",
+            file=path,
+            row=line,
+            expected="CSV text without NUL characters (for UTF-16 text set the Ingest"
+            f" parameter {spec.ENCODING_KEY!r} to 'utf-16')",
+        )
+    return line + 1
+
+
+def _csv_rows(path: str, encoding: str) -> Iterator[tuple[int, list[str]]]:
+    """(line, fields) of each CSV record, the header first; a record that spans
+    lines (a quoted line break) is numbered by its last line.
+
+    Raises:
+      InputError: text not in `encoding`, a NUL character, or malformed CSV
+        (a quote not closed by the end of the file, text after a closing
+        quote, a field over the csv module's size limit).
+    """
+    reader = csv.reader(text_lines(path, encoding), strict=True)
+    start = 1
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            what, line = str(e), reader.line_num
+            if "unexpected end of data" in what:
+                what = f"a quoted field opened on line {start} is not closed by the end of the file"
+                line = start
+            raise InputError(
+                f"malformed CSV: {what}",
+                file=path,
+                row=line,
+                expected='CSV records with quotes in pairs ("a ""quoted"" field") and a'
+                " delimiter after each closing quote",
+            ) from None
+        yield reader.line_num, fields
+        start = reader.line_num + 1
+
+
+def csv_header(path: str, encoding: str = spec.DEFAULT_ENCODING) -> list[str]:
     """The column names of a CSV file.
 
     Raises:
-      InputError: an empty file or a header naming a column twice.
+      InputError: an empty file, a header naming a column twice, or a first
+        line that cannot be read (see `_csv_rows`).
     """
-    with open_file(path, "r") as f:
-        header = next(csv.reader(_text(f)), None)
+    _, header = next(_csv_rows(path, encoding), (1, None))
     if not header:
         raise InputError(
             "file is empty (no header line)",
@@ -131,25 +239,23 @@ def csv_header(path: str) -> list[str]:
 def _read_csv(plan: SourcePlan, shard: Shard) -> Iterator[RawRow]:
     path = shard.path
     rel = relative(path, plan.root)
-    with open_file(path, "r") as f:
-        reader = csv.reader(_text(f))
-        header = next(reader, None)
-        if not header:
-            return
-        index = {name: i for i, name in enumerate(header)}
-        cols = [(c, index[c]) for c in plan.needed_columns if c in index]
-        for fields in reader:
-            line = reader.line_num
-            if not fields or (len(fields) == 1 and not fields[0].strip()):
-                continue  # blank line
-            if len(fields) != len(header):
-                raise InputError(
-                    f"{len(fields)} fields",
-                    file=path,
-                    row=line,
-                    expected=f"{len(header)} fields, as in the header",
-                )
-            yield RawRow(path, line, {c: fields[i] for c, i in cols}, f"{rel}#{line}")
+    rows = _csv_rows(path, plan.encoding)
+    _, header = next(rows, (1, None))
+    if not header:
+        return
+    index = {name: i for i, name in enumerate(header)}
+    cols = [(c, index[c]) for c in plan.needed_columns if c in index]
+    for line, fields in rows:
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # blank line
+        if len(fields) != len(header):
+            raise InputError(
+                f"{len(fields)} fields",
+                file=path,
+                row=line,
+                expected=f"{len(header)} fields, as in the header",
+            )
+        yield RawRow(path, line, {c: fields[i] for c, i in cols}, f"{rel}#{line}")
 
 
 # -- Parquet -------------------------------------------------------------------
@@ -181,10 +287,58 @@ def _read_parquet(plan: SourcePlan, shard: Shard) -> Iterator[RawRow]:
     with open_file(path, "rb") as f:
         pf = pq.ParquetFile(f)
         cols = [c for c in plan.needed_columns if c in pf.schema_arrow.names]
+        lossy: set[str] = set()
         for batch in pf.iter_batches(batch_size=4096, columns=cols):
+            batch = _decimals_as_floats(batch, path, row, lossy)
             for values in batch.to_pylist():
                 row += 1
                 yield RawRow(path, row, values, f"{rel}#{row}")
+
+
+def _decimals_as_floats(batch, path: str, row: int, lossy: set[str]):
+    """`batch` with its decimal columns cast to float64, logging (once per
+    column of a file, named in `lossy`) a column whose values float64 does not
+    hold exactly at the column's scale.
+
+    Args:
+      batch: a `pyarrow.RecordBatch`; row: rows of the file before it.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not any(pa.types.is_decimal(field.type) for field in batch.schema):
+        return batch
+    columns = batch.columns
+    for i, field in enumerate(batch.schema):
+        if not pa.types.is_decimal(field.type):
+            continue
+        floats = pc.cast(columns[i], pa.float64())
+        if field.name not in lossy:
+            at = _first_inexact(columns[i].to_pylist(), floats.to_pylist(), field.type.scale)
+            if at is not None:
+                lossy.add(field.name)
+                logging.warning(
+                    "Ingest: file %s, column %r: %s values are read as float64, which"
+                    " does not hold them all exactly (first at row %d); features are"
+                    " stored as float32 in any case",
+                    path,
+                    field.name,
+                    field.type,
+                    row + at + 1,
+                )
+        columns[i] = floats
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
+
+
+def _first_inexact(decimals: list, floats: list, scale: int) -> int | None:
+    """Index of the first decimal that its float, rounded to `scale` places, is not."""
+    with decimal.localcontext() as ctx:
+        ctx.prec = 100
+        quantum = decimal.Decimal(1).scaleb(-scale)
+        for i, (d, f) in enumerate(zip(decimals, floats, strict=True)):
+            if d is not None and decimal.Decimal(f).quantize(quantum) != d:
+                return i
+    return None
 
 
 # -- NPZ -----------------------------------------------------------------------
@@ -326,43 +480,166 @@ def _read_tfrecord(plan: SourcePlan, shard: Shard) -> Iterator[RawRow]:
 # -- images --------------------------------------------------------------------
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+_IMAGE_EXPECTED = "an image file that Pillow can read"
+_OPAQUE_EXPECTED = (
+    "opaque images: the colour under a transparent pixel is undefined, so flatten"
+    " them onto a background first (e.g. Pillow's Image.alpha_composite) or save"
+    " them without alpha"
+)
+
+
 def open_image(path: str):
     """A loaded Pillow image.
 
     Raises:
       InputError: a file that Pillow cannot read.
     """
+    return _pillow_image(path, _read_bytes(path))
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        with open_file(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise InputError(f"cannot be read ({e})", file=path, expected=_IMAGE_EXPECTED) from e
+
+
+def _pillow_image(path: str, data: bytes):
     from PIL import Image
 
     try:
-        with open_file(path, "rb") as f:
-            data = f.read()
         img = Image.open(io.BytesIO(data))
         img.load()
         return img
     except Exception as e:
         raise InputError(
-            f"cannot be read as an image ({e})",
-            file=path,
-            expected="an image file that Pillow can read",
+            f"cannot be read as an image ({e})", file=path, expected=_IMAGE_EXPECTED
         ) from e
+
+
+def _png_bit_depth(data: bytes) -> int | None:
+    """The bit depth of a PNG's IHDR chunk, or None for another format."""
+    if data[:8] == _PNG_SIGNATURE and data[12:16] == b"IHDR" and len(data) > 24:
+        return data[24]
+    return None
+
+
+def _decode_png16(path: str, data: bytes) -> np.ndarray:
+    """A 16-bit PNG as uint16 [H, W, C] (C 1 to 4), through TensorFlow: Pillow
+    reads 16-bit colour PNGs as 8 bits per channel."""
+    import tensorflow as tf
+
+    try:
+        return tf.io.decode_png(data, channels=0, dtype=tf.uint16).numpy()
+    except tf.errors.OpError as e:
+        raise InputError(
+            f"cannot be read as a 16-bit PNG ({e.message})", file=path, expected=_IMAGE_EXPECTED
+        ) from e
+
+
+def _drop_opaque_alpha(path: str, pixels: np.ndarray, full: int, mode: str) -> np.ndarray:
+    """`pixels` [H, W, C] without its alpha channel (the last, when C is 2 or
+    4), which must be fully opaque.
+
+    Raises:
+      InputError: a pixel that is not fully opaque.
+    """
+    if pixels.shape[-1] not in (2, 4):
+        return pixels
+    alpha = pixels[..., -1]
+    clear = int(np.count_nonzero(alpha != full))
+    if clear:
+        raise InputError(
+            f"image has an alpha channel (mode {mode}) and {clear} of {alpha.size} pixels"
+            " are not fully opaque",
+            file=path,
+            expected=_OPAQUE_EXPECTED,
+        )
+    return pixels[..., :-1]
+
+
+def _to_channels(pixels: np.ndarray, channels: int) -> np.ndarray:
+    """uint16 [H, W, 1 or 3] as [H, W, channels]: grey repeated into RGB, or
+    RGB to grey by ITU-R 601-2 luma (Pillow's `convert("L")`), rounded."""
+    if pixels.shape[-1] == channels:
+        return pixels
+    if channels == 3:
+        return np.repeat(pixels, 3, axis=-1)
+    luma = pixels.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    return np.rint(luma)[..., None].astype(pixels.dtype)
+
+
+def image_pixels(path: str, channels: int) -> tuple[np.ndarray, int]:
+    """The pixels of an image file as [H, W, channels] integers, and their full
+    scale: uint8 and 255 for 8-bit images, uint16 and 65535 for 16-bit ones.
+
+    Modes (Pillow's names): `L`, `RGB` as they are; `1` (black and white),
+    `P` (palette), `CMYK`, `YCbCr`, `LAB`, `HSV` converted by Pillow; 16-bit
+    grey (`I;16*`, e.g. TIFF) and every 16-bit PNG (grey or colour, through
+    TensorFlow: Pillow reads 16-bit colour as 8 bits) kept at 16 bits. An
+    alpha channel (`LA`, `RGBA`, `PA`, a palette with transparency) is dropped
+    when every pixel is fully opaque; grey becomes RGB by repetition and RGB
+    grey by ITU-R 601-2 luma.
+
+    Raises:
+      InputError: a file that cannot be read as an image, a pixel that is not
+        fully opaque, or 32-bit integer (`I`) or floating-point (`F`) pixels,
+        whose full scale is unknown.
+    """
+    data = _read_bytes(path)
+    if _png_bit_depth(data) == 16:
+        pixels = _decode_png16(path, data)
+        mode = {1: "I;16", 2: "LA;16", 3: "RGB;16", 4: "RGBA;16"}[pixels.shape[-1]]
+        pixels = _drop_opaque_alpha(path, pixels, 65535, mode)
+        return _to_channels(pixels, channels), 65535
+    with _pillow_image(path, data) as img:
+        mode = img.mode
+        if mode in _SIXTEEN_BIT_MODES:
+            pixels = np.asarray(img).astype(np.uint16)[..., None]
+            return _to_channels(pixels, channels), 65535
+        if mode in ("I", "F"):
+            kind = "32-bit integer" if mode == "I" else "floating-point"
+            raise InputError(
+                f"image has {kind} pixels (mode {mode}), whose full scale is unknown",
+                file=path,
+                expected="8-bit or 16-bit images (PNG, JPEG, TIFF ...): convert it to"
+                " 16-bit (mode I;16) or 8-bit first",
+            )
+        if mode == "PA" or (mode == "P" and "transparency" in img.info):
+            with img.convert("RGBA") as rgba:
+                _drop_opaque_alpha(path, np.asarray(rgba), 255, mode)
+        elif mode in ("LA", "RGBA", "La", "RGBa"):
+            _drop_opaque_alpha(path, np.asarray(img), 255, mode)
+        with img.convert("L" if channels == 1 else "RGB") as converted:
+            pixels = np.asarray(converted, dtype=np.uint8)
+    return pixels.reshape(pixels.shape[0], pixels.shape[1], channels), 255
 
 
 def _read_image(plan: SourcePlan, shard: Shard) -> Iterator[RawRow]:
     path = shard.path
     rel = relative(path, plan.root)
-    with open_image(path) as img:
-        height, width, channels = plan.image_shape
-        if img.size != (width, height):
-            first, w0, h0 = plan.first_image
-            raise InputError(
-                f"image is {img.size[0]}x{img.size[1]} pixels (width x height) "
-                f"but {first} is {w0}x{h0}",
-                file=path,
-                expected="all images of the same size (resize them first)",
-            )
-        pixels = np.asarray(img.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
-    image = pixels.reshape(height, width, channels).astype(np.float32) / 255.0
+    height, width, channels = plan.image_shape
+    pixels, full = image_pixels(path, channels)
+    first, w0, h0 = plan.first_image
+    if pixels.shape[:2] != (height, width):
+        raise InputError(
+            f"image is {pixels.shape[1]}x{pixels.shape[0]} pixels (width x height) "
+            f"but {first} is {w0}x{h0}",
+            file=path,
+            expected="all images of the same size (resize them first)",
+        )
+    if full != plan.image_full_scale:
+        bits = {255: 8, 65535: 16}
+        raise InputError(
+            f"image has {bits[full]}-bit pixels but {first} has"
+            f" {bits[plan.image_full_scale]}-bit ones",
+            file=path,
+            expected="all images of the same bit depth (convert them first)",
+        )
+    image = pixels.astype(np.float32) / np.float32(full)
     label = rel.split("/")[0]
     yield RawRow(path, None, {spec.IMAGE_FEATURE_KEY: image, LABEL_KEY: label}, rel)
 

@@ -12,6 +12,7 @@ this module without TFX.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import json
 import math
@@ -55,6 +56,7 @@ CLIENT_PARTITION_KEY = "client_partition"
 NUM_CLIENTS_KEY = "num_clients"
 PARTITION_ALPHA_KEY = "partition_alpha"
 PARTITION_SEED_KEY = "partition_seed"
+ENCODING_KEY = "encoding"
 
 # Formats.
 AUTO = "auto"
@@ -113,6 +115,7 @@ DEFAULT_NOISE_SEED = 0
 DEFAULT_NUM_CLIENTS = 0  # not set; required (>= 1) with a client partition
 DEFAULT_PARTITION_ALPHA = 0.5
 DEFAULT_PARTITION_SEED = 0
+DEFAULT_ENCODING = "utf-8"
 
 
 def _json_list(value: Sequence[Any] | None) -> str:
@@ -243,6 +246,10 @@ class IngestConfig:
         set) without one. At most the number of examples (checked at run time).
       partition_alpha: Dirichlet concentration > 0 (used by `dirichlet`).
       partition_seed: seed of the partition (independent of the other seeds).
+      encoding: the text encoding of CSV files (a Python codec name such as
+        `utf-8`, `latin-1`, `cp1252`, `utf-16`); UTF-8 drops a byte-order
+        mark. A byte that is not valid in it stops Ingest with an error
+        naming the file, line and byte offset.
     """
 
     source: str
@@ -263,6 +270,7 @@ class IngestConfig:
     num_clients: int = DEFAULT_NUM_CLIENTS
     partition_alpha: float = DEFAULT_PARTITION_ALPHA
     partition_seed: int = DEFAULT_PARTITION_SEED
+    encoding: str = DEFAULT_ENCODING
 
     @classmethod
     def create(
@@ -285,6 +293,7 @@ class IngestConfig:
         num_clients: int = DEFAULT_NUM_CLIENTS,
         partition_alpha: float = DEFAULT_PARTITION_ALPHA,
         partition_seed: int = DEFAULT_PARTITION_SEED,
+        encoding: str = DEFAULT_ENCODING,
     ) -> IngestConfig:
         """Builds a config from Python values (lists, ints as class names) and validates it."""
         if isinstance(feature_columns, str):
@@ -318,6 +327,7 @@ class IngestConfig:
             num_clients=check_num_clients_value(num_clients),
             partition_alpha=check_alpha_value(partition_alpha),
             partition_seed=check_seed_value(partition_seed),
+            encoding=encoding,
         )
         config.validate()
         return config
@@ -352,6 +362,7 @@ class IngestConfig:
             NUM_CLIENTS_KEY: int(self.num_clients),
             PARTITION_ALPHA_KEY: float(self.partition_alpha),
             PARTITION_SEED_KEY: int(self.partition_seed),
+            ENCODING_KEY: self.encoding,
         }
         for key, value in self.role_columns.items():
             if key != LABEL_COLUMN_KEY and value:
@@ -404,6 +415,7 @@ class IngestConfig:
                 if props.get(PARTITION_SEED_KEY) is None
                 else props[PARTITION_SEED_KEY]
             ),
+            encoding=str(props.get(ENCODING_KEY) or DEFAULT_ENCODING),
         )
         config.validate()
         return config
@@ -489,6 +501,7 @@ class IngestConfig:
                 column=COLOR_MODE_KEY,
                 expected=f"one of {list(COLOR_MODES)}",
             )
+        check_encoding(self.encoding)
         if not 0.0 < self.eval_fraction < 1.0:
             raise InputError(
                 f"eval_fraction {self.eval_fraction} is out of range",
@@ -624,6 +637,21 @@ class IngestConfig:
                 expected=f"client_partition {NO_PARTITION!r} to keep the source's clients, or no"
                 " client_id_column to draw synthetic clients",
             )
+
+
+_ENCODING_EXPECTED = "a Python text codec name such as 'utf-8', 'latin-1', 'cp1252' or 'utf-16'"
+
+
+def check_encoding(encoding: Any) -> None:
+    """`encoding` names a text codec that Python knows, else an InputError naming it."""
+    try:
+        info = codecs.lookup(encoding) if isinstance(encoding, str) else None
+    except LookupError:
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):
+        raise InputError(
+            f"unknown text encoding {encoding!r}", column=ENCODING_KEY, expected=_ENCODING_EXPECTED
+        )
 
 
 def _check_list(

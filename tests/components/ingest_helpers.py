@@ -147,3 +147,24 @@ def whole_and_subset(tmp_path, rows, header, seed, size, values_of):
 def ids_of(arrays):
     """The example ids of a split's arrays, as str."""
     return [e.decode() if isinstance(e, bytes) else e for e in arrays["example_id"]]
+
+
+def write_png(path, pixels, color_type, bit_depth=16):
+    """Writes `pixels` (uint [H, W, C] integers) as a PNG of the given colour
+    type (0 grey, 2 RGB, 4 grey + alpha, 6 RGBA) and bit depth, by hand (no
+    encoder needed: Pillow writes no 16-bit colour PNG)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    h, w = pixels.shape[:2]
+    dtype = ">u2" if bit_depth == 16 else "u1"
+    rows = b"".join(b"\x00" + np.asarray(r, dtype).tobytes() for r in pixels)
+    ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, color_type, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows))
+    with open(path, "wb") as f:
+        f.write(png + chunk(b"IEND", b""))
+    return str(path)

@@ -21,6 +21,7 @@ from ingest_helpers import (
     run_executor,
     table_rows,
     write_csv,
+    write_png,
 )
 
 from frontier.components.common.errors import InputError
@@ -373,3 +374,188 @@ def test_images_of_different_sizes_name_both_files(tmp_path):
     msg = str(e.value)
     assert os.path.join("dog", "2.png") in msg and "4x2" in msg
     assert "cat/0.png is 3x2" in msg and "same size" in msg
+
+
+# -- odd files: encodings, malformed CSV, image layouts and modes, decimals -------
+
+
+def _raw_values(config, column="label"):
+    """`column` of every raw row of a source, in file order (no split needed)."""
+    from frontier.components.ingest import read_shard
+
+    plan = plan_source(config)
+    return [r.values[column] for shard in plan.shards for r in read_shard(plan, shard)]
+
+
+def test_csv_encoding_undecodable_byte_names_file_line_and_byte(tmp_path):
+    path = tmp_path / "l1.csv"
+    path.write_bytes("a,b,label\n1,2,cat\n3,4,caf\xe9\n5,6,dog\n".encode("latin-1"))
+    config = csv_config(path, classes=["cat", "café", "dog"])
+    with pytest.raises(InputError) as e:
+        read_arrays(config)
+    assert e.value.file == str(path) and e.value.row == 3
+    assert "bytes e9 at byte offset 25 of the file cannot be decoded as utf-8" in str(e.value)
+    assert "'encoding'" in str(e.value)
+    # The same file in its own encoding; a UTF-8 file with a byte-order mark.
+    assert _raw_values(dataclasses.replace(config, encoding="latin-1")) == ["cat", "café", "dog"]
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes(b"\xef\xbb\xbfa,b,label\n1,2,cat\n3,4,caf\xc3\xa9\n")
+    assert _raw_values(csv_config(bom), "a") == ["1", "3"]  # the mark is not in 'a'
+    assert _raw_values(csv_config(bom)) == ["cat", "café"]
+    with pytest.raises(InputError, match=r"column 'encoding': unknown text encoding 'klingon'"):
+        csv_config(path, encoding="klingon")
+    with pytest.raises(InputError, match=r"unknown text encoding 'base64'"):
+        csv_config(path, encoding="base64")
+    props = csv_config(path, encoding="latin-1").to_exec_properties()
+    assert IngestConfig.from_exec_properties(props).encoding == "latin-1"
+
+
+def test_csv_nul_and_malformed_quotes_name_file_and_line(tmp_path):
+    nul = tmp_path / "nul.csv"
+    nul.write_bytes(b"a,b,label\n1,2,cat\n3,4\x00,dog\n")
+    with pytest.raises(InputError, match=r"nul\.csv, row 3: NUL character at position 4"):
+        read_arrays(csv_config(nul))
+    utf16 = tmp_path / "u16.csv"
+    utf16.write_bytes("a,b,label\n1,2,cat\n3,4,dog\n".encode("utf-16"))
+    with pytest.raises(InputError, match=r"u16\.csv, row 1: .*'utf-16'"):
+        read_arrays(csv_config(utf16))
+    assert _raw_values(csv_config(utf16, encoding="utf-16")) == ["cat", "dog"]
+    open_quote = tmp_path / "q.csv"
+    open_quote.write_text('a,b,label\n1,2,cat\n3,4,"dog\n5,6,cat\n')
+    with pytest.raises(
+        InputError, match=r"q\.csv, row 3: malformed CSV: a quoted field opened on line 3 is not"
+    ):
+        read_arrays(csv_config(open_quote))
+    stray = tmp_path / "s.csv"
+    stray.write_text('a,b,label\n1,2,cat\n3,4,"dog"x\n')
+    with pytest.raises(InputError, match=r"s\.csv, row 3: malformed CSV: ',' expected after"):
+        read_arrays(csv_config(stray))
+    ragged = write_csv(tmp_path / "r.csv", ["a", "b", "label"], [[1, 2, "cat"], [3, 4, "dog", 5]])
+    with pytest.raises(InputError, match=r"r\.csv, row 3: 4 fields \(expected 3 fields"):
+        read_arrays(csv_config(ragged))
+    # A quoted line break is one record; the next is numbered by its own line.
+    ok = tmp_path / "ok.csv"
+    ok.write_bytes(b'a,b,label\r\n1,"2",cat\r\n3,4,"dog"\r\n5,6\r\n')
+    with pytest.raises(InputError, match=r"ok\.csv, row 4: 2 fields"):
+        read_arrays(csv_config(ok))
+
+
+def test_image_folder_layout_errors_say_what_was_expected_and_found(tmp_path):
+    make_images(tmp_path / "imgs", per_class=2)
+    write_csv(tmp_path / "imgs" / "labels.csv", ["file", "label"], [["cat/0.png", "cat"]])
+    with pytest.raises(InputError) as e:
+        read_arrays(IngestConfig.create(str(tmp_path / "imgs")))
+    msg = str(e.value)
+    assert "both data files (1 file: 'labels.csv') and sub-folders of images" in msg
+    assert "one sub-folder per class" in msg and "format='images'" in msg
+    assert "feature" not in msg
+    # format='images' reads the sub-folders; a folder of loose images says so.
+    info, _ = read_arrays(IngestConfig.create(str(tmp_path / "imgs"), format="images"))
+    assert sum(info.split_counts.values()) == 4
+    os.makedirs(tmp_path / "flat")
+    for k in range(2):
+        os.replace(tmp_path / "imgs" / "cat" / f"{k}.png", tmp_path / "flat" / f"{k}.png")
+    with pytest.raises(InputError, match=r"flat: directory holds images but no class sub-folders"):
+        read_arrays(IngestConfig.create(str(tmp_path / "flat")))
+    with pytest.raises(InputError, match=r"no sub-folders \(found 2 files: '0\.png', '1\.png'\)"):
+        read_arrays(IngestConfig.create(str(tmp_path / "flat"), format="images"))
+    # A data directory with a sub-folder of something else is read as data.
+    data = tmp_path / "data"
+    os.makedirs(data / "logs")
+    write_csv(data / "t.csv", TABLE_HEADER, table_rows(10))
+    assert sum(read_arrays(csv_config(data))[0].split_counts.values()) == 10
+
+
+def test_16_bit_png_is_scaled_by_65535_and_stored_as_float32(tmp_path):
+    rng = np.random.default_rng(5)
+    grey = {}
+    for c in ("a", "b"):
+        os.makedirs(tmp_path / "g" / c)
+        for k in range(2):
+            arr = rng.integers(0, 65536, size=(2, 3, 1), dtype=np.uint16)
+            arr[0, 0, 0] = 65535 * (k == 0)  # black and white both present
+            write_png(tmp_path / "g" / c / f"{k}.png", arr, color_type=0)
+            grey[f"{c}/{k}.png"] = arr
+    info, splits = read_arrays(IngestConfig.create(str(tmp_path / "g")))
+    assert info.image_encoding is None and info.pixel_divisor is None  # k/65535 is no uint8/255
+    for rel, (s, j) in by_id(splits).items():
+        np.testing.assert_array_equal(
+            splits[s]["x"][j], grey[rel].ravel().astype(np.float32) / np.float32(65535)
+        )
+    # 16-bit RGB (which Pillow reads as 8 bits) keeps 16 bits; grey is 601-2 luma.
+    rgb = rng.integers(0, 65536, size=(2, 3, 3), dtype=np.uint16)
+    write_png(tmp_path / "g" / "a" / "0.png", rgb, color_type=2)
+    plan = plan_source(IngestConfig.create(str(tmp_path / "g"), color_mode="rgb"))
+    from frontier.components.ingest.readers import image_pixels, read_shard
+
+    row = next(read_shard(plan, plan.shards[0]))
+    np.testing.assert_array_equal(row.values["image"], rgb.astype(np.float32) / np.float32(65535))
+    pixels, full = image_pixels(str(tmp_path / "g" / "a" / "0.png"), 1)
+    luma = np.rint(rgb.astype(np.float64) @ [0.299, 0.587, 0.114])[..., None]
+    assert full == 65535 and np.array_equal(pixels, luma)
+    # An 8-bit image among 16-bit ones is named.
+    write_png(tmp_path / "g" / "b" / "1.png", rgb[..., :1].astype(np.uint8), 0, bit_depth=8)
+    with pytest.raises(InputError, match=r"b/1\.png: image has 8-bit pixels but a/0\.png has 16"):
+        read_arrays(IngestConfig.create(str(tmp_path / "g")))
+
+
+def test_palette_alpha_and_other_modes(tmp_path):
+    from PIL import Image
+
+    from frontier.components.ingest.readers import image_pixels
+
+    rgb = np.array([[[255, 0, 0], [0, 255, 0], [0, 0, 255]]], np.uint8)
+    Image.fromarray(rgb, "RGB").convert("P").save(tmp_path / "p.png")
+    np.testing.assert_array_equal(image_pixels(str(tmp_path / "p.png"), 3)[0], rgb)
+    opaque = np.concatenate([rgb, np.full((1, 3, 1), 255, np.uint8)], axis=-1)
+    Image.fromarray(opaque, "RGBA").save(tmp_path / "o.png")
+    np.testing.assert_array_equal(image_pixels(str(tmp_path / "o.png"), 3)[0], rgb)
+    clear = opaque.copy()
+    clear[0, 1, 3] = 0
+    Image.fromarray(clear, "RGBA").save(tmp_path / "c.png")
+    with pytest.raises(InputError, match=r"c\.png: image has an alpha channel \(mode RGBA\) and 1"):
+        image_pixels(str(tmp_path / "c.png"), 3)
+    Image.fromarray(clear[..., [0, 3]], "LA").save(tmp_path / "la.png")
+    with pytest.raises(InputError, match=r"mode LA.*flatten them onto a background"):
+        image_pixels(str(tmp_path / "la.png"), 1)
+    Image.fromarray(clear, "RGBA").convert("P").save(tmp_path / "pt.png", transparency=0)
+    with pytest.raises(InputError, match=r"pt\.png: image has an alpha channel \(mode P\)"):
+        image_pixels(str(tmp_path / "pt.png"), 3)
+    write_png(tmp_path / "la16.png", np.full((1, 2, 2), 65535, np.uint16), color_type=4)
+    assert image_pixels(str(tmp_path / "la16.png"), 3)[0].shape == (1, 2, 3)
+    Image.fromarray(np.arange(6, dtype=np.int32).reshape(2, 3), "I").save(tmp_path / "i.tif")
+    with pytest.raises(InputError, match=r"i\.tif: image has 32-bit integer pixels"):
+        image_pixels(str(tmp_path / "i.tif"), 1)
+    Image.new("1", (3, 1), 1).save(tmp_path / "bw.png")
+    assert image_pixels(str(tmp_path / "bw.png"), 1)[0].ravel().tolist() == [255, 255, 255]
+    Image.fromarray(rgb, "RGB").convert("CMYK").save(tmp_path / "cmyk.jpg", quality=100)
+    pixels, full = image_pixels(str(tmp_path / "cmyk.jpg"), 3)
+    assert full == 255 and pixels.shape == (1, 3, 3)
+
+
+def test_parquet_decimals_are_read_as_floats(tmp_path, caplog):
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    d = decimal.Decimal
+    price = [d("1.25"), d("-3.50"), d("12345678901234567.89"), d("0.10")]
+    table = pa.table(
+        {
+            "price": pa.array(price, pa.decimal128(20, 2)),
+            "label": pa.array([d(0), d(1), d(0), d(1)], pa.decimal128(3, 0)),
+        }
+    )
+    pq.write_table(table, tmp_path / "d.parquet")
+    config = IngestConfig.create(
+        str(tmp_path / "d.parquet"), feature_columns=["price"], classes=["0", "1"]
+    )
+    with caplog.at_level("WARNING"):
+        info, splits = read_arrays(config)
+    got = sorted(float(v) for a in splits.values() for v in a["x"][:, 0])
+    assert got == sorted(float(np.float32(float(p))) for p in price)
+    assert sorted(np.concatenate([a["label"] for a in splits.values()])) == [0, 0, 1, 1]
+    lossy = [r.getMessage() for r in caplog.records if "decimal" in r.getMessage()]
+    assert lossy and "column 'price'" in lossy[0] and "first at row 3" in lossy[0]
+    assert not any("'label'" in m for m in lossy)
