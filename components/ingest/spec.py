@@ -650,7 +650,9 @@ def check_encoding(encoding: Any) -> None:
         info = None
     if info is None or not getattr(info, "_is_text_encoding", True):
         raise InputError(
-            f"unknown text encoding {encoding!r}", column=ENCODING_KEY, expected=_ENCODING_EXPECTED
+            f"unknown text encoding {encoding!r}",
+            parameter=ENCODING_KEY,
+            expected=_ENCODING_EXPECTED,
         )
 
 

@@ -402,7 +402,7 @@ def test_csv_encoding_undecodable_byte_names_file_line_and_byte(tmp_path):
     bom.write_bytes(b"\xef\xbb\xbfa,b,label\n1,2,cat\n3,4,caf\xc3\xa9\n")
     assert _raw_values(csv_config(bom), "a") == ["1", "3"]  # the mark is not in 'a'
     assert _raw_values(csv_config(bom)) == ["cat", "café"]
-    with pytest.raises(InputError, match=r"column 'encoding': unknown text encoding 'klingon'"):
+    with pytest.raises(InputError, match=r"parameter 'encoding': unknown text encoding 'klingon'"):
         csv_config(path, encoding="klingon")
     with pytest.raises(InputError, match=r"unknown text encoding 'base64'"):
         csv_config(path, encoding="base64")
