@@ -183,7 +183,7 @@ def _open(examples: Any, label_key: str, owner: str) -> StreamedSplits:
         raise InputError(
             f"label_key {label_key!r} has its own label space",
             file=os.path.join(examples.uri, DATASET_INFO_FILE),
-            column="label_key",
+            parameter="label_key",
             expected="a column in the data's classes (label, weak_label or true_label)",
         )
     data = open_labelled_splits(examples, label_key, owner)

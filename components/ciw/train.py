@@ -138,7 +138,7 @@ class CiwConfig:
 
 
 def _bad(name: str, value: Any, expected: str) -> InputError:
-    return InputError(f"{name} = {value!r}", column=name, expected=expected)
+    return InputError(f"{name} = {value!r}", parameter=name, expected=expected)
 
 
 def check_config(c: CiwConfig) -> None:

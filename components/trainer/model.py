@@ -70,7 +70,7 @@ def parse_hidden_units(value: str | Sequence[int]) -> tuple[int, ...]:
         except json.JSONDecodeError as e:
             raise InputError(
                 f"hidden_units {value!r} is not valid JSON ({e.msg})",
-                column="hidden_units",
+                parameter="hidden_units",
                 expected="a JSON list of positive integers, e.g. '[128, 64]'",
             ) from None
     if isinstance(units, int):
@@ -80,7 +80,7 @@ def parse_hidden_units(value: str | Sequence[int]) -> tuple[int, ...]:
     ):
         raise InputError(
             f"hidden_units {value!r} is not a list of positive integers",
-            column="hidden_units",
+            parameter="hidden_units",
             expected="a JSON list of positive integers, e.g. '[128, 64]'",
         )
     return tuple(int(u) for u in units)
@@ -185,7 +185,7 @@ def build_model(
         if dims.image_shape is None:
             raise InputError(
                 "model_type 'convnet' needs image data, but these examples have no image_shape",
-                column="model_type",
+                parameter="model_type",
                 expected="'mlp' for non-image data, or examples whose dataset_info.json has image_shape",
             )
         height, width, channels = dims.image_shape
@@ -473,7 +473,7 @@ def check_model_type(model_type: str) -> None:
     if model_type not in MODEL_TYPES:
         raise InputError(
             f"unknown model_type {model_type!r}",
-            column="model_type",
+            parameter="model_type",
             expected=" or ".join(MODEL_TYPES),
         )
 
@@ -510,7 +510,7 @@ def check_model_dims(model: keras.Model, dims: ModelDims) -> None:
     if got != (dims.input_dim, dims.num_classes):
         raise InputError(
             f"initial_model maps {got[0]} inputs to {got[1]} classes",
-            column="initial_model",
+            parameter="initial_model",
             expected=f"a model from {dims.input_dim} inputs to {dims.num_classes} classes",
         )
 
@@ -552,7 +552,7 @@ def with_new_head(
     except ValueError:
         raise InputError(
             f"base model {base.name!r} has no {head_layer!r} layer",
-            column="base_model",
+            parameter="base_model",
             expected="a model whose softmax head is that layer (frontier's built-in models' "
             f"is {HEAD_LAYER!r}; a model module names its own in HEAD_LAYER)",
         ) from None

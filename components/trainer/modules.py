@@ -141,7 +141,9 @@ def parse_custom_config(value: str | Mapping[str, Any] | None) -> dict[str, Any]
 
 
 def _bad_config(what: str) -> InputError:
-    return InputError(what, column=CUSTOM_CONFIG_KEY, expected="a JSON object of hyperparameters")
+    return InputError(
+        what, parameter=CUSTOM_CONFIG_KEY, expected="a JSON object of hyperparameters"
+    )
 
 
 def check_module_choice(module_file: str | None, module_path: str | None) -> None:
@@ -153,7 +155,7 @@ def check_module_choice(module_file: str | None, module_path: str | None) -> Non
     if module_file and module_path:
         raise InputError(
             f"both module_file {module_file!r} and module_path {module_path!r} are set",
-            column=MODULE_FILE_KEY,
+            parameter=MODULE_FILE_KEY,
             expected="one of module_file and module_path",
         )
     if module_file and not os.path.isfile(module_file) and "://" not in module_file:
@@ -175,7 +177,7 @@ def module_version(module_file: str | None, module_path: str | None) -> str:
         if source is None:
             raise InputError(
                 f"module {module_path!r} cannot be found",
-                column=MODULE_PATH_KEY,
+                parameter=MODULE_PATH_KEY,
                 expected="an importable package.module with build_model",
             )
     if not source:
@@ -421,7 +423,7 @@ def load_model_module(
     except Exception as e:  # an import error inside the user's module
         raise InputError(
             f"cannot import {name}: {type(e).__name__}: {e}",
-            column=MODULE_FILE_KEY if module_file else MODULE_PATH_KEY,
+            parameter=MODULE_FILE_KEY if module_file else MODULE_PATH_KEY,
             expected="a module that imports cleanly",
         ) from e
     if not callable(build_fn):

@@ -118,10 +118,7 @@ def test_component_validates_parameters_at_construction():
         dict(label_key="client_id"),
     ):
         name = "gamma" if "gamma" in bad else next(iter(bad))
-        # label_key goes through common.checks, which names parameters as parameters; CIW's
-        # own checks still say "column".
-        where = "parameter" if name == "label_key" else "column"
-        with pytest.raises(InputError, match=f"{where} '{name}'"):
+        with pytest.raises(InputError, match=f"parameter '{name}'"):
             CiwTrainer(examples=examples, **bad)
 
 
@@ -202,5 +199,5 @@ def test_executor_rejects_bad_input(tmp_path, digits_examples_uri):
     examples = examples_artifact(digits_examples_uri)
     with pytest.raises(InputError, match=r"dataset_info\.json, column 'true_label'"):
         _run_executor(tmp_path, examples, label_key="true_label")
-    with pytest.raises(InputError, match=r"column 'lam': lam = 0\.0"):
+    with pytest.raises(InputError, match=r"parameter 'lam': lam = 0\.0"):
         _run_executor(tmp_path, examples, lam=0.0)

@@ -566,8 +566,7 @@ def test_trained_parameters_load_into_the_keras_model():
 def test_config_rejects_bad_parameters_naming_them(field, value):
     with pytest.raises(InputError, match=field) as err:
         dataclasses.replace(BASE, **{field: value})
-    # hidden_units is checked by trainer.model.parse_hidden_units, which still says "column".
-    assert (err.value.column if field == "hidden_units" else err.value.parameter) == field
+    assert err.value.parameter == field
 
 
 def test_config_refuses_more_participations_than_the_rounds_allow():

@@ -361,7 +361,7 @@ def test_with_new_head_keeps_the_body_and_replaces_the_head():
     assert tuned.get_layer("probabilities") is not base.get_layer("probabilities")
     x = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
     np.testing.assert_allclose(tuned(x).numpy().sum(axis=1), 1.0, rtol=1e-5)
-    with pytest.raises(InputError, match="column 'base_model'.*no 'probabilities' layer"):
+    with pytest.raises(InputError, match="parameter 'base_model'.*no 'probabilities' layer"):
         inputs = keras.Input(shape=(4,))
         tm.with_new_head(keras.Model(inputs, keras.layers.Dense(2)(inputs)), 3)
     with pytest.raises(InputError, match="1 class"):
