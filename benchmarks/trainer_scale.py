@@ -234,39 +234,25 @@ def report(executor_s, batch):
     }))
 """
 
-# frontier's Trainer executor with the shared model module (`module_file`).
+# frontier's Trainer executor with the shared model module (`module_file`); with
+# `config["ciw"]`, its CiwTrainer executor instead (method `ciw`, the weights acting
+# from the first step): CIW's step against the Trainer's plain cross-entropy step
+# on the same model.
 FRONTIER_SPEED_CHILD = (
     TIMED_FIT
     + """
+import importlib
 from conftest import examples_artifact, run_executor
-from frontier.components.trainer.executor import Executor
 
 uri, out, module, config = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+package = "ciw" if config.get("ciw") else "trainer"
+Executor = importlib.import_module(f"frontier.components.{package}.executor").Executor
 params = {"model_type": "mlp", "hidden_units": "[64]", "learning_rate": config["learning_rate"],
           "seed": config["seed"], "batch_size": config["batch_size"], "label_key": config["label_key"],
           "epochs": 1, "train_steps": config["train_steps"], "module_file": module,
           "custom_config": json.dumps(config["model"])}
-start = time.perf_counter()
-run_executor(Executor, pathlib.Path(out), {"examples": examples_artifact(uri)}, params)
-report(time.perf_counter() - start, config["batch_size"])
-"""
-)
-
-# frontier's CiwTrainer executor (method `ciw`, the weights acting from the
-# first step) with the same module: CIW's step against the Trainer's plain
-# cross-entropy step on the same model.
-CIW_SPEED_CHILD = (
-    TIMED_FIT
-    + """
-from conftest import examples_artifact, run_executor
-from frontier.components.ciw.executor import Executor
-
-uri, out, module, config = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-params = {"method": "ciw", "burn_in": 0, "model_type": "mlp", "hidden_units": "[64]",
-          "learning_rate": config["learning_rate"], "seed": config["seed"],
-          "batch_size": config["batch_size"], "label_key": config["label_key"], "epochs": 1,
-          "train_steps": config["train_steps"], "module_file": module,
-          "custom_config": json.dumps(config["model"])}
+if config.get("ciw"):
+    params.update(method="ciw", burn_in=0)
 start = time.perf_counter()
 run_executor(Executor, pathlib.Path(out), {"examples": examples_artifact(uri)}, params)
 report(time.perf_counter() - start, config["batch_size"])
@@ -376,17 +362,18 @@ def speed_runs(examples_uri: str, out_dir: str, rounds: int) -> dict:
         "model": {"filters": 16, "hidden": 64},
         "schema_uri": prepared["schema_uri"],
     }
-    sides = {
-        "frontier": (FRONTIER_SPEED_CHILD, os.path.join(here, "trainer_scale_module.py")),
-        "stock_tfx": (STOCK_SPEED_CHILD, os.path.join(here, "stock_tfx_trainer_module.py")),
-        "frontier_ciw": (CIW_SPEED_CHILD, os.path.join(here, "trainer_scale_module.py")),
+    module = os.path.join(here, "trainer_scale_module.py")
+    sides = {  # side -> (child, module file, its own config)
+        "frontier": (FRONTIER_SPEED_CHILD, module, {}),
+        "stock_tfx": (STOCK_SPEED_CHILD, os.path.join(here, "stock_tfx_trainer_module.py"), {}),
+        "frontier_ciw": (FRONTIER_SPEED_CHILD, module, {"ciw": True}),
     }
     runs: dict[str, list[dict]] = {side: [] for side in sides}
     for r in range(rounds):
         for side in sides if r % 2 == 0 else reversed(sides):
-            code, module = sides[side]
+            code, side_module, own = sides[side]
             out = os.path.join(out_dir, f"speed_{side}_{r}")
-            run = _run_child(code, examples_uri, out, module, json.dumps(config))
+            run = _run_child(code, examples_uri, out, side_module, json.dumps({**config, **own}))
             print(f"[trainer_scale] speed round {r} {side}: {json.dumps(run)}", flush=True)
             if run["steps"] != STEPS:
                 raise RuntimeError(f"{side} took {run['steps']} steps, not {STEPS}")
