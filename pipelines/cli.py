@@ -1,7 +1,7 @@
 """The `frontier` command.
 
 frontier run NAME [--runner local|beam] [--root DIR]   build and run a pipeline (demo, kip, ciw, spl, dp_ftrl)
-frontier runs [--root DIR]                              list past runs from ML Metadata
+frontier runs [--root DIR] [--gc [--yes]]               list past runs; --gc: orphan artifact folders
 frontier compile NAME --target vertex|kubeflow ...      compile a pipeline for Vertex AI / Kubeflow
 frontier submit FILE --target vertex|kubeflow ...       submit a compiled pipeline (or --dry-run)
 frontier privacy --rounds R --max-participations K ...  rho and epsilon of DP-FTRL / DP-FedAvg
@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 
@@ -167,9 +168,21 @@ def _add_compile_parser(sub) -> None:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from frontier.pipelines import runs
+    from frontier.pipelines import recovery, runs
 
-    print(runs.format_runs(runs.list_runs(os.path.abspath(args.root))))
+    root = os.path.abspath(args.root)
+    if not args.gc:
+        print(runs.format_runs(runs.list_runs(root)))
+        return 0
+    orphans = recovery.orphan_folders(root)
+    for folder in orphans:
+        print(folder)
+    if not args.yes:
+        print(f"{len(orphans)} artifact folders that no live artifact names; --yes removes them")
+        return 0
+    for folder in orphans:
+        shutil.rmtree(folder)
+    print(f"removed {len(orphans)} artifact folders")
     return 0
 
 
@@ -399,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
     runs = sub.add_parser("runs", help="list past runs and their artifacts from ML Metadata")
     runs.add_argument("--root", default=DEFAULT_ROOT)
+    runs.add_argument(
+        "--gc",
+        action="store_true",
+        help="list the artifact folders no live artifact names (a dry run; add --yes to remove)",
+    )
+    runs.add_argument("--yes", action="store_true", help="with --gc: remove the listed folders")
     runs.set_defaults(func=_cmd_runs)
     _add_privacy_parser(sub)
     _add_compile_parser(sub)

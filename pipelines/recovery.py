@@ -16,13 +16,20 @@ artifacts it had not published are marked `ABANDONED`, and the folders TFX
 had prepared for it (`<pipeline_root>/<node>/<output key>/<execution id>`,
 and the executor's scratch folder under `.system`) are removed. `frontier
 runs` then shows the node as `INTERRUPTED`.
+
+`orphan_folders` lists the artifact folders under a run root's pipelines that
+no LIVE artifact in ML Metadata names (left by runs killed before this
+module existed, by failed executions, or by abandoned outputs), and
+`frontier runs --gc` lists them, then removes them with `--yes`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import glob
 import os
+import shutil
 
 INTERRUPTED_PROPERTY = "frontier_interrupted"
 INTERRUPTED = "INTERRUPTED"  # the state `runs` shows for such an execution
@@ -78,7 +85,9 @@ def recover_interrupted(
     for execution in stale:
         node = node_id_of(store, execution.id, pipeline_name)
         execution.last_known_state = mlmd_pb2.Execution.FAILED
-        execution.custom_properties[INTERRUPTED_PROPERTY].string_value = (
+        execution.custom_properties[
+            INTERRUPTED_PROPERTY
+        ].string_value = (
             f"left open by a run that ended before the component finished; marked failed at {when}"
         )
         abandoned = _unpublished_outputs(store, execution.id)
@@ -117,9 +126,6 @@ def _unpublished_outputs(store, execution_id: int) -> list:
 
 def _remove_folders(pipeline_root: str, node: str, execution_id: int, artifacts: list) -> tuple:
     """Removes what TFX prepared for the execution; returns the removed paths."""
-    import glob
-    import shutil
-
     node_dir = os.path.join(pipeline_root, node)
     candidates = set(glob.glob(os.path.join(node_dir, "*", str(execution_id))))
     candidates.update(glob.glob(os.path.join(node_dir, ".system", "*", str(execution_id))))
@@ -133,3 +139,36 @@ def _remove_folders(pipeline_root: str, node: str, execution_id: int, artifacts:
             shutil.rmtree(path)
             removed.append(path)
     return tuple(removed)
+
+
+def orphan_folders(root: str) -> list[str]:
+    """Artifact folders under `<root>/pipelines` that no LIVE artifact names.
+
+    TFX lays an execution's outputs out as
+    `<root>/pipelines/<pipeline>/<node>/<output key>/<execution id>`; a
+    folder of that shape is an orphan when no LIVE artifact's URI is it or
+    lies inside it. Folders of executions still open (NEW or RUNNING) are
+    left alone: `recover_interrupted` decides about those.
+    """
+    from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
+
+    from frontier.pipelines.runs import open_store
+
+    store = open_store(root)
+    live = [
+        os.path.abspath(a.uri)
+        for a in store.get_artifacts()
+        if a.state == mlmd_pb2.Artifact.LIVE and a.uri
+    ]
+    open_states = {mlmd_pb2.Execution.State.Value(s) for s in _OPEN_STATES}
+    running = {str(e.id) for e in store.get_executions() if e.last_known_state in open_states}
+    orphans = []
+    pattern = os.path.join(os.path.abspath(root), "pipelines", "*", "*", "*", "*")
+    for folder in sorted(glob.glob(pattern)):
+        name = os.path.basename(folder)
+        if not (os.path.isdir(folder) and name.isdigit()) or name in running:
+            continue
+        if any(uri == folder or uri.startswith(folder + os.sep) for uri in live):
+            continue
+        orphans.append(folder)
+    return orphans

@@ -41,7 +41,7 @@ def _wait_for(pattern: str, seconds: float, child: subprocess.Popen) -> list[str
 def test_a_killed_run_is_marked_interrupted_and_its_folders_removed(tmp_path):
     from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
-    from frontier.pipelines import recovery, runner, runs
+    from frontier.pipelines import cli, recovery, runner, runs
 
     root = str(tmp_path / "root")
     child = subprocess.Popen([sys.executable, "-c", CHILD, root])
@@ -74,3 +74,16 @@ def test_a_killed_run_is_marked_interrupted_and_its_folders_removed(tmp_path):
     assert run.interrupted == ["Trainer"] and "interrupted 1" in runs.format_runs([run])
     # Nothing left to close on the next run.
     assert recovery.recover_interrupted(runner.metadata_path(root), "killed", pipeline_root) == []
+
+    # An artifact folder no live artifact names (as runs before recovery left them):
+    # `frontier runs --gc` lists it, and removes it only with --yes; Ingest's live
+    # outputs are never listed.
+    orphan = os.path.join(pipeline_root, "Trainer", "model", "999999")
+    os.makedirs(orphan)
+    open(os.path.join(orphan, "saved_model.pb"), "wb").close()
+    assert recovery.orphan_folders(root) == [orphan]
+    assert cli.main(["runs", "--root", root, "--gc"]) == 0
+    assert os.path.isdir(orphan)
+    assert cli.main(["runs", "--root", root, "--gc", "--yes"]) == 0
+    assert not os.path.exists(orphan) and recovery.orphan_folders(root) == []
+    assert glob.glob(os.path.join(pipeline_root, "Ingest", "examples", "*", "Split-train"))
