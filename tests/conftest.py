@@ -139,6 +139,27 @@ TINY_FEDERATED = dict(
 )
 
 
+def kip_params(images_per_class: int, steps: int) -> dict:
+    """KipDistill execution properties for a tiny run: plain KIP on the default
+    kernel, fixed labels, standardised inputs, no ZCA, seed 0."""
+    from frontier.components.kip import spec
+
+    return {
+        spec.IMAGES_PER_CLASS_KEY: images_per_class,
+        spec.METHOD_KEY: spec.KIP,
+        spec.KERNEL_KEY: spec.DEFAULT_KERNEL,
+        spec.KERNEL_KIND_KEY: spec.DEFAULT_KERNEL_KIND,
+        spec.STEPS_KEY: steps,
+        spec.LEARNING_RATE_KEY: 0.04,
+        spec.TARGET_BATCH_SIZE_KEY: 100,
+        spec.LEARN_LABELS_KEY: 0,
+        spec.STANDARDIZE_KEY: 1,
+        spec.USE_ZCA_KEY: 0,
+        spec.REG_KEY: 1e-6,
+        spec.SEED_KEY: 0,
+    }
+
+
 def run_stock_evaluator(out_dir, examples, model) -> tuple:
     """The stock TFX Evaluator's executor on a model and an `Examples` artifact's
     eval split (frontier's `eval_config`, no accuracy floor); asserts that it

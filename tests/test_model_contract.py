@@ -31,6 +31,7 @@ from conftest import (
     TINY_NETWORK,
     examples_artifact,
     federated_examples,
+    kip_params,
     run_executor,
     run_stock_evaluator,
 )
@@ -76,20 +77,7 @@ def _kip(out_dir, uri: str):
     from frontier.components.kip.executor import Executor
 
     examples = examples_artifact(uri)
-    params = {
-        spec.IMAGES_PER_CLASS_KEY: 2,
-        spec.METHOD_KEY: spec.KIP,
-        spec.KERNEL_KEY: spec.DEFAULT_KERNEL,
-        spec.KERNEL_KIND_KEY: spec.DEFAULT_KERNEL_KIND,
-        spec.STEPS_KEY: 20,
-        spec.LEARNING_RATE_KEY: 0.04,
-        spec.TARGET_BATCH_SIZE_KEY: 100,
-        spec.LEARN_LABELS_KEY: 0,
-        spec.STANDARDIZE_KEY: 1,
-        spec.USE_ZCA_KEY: 0,
-        spec.REG_KEY: 1e-6,
-        spec.SEED_KEY: 0,
-    }
+    params = kip_params(images_per_class=2, steps=20)
     out = run_executor(Executor, out_dir, {spec.EXAMPLES_KEY: examples}, params)
     return out[spec.MODEL_KEY], examples
 

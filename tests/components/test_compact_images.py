@@ -22,6 +22,7 @@ from conftest import (
     TINY_NETWORK,
     examples_artifact,
     federated_examples,
+    kip_params,
     run_stock_evaluator,
 )
 from conftest import run_executor as run_component
@@ -197,20 +198,7 @@ def _kip(out_dir, uri: str):
     from frontier.components.kip import spec
     from frontier.components.kip.executor import Executor
 
-    params = {
-        spec.IMAGES_PER_CLASS_KEY: 1,
-        spec.METHOD_KEY: spec.KIP,
-        spec.KERNEL_KEY: spec.DEFAULT_KERNEL,
-        spec.KERNEL_KIND_KEY: spec.DEFAULT_KERNEL_KIND,
-        spec.STEPS_KEY: 5,
-        spec.LEARNING_RATE_KEY: 0.04,
-        spec.TARGET_BATCH_SIZE_KEY: 100,
-        spec.LEARN_LABELS_KEY: 0,
-        spec.STANDARDIZE_KEY: 1,
-        spec.USE_ZCA_KEY: 0,
-        spec.REG_KEY: 1e-6,
-        spec.SEED_KEY: 0,
-    }
+    params = kip_params(images_per_class=1, steps=5)
     out = run_component(Executor, out_dir, {spec.EXAMPLES_KEY: examples_artifact(uri)}, params)
     return out[spec.MODEL_KEY], out[spec.DISTILLED_KEY]
 
