@@ -17,6 +17,12 @@ had prepared for it (`<pipeline_root>/<node>/<output key>/<execution id>`,
 and the executor's scratch folder under `.system`) are removed. `frontier
 runs` then shows the node as `INTERRUPTED`.
 
+`reconcile_pushes` runs next: it finishes the two-phase pushes of the
+pipeline's Pushers (`frontier.components.pusher.push`). A push whose
+`PushedModel` never became LIVE in ML Metadata is rolled back: its staging
+folder and the version it may have renamed into place are removed, so the
+serving directory holds exactly the versions that ML Metadata records.
+
 `orphan_folders` lists the artifact folders under a run root's pipelines that
 no LIVE artifact in ML Metadata names (left by runs killed before this
 module existed, by failed executions, or by abandoned outputs), and
@@ -106,6 +112,95 @@ def recover_interrupted(
         )
         closed.append(Interrupted(execution.id, node, removed))
     return closed
+
+
+@dataclasses.dataclass(frozen=True)
+class PushOutcome:
+    """One push intent found and settled.
+
+    Attributes:
+      intent: the intent file's path.
+      version_dir: the serving version the push was to create.
+      committed: whether ML Metadata recorded the push (a LIVE `PushedModel`).
+      removed: what a rolled-back push left and was removed (staging folder,
+        version folder); empty for a committed push.
+    """
+
+    intent: str
+    version_dir: str
+    committed: bool
+    removed: tuple[str, ...]
+
+
+def reconcile_pushes(metadata_path: str, pipeline_root: str) -> list[PushOutcome]:
+    """Commits or rolls back every push intent under `pipeline_root`.
+
+    Runs before a local run, after `recover_interrupted` (so no execution of
+    the pipeline is open). An intent whose `PushedModel` output is LIVE in ML
+    Metadata was committed; any other was not, and its staging folder and its
+    version folder are removed, the version only if no LIVE `PushedModel`
+    names it (a version one record names stays, whichever push made it).
+    Every intent file is then deleted.
+
+    Args:
+      metadata_path: the run root's MLMD SQLite file.
+      pipeline_root: the pipeline's artifact root (intents lie at
+        `<node>/<output key>/<execution id>.push-intent.json`).
+
+    Returns:
+      One `PushOutcome` per intent (rollbacks are also logged).
+    """
+    from absl import logging
+    from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
+
+    from frontier.components.pusher import push
+    from frontier.pipelines.runs import open_store
+
+    paths = sorted(glob.glob(os.path.join(pipeline_root, "*", "*", "*" + push.INTENT_SUFFIX)))
+    if not paths:
+        return []
+    store = open_store(os.path.dirname(metadata_path)) if os.path.exists(metadata_path) else None
+    live = mlmd_pb2.Artifact.LIVE
+    served = _recorded_versions(store) if store is not None else set()
+    outcomes = []
+    for path in paths:
+        try:
+            intent = push.read_intent(path)
+        except ValueError as e:  # written whole by design; a foreign file is only reported
+            logging.warning("%s; left in place", e)
+            continue
+        records = store.get_artifacts_by_uri(intent.pushed_model_uri) if store else []
+        committed = any(a.state == live for a in records)
+        removed = []
+        if not committed:
+            candidates = [intent.staging]
+            if os.path.abspath(intent.version_dir) not in served:
+                candidates.append(intent.version_dir)
+            for folder in candidates:
+                if os.path.isdir(folder):
+                    shutil.rmtree(folder)
+                    removed.append(folder)
+            logging.warning(
+                "push of %s was not recorded in ML Metadata (the run died first); rolled back,"
+                " removed %s",
+                intent.version_dir,
+                removed or "nothing",
+            )
+        os.remove(path)
+        outcomes.append(PushOutcome(path, intent.version_dir, committed, tuple(removed)))
+    return outcomes
+
+
+def _recorded_versions(store) -> set[str]:
+    """The serving folders that LIVE, pushed `PushedModel` artifacts name."""
+    from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
+
+    served = set()
+    for artifact in store.get_artifacts_by_type("PushedModel"):
+        props = artifact.custom_properties
+        if artifact.state == mlmd_pb2.Artifact.LIVE and props["pushed"].int_value == 1:
+            served.add(os.path.abspath(props["pushed_destination"].string_value))
+    return served
 
 
 def _unpublished_outputs(store, execution_id: int) -> list:

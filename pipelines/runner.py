@@ -108,11 +108,11 @@ def run_pipeline(pipeline, runner: str = "local") -> None:
 
     check_local_root(pipeline.pipeline_info.pipeline_root)
     parameters.resolve(pipeline.components)
+    metadata_path = pipeline.metadata_connection_config.sqlite.filename_uri
     recovery.recover_interrupted(
-        pipeline.metadata_connection_config.sqlite.filename_uri,
-        pipeline.pipeline_info.pipeline_name,
-        pipeline.pipeline_info.pipeline_root,
+        metadata_path, pipeline.pipeline_info.pipeline_name, pipeline.pipeline_info.pipeline_root
     )
+    recovery.reconcile_pushes(metadata_path, pipeline.pipeline_info.pipeline_root)
 
     if runner == "local":
         tfx.orchestration.LocalDagRunner().run(pipeline)

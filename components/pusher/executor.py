@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from absl import logging
@@ -11,7 +12,15 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
-from frontier.components.pusher.push import latest_version, push_atomically, same_model
+from frontier.components.pusher.push import (
+    PushIntent,
+    latest_version,
+    next_version,
+    push_atomically,
+    same_model,
+    staging_name,
+    write_intent,
+)
 
 
 class AtomicPushExecutor(stock.Executor):
@@ -35,7 +44,9 @@ class AtomicPushExecutor(stock.Executor):
     Only the publishing step differs from the stock executor: see
     `frontier.components.pusher.push` for why and how. A model identical to
     the latest served version (same graph and variables) is not copied again;
-    `pushed_version` then names that version.
+    `pushed_version` then names that version. A new version is pushed in two
+    phases: an intent record first, ML Metadata's record of `pushed_model` as
+    the commit (`frontier.components.pusher.push`).
     """
 
     def Do(
@@ -73,8 +84,19 @@ class AtomicPushExecutor(stock.Executor):
             version, serving_path = latest, os.path.join(base, latest)
             logging.info("Model is already served as version %s; not copied again", latest)
         else:
-            serving_path = push_atomically(model_path, base)
-            version = os.path.basename(serving_path.rstrip("/"))
+            version = next_version(base)
+            staging = staging_name(version)
+            write_intent(
+                PushIntent(
+                    version=version,
+                    base_directory=base,
+                    staging=os.path.join(base, staging),
+                    pushed_model_uri=pushed.uri,
+                    model_uri=model_path,
+                    created=time.time(),
+                )
+            )
+            serving_path = push_atomically(model_path, base, version=version, staging=staging)
         io_utils.copy_dir(model_path, pushed.uri)
         self._MarkPushed(pushed, pushed_destination=serving_path, pushed_version=version)
         logging.info("Model pushed to %s", serving_path)

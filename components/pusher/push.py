@@ -21,10 +21,27 @@ directory's name carries the host and process id of its push
 from this host is removed at once, and one of another host, or of an older
 frontier without the fields, once it is older than `STALE_AFTER_S` (a push
 still copying on another machine is left alone until then).
+
+Two-phase push. A push is not finished when the version is in place: ML
+Metadata must also record it (the `PushedModel` artifact the launcher
+publishes after the executor returns). A process killed between the rename
+and that record would leave a served version that no record names. So the
+executor first writes a push intent (`PushIntent`: version, staging folder,
+serving base, and the URI of the `PushedModel` output that will commit it)
+beside its output folder (`<output uri>.push-intent.json`), then stages and
+renames. ML Metadata is the commit record: before the next local run of the
+pipeline, `frontier.pipelines.recovery.reconcile_pushes` reads every intent
+and, if its `PushedModel` never became LIVE, rolls the push back (removes its
+staging folder and its version, unless a LIVE record names that version),
+then deletes the intent. A committed push's intent is just deleted. The
+rolled-back model is pushed again by the re-run's Pusher if it is still
+blessed.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import socket
 import time
@@ -34,6 +51,7 @@ from absl import logging
 
 STAGING_PREFIX = ".staging-"
 SAVED_MODEL_FILE = "saved_model.pb"
+INTENT_SUFFIX = ".push-intent.json"
 STALE_AFTER_S = 6 * 3600  # a staging directory of unknown owner older than this is dead
 
 
@@ -153,13 +171,80 @@ def remove_stale_staging(base_directory: str, now: float | None = None) -> list[
     return removed
 
 
-def push_atomically(model_dir: str, base_directory: str, version: str | None = None) -> str:
+@dataclasses.dataclass(frozen=True)
+class PushIntent:
+    """What a push is about to publish, written before it touches the serving base.
+
+    Attributes:
+      version: the version folder the push will create under `base_directory`.
+      base_directory: the serving base directory.
+      staging: the staging folder's full path (beside the versions).
+      pushed_model_uri: the URI of the `PushedModel` output whose LIVE state in
+        ML Metadata commits the push.
+      model_uri: the SavedModel being pushed (for the log).
+      created: Unix time in seconds when the intent was written.
+    """
+
+    version: str
+    base_directory: str
+    staging: str
+    pushed_model_uri: str
+    model_uri: str
+    created: float
+
+    @property
+    def version_dir(self) -> str:
+        return os.path.join(self.base_directory, self.version)
+
+
+def intent_path(pushed_model_uri: str) -> str:
+    """Where the intent of the push that outputs `pushed_model_uri` is kept:
+    beside that output folder, not in it (recovery removes the folders of an
+    interrupted execution, and the intent must outlive them)."""
+    return pushed_model_uri.rstrip("/") + INTENT_SUFFIX
+
+
+def write_intent(intent: PushIntent) -> str:
+    """Writes `intent` whole (a temporary file renamed into place); returns its path."""
+    fileio = _fs()
+    path = intent_path(intent.pushed_model_uri)
+    fileio.makedirs(os.path.dirname(path))
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    with fileio.open(tmp, "w") as f:
+        f.write(json.dumps(dataclasses.asdict(intent), indent=1))
+    fileio.rename(tmp, path, overwrite=True)
+    return path
+
+
+def read_intent(path: str) -> PushIntent:
+    """Reads an intent written by `write_intent`.
+
+    Raises:
+      ValueError: the file is not an intent (named in the message).
+    """
+    fileio = _fs()
+    with fileio.open(path, "r") as f:
+        text = f.read()
+    try:
+        return PushIntent(**json.loads(text))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ValueError(f"{path}: not a push intent ({e})") from e
+
+
+def push_atomically(
+    model_dir: str,
+    base_directory: str,
+    version: str | None = None,
+    staging: str | None = None,
+) -> str:
     """Publishes `model_dir` as `<base_directory>/<version>/`, all or nothing.
 
     Args:
       model_dir: a SavedModel directory (must hold saved_model.pb).
       base_directory: the serving base directory (created if missing).
       version: the version name; default `next_version(base_directory)`.
+      staging: the staging folder's name under `base_directory`; default
+        `staging_name(version)` (pass it when an intent has named it).
 
     Returns:
       The published path `<base_directory>/<version>`.
@@ -180,7 +265,7 @@ def push_atomically(model_dir: str, base_directory: str, version: str | None = N
     final = os.path.join(base_directory, version)
     if fileio.exists(final):
         raise FileExistsError(f"model version {final} already exists; refusing to overwrite it")
-    staging = os.path.join(base_directory, staging_name(version))
+    staging = os.path.join(base_directory, staging or staging_name(version))
     try:
         _copy_tree(model_dir, staging)
         fileio.rename(staging, final)

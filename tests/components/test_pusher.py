@@ -34,14 +34,14 @@ def _tree(path):
     )
 
 
-def _run(executor, tmp_path, blessed: bool, dest, as_path: bool = False):
+def _run(executor, tmp_path, blessed: bool, dest, as_path: bool = False, pushed_uri=None):
     model = standard_artifacts.Model()
     model.uri = str(_fake_saved_model(tmp_path))
     blessing = standard_artifacts.ModelBlessing()
     blessing.uri = str(tmp_path / "blessing")
     blessing.set_int_custom_property("blessed", int(blessed))
     pushed = standard_artifacts.PushedModel()
-    pushed.uri = str(tmp_path / "pushed")
+    pushed.uri = str(pushed_uri or tmp_path / "pushed")
     destination = pusher_pb2.PushDestination(
         filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=str(dest))
     )
@@ -180,3 +180,100 @@ def test_push_destination_may_be_the_directory_itself(tmp_path):
     assert pushed.get_int_custom_property("pushed") == 1
     (version,) = os.listdir(dest)
     assert pushed.get_string_custom_property("pushed_destination") == str(dest / version)
+
+
+def _store(root):
+    """A run root's ML Metadata store, made if absent (as the launcher does)."""
+    from ml_metadata import metadata_store
+    from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
+
+    config = mlmd_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(root / "metadata.sqlite")
+    config.sqlite.connection_mode = mlmd_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    return metadata_store.MetadataStore(config)
+
+
+def _record(store, pushed, state):
+    """What the launcher publishes for `pushed` once the executor returned."""
+    from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
+
+    type_id = store.put_artifact_type(mlmd_pb2.ArtifactType(name="PushedModel"))
+    artifact = mlmd_pb2.Artifact(type_id=type_id, uri=pushed.uri, state=state)
+    for key in ("pushed", "pushed_version", "pushed_destination"):
+        value = pushed.get_custom_property(key)
+        field = "int_value" if isinstance(value, int) else "string_value"
+        setattr(artifact.custom_properties[key], field, value)
+    store.put_artifacts([artifact])
+
+
+def _push_in_pipeline(tmp_path, dest, execution_id: int):
+    """A push whose output lies where TFX puts it: `<pipeline root>/<node>/<key>/<id>`."""
+    out = tmp_path / "root" / "pipelines" / "p" / "Pusher" / "pushed_model" / str(execution_id)
+    pushed = _run(AtomicPushExecutor(), tmp_path, blessed=True, dest=dest, pushed_uri=out)
+    return pushed, tmp_path / "root"
+
+
+def test_a_push_killed_before_its_record_is_rolled_back(tmp_path):
+    from frontier.pipelines import recovery
+
+    dest = tmp_path / "serving"
+    # The executor returned (the version is in place); the process died before
+    # the launcher recorded the PushedModel: no LIVE record names the version.
+    pushed, root = _push_in_pipeline(tmp_path, dest, 7)
+    version_dir = pushed.get_string_custom_property("pushed_destination")
+    intent = push_module.intent_path(pushed.uri)
+    assert os.path.isdir(version_dir) and os.path.exists(intent)
+    assert push_module.read_intent(intent).version_dir == version_dir
+    _store(root)
+
+    (outcome,) = recovery.reconcile_pushes(
+        str(root / "metadata.sqlite"), str(root / "pipelines" / "p")
+    )
+    assert not outcome.committed and outcome.removed == (version_dir,)
+    assert os.listdir(dest) == [] and not os.path.exists(intent)
+
+
+def test_a_recorded_push_is_kept_and_its_intent_dropped(tmp_path):
+    from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
+
+    from frontier.pipelines import recovery
+
+    dest = tmp_path / "serving"
+    pushed, root = _push_in_pipeline(tmp_path, dest, 7)
+    _record(_store(root), pushed, mlmd_pb2.Artifact.LIVE)
+
+    (outcome,) = recovery.reconcile_pushes(
+        str(root / "metadata.sqlite"), str(root / "pipelines" / "p")
+    )
+    assert outcome.committed and outcome.removed == ()
+    assert os.listdir(dest) == [pushed.get_string_custom_property("pushed_version")]
+    assert not os.path.exists(push_module.intent_path(pushed.uri))
+
+
+def test_a_rollback_keeps_a_version_that_a_record_names(tmp_path):
+    """An unrecorded push never removes what a recorded push serves, and a
+    push killed mid-copy loses only its staging folder."""
+    from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
+
+    from frontier.pipelines import recovery
+
+    dest = tmp_path / "serving"
+    first, root = _push_in_pipeline(tmp_path, dest, 7)
+    store = _store(root)
+    _record(store, first, mlmd_pb2.Artifact.LIVE)
+    # A second push that names the first's version (as a crafted or stale
+    # intent could), and whose staging folder a kill left half-copied.
+    staging = dest / ".staging-9-host-1-abc"
+    (staging / "variables").mkdir(parents=True)
+    second = first.get_string_custom_property("pushed_version")
+    uri = os.path.join(os.path.dirname(first.uri), "8")
+    push_module.write_intent(
+        push_module.PushIntent(second, str(dest), str(staging), uri, "model", 0.0)
+    )
+
+    outcomes = recovery.reconcile_pushes(
+        str(root / "metadata.sqlite"), str(root / "pipelines" / "p")
+    )
+    assert [o.committed for o in outcomes] == [True, False]
+    assert outcomes[1].removed == (str(staging),)
+    assert os.listdir(dest) == [second]
