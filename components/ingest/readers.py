@@ -116,8 +116,9 @@ def text_lines(path: str, encoding: str = spec.DEFAULT_ENCODING) -> Iterator[str
 
     Raises:
       InputError: a byte sequence that is not valid in `encoding` (naming the
-        line, the byte offset in the file and the byte), or a NUL character
-        (a binary or UTF-16 file read as 8-bit text).
+        line, the byte offset in the file and the byte), UTF-16 text without
+        a byte-order mark read as 'utf-16', or a NUL character (a binary or
+        UTF-16 file read as 8-bit text).
     """
     codec = text_codec(encoding)
     decoder = codecs.getincrementaldecoder(codec)()
@@ -134,6 +135,18 @@ def text_lines(path: str, encoding: str = spec.DEFAULT_ENCODING) -> Iterator[str
                 before = pending + e.object[: e.start].decode(codec, errors="replace")
                 line += len(_LINE_END.findall(before))
                 raise _decode_error(path, line, at, e, encoding) from None
+            except UnicodeError as e:
+                # Not a decode error at a byte: Python's UTF-16 decoder raises the
+                # bare UnicodeError when the text has no byte-order mark to give
+                # the byte order (its first bytes, so `line` is still 1).
+                raise InputError(
+                    f"cannot be decoded as {encoding} ({e})",
+                    file=path,
+                    row=line,
+                    expected=f"text in the encoding {encoding!r}: for UTF-16 without a"
+                    " byte-order mark set the Ingest parameter"
+                    f" {spec.ENCODING_KEY!r} to 'utf-16-le' or 'utf-16-be'",
+                ) from None
             offset += len(chunk)
             end = 0
             for m in _LINE.finditer(text):
