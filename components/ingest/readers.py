@@ -292,20 +292,41 @@ def parquet_columns(path: str) -> list[str]:
 
 
 def _read_parquet(plan: SourcePlan, shard: Shard) -> Iterator[RawRow]:
+    """The rows of a Parquet file, read in batches.
+
+    Raises:
+      InputError: a file whose footer reads but whose data does not (a
+        corrupt or cut page), naming the rows read before it.
+    """
     import pyarrow.parquet as pq
 
     path = shard.path
     rel = relative(path, plan.root)
     row = 0
     with open_file(path, "rb") as f:
-        pf = pq.ParquetFile(f)
-        cols = [c for c in plan.needed_columns if c in pf.schema_arrow.names]
-        lossy: set[str] = set()
-        for batch in pf.iter_batches(batch_size=4096, columns=cols):
-            batch = _decimals_as_floats(batch, path, row, lossy)
-            for values in batch.to_pylist():
-                row += 1
-                yield RawRow(path, row, values, f"{rel}#{row}")
+        # The footer was read when planning; the pages are read only here, and
+        # pyarrow reports a bad one as OSError or ArrowInvalid (and bad UTF-8
+        # in a string page as UnicodeDecodeError from to_pylist).
+        try:
+            pf = pq.ParquetFile(f)
+            cols = [c for c in plan.needed_columns if c in pf.schema_arrow.names]
+            batches = pf.iter_batches(batch_size=4096, columns=cols)
+            lossy: set[str] = set()
+            while True:
+                batch = next(batches, None)
+                if batch is None:
+                    return
+                rows = _decimals_as_floats(batch, path, row, lossy).to_pylist()
+                for values in rows:
+                    row += 1
+                    yield RawRow(path, row, values, f"{rel}#{row}")
+        except Exception as e:
+            raise InputError(
+                f"cannot be read as Parquet after row {row}: its data is corrupt or"
+                f" cut short ({type(e).__name__}: {e})",
+                file=path,
+                expected="a Parquet file whose pages are intact (write it again)",
+            ) from e
 
 
 def _decimals_as_floats(batch, path: str, row: int, lossy: set[str]):
