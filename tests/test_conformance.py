@@ -317,7 +317,7 @@ CASES = [
         "KipDistill",
         _kip_good,
         _kip_bad,
-        r"Split-train, column 'images_per_class': images_per_class = 20 but class 0 \('0'\) "
+        r"Split-train, parameter 'images_per_class': images_per_class = 20 but class 0 \('0'\) "
         r"has only 14 training examples",
     ),
     Case(

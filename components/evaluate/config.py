@@ -128,22 +128,22 @@ def eval_config(
         if info is None:
             raise InputError(
                 "eval_config needs the number of classes",
-                column="num_classes",
+                parameter="num_classes",
                 expected="info or num_classes",
             )
         num_classes = info.num_classes
     if num_classes < 2:
         raise InputError(
-            f"num_classes = {num_classes}", column="num_classes", expected="an integer >= 2"
+            f"num_classes = {num_classes}", parameter="num_classes", expected="an integer >= 2"
         )
     if min_accuracy is not None and not 0.0 <= min_accuracy <= 1.0:
         raise InputError(
-            f"min_accuracy = {min_accuracy}", column="min_accuracy", expected="a value in [0, 1]"
+            f"min_accuracy = {min_accuracy}", parameter="min_accuracy", expected="a value in [0, 1]"
         )
     if max_accuracy_drop is not None and not 0.0 <= max_accuracy_drop <= 1.0:
         raise InputError(
             f"max_accuracy_drop = {max_accuracy_drop}",
-            column="max_accuracy_drop",
+            parameter="max_accuracy_drop",
             expected="a value in [0, 1]",
         )
     check_label_key(label_key)

@@ -34,7 +34,7 @@ def check_parameters(eval_split: str, num_bins: int, batch_size: int) -> None:
     check_int(batch_size, spec.BATCH_SIZE_KEY, 1)
     if not eval_split or not isinstance(eval_split, str):
         raise InputError(
-            f"eval_split = {eval_split!r}", column=spec.EVAL_SPLIT_KEY, expected="a split name"
+            f"eval_split = {eval_split!r}", parameter=spec.EVAL_SPLIT_KEY, expected="a split name"
         )
 
 

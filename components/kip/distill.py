@@ -98,7 +98,7 @@ def class_balanced_sampler(
         if not replace and size < per_class:
             raise InputError(
                 f"class {c} has {size} training examples, fewer than {per_class} per class",
-                column="images_per_class",
+                parameter="images_per_class",
                 expected=f"at most {size} (the smallest class's size)",
             )
         if size == 0:

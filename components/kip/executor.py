@@ -75,36 +75,36 @@ def check_parameters(
         (spec.TARGET_BATCH_SIZE_KEY, target_batch_size),
     ):
         if not is_int(value) or value < 1:
-            raise InputError(f"{key} = {value!r}", column=key, expected="an integer >= 1")
+            raise InputError(f"{key} = {value!r}", parameter=key, expected="an integer >= 1")
     if not is_int(seed):
-        raise InputError(f"seed = {seed!r}", column=spec.SEED_KEY, expected="an integer")
+        raise InputError(f"seed = {seed!r}", parameter=spec.SEED_KEY, expected="an integer")
     for key, value in (
         (spec.LEARN_LABELS_KEY, learn_labels),
         (spec.STANDARDIZE_KEY, standardize),
         (spec.USE_ZCA_KEY, use_zca),
     ):
         if value not in (True, False, 0, 1):
-            raise InputError(f"{key} = {value!r}", column=key, expected="a bool")
+            raise InputError(f"{key} = {value!r}", parameter=key, expected="a bool")
     if method not in spec.METHODS:
         raise InputError(
             f"unknown method {method!r}",
-            column=spec.METHOD_KEY,
+            parameter=spec.METHOD_KEY,
             expected=f"one of {list(spec.METHODS)}",
         )
     for key, value in ((spec.LEARNING_RATE_KEY, learning_rate), (spec.REG_KEY, reg)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise InputError(f"{key} = {value!r}", column=key, expected="a number > 0")
+            raise InputError(f"{key} = {value!r}", parameter=key, expected="a number > 0")
         if not math.isfinite(value):
-            raise InputError(f"{key} = {value!r}", column=key, expected="a finite number > 0")
+            raise InputError(f"{key} = {value!r}", parameter=key, expected="a finite number > 0")
     if learn_labels and method != spec.KIP:
         raise InputError(
             f"learn_labels is set but method is {method!r}",
-            column=spec.LEARN_LABELS_KEY,
+            parameter=spec.LEARN_LABELS_KEY,
             expected=f"learn_labels only with method {spec.KIP!r} "
             f"({spec.LABEL_SOLVE!r} solves the labels, {spec.RANDOM!r} keeps them one-hot)",
         )
     if depth is not None and not is_int(depth):
-        raise InputError(f"depth = {depth!r}", column=spec.DEPTH_KEY, expected="an integer >= 1")
+        raise InputError(f"depth = {depth!r}", parameter=spec.DEPTH_KEY, expected="an integer >= 1")
     return KernelSpec(architecture=kernel, kind=kernel_kind, depth=depth)
 
 
@@ -116,7 +116,7 @@ def _check_class_sizes(labels: np.ndarray, info: DatasetInfo, per_class: int, fi
             f"images_per_class = {per_class} but class {c} ({info.class_names[c]!r}) has only "
             f"{counts[c]} training examples",
             file=file,
-            column=spec.IMAGES_PER_CLASS_KEY,
+            parameter=spec.IMAGES_PER_CLASS_KEY,
             expected=f"images_per_class <= {counts[c]}, the smallest class's size",
         )
 

@@ -58,21 +58,23 @@ class KernelSpec:
         if self.architecture not in ARCHITECTURES:
             raise InputError(
                 f"unknown kernel architecture {self.architecture!r}",
-                column="kernel",
+                parameter="kernel",
                 expected=f"one of {list(ARCHITECTURES)}",
             )
         if self.kind not in KERNEL_KINDS:
             raise InputError(
                 f"unknown kernel kind {self.kind!r}",
-                column="kernel_kind",
+                parameter="kernel_kind",
                 expected=f"one of {list(KERNEL_KINDS)}",
             )
         if self.depth is not None and (not isinstance(self.depth, int) or self.depth < 1):
-            raise InputError(f"depth = {self.depth!r}", column="depth", expected="an integer >= 1")
+            raise InputError(
+                f"depth = {self.depth!r}", parameter="depth", expected="an integer >= 1"
+            )
         if not (self.W_std > 0 and self.b_std >= 0):
             raise InputError(
                 f"W_std = {self.W_std}, b_std = {self.b_std}",
-                column="W_std/b_std",
+                parameter="W_std/b_std",
                 expected="W_std > 0 and b_std >= 0",
             )
 
@@ -115,14 +117,14 @@ def check_image_shape(spec: KernelSpec, image_shape: tuple[int, int, int] | None
     if image_shape is None:
         raise InputError(
             "the conv kernel needs image-shaped inputs, and these examples have no image shape",
-            column="kernel",
+            parameter="kernel",
             expected="kernel 'fc' for tabular data, or image data (dataset_info image_shape)",
         )
     h, w, _ = image_shape
     if min(h, w) < 2**spec.layers:
         raise InputError(
             f"images of {h}x{w} are too small for {spec.layers} 2x2 pooling blocks",
-            column="depth",
+            parameter="depth",
             expected=f"images of at least {2**spec.layers}x{2**spec.layers} pixels or a smaller depth",
         )
 

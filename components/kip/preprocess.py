@@ -188,7 +188,7 @@ def fit_preprocessing(
             if int(np.prod(image_shape)) != dim:
                 raise InputError(
                     f"image_shape {tuple(image_shape)} does not hold {dim} features",
-                    column="image_shape",
+                    parameter="image_shape",
                     expected=f"H * W * C = {dim}",
                 )
             per_channel = x.reshape(-1, channels)

@@ -117,7 +117,7 @@ def distill_support(
             on_step=on_step,
         )
     if method not in METHODS:
-        raise InputError(f"unknown method {method!r}", column="method", expected=str(METHODS))
+        raise InputError(f"unknown method {method!r}", parameter="method", expected=str(METHODS))
     # The same as `kip`: a fresh generator, the same preprocessing fit (no draws), then
     # the support.
     rng = np.random.default_rng(seed)

@@ -70,13 +70,15 @@ def make_bags(
     labels = np.asarray(labels, np.int64)
     c = int(num_classes if num_classes is not None else labels.max() + 1)
     if not 0.0 <= noise < 1.0:
-        raise InputError(f"noise = {noise!r}", column="noise", expected="a share in [0, 1)")
+        raise InputError(f"noise = {noise!r}", parameter="noise", expected="a share in [0, 1)")
     if not 1 <= num_related <= c - 1:
         raise InputError(
-            f"num_related = {num_related!r}", column="num_related", expected=f"in [1, {c - 1}]"
+            f"num_related = {num_related!r}", parameter="num_related", expected=f"in [1, {c - 1}]"
         )
     if bag_size < 1:
-        raise InputError(f"bag_size = {bag_size!r}", column="bag_size", expected="an integer >= 1")
+        raise InputError(
+            f"bag_size = {bag_size!r}", parameter="bag_size", expected="an integer >= 1"
+        )
     rng = np.random.default_rng(seed)
     # Query q's related classes are q + s (mod C) for a fixed set of shifts s,
     # so every class is related to exactly num_related queries: q = c - s.

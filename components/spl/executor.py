@@ -59,7 +59,7 @@ def check_parameters(strategy: str, min_count: int, batch_size: int) -> None:
     check_min_count(min_count)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InputError(
-            f"batch_size = {batch_size!r}", column="batch_size", expected="an integer >= 1"
+            f"batch_size = {batch_size!r}", parameter="batch_size", expected="an integer >= 1"
         )
 
 
@@ -70,7 +70,7 @@ def check_teacher(info: DatasetInfo, teacher: DatasetInfo, teacher_uri: str) -> 
             f"the teacher predicts {teacher.num_classes} classes {list(teacher.class_names)}, "
             f"but the weak labels have {info.num_classes} classes {list(info.class_names)}",
             file=teacher_uri,
-            column="teacher",
+            parameter="teacher",
             expected="a teacher trained on the weak label space (same class names, same order)",
         )
     ours = dict(zip(info.feature_keys, info.feature_dims, strict=True))

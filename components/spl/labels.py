@@ -153,14 +153,14 @@ class SplLabelMap:
 def check_strategy(strategy: str) -> None:
     if strategy not in STRATEGIES:
         raise InputError(
-            f"strategy {strategy!r}", column="strategy", expected=" or ".join(STRATEGIES)
+            f"strategy {strategy!r}", parameter="strategy", expected=" or ".join(STRATEGIES)
         )
 
 
 def check_min_count(min_count: int) -> None:
     if isinstance(min_count, bool) or not isinstance(min_count, (int, np.integer)) or min_count < 1:
         raise InputError(
-            f"min_count = {min_count!r}", column="min_count", expected="an integer >= 1"
+            f"min_count = {min_count!r}", parameter="min_count", expected="an integer >= 1"
         )
 
 
@@ -240,7 +240,7 @@ def build_label_map(
     if len(names) != w_classes:
         raise InputError(
             f"{len(names)} class names for a {w_classes}-class confusion matrix",
-            column="class_names",
+            parameter="class_names",
             expected=f"{w_classes} names",
         )
 
@@ -281,7 +281,7 @@ def build_label_map(
     if populated < 2:
         raise InputError(
             f"strategy {strategy!r} leaves {populated} class(es) with examples",
-            column="strategy",
+            parameter="strategy",
             expected="at least 2 pre-training classes (a larger pool, or a lower min_count)",
         )
     return SplLabelMap(

@@ -169,7 +169,7 @@ def build_model(
     if dims.num_classes < 2:
         raise InputError(
             f"{dims.num_classes} class(es) declared",
-            column="class_names",
+            parameter="class_names",
             expected="at least 2 classes",
         )
     if stats is not None:
@@ -545,7 +545,7 @@ def with_new_head(
 
     if num_classes < 2:
         raise InputError(
-            f"{num_classes} class(es)", column="class_names", expected="at least 2 classes"
+            f"{num_classes} class(es)", parameter="class_names", expected="at least 2 classes"
         )
     try:
         old_head = base.get_layer(head_layer)

@@ -165,10 +165,12 @@ def test_eval_config_builds():
     ]
     assert with_plot.model_specs[0].label_key == "true_label"
     assert list(with_plot.slicing_specs[1].feature_keys) == ["true_label"]
-    with pytest.raises(InputError, match="min_accuracy"):
+    with pytest.raises(InputError, match="^parameter 'min_accuracy': min_accuracy = 1.5"):
         eval_config(info, min_accuracy=1.5)
-    with pytest.raises(InputError, match="num_classes"):
+    with pytest.raises(InputError, match="^parameter 'num_classes'"):
         eval_config()
+    with pytest.raises(InputError, match="^parameter 'max_accuracy_drop'"):
+        eval_config(info, max_accuracy_drop=-0.1)
     with pytest.raises(InputError, match="label_key"):
         eval_config(info, label_key="client_id")
 
@@ -453,7 +455,7 @@ def test_evaluation_report_rejects_bad_parameters():
         EvaluationReport(**channels, num_bins=0)
     with pytest.raises(InputError, match="batch_size"):
         EvaluationReport(**channels, batch_size=0)
-    with pytest.raises(InputError, match="eval_split"):
+    with pytest.raises(InputError, match="^parameter 'eval_split'"):
         EvaluationReport(**channels, eval_split="")
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from frontier.components.common.errors import InputError
-from frontier.components.kip import distill, fastmath, preprocess
+from frontier.components.kip import distill, fastmath, preprocess, support
 from frontier.components.kip.kernels import KernelSpec, kernel_matrix, make_kernel
 
 
@@ -162,9 +162,9 @@ def test_kernel_matrix_blocks_give_the_same_matrix():
 
 
 def test_conv_kernel_needs_images():
-    with pytest.raises(InputError, match="conv kernel needs image-shaped inputs"):
+    with pytest.raises(InputError, match="^parameter 'kernel': the conv kernel needs image-shaped"):
         make_kernel(KernelSpec(architecture="conv"), image_shape=None)
-    with pytest.raises(InputError, match="too small for 3 2x2 pooling"):
+    with pytest.raises(InputError, match="^parameter 'depth': images of 4x4 are too small for 3"):
         make_kernel(KernelSpec(architecture="conv"), image_shape=(4, 4, 1))
     k = make_kernel(KernelSpec(architecture="conv"), image_shape=(8, 8, 1))
     x = np.random.default_rng(0).normal(size=(3, 64)).astype(np.float32)
@@ -174,12 +174,14 @@ def test_conv_kernel_needs_images():
 
 
 def test_bad_kernel_configuration_is_refused():
-    with pytest.raises(InputError, match="unknown kernel architecture 'rbf'"):
+    with pytest.raises(InputError, match="^parameter 'kernel': unknown kernel architecture 'rbf'"):
         KernelSpec(architecture="rbf")
-    with pytest.raises(InputError, match="unknown kernel kind"):
+    with pytest.raises(InputError, match="^parameter 'kernel_kind': unknown kernel kind"):
         KernelSpec(kind="gp")
-    with pytest.raises(InputError, match="depth"):
+    with pytest.raises(InputError, match="^parameter 'depth': depth = 0"):
         KernelSpec(depth=0)
+    with pytest.raises(InputError, match=r"^parameter 'W_std/b_std'"):
+        KernelSpec(W_std=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -464,7 +466,7 @@ def test_preprocessing_off_is_the_identity_and_zca_is_not_invertible(digits):
         prep.invert(prep.apply(x_test))
     with pytest.raises(InputError, match=r"inputs of shape \(2, 3\)"):
         prep.apply(np.zeros((2, 3)))
-    with pytest.raises(InputError, match="image_shape"):
+    with pytest.raises(InputError, match="^parameter 'image_shape'"):
         preprocess.fit_preprocessing(x, (4, 4, 1))
 
 
@@ -503,9 +505,11 @@ def test_kip_standardizes_by_default_and_beats_raw_inputs(digits):
 
 def test_bad_inputs_are_refused(digits):
     x, labels, _, _ = digits
-    with pytest.raises(InputError, match="images_per_class"):
+    with pytest.raises(InputError, match="^parameter 'images_per_class'"):
         distill.kip(x, labels, 10, images_per_class=10_000, steps=1)
     bad = x.copy()
     bad[4, 2] = np.nan
     with pytest.raises(InputError, match="row 5, column 'x'"):
         distill.kip(bad, labels, 10, steps=1)
+    with pytest.raises(InputError, match="^parameter 'method': unknown method 'dc'"):
+        support.distill_support(x, labels, 10, method="dc")

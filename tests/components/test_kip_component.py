@@ -375,18 +375,21 @@ def test_component_validates_parameters_at_construction():
     assert set(component.outputs) == {"distilled", "model", "visualization"}
     assert KipDistill(examples=examples).exec_properties.get(spec.DEPTH_KEY) is None
     for bad, match in (
-        (dict(kernel="rbf"), r"column 'kernel': unknown kernel architecture 'rbf'"),
-        (dict(kernel_kind="gp"), r"column 'kernel_kind': unknown kernel kind 'gp'"),
-        (dict(method="dc"), r"column 'method': unknown method 'dc'"),
-        (dict(images_per_class=0), "images_per_class = 0"),
+        (dict(kernel="rbf"), r"parameter 'kernel': unknown kernel architecture 'rbf'"),
+        (dict(kernel_kind="gp"), r"parameter 'kernel_kind': unknown kernel kind 'gp'"),
+        (dict(method="dc"), r"parameter 'method': unknown method 'dc'"),
+        (dict(images_per_class=0), "parameter 'images_per_class': images_per_class = 0"),
         (dict(steps=0), "steps = 0"),
         (dict(target_batch_size=0), "target_batch_size"),
         (dict(learning_rate=0.0), "learning_rate"),
         (dict(reg=-1.0), "reg = -1.0"),
         (dict(reg=float("nan")), "reg = nan"),
-        (dict(depth=0), "depth = 0"),
-        (dict(method="random", learn_labels=True), "learn_labels only with method 'kip'"),
-        (dict(standardize="yes"), r"column 'standardize': standardize = 'yes'"),
+        (dict(depth=0), "parameter 'depth': depth = 0"),
+        (
+            dict(method="random", learn_labels=True),
+            r"parameter 'learn_labels'.*only with method 'kip'",
+        ),
+        (dict(standardize="yes"), r"parameter 'standardize': standardize = 'yes'"),
     ):
         with pytest.raises(InputError, match=match):
             KipDistill(examples=examples, **bad)
@@ -405,7 +408,7 @@ def test_executor_rejects_bad_data(tmp_path, digits_examples_uri, digits_arrays)
     info, data = digits_arrays
     with pytest.raises(
         InputError,
-        match=r"Split-train, column 'images_per_class': images_per_class = 15 but class 0 "
+        match=r"Split-train, parameter 'images_per_class': images_per_class = 15 but class 0 "
         r"\('0'\) has only 14 training examples \(expected images_per_class <= 14",
     ):
         _run(tmp_path / "a", digits_examples_uri, images_per_class=15)

@@ -116,16 +116,16 @@ def test_relabel_assigns_every_example_its_cells_class():
 
 
 def test_bad_configurations_fail_clearly():
-    with pytest.raises(InputError, match="strategy 'raw'"):
+    with pytest.raises(InputError, match="^parameter 'strategy': strategy 'raw'"):
         build_label_map(CONFUSION, "raw")
-    with pytest.raises(InputError, match="min_count = 0"):
+    with pytest.raises(InputError, match="^parameter 'min_count': min_count = 0"):
         build_label_map(CONFUSION, SPL, min_count=0)
     with pytest.raises(InputError, match="pool is empty"):
         relabel(np.zeros(0, int), np.zeros(0, int), SPL, num_classes=3)
     with pytest.raises(InputError, match="square"):
         build_label_map(np.ones((2, 3)), SPL)
     # A teacher that never agrees leaves `agreement` nothing to pre-train on.
-    with pytest.raises(InputError, match="leaves 0 class"):
+    with pytest.raises(InputError, match="^parameter 'strategy'.*leaves 0 class"):
         build_label_map(np.array([[0, 5], [5, 0]]), AGREEMENT)
 
 
@@ -148,7 +148,9 @@ def test_bags_have_the_requested_share_of_off_topic_examples_from_related_classe
 
 
 def test_bags_reject_bad_parameters():
-    with pytest.raises(InputError, match="noise = 1.0"):
+    with pytest.raises(InputError, match="^parameter 'noise': noise = 1.0"):
         make_bags(np.arange(10) % 5, 1.0)
-    with pytest.raises(InputError, match="num_related = 5.*in \\[1, 4\\]"):
+    with pytest.raises(
+        InputError, match="^parameter 'num_related': num_related = 5.*in \\[1, 4\\]"
+    ):
         make_bags(np.arange(10) % 5, 0.3, num_related=5)

@@ -192,7 +192,9 @@ def test_rejects_a_teacher_of_another_label_space(tmp_path, digits_model_uri):
     keep = splits["train"]["label"] < 3
     model, _ = train(splits["train"]["x"][keep], splits["train"]["label"][keep], three, epochs=1)
     save_model_artifact(model, three, str(tmp_path / "three"))
-    with pytest.raises(InputError, match="teacher predicts 3 classes.*weak labels have 10"):
+    with pytest.raises(
+        InputError, match="parameter 'teacher': the teacher predicts 3 classes.*weak labels have 10"
+    ):
         _run(tmp_path, pool, str(tmp_path / "three"))
 
 
@@ -213,5 +215,5 @@ def test_rejects_bad_parameters_at_construction():
         SplLabeler(examples=examples, teacher=model, strategy="nope")
     with pytest.raises(InputError, match="min_count = 0"):
         SplLabeler(examples=examples, teacher=model, min_count=0)
-    with pytest.raises(InputError, match="batch_size = 0"):
+    with pytest.raises(InputError, match="^parameter 'batch_size': batch_size = 0"):
         SplLabeler(examples=examples, teacher=model, batch_size=0)

@@ -89,6 +89,8 @@ def test_build_model_rejects_convnet_without_image_and_unknown_type():
         tm.build_model(TWO_FEATURES, "convnet")
     with pytest.raises(InputError, match="model_type"):
         tm.build_model(INFO, "resnet")
+    with pytest.raises(InputError, match="^parameter 'class_names': 1 class"):
+        tm.build_model((5, 1))
 
 
 def test_feature_stats_keeps_constant_columns_finite():
@@ -364,7 +366,7 @@ def test_with_new_head_keeps_the_body_and_replaces_the_head():
     with pytest.raises(InputError, match="parameter 'base_model'.*no 'probabilities' layer"):
         inputs = keras.Input(shape=(4,))
         tm.with_new_head(keras.Model(inputs, keras.layers.Dense(2)(inputs)), 3)
-    with pytest.raises(InputError, match="1 class"):
+    with pytest.raises(InputError, match="^parameter 'class_names': 1 class"):
         tm.with_new_head(base, 1)
 
 
