@@ -611,7 +611,8 @@ def image_pixels(path: str, channels: int) -> tuple[np.ndarray, int]:
     scale: uint8 and 255 for 8-bit images, uint16 and 65535 for 16-bit ones.
 
     Modes (Pillow's names): `L`, `RGB` as they are; `1` (black and white),
-    `P` (palette), `CMYK`, `YCbCr`, `LAB`, `HSV` converted by Pillow; 16-bit
+    `P` (palette), `CMYK`, `YCbCr`, `LAB`, `HSV` converted by Pillow (LAB to
+    grey through RGB, which is the only conversion Pillow has for it); 16-bit
     grey (`I;16*`, e.g. TIFF) and every 16-bit PNG (grey or colour, through
     TensorFlow: Pillow reads 16-bit colour as 8 bits) kept at 16 bits. An
     alpha channel (`LA`, `RGBA`, `PA`, a palette with transparency) is dropped
@@ -647,9 +648,33 @@ def image_pixels(path: str, channels: int) -> tuple[np.ndarray, int]:
                 _drop_opaque_alpha(path, np.asarray(rgba), 255, mode)
         elif mode in ("LA", "RGBA", "La", "RGBa"):
             _drop_opaque_alpha(path, np.asarray(img), 255, mode)
-        with img.convert("L" if channels == 1 else "RGB") as converted:
+        with _convert(path, img, "L" if channels == 1 else "RGB") as converted:
             pixels = np.asarray(converted, dtype=np.uint8)
     return pixels.reshape(pixels.shape[0], pixels.shape[1], channels), 255
+
+
+def _convert(path: str, img, target: str):
+    """`img` converted to mode `target` (`L` or `RGB`), through RGB where
+    Pillow has no direct conversion (it converts LAB, e.g. a CIELAB TIFF, to
+    RGB only).
+
+    Raises:
+      InputError: a mode that Pillow converts to neither.
+    """
+    try:
+        return img.convert(target)
+    except ValueError:
+        pass
+    try:
+        with img.convert("RGB") as rgb:
+            return rgb.convert(target)
+    except ValueError as e:
+        raise InputError(
+            f"image mode {img.mode} cannot be converted to {target} ({e})",
+            file=path,
+            expected="an image in a mode Pillow converts to RGB (grey, RGB, palette,"
+            " CMYK, YCbCr, LAB ...)",
+        ) from e
 
 
 def _read_image(plan: SourcePlan, shard: Shard) -> Iterator[RawRow]:
