@@ -21,6 +21,8 @@ class InputError(ValueError):
       row: 1-based data row (for CSV: the line number, header is line 1).
       column: the data column / feature / array name.
       parameter: the parameter (argument, option, component parameter) name.
+      function: a function (or other name) of a user's module that was
+        missing or did not do what was expected.
       expected: what would have been accepted.
     """
 
@@ -32,6 +34,7 @@ class InputError(ValueError):
         row: int | None = None,
         column: str | None = None,
         parameter: str | None = None,
+        function: str | None = None,
         expected: str | None = None,
     ) -> None:
         where = ", ".join(
@@ -41,6 +44,7 @@ class InputError(ValueError):
                 f"row {row}" if row is not None else "",
                 f"column {column!r}" if column else "",
                 f"parameter {parameter!r}" if parameter else "",
+                f"function {function!r}" if function else "",
             )
             if part
         )
@@ -49,7 +53,7 @@ class InputError(ValueError):
             msg += f" (expected {expected})"
         super().__init__(msg)
         self.file, self.row, self.column, self.expected = file, row, column, expected
-        self.parameter = parameter
+        self.parameter, self.function = parameter, function
 
 
 def raise_unwrapped(exc: BaseException) -> NoReturn:

@@ -322,13 +322,13 @@ class ModelModule:
             raise
         except Exception as e:  # the user's code: say whose it was
             raise InputError(
-                f"{where} raised {type(e).__name__}: {e}", column=PREPROCESS_FN, expected=expected
+                f"{where} raised {type(e).__name__}: {e}", function=PREPROCESS_FN, expected=expected
             ) from e
         if not (tf.is_tensor(probe) and probe.dtype.is_floating and probe.shape[:1] == [2]):
             raise InputError(
                 f"{where} returned {type(probe).__name__} "
                 f"{getattr(probe, 'shape', '')} for a batch of 2",
-                column=PREPROCESS_FN,
+                function=PREPROCESS_FN,
                 expected=expected,
             )
         return lambda x: fn(x, spec, config)
@@ -357,13 +357,13 @@ class ModelModule:
         except Exception as e:  # the user's code: say whose it was
             raise InputError(
                 f"{where} raised {type(e).__name__}: {e}",
-                column=BUILD_FN,
+                function=BUILD_FN,
                 expected="a function that builds a keras.Model from (spec, config)",
             ) from e
         if not isinstance(model, keras.Model):
             raise InputError(
                 f"{where} returned {type(model).__name__}, not a keras.Model",
-                column=BUILD_FN,
+                function=BUILD_FN,
                 expected="a keras.Model",
             )
         inputs = _input_shape(spec, preprocess)
@@ -372,7 +372,7 @@ class ModelModule:
             what = "the data's features" if preprocess is None else f"{PREPROCESS_FN}'s output"
             raise InputError(
                 f"{where} returned a model from inputs {got[0]} to {got[1]} outputs",
-                column=BUILD_FN,
+                function=BUILD_FN,
                 expected=f"a model from inputs {inputs} ({what}) to {spec.num_classes} "
                 "class probabilities (the data's classes)",
             )
@@ -417,7 +417,7 @@ def load_model_module(
     except AttributeError:
         raise InputError(
             f"{name} has no function {BUILD_FN!r}",
-            column=BUILD_FN,
+            function=BUILD_FN,
             expected=f"a module that defines {BUILD_FN}(spec, config) -> keras.Model",
         ) from None
     except Exception as e:  # an import error inside the user's module
@@ -429,7 +429,7 @@ def load_model_module(
     if not callable(build_fn):
         raise InputError(
             f"{name}: {BUILD_FN} is {type(build_fn).__name__}, not a function",
-            column=BUILD_FN,
+            function=BUILD_FN,
             expected=f"{BUILD_FN}(spec, config) -> keras.Model",
         )
     # The module's own namespace: read once, so a custom Keras object it
@@ -440,13 +440,13 @@ def load_model_module(
     if preprocess is not None and not callable(preprocess):
         raise InputError(
             f"{name}: {PREPROCESS_FN} is {type(preprocess).__name__}, not a function",
-            column=PREPROCESS_FN,
+            function=PREPROCESS_FN,
             expected=f"{PREPROCESS_FN}(x, spec, config) -> tf.Tensor",
         )
     if not isinstance(head, str) or not head:
         raise InputError(
             f"{name}: {HEAD_ATTR} is {head!r}",
-            column=HEAD_ATTR,
+            function=HEAD_ATTR,
             expected="the name of the model's softmax head layer",
         )
     return ModelModule(name, build_fn, head, preprocess)

@@ -1,5 +1,5 @@
-"""`InputError` names a data column as a column and a parameter as a parameter, and the
-shared parameter checks use the latter."""
+"""`InputError` names a data column as a column, a parameter as a parameter and a user
+module's function as a function; the shared parameter checks name parameters."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ def test_a_parameter_renders_as_a_parameter_and_a_column_as_a_column():
     e = InputError("value 'x' is not a number", file="a.csv", row=3, column="b")
     assert str(e) == "file a.csv, row 3, column 'b': value 'x' is not a number"
     assert (e.parameter, e.column) == (None, "b")
+    e = InputError("m.py: build_model returned int", function="build_model", expected="a Model")
+    assert str(e) == "function 'build_model': m.py: build_model returned int (expected a Model)"
+    assert (e.function, e.column, e.parameter) == ("build_model", None, None)
 
 
 def test_parameter_checks_name_the_parameter_and_label_checks_the_column():

@@ -131,8 +131,9 @@ def test_bad_modules_are_refused_naming_module_and_function(tmp_path, digits_exa
     with pytest.raises(InputError, match=r"empty\.py has no function 'build_model'"):
         load_model_module(module_file=empty)
     not_model = _write(tmp_path / "not_model.py", "def build_model(spec, config):\n    return 3\n")
-    with pytest.raises(InputError, match=r"not_model\.py: build_model returned int"):
+    with pytest.raises(InputError, match=r"not_model\.py: build_model returned int") as e:
         load_model_module(module_file=not_model).build(spec, {})
+    assert e.value.function == "build_model" and e.value.column is None
     wrong = _write(
         tmp_path / "wrong.py",
         """
