@@ -292,11 +292,11 @@ def parquet_columns(path: str) -> list[str]:
 
 
 def _read_parquet(plan: SourcePlan, shard: Shard) -> Iterator[RawRow]:
-    """The rows of a Parquet file, read in batches.
+    """The rows of a Parquet file, read row group by row group in batches.
 
     Raises:
       InputError: a file whose footer reads but whose data does not (a
-        corrupt or cut page), naming the rows read before it.
+        corrupt or cut page), naming the row group and its rows.
     """
     import pyarrow.parquet as pq
 
@@ -305,28 +305,43 @@ def _read_parquet(plan: SourcePlan, shard: Shard) -> Iterator[RawRow]:
     row = 0
     with open_file(path, "rb") as f:
         # The footer was read when planning; the pages are read only here, and
-        # pyarrow reports a bad one as OSError or ArrowInvalid (and bad UTF-8
-        # in a string page as UnicodeDecodeError from to_pylist).
+        # pyarrow reports a bad one as OSError or ArrowInvalid (bad UTF-8 in a
+        # string page as UnicodeDecodeError from to_pylist). Reading one row
+        # group at a time lets the error say which rows it is in.
         try:
             pf = pq.ParquetFile(f)
             cols = [c for c in plan.needed_columns if c in pf.schema_arrow.names]
-            batches = pf.iter_batches(batch_size=4096, columns=cols)
-            lossy: set[str] = set()
-            while True:
-                batch = next(batches, None)
-                if batch is None:
-                    return
-                rows = _decimals_as_floats(batch, path, row, lossy).to_pylist()
-                for values in rows:
-                    row += 1
-                    yield RawRow(path, row, values, f"{rel}#{row}")
+            groups = [pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)]
         except Exception as e:
             raise InputError(
-                f"cannot be read as Parquet after row {row}: its data is corrupt or"
-                f" cut short ({type(e).__name__}: {e})",
-                file=path,
-                expected="a Parquet file whose pages are intact (write it again)",
+                f"cannot be read as Parquet ({_one_line(e)})", file=path, expected="a Parquet file"
             ) from e
+        lossy: set[str] = set()
+        for g, size in enumerate(groups):
+            first = row + 1
+            batches = pf.iter_batches(batch_size=4096, columns=cols, row_groups=[g])
+            while True:
+                try:
+                    batch = next(batches, None)
+                    if batch is None:
+                        break
+                    values = _decimals_as_floats(batch, path, row, lossy).to_pylist()
+                except Exception as e:
+                    raise InputError(
+                        f"row group {g + 1} of {len(groups)} (rows {first} to"
+                        f" {first + size - 1}) cannot be read: its data is corrupt or cut"
+                        f" short ({type(e).__name__}: {_one_line(e)})",
+                        file=path,
+                        expected="a Parquet file whose pages are intact (write it again)",
+                    ) from e
+                for v in values:
+                    row += 1
+                    yield RawRow(path, row, v, f"{rel}#{row}")
+
+
+def _one_line(e: Exception) -> str:
+    """An exception's message on one line (pyarrow's span several)."""
+    return " ".join(str(e).split())
 
 
 def _decimals_as_floats(batch, path: str, row: int, lossy: set[str]):
