@@ -195,13 +195,13 @@ class ClientPartition:
         if scheme not in (spec.IID, spec.DIRICHLET):
             raise InputError(
                 f"unknown client partition {scheme!r}",
-                column=spec.CLIENT_PARTITION_KEY,
+                parameter=spec.CLIENT_PARTITION_KEY,
                 expected=f"one of {[spec.IID, spec.DIRICHLET]}",
             )
         k = spec.check_num_clients_value(num_clients)
         if k < 1:
             raise InputError(
-                f"num_clients is {k}", column=spec.NUM_CLIENTS_KEY, expected="an integer >= 1"
+                f"num_clients is {k}", parameter=spec.NUM_CLIENTS_KEY, expected="an integer >= 1"
             )
         return cls(scheme, k, spec.check_alpha_value(alpha), spec.check_seed_value(seed))
 
@@ -244,7 +244,7 @@ def check_num_clients(partition: ClientPartition | None, num_examples: int, wher
             f"num_clients {partition.num_clients} is more than the {num_examples} examples of"
             " the source: some clients would have no data",
             file=where,
-            column=spec.NUM_CLIENTS_KEY,
+            parameter=spec.NUM_CLIENTS_KEY,
             expected=f"at most {num_examples} clients",
         )
 

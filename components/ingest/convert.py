@@ -354,7 +354,7 @@ def check_split_counts(split_counts: Mapping[str, int], eval_fraction: float) ->
             raise InputError(
                 f"the {split} split would be empty: 0 of {total} rows go to {split}"
                 f" with eval_fraction {eval_fraction}",
-                column=spec.EVAL_FRACTION_KEY,
+                parameter=spec.EVAL_FRACTION_KEY,
                 expected=f"examples in both train and eval: a {change} eval_fraction,"
                 " another seed, or more rows",
             )

@@ -314,7 +314,7 @@ def _refuse_mixed_layout(source: str, data_files: list[str], subdirs: list[str])
         f"directory holds both data files ({_found(data_files)}) and sub-folders of"
         f" images ({with_images[:5]}), so its layout is ambiguous",
         file=source,
-        column=spec.FORMAT_KEY,
+        parameter=spec.FORMAT_KEY,
         expected="either a directory of data files (csv, parquet, npz, tfrecord) or "
         + _IMAGE_LAYOUT
         + ": set format='images' to read the sub-folders, or point the source at the"
@@ -338,7 +338,7 @@ def _resolve_format(config: spec.IngestConfig, fmt: str, source: str, files: lis
         raise InputError(
             "cannot tell the format from the file extension",
             file=unknown[0],
-            column=spec.FORMAT_KEY,
+            parameter=spec.FORMAT_KEY,
             expected="a known extension (.csv, .parquet, .npz, .tfrecord[.gz]) "
             "or an explicit format",
         )
@@ -347,7 +347,7 @@ def _resolve_format(config: spec.IngestConfig, fmt: str, source: str, files: lis
         raise InputError(
             f"files of several formats {kinds} in one source",
             file=source,
-            column=spec.FORMAT_KEY,
+            parameter=spec.FORMAT_KEY,
             expected="one format per source (use a glob such as *.csv)",
         )
     # Checks that could not be made from the source string alone.

@@ -147,7 +147,7 @@ def check_noise_classes(noise: LabelNoise | None, class_names: Sequence[str], wh
             f"label noise {noise.kind!r} needs at least 2 classes, but the data has"
             f" {len(class_names)} ({list(class_names)})",
             file=where,
-            column=spec.LABEL_NOISE_KEY,
+            parameter=spec.LABEL_NOISE_KEY,
             expected=f"label_noise {spec.NO_NOISE!r} for single-class data, or two or more classes",
         )
 

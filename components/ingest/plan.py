@@ -250,7 +250,7 @@ def check_noise_columns(
             f"label_noise {config.label_noise!r} needs labels, but there is no label {kind}"
             f" {config.label_column!r} (named in {spec.LABEL_COLUMN_KEY})",
             file=file,
-            column=spec.LABEL_NOISE_KEY,
+            parameter=spec.LABEL_NOISE_KEY,
             expected=f"labelled data (a {kind} named by label_column), or label_noise"
             f" {spec.NO_NOISE!r}",
         )
@@ -341,7 +341,7 @@ def _plan_sklearn(config: spec.IngestConfig) -> SourcePlan:
         raise InputError(
             f"declared classes {list(config.classes)} differ from the data set's",
             file=config.source,
-            column=spec.CLASSES_KEY,
+            parameter=spec.CLASSES_KEY,
             expected=f"classes=None or {list(target_names)}",
         )
     image_shape = (8, 8, 1) if name == "digits" and feature_columns == keys else None
@@ -368,7 +368,7 @@ def _plan_images(config: spec.IngestConfig, root: str, class_dirs: list[str]) ->
             raise InputError(
                 f"declared classes {list(config.classes)} differ from the sub-folders {folders}",
                 file=root,
-                column=spec.CLASSES_KEY,
+                parameter=spec.CLASSES_KEY,
                 expected="classes=None (the sorted sub-folder names) or exactly the sub-folder names",
             )
         class_names = tuple(config.classes)

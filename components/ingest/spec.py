@@ -129,19 +129,21 @@ def _from_json_list(text: str | None, key: str) -> tuple[str, ...] | None:
         value = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(
-            f"not valid JSON ({e})", column=key, expected="a JSON list of strings"
+            f"not valid JSON ({e})", parameter=key, expected="a JSON list of strings"
         ) from e
     if value is None:
         return None
     if not isinstance(value, list):
-        raise InputError(f"{text!r} is not a list", column=key, expected="a JSON list of strings")
+        raise InputError(
+            f"{text!r} is not a list", parameter=key, expected="a JSON list of strings"
+        )
     return tuple(str(v) for v in value)
 
 
 def _number(value: Any, key: str, expected: str) -> float:
     """A real number (not a bool, not a string) as float, else an InputError naming `key`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise InputError(f"got {value!r}", column=key, expected=expected)
+        raise InputError(f"got {value!r}", parameter=key, expected=expected)
     return float(value)
 
 
@@ -149,7 +151,7 @@ def _integer(value: Any, key: str, expected: str) -> int:
     """An integer (an int, or an integral float; not a bool), else an InputError naming `key`."""
     if is_int(value) or (is_real(value) and float(value).is_integer()):
         return int(value)
-    raise InputError(f"got {value!r}", column=key, expected=expected)
+    raise InputError(f"got {value!r}", parameter=key, expected=expected)
 
 
 _RATE_EXPECTED = "a number in [0, 1]: the probability that a train label is flipped"
@@ -169,7 +171,7 @@ def check_alpha_value(value: Any) -> float:
     if not (math.isfinite(alpha) and alpha > 0.0):
         raise InputError(
             f"partition_alpha {value} is out of range",
-            column=PARTITION_ALPHA_KEY,
+            parameter=PARTITION_ALPHA_KEY,
             expected=_ALPHA_EXPECTED,
         )
     return alpha
@@ -299,12 +301,14 @@ class IngestConfig:
         if isinstance(feature_columns, str):
             raise InputError(
                 f"got the string {feature_columns!r}",
-                column=FEATURE_COLUMNS_KEY,
+                parameter=FEATURE_COLUMNS_KEY,
                 expected="a list of column names",
             )
         if isinstance(classes, str):
             raise InputError(
-                f"got the string {classes!r}", column=CLASSES_KEY, expected="a list of class names"
+                f"got the string {classes!r}",
+                parameter=CLASSES_KEY,
+                expected="a list of class names",
             )
         config = cls(
             source=source,
@@ -374,7 +378,7 @@ class IngestConfig:
         """Inverse of `to_exec_properties`; validates the result."""
         if not props.get(SOURCE_KEY):
             raise InputError(
-                "no source given", column=SOURCE_KEY, expected="a path or sklearn:<name>"
+                "no source given", parameter=SOURCE_KEY, expected="a path or sklearn:<name>"
             )
         config = cls(
             source=str(props[SOURCE_KEY]),
@@ -478,7 +482,7 @@ class IngestConfig:
         )
         if not self.label_column:
             raise InputError(
-                "empty label column", column=LABEL_COLUMN_KEY, expected="a column name"
+                "empty label column", parameter=LABEL_COLUMN_KEY, expected="a column name"
             )
         if fmt in (IMAGES, SKLEARN):
             self._validate_fixed_roles(fmt)
@@ -488,24 +492,26 @@ class IngestConfig:
     def _validate_choices(self) -> None:
         """The source is given; format, colour mode and eval fraction are in range."""
         if not isinstance(self.source, str) or not self.source.strip():
-            raise InputError("empty source", column=SOURCE_KEY, expected="a path or sklearn:<name>")
+            raise InputError(
+                "empty source", parameter=SOURCE_KEY, expected="a path or sklearn:<name>"
+            )
         if self.format not in FORMATS:
             raise InputError(
                 f"unknown format {self.format!r}",
-                column=FORMAT_KEY,
+                parameter=FORMAT_KEY,
                 expected=f"one of {list(FORMATS)}",
             )
         if self.color_mode not in COLOR_MODES:
             raise InputError(
                 f"unknown color mode {self.color_mode!r}",
-                column=COLOR_MODE_KEY,
+                parameter=COLOR_MODE_KEY,
                 expected=f"one of {list(COLOR_MODES)}",
             )
         check_encoding(self.encoding)
         if not 0.0 < self.eval_fraction < 1.0:
             raise InputError(
                 f"eval_fraction {self.eval_fraction} is out of range",
-                column=EVAL_FRACTION_KEY,
+                parameter=EVAL_FRACTION_KEY,
                 expected="a fraction strictly between 0 and 1",
             )
 
@@ -515,13 +521,13 @@ class IngestConfig:
         if (fmt == SKLEARN) != (name is not None):
             raise InputError(
                 f"format {fmt!r} does not go with source {self.source!r}",
-                column=FORMAT_KEY,
+                parameter=FORMAT_KEY,
                 expected=f"format 'sklearn' (or 'auto') exactly for sources '{SKLEARN_PREFIX}<name>'",
             )
         if name is not None and name not in SKLEARN_DATASETS:
             raise InputError(
                 f"unknown scikit-learn data set {name!r}",
-                column=SOURCE_KEY,
+                parameter=SOURCE_KEY,
                 expected=f"one of {[SKLEARN_PREFIX + n for n in SKLEARN_DATASETS]}",
             )
 
@@ -534,19 +540,19 @@ class IngestConfig:
         if given:
             raise InputError(
                 f"format {fmt!r} has no such columns",
-                column=given[0],
+                parameter=given[0],
                 expected="no weak_label/client_id/example_id column for image folders and sklearn data sets",
             )
         if self.label_column != DEFAULT_LABEL_COLUMN:
             raise InputError(
                 f"format {fmt!r} has no label column to choose",
-                column=LABEL_COLUMN_KEY,
+                parameter=LABEL_COLUMN_KEY,
                 expected=f"the default {DEFAULT_LABEL_COLUMN!r} (labels come from sub-folders / the data set)",
             )
         if fmt == IMAGES and self.feature_columns is not None:
             raise InputError(
                 "image folders have one feature 'image'",
-                column=FEATURE_COLUMNS_KEY,
+                parameter=FEATURE_COLUMNS_KEY,
                 expected="feature_columns=None for image folders",
             )
 
@@ -562,13 +568,13 @@ class IngestConfig:
                 column,
                 key,
                 "column {name!r} given for both {first} and {second}",
-                column=key,
+                parameter=key,
                 expected="a different column for each role",
             )
             if self.feature_columns and column in self.feature_columns:
                 raise InputError(
                     f"column {column!r} is both a feature and the {key}",
-                    column=FEATURE_COLUMNS_KEY,
+                    parameter=FEATURE_COLUMNS_KEY,
                     expected="role columns left out of feature_columns",
                 )
 
@@ -577,28 +583,28 @@ class IngestConfig:
         if self.label_noise not in LABEL_NOISE_KINDS:
             raise InputError(
                 f"unknown label noise {self.label_noise!r}",
-                column=LABEL_NOISE_KEY,
+                parameter=LABEL_NOISE_KEY,
                 expected=f"one of {list(LABEL_NOISE_KINDS)}",
             )
         rate = _number(self.noise_rate, NOISE_RATE_KEY, _RATE_EXPECTED)
         if not 0.0 <= rate <= 1.0:  # NaN fails too
             raise InputError(
                 f"noise_rate {self.noise_rate} is out of range",
-                column=NOISE_RATE_KEY,
+                parameter=NOISE_RATE_KEY,
                 expected=_RATE_EXPECTED,
             )
         _integer(self.noise_seed, NOISE_SEED_KEY, _SEED_EXPECTED)
         if not self.noisy and rate > 0.0:
             raise InputError(
                 f"noise_rate {self.noise_rate} given with label_noise {NO_NOISE!r}",
-                column=NOISE_RATE_KEY,
+                parameter=NOISE_RATE_KEY,
                 expected=f"noise_rate 0 without noise, or label_noise one of "
                 f"{[SYMMETRIC, ASYMMETRIC]}",
             )
         if self.noisy and self.classes is not None and len(self.classes) < 2:
             raise InputError(
                 f"label noise needs at least 2 classes, but classes {list(self.classes)} has one",
-                column=LABEL_NOISE_KEY,
+                parameter=LABEL_NOISE_KEY,
                 expected=f"label_noise {NO_NOISE!r} for single-class data, or two or more classes",
             )
 
@@ -608,7 +614,7 @@ class IngestConfig:
         if self.client_partition not in CLIENT_PARTITIONS:
             raise InputError(
                 f"unknown client partition {self.client_partition!r}",
-                column=CLIENT_PARTITION_KEY,
+                parameter=CLIENT_PARTITION_KEY,
                 expected=f"one of {list(CLIENT_PARTITIONS)}",
             )
         k = check_num_clients_value(self.num_clients)
@@ -618,7 +624,7 @@ class IngestConfig:
             if k != DEFAULT_NUM_CLIENTS:
                 raise InputError(
                     f"num_clients {k} given with client_partition {NO_PARTITION!r}",
-                    column=NUM_CLIENTS_KEY,
+                    parameter=NUM_CLIENTS_KEY,
                     expected=f"num_clients 0 (not set) without a partition, or client_partition"
                     f" one of {[IID, DIRICHLET]}",
                 )
@@ -626,14 +632,14 @@ class IngestConfig:
         if k < 1:
             raise InputError(
                 f"client_partition {self.client_partition!r} needs num_clients, got {k}",
-                column=NUM_CLIENTS_KEY,
+                parameter=NUM_CLIENTS_KEY,
                 expected=_NUM_CLIENTS_EXPECTED,
             )
         if self.client_id_column:
             raise InputError(
                 f"the source already has client ids (client_id_column"
                 f" {self.client_id_column!r}); a partition would replace them",
-                column=CLIENT_PARTITION_KEY,
+                parameter=CLIENT_PARTITION_KEY,
                 expected=f"client_partition {NO_PARTITION!r} to keep the source's clients, or no"
                 " client_id_column to draw synthetic clients",
             )
@@ -676,14 +682,14 @@ def _check_list(
     item, plural = names
     if values is not None:
         if not values:
-            raise InputError("empty list", column=key, expected=f"at least one {item}")
+            raise InputError("empty list", parameter=key, expected=f"at least one {item}")
         dup = sorted({v for v in values if values.count(v) > 1})
         if dup:
             raise InputError(
-                f"{plural} {dup} given twice", column=key, expected=f"distinct {item}s"
+                f"{plural} {dup} given twice", parameter=key, expected=f"distinct {item}s"
             )
     if required and not values:
-        raise InputError(missing[0], column=key, expected=missing[1])
+        raise InputError(missing[0], parameter=key, expected=missing[1])
 
 
 def claim_unique(

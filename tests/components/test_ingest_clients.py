@@ -152,7 +152,7 @@ def test_client_partition_is_refused_when_the_source_has_client_ids(tmp_path):
     path = write_csv(tmp_path / "t.csv", TABLE_HEADER, table_rows(20))
     with pytest.raises(
         InputError,
-        match=r"column 'client_partition': the source already has client ids \(client_id_column "
+        match=r"parameter 'client_partition': the source already has client ids \(client_id_column "
         r"'user'\); a partition would replace them",
     ):
         csv_config(path, client_id_column="user", client_partition="iid", num_clients=3)
@@ -169,11 +169,11 @@ def test_client_partition_is_refused_when_the_source_has_client_ids(tmp_path):
 def test_more_clients_than_examples_fails_at_run_time_and_publishes_nothing(tmp_path):
     with pytest.raises(
         InputError,
-        match=r"file sklearn:iris, column 'num_clients': num_clients 151 is more than the 150 "
+        match=r"file sklearn:iris, parameter 'num_clients': num_clients 151 is more than the 150 "
         r"examples of the source",
     ):
         partitioned("sklearn:iris", client_partition="iid", num_clients=151)
-    with pytest.raises(InputError, match=r"column 'num_clients': num_clients 151"):
+    with pytest.raises(InputError, match=r"parameter 'num_clients': num_clients 151"):
         run_executor(tmp_path, source="sklearn:iris", client_partition="iid", num_clients=151)
     examples = tmp_path / "out" / "examples"
     assert not [p for p in os.listdir(examples) if p.startswith("Split-")]

@@ -61,7 +61,7 @@ def test_empty_split_is_an_error_naming_eval_fraction(tmp_path):
     assert assign_split("t.csv#2", 0, 0.2) == "train"
     with pytest.raises(
         InputError,
-        match=r"column 'eval_fraction': the eval split would be empty: 0 of 1 rows go to eval "
+        match=r"parameter 'eval_fraction': the eval split would be empty: 0 of 1 rows go to eval "
         r"with eval_fraction 0.2 \(expected examples in both train and eval: a larger",
     ):
         run_executor(tmp_path, source=path, feature_columns=["a", "b"], classes=["cat", "dog"])

@@ -182,12 +182,12 @@ def test_label_noise_is_refused_without_labels_with_true_label_or_one_class(tmp_
     path = write_csv(tmp_path / "u.csv", ["a", "b"], [[1, 2], [3, 4]])
     with pytest.raises(
         InputError,
-        match=r"u\.csv, column 'label_noise': label_noise 'symmetric' needs labels, but there is "
+        match=r"u\.csv, parameter 'label_noise': label_noise 'symmetric' needs labels, but there is "
         r"no label column 'label' \(named in label_column\) \(expected labelled data",
     ):
         read_arrays(csv_config(path, **noise))
     np.savez(tmp_path / "u.npz", x=np.zeros((4, 2)))
-    with pytest.raises(InputError, match=r"u\.npz, column 'label_noise': .*no label array 'y'"):
+    with pytest.raises(InputError, match=r"u\.npz, parameter 'label_noise': .*no label array 'y'"):
         read_arrays(
             IngestConfig.create(
                 str(tmp_path / "u.npz"), label_column="y", classes=["0", "1"], **noise
@@ -202,6 +202,6 @@ def test_label_noise_is_refused_without_labels_with_true_label_or_one_class(tmp_
     make_images(tmp_path / "imgs", per_class=2)
     shutil.rmtree(tmp_path / "imgs" / "dog")
     with pytest.raises(
-        InputError, match=r"imgs, column 'label_noise': label noise 'symmetric' needs at least 2"
+        InputError, match=r"imgs, parameter 'label_noise': label noise 'symmetric' needs at least 2"
     ):
         plan_source(IngestConfig.create(str(tmp_path / "imgs"), **noise))

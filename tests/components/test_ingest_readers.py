@@ -225,7 +225,7 @@ def test_image_folder_grayscale_converts_rgb_files(tmp_path):
     info, splits = read_arrays(IngestConfig.create(str(tmp_path / "imgs"), color_mode="grayscale"))
     assert info.image_shape == (2, 3, 1)
     with pytest.raises(
-        InputError, match=r"column 'client_id_column': format 'images' has no such columns"
+        InputError, match=r"parameter 'client_id_column': format 'images' has no such columns"
     ):
         read_arrays(IngestConfig.create(str(tmp_path / "imgs"), client_id_column="user"))
     for rel, (s, j) in by_id(splits).items():

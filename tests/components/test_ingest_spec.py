@@ -15,13 +15,15 @@ from frontier.components.ingest import IngestConfig, hash_partition, spec
 def test_configuration_errors_raise_at_construction():
     from frontier.components.ingest import Ingest
 
-    with pytest.raises(InputError, match=r"column 'format': unknown format 'xls'"):
+    with pytest.raises(InputError, match=r"parameter 'format': unknown format 'xls'"):
         Ingest("data.xls", format="xls", feature_columns=["a"], classes=["x"])
     with pytest.raises(
-        InputError, match=r"column 'feature_columns': format 'csv' needs the feature columns"
+        InputError, match=r"parameter 'feature_columns': format 'csv' needs the feature columns"
     ):
         Ingest("data.csv", classes=["x"])
-    with pytest.raises(InputError, match=r"column 'classes': format 'parquet' needs the classes"):
+    with pytest.raises(
+        InputError, match=r"parameter 'classes': format 'parquet' needs the classes"
+    ):
         Ingest("data.parquet", feature_columns=["a"])
     with pytest.raises(InputError, match=r"unknown scikit-learn data set 'mnist'.*sklearn:digits"):
         Ingest("sklearn:mnist")
@@ -44,31 +46,31 @@ def test_label_noise_parameters_are_checked_at_construction():
     for kwargs, match in [
         (
             dict(label_noise="uniform"),
-            r"column 'label_noise': unknown label noise 'uniform' "
+            r"parameter 'label_noise': unknown label noise 'uniform' "
             r"\(expected one of \['none', 'symmetric', 'asymmetric'\]\)",
         ),
         (
             dict(label_noise="symmetric", noise_rate=1.5),
-            r"column 'noise_rate': noise_rate 1.5 is out of range \(expected a number in \[0, 1\]",
+            r"parameter 'noise_rate': noise_rate 1.5 is out of range \(expected a number in \[0, 1\]",
         ),
-        (dict(label_noise="symmetric", noise_rate=-0.1), r"column 'noise_rate'.*out of range"),
-        (dict(label_noise="symmetric", noise_rate=float("nan")), r"column 'noise_rate'"),
-        (dict(label_noise="symmetric", noise_rate="0.4"), r"column 'noise_rate': got '0.4'"),
+        (dict(label_noise="symmetric", noise_rate=-0.1), r"parameter 'noise_rate'.*out of range"),
+        (dict(label_noise="symmetric", noise_rate=float("nan")), r"parameter 'noise_rate'"),
+        (dict(label_noise="symmetric", noise_rate="0.4"), r"parameter 'noise_rate': got '0.4'"),
         (
             dict(noise_rate=0.3),
-            r"column 'noise_rate': noise_rate 0.3 given with label_noise 'none'",
+            r"parameter 'noise_rate': noise_rate 0.3 given with label_noise 'none'",
         ),
         (
             dict(label_noise="asymmetric", noise_rate=0.2, noise_seed=1.5),
-            r"column 'noise_seed': got 1.5 \(expected an integer seed\)",
+            r"parameter 'noise_seed': got 1.5 \(expected an integer seed\)",
         ),
-        (dict(label_noise="asymmetric", noise_rate=0.2, noise_seed="3"), r"column 'noise_seed'"),
-        (dict(label_noise="asymmetric", noise_seed=True), r"column 'noise_seed'"),
+        (dict(label_noise="asymmetric", noise_rate=0.2, noise_seed="3"), r"parameter 'noise_seed'"),
+        (dict(label_noise="asymmetric", noise_seed=True), r"parameter 'noise_seed'"),
     ]:
         with pytest.raises(InputError, match=match):
             Ingest("sklearn:iris", **kwargs)
     with pytest.raises(
-        InputError, match=r"column 'label_noise': label noise needs at least 2 classes"
+        InputError, match=r"parameter 'label_noise': label noise needs at least 2 classes"
     ):
         Ingest("d.csv", feature_columns=["a"], classes=["x"], label_noise="symmetric")
     # A good one carries the noise as scalar execution properties that read back.
@@ -87,23 +89,23 @@ def test_client_partition_parameters_are_checked_at_construction():
     for kwargs, match in [
         (
             dict(client_partition="random", num_clients=3),
-            r"column 'client_partition': unknown client partition 'random' "
+            r"parameter 'client_partition': unknown client partition 'random' "
             r"\(expected one of \['none', 'iid', 'dirichlet'\]\)",
         ),
         (
             dict(client_partition="iid"),
-            r"column 'num_clients': client_partition 'iid' needs num_clients, got 0",
+            r"parameter 'num_clients': client_partition 'iid' needs num_clients, got 0",
         ),
-        (dict(client_partition="dirichlet", num_clients=-2), r"column 'num_clients'"),
-        (dict(client_partition="iid", num_clients=2.5), r"column 'num_clients': got 2.5"),
-        (dict(client_partition="iid", num_clients="4"), r"column 'num_clients': got '4'"),
+        (dict(client_partition="dirichlet", num_clients=-2), r"parameter 'num_clients'"),
+        (dict(client_partition="iid", num_clients=2.5), r"parameter 'num_clients': got 2.5"),
+        (dict(client_partition="iid", num_clients="4"), r"parameter 'num_clients': got '4'"),
         (
             dict(num_clients=10),
-            r"column 'num_clients': num_clients 10 given with client_partition 'none'",
+            r"parameter 'num_clients': num_clients 10 given with client_partition 'none'",
         ),
         (
             dict(client_partition="dirichlet", num_clients=4, partition_alpha=0),
-            r"column 'partition_alpha': partition_alpha 0 is out of range \(expected a finite "
+            r"parameter 'partition_alpha': partition_alpha 0 is out of range \(expected a finite "
             r"number > 0",
         ),
         (dict(client_partition="dirichlet", num_clients=4, partition_alpha=-1.0), "alpha"),
@@ -112,7 +114,7 @@ def test_client_partition_parameters_are_checked_at_construction():
         (dict(client_partition="dirichlet", num_clients=4, partition_alpha="1"), "alpha"),
         (
             dict(client_partition="iid", num_clients=4, partition_seed=0.5),
-            r"column 'partition_seed': got 0.5 \(expected an integer seed\)",
+            r"parameter 'partition_seed': got 0.5 \(expected an integer seed\)",
         ),
     ]:
         with pytest.raises(InputError, match=match):
@@ -133,5 +135,5 @@ def test_client_partition_parameters_are_checked_at_construction():
     assert (config.partition_alpha, config.partition_seed) == (0.2, 3)
     defaults = Ingest("sklearn:iris").exec_properties
     assert (defaults[spec.CLIENT_PARTITION_KEY], defaults[spec.NUM_CLIENTS_KEY]) == ("none", 0)
-    with pytest.raises(InputError, match="column 'num_clients'"):  # the plain function too
+    with pytest.raises(InputError, match="parameter 'num_clients'"):  # the plain function too
         hash_partition([0, 1], ["a", "b"], 0)
