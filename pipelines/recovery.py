@@ -153,10 +153,10 @@ def reconcile_pushes(metadata_path: str, pipeline_root: str) -> list[PushOutcome
     from absl import logging
     from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
-    from frontier.components.pusher import push
+    from frontier.components.pusher import INTENT_SUFFIX, read_intent
     from frontier.pipelines.runs import open_store
 
-    paths = sorted(glob.glob(os.path.join(pipeline_root, "*", "*", "*" + push.INTENT_SUFFIX)))
+    paths = sorted(glob.glob(os.path.join(pipeline_root, "*", "*", "*" + INTENT_SUFFIX)))
     if not paths:
         return []
     store = open_store(os.path.dirname(metadata_path)) if os.path.exists(metadata_path) else None
@@ -165,7 +165,7 @@ def reconcile_pushes(metadata_path: str, pipeline_root: str) -> list[PushOutcome
     outcomes = []
     for path in paths:
         try:
-            intent = push.read_intent(path)
+            intent = read_intent(path)
         except ValueError as e:  # written whole by design; a foreign file is only reported
             logging.warning("%s; left in place", e)
             continue
