@@ -20,9 +20,11 @@ Memory is one batch (and the shuffle buffer), whatever the split's size.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
+from frontier.components.common import progress
 from frontier.components.common.errors import InputError
 from frontier.components.common.examples_io import (
     FEATURES,
@@ -234,8 +236,14 @@ class StreamedSplits:
     def batches(self, split: str, batch_size: int, label_key: str | None = None, **kwargs):
         """`batches` of one split: (x float32 [B, D], y int64 [B]), y the
         `label_key` column (default the trained one); `kwargs` as `batches`
-        takes them (shuffle_seed, cache, repeat, also_label)."""
-        return batches(
+        takes them (shuffle_seed, cache, repeat, also_label).
+
+        A stream that ends is told its length in batches (the checking pass
+        counted the split): Keras then knows a validation pass's size instead
+        of running the first one until the data runs out, and warning so."""
+        import tensorflow as tf
+
+        ds = batches(
             self.uri,
             split,
             self.info,
@@ -243,6 +251,15 @@ class StreamedSplits:
             batch_size=batch_size,
             **kwargs,
         )
+        if kwargs.get("repeat"):
+            return ds
+        return ds.apply(
+            tf.data.experimental.assert_cardinality(self.count_batches(split, batch_size))
+        )
+
+    def count_batches(self, split: str, batch_size: int) -> int:
+        """Batches of `batch_size` in one pass over `split` (the last may be smaller)."""
+        return math.ceil(self.summaries[split].count / batch_size)
 
     def fits_in(self, split: str, budget_bytes: int) -> bool:
         """Whether the split's float32 features take at most `budget_bytes`."""
@@ -270,10 +287,12 @@ def open_labelled_splits(examples, label_key: str, owner: str) -> StreamedSplits
     check_label_column(info, label_key, examples.uri)
     splits = training_split_names(examples)
     summaries = {TRAIN_SPLIT: summarize(examples.uri, TRAIN_SPLIT, info, label_key)}
-    logging.info("%s: %s split has %d examples", owner, TRAIN_SPLIT, summaries[TRAIN_SPLIT].count)
+    progress.detail(
+        "%s: %s split has %d examples", owner, TRAIN_SPLIT, summaries[TRAIN_SPLIT].count
+    )
     if EVAL_SPLIT in splits:
         held_out = summarize(examples.uri, EVAL_SPLIT, info, label_key, allow_empty=True)
-        logging.info("%s: %s split has %d examples", owner, EVAL_SPLIT, held_out.count)
+        progress.detail("%s: %s split has %d examples", owner, EVAL_SPLIT, held_out.count)
         if held_out.count:
             summaries[EVAL_SPLIT] = held_out
         else:

@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-from absl import logging
 
 from frontier.components.common.checks import check_int, check_labels, check_positive
 from frontier.components.common.errors import InputError
@@ -562,11 +561,7 @@ def with_new_head(
         name=head_layer,
         kernel_initializer=keras.initializers.GlorotUniform(seed=int(seed)),
     )
-    return keras.Model(base.inputs, head(old_head.input), name=base.name)
-
-
-def log_epoch(epoch: int, logs: dict[str, float], epochs: int | None = None) -> None:
-    """Progress line for one finished epoch (absl logging)."""
-    of = f"/{epochs}" if epochs else ""
-    metrics = " ".join(f"{k}={v:.4f}" for k, v in sorted(logs.items()))
-    logging.info("epoch %d%s: %s", epoch + 1, of, metrics)
+    # `base.input`, not `base.inputs` (always a list): the new model then takes
+    # the tensor the base took, and Keras does not warn on every call that
+    # the structure of `inputs` differs.
+    return keras.Model(base.input, head(old_head.input), name=base.name)
