@@ -24,6 +24,7 @@ from frontier.components.common.executor import (
     publish_model,
     source_of,
 )
+from frontier.components.common.progress import keras_progress
 from frontier.components.common.streaming import StreamedSplits, open_labelled_splits, summarize
 from frontier.components.trainer.export import save_model_artifact
 from frontier.components.trainer.model import (
@@ -75,19 +76,6 @@ def check_parameters(
     if fields.get(spec.TRAIN_STEPS_KEY) == 0:
         del fields[spec.TRAIN_STEPS_KEY]
     return CiwConfig(**fields), units
-
-
-class _EpochLogger:
-    """After each epoch: a progress line. (TensorBoard scalars are Keras' callback's.)"""
-
-    def __init__(self, method: str, epochs: int) -> None:
-        self.method, self.epochs = method, epochs
-
-    def __call__(self, epoch: int, logs: Mapping[str, float] | None) -> None:
-        metrics = " ".join(f"{k}={float(v):.4f}" for k, v in sorted((logs or {}).items()))
-        logging.info(
-            "%s (%s): epoch %d/%d: %s", OWNER, self.method, epoch + 1, self.epochs, metrics
-        )
 
 
 class Executor(ComponentExecutor):
@@ -155,7 +143,8 @@ class Executor(ComponentExecutor):
         with strategy.scope():
             classifier, preprocess = _classifier(p, data, config.seed)
         log_dir = job.output(spec.MODEL_RUN_KEY).uri
-        result = _train(classifier, data, config, noisy, log_dir, preprocess)
+        name = f"{job.node or OWNER} ({config.method})"
+        result = _train(classifier, data, config, noisy, log_dir, preprocess, name)
         final = _final_metrics(classifier, data, noisy, preprocess)
         properties = {
             spec.METHOD_PROPERTY: config.method,
@@ -213,11 +202,12 @@ def _train(
     noisy: bool,
     log_dir: str,
     preprocess: Any,
+    name: str,
 ) -> CiwResult:
     """`fit_ciw` on the shuffled, repeating train stream (with `true_label`
     third when known), validated on the eval split (against `true_label`
     when known), the batches through the module's `preprocess` when it has
-    one, with TensorBoard logs in `log_dir`."""
+    one, with TensorBoard logs in `log_dir` and progress under `name`."""
     import keras
 
     validation = None
@@ -248,7 +238,7 @@ def _train(
         validation_batches=validation,
         callbacks=[
             keras.callbacks.TensorBoard(log_dir=log_dir),
-            keras.callbacks.LambdaCallback(on_epoch_end=_EpochLogger(config.method, config.epochs)),
+            keras_progress(name, config.train_steps),
         ],
     )
     if not noisy:  # the "true" labels were the labels: nothing to say about noise

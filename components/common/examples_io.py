@@ -22,6 +22,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from frontier.components.common import progress
 from frontier.schemas.dataset import (
     BYTES_ROLE_KEYS,
     DATASET_INFO_FILE,
@@ -233,7 +234,7 @@ def load_train_and_eval(
             continue
         arrays = load_split(examples_artifact.uri, split, info)
         count = len(arrays[LABEL_KEY])
-        logging.info("%s: %s split has %d examples", owner, split, count)
+        progress.detail("%s: %s split has %d examples", owner, split, count)
         if count == 0:
             if split == TRAIN_SPLIT:
                 raise InputError(

@@ -30,11 +30,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from absl import logging
 from tfx.dsl.components.base import base_beam_executor, base_executor
 from tfx.types import artifact_utils
 from tfx.types.component_spec import ComponentSpec
 
+from frontier.components.common import progress
 from frontier.components.common.checks import check_labels
 from frontier.components.common.errors import InputError
 from frontier.components.common.examples_io import (
@@ -87,11 +87,14 @@ class Job:
     Attributes:
       inputs, outputs: the dicts TFX passed to `Do` (key -> list of artifacts).
       params: the execution properties, typed (`typed_parameters`).
+      node: the pipeline node's id (e.g. `TrainOnKip_10pc`), for progress
+        lines; empty when the executor runs outside a pipeline.
     """
 
     inputs: Mapping[str, list[Any]]
     outputs: Mapping[str, list[Any]]
     params: Mapping[str, Any]
+    node: str = ""
 
     def input(self, key: str) -> Any:
         """The one artifact of input `key`."""
@@ -118,7 +121,14 @@ class _RunsJobs(abc.ABC):
         output_dict: dict[str, list[Any]],
         exec_properties: dict[str, Any],
     ) -> None:
-        self.run(Job(input_dict, output_dict, typed_parameters(self.SPEC_CLASS, exec_properties)))
+        params = typed_parameters(self.SPEC_CLASS, exec_properties)
+        self.run(Job(input_dict, output_dict, params, self._node_id()))
+
+    def _node_id(self) -> str:
+        """The node's id in its pipeline (TFX passes it in the executor's context)."""
+        context = getattr(self, "_context", None)
+        node = getattr(context, "pipeline_node", None)
+        return node.node_info.id if node is not None else ""
 
     @abc.abstractmethod
     def run(self, job: Job) -> None:
@@ -269,7 +279,7 @@ def publish_model(
       The SavedModel directory.
     """
     path = save(artifact.uri)
-    logging.info("%s: SavedModel written to %s", owner, path)
+    progress.detail("%s: SavedModel written to %s", owner, path)
     set_properties(artifact, {**accuracy_properties(metrics), **properties})
     return path
 

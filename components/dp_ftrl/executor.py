@@ -9,9 +9,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from absl import logging
 
-from frontier.components.common import html
+from frontier.components.common import html, progress
 from frontier.components.common.errors import InputError
 from frontier.components.common.executor import (
     ComponentExecutor,
@@ -161,7 +160,9 @@ class Executor(ComponentExecutor):
         scale = p[spec.FEATURE_SCALE_KEY]
         check_parameters(mechanism, baselines, budget, config, scale)
         data = _load(job.input(spec.EXAMPLES_KEY))
-        runs = {run: _simulate(data, config, run, scale) for run in [mechanism, *baselines]}
+        runs = {
+            run: _simulate(data, config, run, scale, job.node) for run in [mechanism, *baselines]
+        }
         result = runs[mechanism]
         keras_model = to_keras_model(scaled_export(result.params, scale))
         ledger = _ledger(result, mechanism, budget)
@@ -203,27 +204,29 @@ def _load(examples: Any) -> LabelledSplits:
 
 
 def _simulate(
-    data: LabelledSplits, config: FederatedConfig, run: str, scale: float
+    data: LabelledSplits, config: FederatedConfig, run: str, scale: float, node: str = ""
 ) -> FederatedResult:
     """`train_federated` of one mechanism on the train split's clients, inputs divided by
-    `scale`; the eval split scored along the way."""
-    logging.info("%s: %s, %d rounds of %d clients", OWNER, run, config.rounds,
-                 config.clients_per_round)  # fmt: skip
+    `scale`; the eval split scored along the way; rounds shown as progress under
+    `node` (the pipeline node's id, default the component's name) and `run`."""
+    name = f"{node or OWNER} {run}"
+    progress.detail("%s: %d rounds of %d clients", name, config.rounds, config.clients_per_round)
     x, y = data.xy(TRAIN_SPLIT)
     eval_data = None
     if data.eval is not None:
         eval_x, eval_y = data.xy(EVAL_SPLIT)
         eval_data = (eval_x / scale, eval_y)
-    return train_federated(
-        x / scale,
-        y,
-        data.train[CLIENT_ID_KEY],
-        config,
-        run,
-        eval_data,
-        on_round=_progress(run, config.rounds),
-        num_classes=data.info.num_classes,
-    )
+    with progress.Progress(name, config.rounds, "round") as shown:
+        return train_federated(
+            x / scale,
+            y,
+            data.train[CLIENT_ID_KEY],
+            config,
+            run,
+            eval_data,
+            on_round=_round_progress(shown, run, config.rounds),
+            num_classes=data.info.num_classes,
+        )
 
 
 def _privacy_properties(ledger: Mapping[str, Any], result: FederatedResult) -> dict[str, Any]:
@@ -306,18 +309,20 @@ def _final(history: Sequence[dict[str, Any]], key: str) -> float | None:
     return float(values[-1]) if values else None
 
 
-def _progress(run: str, rounds: int):
-    step = max(1, rounds // 10)
+def _round_progress(shown: progress.Progress, run: str, rounds: int):
+    """`on_round` for `train_federated`: each round advances `shown`, with the
+    eval accuracy and epsilon so far; every tenth is also a detail line."""
+    every = max(1, rounds // 10)
 
     def on_round(record: dict[str, Any]) -> None:
         t = record["round"] + 1
-        if t % step == 0 or t == rounds:
-            acc = record.get("eval_accuracy")
-            eps = record.get("epsilon")
-            logging.info(
-                "%s %s: round %d/%d%s%s",
-                OWNER,
-                run,
+        acc, eps = record.get("eval_accuracy"), record.get("epsilon")
+        metrics = {k: float(v) for k, v in (("accuracy", acc), ("epsilon", eps)) if v is not None}
+        shown.update(1, **metrics)
+        if t % every == 0 or t == rounds:
+            progress.detail(
+                "%s: round %d/%d%s%s",
+                shown.desc,
                 t,
                 rounds,
                 "" if acc is None else f", eval accuracy {acc:.4f}",

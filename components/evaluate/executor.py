@@ -10,7 +10,7 @@ import numpy as np
 from absl import logging
 from tfx.components.evaluator import constants as evaluator_constants
 
-from frontier.components.common import html
+from frontier.components.common import html, progress
 from frontier.components.common.checks import check_int, check_labels
 from frontier.components.common.errors import InputError
 from frontier.components.common.examples_io import split_uri
@@ -143,7 +143,7 @@ def _predict(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(labels int64 [N], probabilities float32 [N, C], client ids [N] or None) of the
     model's serving signature on one split, after checking they fit together."""
-    logging.info("EvaluationReport: running %s on split %r", model_uri, split)
+    progress.detail("EvaluationReport: running %s on split %r", model_uri, split)
     preds = predict_examples(model_uri, examples_uri, split, batch_size=batch_size)
     probabilities = preds[PROBABILITIES]
     if len(probabilities) == 0:

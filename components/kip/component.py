@@ -51,7 +51,8 @@ class KipDistill(base_component.BaseComponent):
       * `visualization` (`HtmlReport`): metrics before / after, loss and
         accuracy curves, the support images per class, the support labels.
 
-    Progress is logged every `spec.LOG_EVERY` KIP steps.
+    Progress is shown per KIP step (`common.progress`); with `--verbose`,
+    a detail line every `spec.LOG_EVERY` steps.
 
     Example:
       kip = KipDistill(examples=ingest.outputs["examples"], images_per_class=10)

@@ -9,9 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from absl import logging
 
-from frontier.components.common import html
+from frontier.components.common import html, progress
 from frontier.components.common.checks import is_int
 from frontier.components.common.errors import InputError
 from frontier.components.common.examples_io import FEATURES, split_uri, write_examples
@@ -203,7 +202,7 @@ class Executor(ComponentExecutor):
             data.train[LABEL_KEY], data.info, params[spec.IMAGES_PER_CLASS_KEY], file
         )
         info = data.info
-        result = _distill(data, params, kernel_spec)
+        result = _distill(data, params, kernel_spec, job.node or OWNER)
         metrics = support_metrics(
             result,
             kernel_spec,
@@ -335,24 +334,30 @@ def _parameters(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: bool(v) if k in flags else v for k, v in shown.items()}
 
 
-def _distill(data: LabelledSplits, params: Mapping[str, Any], kernel_spec: KernelSpec) -> KipResult:
-    """`distill_support` on the train split, the eval split as KIP's held-out curve."""
+def _distill(
+    data: LabelledSplits, params: Mapping[str, Any], kernel_spec: KernelSpec, name: str
+) -> KipResult:
+    """`distill_support` on the train split, the eval split as KIP's held-out
+    curve; its steps shown as progress under `name` (every `spec.LOG_EVERY`
+    steps also as a detail line)."""
     steps = params[spec.STEPS_KEY]
+    shown = progress.Progress(name, steps, "step")
 
     def on_step(step: int, loss: float, accuracy: float) -> None:
+        shown.update(1, loss=float(loss), accuracy=float(accuracy))
         if step == 1 or step % spec.LOG_EVERY == 0 or step == steps:
-            logging.info(
+            progress.detail(
                 "%s: step %d/%d: target-batch loss %.5f, accuracy %.4f",
-                OWNER,
+                name,
                 step,
                 steps,
                 loss,
                 accuracy,
             )
 
-    logging.info(
+    progress.detail(
         "%s: %s, %d per class, kernel %s, standardize %s, ZCA %s, on %d training examples",
-        OWNER,
+        name,
         params[spec.METHOD_KEY],
         params[spec.IMAGES_PER_CLASS_KEY],
         kernel_name(kernel_spec),
@@ -361,21 +366,22 @@ def _distill(data: LabelledSplits, params: Mapping[str, Any], kernel_spec: Kerne
         len(data.train[LABEL_KEY]),
     )
     kernel_keys = (spec.KERNEL_KEY, spec.KERNEL_KIND_KEY, spec.DEPTH_KEY)
-    return distill_support(
-        *data.xy(TRAIN_SPLIT),
-        data.info.num_classes,
-        kernel_spec=kernel_spec,
-        image_shape=data.info.image_shape,
-        eval_data=None if data.eval is None else data.xy(EVAL_SPLIT),
-        on_step=on_step,
-        **{k: v for k, v in params.items() if k not in kernel_keys},
-    )
+    with shown:
+        return distill_support(
+            *data.xy(TRAIN_SPLIT),
+            data.info.num_classes,
+            kernel_spec=kernel_spec,
+            image_shape=data.info.image_shape,
+            eval_data=None if data.eval is None else data.xy(EVAL_SPLIT),
+            on_step=on_step,
+            **{k: v for k, v in params.items() if k not in kernel_keys},
+        )
 
 
 def _log_metrics(metrics: Mapping[str, Mapping[str, float]]) -> None:
-    """One log line per split: KRR loss and accuracy before and after."""
+    """One detail line per split: KRR loss and accuracy before and after."""
     for split, m in metrics.items():
-        logging.info(
+        progress.detail(
             "%s: KRR on %s: loss %.5f -> %.5f, accuracy %.4f -> %.4f",
             OWNER,
             split,

@@ -277,7 +277,13 @@ class Executor(BeamComponentExecutor):
                         os.path.join(split_uri(pool_uri, split), "*"),
                         compression_type=beam.io.filesystem.CompressionTypes.GZIP,
                     )
-                    | f"Teacher[{split}]" >> TeacherLabels(teacher_dir, batch_size)
+                    | f"Teacher[{split}]"
+                    >> TeacherLabels(
+                        teacher_dir,
+                        batch_size,
+                        f"{self._node_id() or OWNER} teacher on {split}",
+                        info.split_counts.get(split),
+                    )
                 )
                 for split in splits
             }

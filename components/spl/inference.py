@@ -21,6 +21,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
+from frontier.components.common import progress
 from frontier.components.trainer.export import INPUT_NAME, PROBABILITIES, SIGNATURE
 from frontier.schemas.dataset import LABEL_KEY, SPL_LABEL_KEY, TEACHER_LABEL_KEY, WEAK_LABEL_KEY
 
@@ -35,15 +36,28 @@ class SavedModelHandler(ModelHandler[bytes, PredictionResult, Any]):
         `serving_default` signature from string `examples` [N] to
         `probabilities` float32 [N, C]), e.g. `serving_dir(model.uri)`.
       max_batch_size: largest batch Beam hands to one call.
+      progress_desc: what the worker's progress (`common.progress`, in
+        examples) is shown as; `progress_total` the examples it expects
+        (None: unknown).
     """
 
-    def __init__(self, saved_model_dir: str, max_batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(
+        self,
+        saved_model_dir: str,
+        max_batch_size: int = DEFAULT_BATCH_SIZE,
+        progress_desc: str = "teacher",
+        progress_total: int | None = None,
+    ) -> None:
         self._dir = saved_model_dir
         self._max_batch_size = int(max_batch_size)
+        self._progress_desc, self._progress_total = progress_desc, progress_total
+        self._progress = None
 
     def load_model(self) -> Any:
         import tensorflow as tf
 
+        # Made on the worker (the handler is pickled to it before this runs).
+        self._progress = progress.Progress(self._progress_desc, self._progress_total, "example")
         return tf.saved_model.load(self._dir).signatures[SIGNATURE]
 
     def run_inference(
@@ -55,6 +69,8 @@ class SavedModelHandler(ModelHandler[bytes, PredictionResult, Any]):
         import tensorflow as tf
 
         probabilities = model(**{INPUT_NAME: tf.constant(list(batch))})[PROBABILITIES].numpy()
+        if self._progress is not None:
+            self._progress.update(len(batch))
         return [PredictionResult(x, p) for x, p in zip(batch, probabilities, strict=True)]
 
     def get_num_bytes(self, batch: Sequence[bytes]) -> int:
@@ -82,12 +98,18 @@ def weak_and_teacher(result: PredictionResult) -> tuple[bytes, int, int, int]:
 
 @beam.ptransform_fn
 def TeacherLabels(  # noqa: N802 - Beam's PTransform naming
-    serialized: beam.PCollection, saved_model_dir: str, batch_size: int = DEFAULT_BATCH_SIZE
+    serialized: beam.PCollection,
+    saved_model_dir: str,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress_desc: str = "teacher",
+    progress_total: int | None = None,
 ) -> beam.PCollection:
-    """serialized `tf.Example`s -> (serialized, weak label, teacher class, label)."""
+    """serialized `tf.Example`s -> (serialized, weak label, teacher class, label);
+    progress shown per worker as `SavedModelHandler` says."""
+    handler = SavedModelHandler(saved_model_dir, batch_size, progress_desc, progress_total)
     return (
         serialized
-        | "RunInference" >> RunInference(SavedModelHandler(saved_model_dir, batch_size))
+        | "RunInference" >> RunInference(handler)
         | "WeakAndTeacher" >> beam.Map(weak_and_teacher)
     )
 

@@ -6,9 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from absl import logging
-
-from frontier.components.common import html
+from frontier.components.common import html, progress
 from frontier.components.common.executor import (
     ComponentExecutor,
     Job,
@@ -16,6 +14,7 @@ from frontier.components.common.executor import (
     publish_model,
     source_of,
 )
+from frontier.components.common.progress import keras_progress
 from frontier.components.common.streaming import (
     StreamedSplits,
     open_labelled_splits,
@@ -27,7 +26,6 @@ from frontier.components.trainer.model import (
     HEAD_LAYER,
     check_hyperparameters,
     fit_batches,
-    log_epoch,
     with_new_head,
 )
 from frontier.components.trainer.modules import (
@@ -113,7 +111,8 @@ class Executor(ComponentExecutor):
         strategy = local_strategy()
         with strategy.scope():  # the model's variables on every replica
             model, preprocess = _initial_model(p, data, base)
-        history = _fit(model, data, p, job.output(spec.MODEL_RUN_KEY).uri, strategy, preprocess)
+        log_dir = job.output(spec.MODEL_RUN_KEY).uri
+        history = _fit(model, data, p, log_dir, strategy, preprocess, job.node or OWNER)
         final = {
             split: {
                 "labels": data.label_key,
@@ -161,7 +160,7 @@ def _initial_model(
         p, ModelSpec(data.label_info, train.feature_mean, train.feature_variance)
     )
     if base is not None:
-        logging.info("%s: fine-tuning the body of %s under a new head", OWNER, base.uri)
+        progress.detail("%s: fine-tuning the body of %s under a new head", OWNER, base.uri)
         return fine_tuning_model(p, base.uri, data.label_info.num_classes), module.preprocess
     return module.build(), module.preprocess
 
@@ -173,11 +172,13 @@ def _fit(
     log_dir: str,
     strategy: Any,
     preprocess: Callable[[Any], Any] | None,
+    name: str,
 ):
     """`model.fit_batches` on the shuffled train split (seeded), validated on the
     eval split, bounded by `train_steps` when set, on every replica of
     `strategy` (`batch_size` is the global batch), the batches preprocessed
-    by the module's `preprocess` when it has one; TensorBoard logs in `log_dir`."""
+    by the module's `preprocess` when it has one; TensorBoard logs in `log_dir`,
+    progress shown under `name` (`common.progress`)."""
     import keras
 
     epochs, batch_size = p[spec.EPOCHS_KEY], p[spec.BATCH_SIZE_KEY]
@@ -207,8 +208,10 @@ def _fit(
         learning_rate=p[spec.LEARNING_RATE_KEY],
         train_steps=p.get(spec.TRAIN_STEPS_KEY) or None,
         validation_batches=validation,
-        callbacks=[keras.callbacks.TensorBoard(log_dir=log_dir)],
-        on_epoch_end=lambda epoch, logs: log_epoch(epoch, logs, epochs),
+        callbacks=[
+            keras.callbacks.TensorBoard(log_dir=log_dir),
+            keras_progress(name, p.get(spec.TRAIN_STEPS_KEY) or None),
+        ],
         seed=seed,
         strategy=strategy,
     )

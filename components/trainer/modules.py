@@ -60,6 +60,7 @@ from typing import Any
 
 import numpy as np
 
+from frontier.components.common import progress
 from frontier.components.common.errors import InputError
 from frontier.schemas.dataset import DatasetInfo
 
@@ -262,7 +263,6 @@ def model_functions(params: Mapping[str, Any], spec: ModelSpec) -> ModelFunction
     Raises:
       InputError: see `load_model_module` and `ModelModule.preprocessor`.
     """
-    from absl import logging
 
     from frontier.components.trainer.model import parse_hidden_units
 
@@ -272,7 +272,7 @@ def model_functions(params: Mapping[str, Any], spec: ModelSpec) -> ModelFunction
     config = parse_custom_config(params.get(CUSTOM_CONFIG_KEY))
     if not uses_module(params):
         config = {"hidden_units": list(parse_hidden_units(params["hidden_units"])), **config}
-    logging.info("model module %s, custom_config %s", module.name, config)
+    progress.detail("model module %s, custom_config %s", module.name, config)
     preprocess = module.preprocessor(spec, config)
     return ModelFunctions(lambda: module.build(spec, config, preprocess), preprocess)
 
