@@ -31,7 +31,8 @@ PIPELINES = {
 
 
 # Progress worth showing: frontier's own log lines, and the runner's
-# "Component X is running / is finished".
+# "Component X is finished" (local runner) / "node X is finished." (Beam
+# runner); with --verbose, their "... is running" lines too.
 _RUNNER_SOURCES = ("local_dag_runner.py", "beam_dag_runner.py")
 _FRONTIER_DIRS = tuple(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep + d + os.sep
@@ -47,19 +48,32 @@ _BENIGN = (
 
 
 class _ProgressFilter(logging.Filter):
+    def __init__(self, verbose: bool = False) -> None:
+        super().__init__()
+        self.verbose = verbose
+
     def filter(self, record: logging.LogRecord) -> bool:
         path = record.pathname
         if path.startswith(_FRONTIER_DIRS):
             return True
         if path.endswith(_RUNNER_SOURCES):
-            return record.getMessage().startswith("Component ")
+            message = record.getMessage()
+            if not message.startswith(("Component ", "node ")):
+                return False
+            return self.verbose or message.rstrip(".").endswith("is finished")
         if record.levelno < logging.WARNING:
             return False
         return not any(b in record.getMessage() for b in _BENIGN)
 
 
-def _configure_logging() -> None:
-    """Shows progress and real warnings; hides TFX/TF start-up chatter."""
+def _configure_logging(verbose: bool = False) -> None:
+    """Shows progress and real warnings; hides TFX/TF start-up chatter. With
+    `verbose`, also the per-epoch / per-round detail lines (`common.progress`)
+    and the runner's start lines."""
+    from frontier.components.common import progress
+
+    if verbose:
+        os.environ[progress.VERBOSE_ENV] = "1"
     # TensorFlow's C++ start-up lines (CUDA plugin registration on a CPU machine).
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import warnings
@@ -71,7 +85,7 @@ def _configure_logging() -> None:
     absl_logging.set_verbosity(absl_logging.INFO)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname).1s %(message)s", "%H:%M:%S"))
-    handler.addFilter(_ProgressFilter())
+    handler.addFilter(_ProgressFilter(verbose))
     absl_logger = logging.getLogger("absl")
     absl_logger.handlers[:] = [handler]
     absl_logger.propagate = False
@@ -409,6 +423,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="set a runtime parameter of the pipeline (repeatable), e.g. seed=1",
     )
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also log each epoch, round and KIP step, and each component's start",
+    )
     run.set_defaults(func=_cmd_run)
     runs = sub.add_parser("runs", help="list past runs and their artifacts from ML Metadata")
     runs.add_argument("--root", default=DEFAULT_ROOT)
@@ -428,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not getattr(args, "quiet", False):  # `frontier privacy` logs nothing
-        _configure_logging()
+        _configure_logging(getattr(args, "verbose", False))
     try:
         return args.func(args)
     except (FileNotFoundError, LookupError, ValueError) as e:
