@@ -69,6 +69,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from frontier.components.common import progress  # noqa: E402
 
 NUM_CLASSES = 10
 TEST_SIZE = 360
@@ -82,7 +85,23 @@ QUICK = dict(rates=(0.4, 0.8), seeds=(0,), epochs=5, moons_epochs=10, step_round
 
 
 def log(message: str) -> None:
-    print(f"[ciw bench] {message}", file=sys.stderr, flush=True)
+    # Above a progress bar (tqdm clears it, then redraws it below), not into it.
+    with tqdm.external_write_mode(file=sys.stderr):
+        print(f"[ciw bench] {message}", file=sys.stderr, flush=True)
+
+
+def show_progress_lines() -> None:
+    """Lets `common.progress`'s lines through to stderr: off a terminal they are its
+    only output, absl INFO records, which a script without `absl.app` drops. Other
+    absl INFO records stay out."""
+    import logging
+
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO)
+    logging.getLogger("absl").addFilter(
+        lambda r: r.levelno >= logging.WARNING or r.pathname == progress.__file__
+    )
 
 
 def mean_std(values) -> dict:
@@ -108,8 +127,12 @@ def test_accuracy(model, x, y) -> float:
     return float(np.mean(np.argmax(model.predict(x, batch_size=1024, verbose=0), axis=1) == y))
 
 
-def run_methods(x, noisy, x_test, y_test, dims, base, seed, clean, hidden=(128,)) -> dict:
-    """{method: (clean test accuracy, share of the flipped training labels predicted)}."""
+def run_methods(
+    x, noisy, x_test, y_test, dims, base, seed, clean, hidden=(128,), shown=None
+) -> dict:
+    """{method: (clean test accuracy, share of the flipped training labels predicted)}.
+
+    `shown` (a `progress.Progress`) counts one unit per method trained."""
     from frontier.components.ciw import METHODS, train_ciw
 
     flipped = noisy != clean
@@ -119,6 +142,8 @@ def run_methods(x, noisy, x_test, y_test, dims, base, seed, clean, hidden=(128,)
         result = train_ciw(x, noisy, dims, cfg, hidden_units=hidden, true_labels=clean)
         fit = test_accuracy(result.model, x[flipped], noisy[flipped])
         out[method] = (test_accuracy(result.model, x_test, y_test), fit)
+        if shown is not None:
+            shown.update(1)
     return out
 
 
@@ -174,7 +199,7 @@ def step_times(base, rounds: int, reps: int) -> dict:
         for _ in range(10):  # compile and warm up
             train(iterator)
     times = {m: [] for m in METHODS}
-    for _ in range(rounds):
+    for _ in progress.track(range(rounds), "ciw step times", unit="round"):
         for method, (train, iterator) in steps.items():
             start = time.perf_counter()
             for _ in range(reps):
@@ -190,6 +215,7 @@ def main() -> None:
     args = parser.parse_args()
     opts = QUICK if args.quick else FULL
     t_start = time.perf_counter()
+    show_progress_lines()
 
     from sklearn.datasets import make_moons
 
@@ -203,34 +229,43 @@ def main() -> None:
     x, y, x_test, y_test = load_digits_split()
     ids = [str(i) for i in range(len(y))]
     digits: dict = {}
-    for rate in opts["rates"]:
-        per_seed: dict = {m: [] for m in METHODS}
-        for seed in opts["seeds"]:
-            noisy = add_label_noise(y, ids, NUM_CLASSES, "symmetric", rate, seed)
-            accs = run_methods(x, noisy, x_test, y_test, (64, NUM_CLASSES), base, seed, y)
-            for m, a in accs.items():
-                per_seed[m].append(a)
-            log_seed(f"digits noise {rate} seed {seed}", noisy, y, accs)
-        digits[str(rate)] = summarise(per_seed)
+    # One bar over the whole sweep (rates x seeds x methods), not one per rate.
+    runs = len(opts["rates"]) * len(opts["seeds"]) * len(METHODS)
+    with progress.Progress("ciw digits", runs, "run") as shown:
+        for rate in opts["rates"]:
+            per_seed: dict = {m: [] for m in METHODS}
+            for seed in opts["seeds"]:
+                shown.update(0, rate=str(rate), seed=seed)
+                noisy = add_label_noise(y, ids, NUM_CLASSES, "symmetric", rate, seed)
+                accs = run_methods(
+                    x, noisy, x_test, y_test, (64, NUM_CLASSES), base, seed, y, shown=shown
+                )
+                for m, a in accs.items():
+                    per_seed[m].append(a)
+                log_seed(f"digits noise {rate} seed {seed}", noisy, y, accs)
+            digits[str(rate)] = summarise(per_seed)
 
     moons_settings = {
         "overparameterised": ((256, 256), dataclasses.replace(base, epochs=opts["moons_epochs"])),
         "default": ((128,), base),
     }
     moons: dict = {}
-    for setting, (hidden, cfg) in moons_settings.items():
-        per_seed = {m: [] for m in METHODS}
-        for seed in opts["seeds"]:
-            xm, ym = make_moons(2000, noise=0.15, random_state=seed)
-            xm = xm.astype(np.float32)
-            (xtr, ytr), (xte, yte) = (xm[:1000], ym[:1000]), (xm[1000:], ym[1000:])
-            ids = [str(i) for i in range(len(ytr))]
-            noisy = add_label_noise(ytr, ids, 2, "symmetric", MOONS_FLIP, seed)
-            accs = run_methods(xtr, noisy, xte, yte, (2, 2), cfg, seed, ytr, hidden)
-            for m, a in accs.items():
-                per_seed[m].append(a)
-            log_seed(f"moons {setting} seed {seed}", noisy, ytr, accs)
-        moons[setting] = summarise(per_seed)
+    runs = len(moons_settings) * len(opts["seeds"]) * len(METHODS)
+    with progress.Progress("ciw moons", runs, "run") as shown:
+        for setting, (hidden, cfg) in moons_settings.items():
+            per_seed = {m: [] for m in METHODS}
+            for seed in opts["seeds"]:
+                shown.update(0, setting=setting, seed=seed)
+                xm, ym = make_moons(2000, noise=0.15, random_state=seed)
+                xm = xm.astype(np.float32)
+                (xtr, ytr), (xte, yte) = (xm[:1000], ym[:1000]), (xm[1000:], ym[1000:])
+                ids = [str(i) for i in range(len(ytr))]
+                noisy = add_label_noise(ytr, ids, 2, "symmetric", MOONS_FLIP, seed)
+                accs = run_methods(xtr, noisy, xte, yte, (2, 2), cfg, seed, ytr, hidden, shown)
+                for m, a in accs.items():
+                    per_seed[m].append(a)
+                log_seed(f"moons {setting} seed {seed}", noisy, ytr, accs)
+            moons[setting] = summarise(per_seed)
 
     step_ms = step_times(base, opts["step_rounds"], opts["step_reps"])
     step_ratio = {m: round(t / step_ms[CE], 3) for m, t in step_ms.items()}

@@ -112,6 +112,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from frontier.components.common import progress  # noqa: E402
 
 # --- accountant ------------------------------------------------------------------------------
 PROD_NOISE_MULTIPLIER = 7.0
@@ -169,7 +172,23 @@ MACHINE = (
 
 
 def log(message: str) -> None:
-    print(f"[dp_ftrl bench] {message}", file=sys.stderr, flush=True)
+    # Above a progress bar (tqdm clears it, then redraws it below), not into it.
+    with tqdm.external_write_mode(file=sys.stderr):
+        print(f"[dp_ftrl bench] {message}", file=sys.stderr, flush=True)
+
+
+def show_progress_lines() -> None:
+    """Lets `common.progress`'s lines through to stderr: off a terminal they are its
+    only output, absl INFO records, which a script without `absl.app` drops. Other
+    absl INFO records stay out."""
+    import logging
+
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO)
+    logging.getLogger("absl").addFilter(
+        lambda r: r.levelno >= logging.WARNING or r.pathname == progress.__file__
+    )
 
 
 def mean_std(values: list[float]) -> dict:
@@ -331,39 +350,41 @@ def bench_throughput(x, y, ids, reps: int) -> dict:
             "clip": CLIP,
         }
     }
-    for k in THROUGHPUT_CLIENTS:
-        clients = np.sort(rng.choice(data.x.shape[0], size=k, replace=False))
-        key = jax.random.PRNGKey(k)
-        round_args = (params, clients, key, data, mean, var)
-        round_delta_sum(*round_args, **kwargs)  # compile
-        round_delta_sum_loop(params, clients[:1], key, data, mean, var, **kwargs)  # compile
-        vec_times, loop_times = [], []
-        for _ in range(reps):
-            for _ in range(VECTOR_CALLS_PER_REP):
+    with progress.Progress("dp_ftrl throughput", len(THROUGHPUT_CLIENTS) * reps, "rep") as shown:
+        for k in THROUGHPUT_CLIENTS:
+            clients = np.sort(rng.choice(data.x.shape[0], size=k, replace=False))
+            key = jax.random.PRNGKey(k)
+            round_args = (params, clients, key, data, mean, var)
+            round_delta_sum(*round_args, **kwargs)  # compile
+            round_delta_sum_loop(params, clients[:1], key, data, mean, var, **kwargs)  # compile
+            vec_times, loop_times = [], []
+            for _ in range(reps):
+                for _ in range(VECTOR_CALLS_PER_REP):
+                    start = time.perf_counter()
+                    total_vec, norms_vec = round_delta_sum(*round_args, **kwargs)
+                    vec_times.append(time.perf_counter() - start)
                 start = time.perf_counter()
-                total_vec, norms_vec = round_delta_sum(*round_args, **kwargs)
-                vec_times.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            total_loop, norms_loop = round_delta_sum_loop(*round_args, **kwargs)
-            loop_times.append(time.perf_counter() - start)
-        vec_s, loop_s = float(np.median(vec_times)), float(np.median(loop_times))
-        scale = float(np.abs(total_loop).max())
-        diff = float(np.abs(total_vec - total_loop).max()) / scale
-        norm_diff = float(np.abs(norms_vec - norms_loop).max() / np.abs(norms_loop).max())
-        out[str(k)] = {
-            "vectorised_updates_per_s": k / vec_s,
-            "loop_updates_per_s": k / loop_s,
-            "speedup": loop_s / vec_s,
-            "vectorised_s": vec_s,
-            "loop_s": loop_s,
-            "max_rel_diff": diff,
-            "norms_max_rel_diff": norm_diff,
-            "agree": diff < AGREE_TOL and norm_diff < AGREE_TOL,
-        }
-        log(
-            f"throughput K={k}: vectorised {k / vec_s:,.0f}/s, loop {k / loop_s:,.0f}/s, "
-            f"speedup {loop_s / vec_s:.1f}x, max rel diff {diff:.1e}"
-        )
+                total_loop, norms_loop = round_delta_sum_loop(*round_args, **kwargs)
+                loop_times.append(time.perf_counter() - start)
+                shown.update(1, clients=k)
+            vec_s, loop_s = float(np.median(vec_times)), float(np.median(loop_times))
+            scale = float(np.abs(total_loop).max())
+            diff = float(np.abs(total_vec - total_loop).max()) / scale
+            norm_diff = float(np.abs(norms_vec - norms_loop).max() / np.abs(norms_loop).max())
+            out[str(k)] = {
+                "vectorised_updates_per_s": k / vec_s,
+                "loop_updates_per_s": k / loop_s,
+                "speedup": loop_s / vec_s,
+                "vectorised_s": vec_s,
+                "loop_s": loop_s,
+                "max_rel_diff": diff,
+                "norms_max_rel_diff": norm_diff,
+                "agree": diff < AGREE_TOL and norm_diff < AGREE_TOL,
+            }
+            log(
+                f"throughput K={k}: vectorised {k / vec_s:,.0f}/s, loop {k / loop_s:,.0f}/s, "
+                f"speedup {loop_s / vec_s:.1f}x, max rel diff {diff:.1e}"
+            )
     return out
 
 
@@ -436,58 +457,68 @@ def bench_accuracy(pop, val, test, rounds, seeds, server_lrs) -> dict:
     start = time.perf_counter()
     tuning: dict = {}
     chosen: dict = {}
-    for mechanism, eps in settings:
-        name = mechanism if eps is None else f"{mechanism}@{eps:g}"
-        scores = {}
-        for lr in server_lrs:
-            scores[lr], _ = run(pop, mechanism, nm_of(eps), lr, TUNE_SEED, rounds, val)
-            log(f"  tune {name} server_lr {lr}: val {scores[lr]:.3f}")
-        chosen[(mechanism, eps)] = max(server_lrs, key=lambda lr: (scores[lr], -lr))
-        tuning[name] = {
-            "val_accuracy": {str(lr): s for lr, s in scores.items()},
-            "server_lr": chosen[(mechanism, eps)],
-        }
+    # One bar per phase over all its runs (settings x step sizes, settings x seeds).
+    with progress.Progress(
+        "dp_ftrl tune server_lr", len(settings) * len(server_lrs), "run"
+    ) as shown:
+        for mechanism, eps in settings:
+            name = mechanism if eps is None else f"{mechanism}@{eps:g}"
+            scores = {}
+            for lr in server_lrs:
+                shown.update(0, setting=name, server_lr=str(lr))
+                scores[lr], _ = run(pop, mechanism, nm_of(eps), lr, TUNE_SEED, rounds, val)
+                log(f"  tune {name} server_lr {lr}: val {scores[lr]:.3f}")
+                shown.update(1)
+            chosen[(mechanism, eps)] = max(server_lrs, key=lambda lr: (scores[lr], -lr))
+            tuning[name] = {
+                "val_accuracy": {str(lr): s for lr, s in scores.items()},
+                "server_lr": chosen[(mechanism, eps)],
+            }
     tune_s = time.perf_counter() - start
 
     # final runs on the test set
     start = time.perf_counter()
     results: dict = {"dp_ftrl": {}, "dp_fedavg": {}}
     noise: dict = {}
-    for mechanism, eps in settings:
-        lr = chosen[(mechanism, eps)]
-        accs, info = [], None
-        for seed in seeds:
-            acc, info = run(pop, mechanism, nm_of(eps), lr, seed, rounds, test)
-            accs.append(acc)
-        entry = {**mean_std(accs), "server_lr": lr}
-        log(f"  {mechanism} eps {eps} lr {lr}: test {entry['mean']:.3f} +- {entry['std']:.3f}")
-        if eps is None:
-            results[mechanism] = entry
-            continue
-        results[mechanism][str(eps)] = entry
-        item = noise.setdefault(str(eps), {})
-        if mechanism == "dp_ftrl":
-            item.update(
-                dp_ftrl_noise_multiplier=info.noise_multiplier,
-                rho=info.rho,
-                dp_ftrl_epsilon=info.epsilon,
-                dp_ftrl_prefix_noise_std_last=float(info.prefix_noise_std[-1]),
-                dp_ftrl_prefix_noise_std_max=float(info.prefix_noise_std.max()),
-            )
-        else:
-            expected = gaussian_noise_multiplier_for_rho(
-                tree_rho(tree_nm[eps], rounds, k, MIN_SEPARATION), k
-            )
-            item.update(
-                dp_fedavg_noise_multiplier=info.noise_multiplier,
-                dp_fedavg_noise_multiplier_recomputed=expected,
-                dp_fedavg_rho=info.rho,
-                dp_fedavg_epsilon=info.epsilon,
-                dp_fedavg_round_noise_std=float(info.prefix_noise_std[-1]),
-                dp_fedavg_accumulated_noise_std=float(
-                    info.prefix_noise_std[-1] * math.sqrt(rounds)
-                ),
-            )
+    with progress.Progress("dp_ftrl test runs", len(settings) * len(seeds), "run") as shown:
+        for mechanism, eps in settings:
+            lr = chosen[(mechanism, eps)]
+            name = mechanism if eps is None else f"{mechanism}@{eps:g}"
+            accs, info = [], None
+            for seed in seeds:
+                shown.update(0, setting=name, seed=seed)
+                acc, info = run(pop, mechanism, nm_of(eps), lr, seed, rounds, test)
+                accs.append(acc)
+                shown.update(1)
+            entry = {**mean_std(accs), "server_lr": lr}
+            log(f"  {mechanism} eps {eps} lr {lr}: test {entry['mean']:.3f} +- {entry['std']:.3f}")
+            if eps is None:
+                results[mechanism] = entry
+                continue
+            results[mechanism][str(eps)] = entry
+            item = noise.setdefault(str(eps), {})
+            if mechanism == "dp_ftrl":
+                item.update(
+                    dp_ftrl_noise_multiplier=info.noise_multiplier,
+                    rho=info.rho,
+                    dp_ftrl_epsilon=info.epsilon,
+                    dp_ftrl_prefix_noise_std_last=float(info.prefix_noise_std[-1]),
+                    dp_ftrl_prefix_noise_std_max=float(info.prefix_noise_std.max()),
+                )
+            else:
+                expected = gaussian_noise_multiplier_for_rho(
+                    tree_rho(tree_nm[eps], rounds, k, MIN_SEPARATION), k
+                )
+                item.update(
+                    dp_fedavg_noise_multiplier=info.noise_multiplier,
+                    dp_fedavg_noise_multiplier_recomputed=expected,
+                    dp_fedavg_rho=info.rho,
+                    dp_fedavg_epsilon=info.epsilon,
+                    dp_fedavg_round_noise_std=float(info.prefix_noise_std[-1]),
+                    dp_fedavg_accumulated_noise_std=float(
+                        info.prefix_noise_std[-1] * math.sqrt(rounds)
+                    ),
+                )
     final_s = time.perf_counter() - start
 
     beats: dict = {}
@@ -548,6 +579,7 @@ def main() -> None:
         rounds, seeds, server_lrs = QUICK["rounds"], QUICK["seeds"], QUICK["server_lrs"]
         accountant_reps, reps = QUICK["accountant_reps"], QUICK["reps"]
     wall = time.perf_counter()
+    show_progress_lines()
 
     accountant = bench_accountant(accountant_reps)
 

@@ -154,6 +154,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from frontier.components.common import progress  # noqa: E402
 
 NUM_CLASSES = 10
 TEST_SIZE = 360
@@ -193,7 +196,43 @@ QUICK = dict(
 
 
 def log(message: str) -> None:
-    print(f"[kip bench] {message}", file=sys.stderr, flush=True)
+    # Above a progress bar (tqdm clears it, then redraws it below), not into it.
+    with tqdm.external_write_mode(file=sys.stderr):
+        print(f"[kip bench] {message}", file=sys.stderr, flush=True)
+
+
+def show_progress_lines() -> None:
+    """Lets `common.progress`'s lines through to stderr: off a terminal they are its
+    only output, absl INFO records, which a script without `absl.app` drops. Other
+    absl INFO records stay out."""
+    import logging
+
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO)
+    logging.getLogger("absl").addFilter(
+        lambda r: r.levelno >= logging.WARNING or r.pathname == progress.__file__
+    )
+
+
+# KIP runs (frontier's or the reference's) per timing pair (A-B-A-B'-A-C: B, A, B', A, C)
+# and per one-step-per-call comparison (A-B-B'-A).
+RUNS_PER_TIMING_PAIR = 5
+RUNS_PER_STEP_CALL = 4
+
+
+def kip_runs(cfg) -> int:
+    """The KIP runs of the sweep: per images-per-class and label mode, one per seed, and
+    for the first seed the timing pairs and the one-step-per-call comparison."""
+    return sum(
+        2
+        * (
+            len(cfg["kip_seeds"][ipc])
+            + RUNS_PER_TIMING_PAIR * cfg["timing_pairs"][ipc]
+            + RUNS_PER_STEP_CALL
+        )
+        for ipc in cfg["ipcs"]
+    )
 
 
 def mean_std(values) -> dict:
@@ -541,6 +580,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = QUICK if args.quick else FULL
     t_start = time.perf_counter()
+    show_progress_lines()
 
     from frontier.components.kip import (
         KernelSpec,
@@ -559,129 +599,148 @@ def main() -> None:
     results: dict[str, dict] = {}
     ratios, equal, per_step_ratios, unsplit_gains = [], [], [], []
 
-    for ipc in cfg["ipcs"]:
-        steps = cfg["steps"][ipc]
-        row: dict = {"support_size": ipc * NUM_CLASSES}
-        random_acc, solve_acc, solve_bad = [], [], 0
-        for seed in range(cfg["random_seeds"]):
-            idx = class_balanced_indices(y_train, ipc, NUM_CLASSES, np.random.default_rng(seed))
-            x_s = x_train[idx]
-            random_acc.append(
-                krr_evaluate(kernel, x_s, y_train_1h[idx], x_test, y_test, NUM_CLASSES, REG)[1]
-            )
-            y_solved = label_solve(kernel, x_s, x_train, y_train_1h, REG)
-            solve_bad += int(not np.isfinite(y_solved).all())
-            solve_acc.append(
-                krr_evaluate(kernel, x_s, y_solved, x_test, y_test, NUM_CLASSES, REG)[1]
-            )
-        row["random"] = mean_std(random_acc)
-        row["label_solve"] = {**mean_std(solve_acc), "non_finite_labels": solve_bad}
-        log(f"ipc {ipc}: random {row['random']}, label solve {row['label_solve']}")
+    # One bar over every KIP run of the sweep (ipc x labels x seeds, and the timing
+    # repeats of the first seed), not one per loop.
+    with progress.Progress("kip digits", kip_runs(cfg), "run") as shown:
+        for ipc in cfg["ipcs"]:
+            steps = cfg["steps"][ipc]
+            row: dict = {"support_size": ipc * NUM_CLASSES}
+            random_acc, solve_acc, solve_bad = [], [], 0
+            for seed in range(cfg["random_seeds"]):
+                idx = class_balanced_indices(y_train, ipc, NUM_CLASSES, np.random.default_rng(seed))
+                x_s = x_train[idx]
+                random_acc.append(
+                    krr_evaluate(kernel, x_s, y_train_1h[idx], x_test, y_test, NUM_CLASSES, REG)[1]
+                )
+                y_solved = label_solve(kernel, x_s, x_train, y_train_1h, REG)
+                solve_bad += int(not np.isfinite(y_solved).all())
+                solve_acc.append(
+                    krr_evaluate(kernel, x_s, y_solved, x_test, y_test, NUM_CLASSES, REG)[1]
+                )
+            row["random"] = mean_std(random_acc)
+            row["label_solve"] = {**mean_std(solve_acc), "non_finite_labels": solve_bad}
+            log(f"ipc {ipc}: random {row['random']}, label solve {row['label_solve']}")
 
-        supports = {}
-        row["reference"] = {}
-        seed0 = cfg["kip_seeds"][ipc][0]
-        for mode, learn in (("fixed", False), ("learned", True)):
-            accs, sps, walls, losses = [], [], [], []
-            for seed in cfg["kip_seeds"][ipc]:
-                result, acc, rate, wall = run_frontier_kip(
-                    x_train, y_train, x_test, y_test, ipc, steps, learn, seed
-                )
-                accs.append(acc)
-                sps.append(rate)
-                walls.append(wall)
-                losses.append(result.history.loss[-1])
-                log(
-                    f"ipc {ipc}: kip {mode} seed {seed}: acc {acc:.4f}, {rate:.1f} steps/s, "
-                    f"{wall:.1f} s"
-                )
-                if seed != seed0:
-                    continue
-                supports[mode] = result
-                # Timed A-B-A-B'-A-C-...: frontier (this run), then `timing_pairs` times
-                # the reference compiled by XLA's default pipeline (B) and frontier,
-                # the reference compiled as frontier's step (B') and frontier, and
-                # frontier compiled by XLA's default pipeline (C); same seed, same
-                # result. Each rate is the median of its runs, so drifting load on
-                # shared cores hits all alike; the faster reference is the denominator.
-                common = (x_train, y_train, x_test, y_test, ipc, steps, learn, seed)
-                f_rates, split_rates = [rate], []
-                r_rates = {"xla_default": [], "as_frontier": []}
-                r_accs, r_walls = {}, {}  # per compile, from its last run
-                for _ in range(cfg["timing_pairs"][ipc]):
-                    for compile_as, split in (("xla_default", True), ("as_frontier", False)):
-                        r_acc, r_sps, r_wall, _ = run_reference_kip(*common, STEPS_PER_CALL, split)
-                        r_rates[compile_as].append(r_sps)
-                        r_accs[compile_as], r_walls[compile_as] = r_acc, r_wall
-                        f_rates.append(run_frontier_kip(*common)[2])
-                    split_rates.append(run_frontier_kip(*common, STEPS_PER_CALL, True)[2])
-                sps += f_rates[1:]
-                f_sps = float(np.median(f_rates))
-                r_medians = {k: float(np.median(v)) for k, v in r_rates.items()}
-                r_compile = max(r_medians, key=r_medians.get)
-                r_sps, r_acc = r_medians[r_compile], r_accs[r_compile]
-                split_sps = float(np.median(split_rates))
-                ratio = f_sps / r_sps
-                unsplit_gains.append(f_sps / split_sps)
-                same = abs(acc - r_acc) * 100 <= EQUAL_ACCURACY_PP
-                ratios.append(ratio)
-                equal.append(same)
-                row["reference"][mode] = {
-                    "seed": seed,
-                    "frontier_acc": round(float(acc), 4),
-                    "reference_acc": round(float(r_acc), 4),
-                    "reference_acc_by_compile": {k: round(float(v), 4) for k, v in r_accs.items()},
-                    "equal_accuracy": bool(same),
-                    "frontier_steps_per_s": round(f_sps, 2),
-                    "frontier_steps_per_s_all": [round(r, 2) for r in f_rates],
-                    "reference_steps_per_s": round(r_sps, 2),
-                    "reference_compile": r_compile,
-                    "reference_steps_per_s_by_compile": {
-                        k: round(v, 2) for k, v in r_medians.items()
-                    },
-                    "reference_steps_per_s_all": {
-                        k: [round(r, 2) for r in v] for k, v in r_rates.items()
-                    },
-                    "speed_ratio": round(ratio, 3),
-                    "fusion_splitting": {
-                        "frontier_split_steps_per_s": round(split_sps, 2),
-                        "frontier_split_steps_per_s_all": [round(r, 2) for r in split_rates],
-                        "unsplit_speedup": round(f_sps / split_sps, 3),
-                    },
-                    "reference_wall_s": round(r_walls[r_compile], 2),
-                    "per_step_call": per_step_call_ratio(
-                        x_train, y_train, x_test, y_test, ipc, cfg["per_step_steps"], learn, seed
-                    ),
+            supports = {}
+            row["reference"] = {}
+            seed0 = cfg["kip_seeds"][ipc][0]
+            for mode, learn in (("fixed", False), ("learned", True)):
+                accs, sps, walls, losses = [], [], [], []
+                for seed in cfg["kip_seeds"][ipc]:
+                    shown.update(0, ipc=ipc, labels=mode, seed=seed)
+                    result, acc, rate, wall = run_frontier_kip(
+                        x_train, y_train, x_test, y_test, ipc, steps, learn, seed
+                    )
+                    accs.append(acc)
+                    sps.append(rate)
+                    walls.append(wall)
+                    losses.append(result.history.loss[-1])
+                    log(
+                        f"ipc {ipc}: kip {mode} seed {seed}: acc {acc:.4f}, {rate:.1f} steps/s, "
+                        f"{wall:.1f} s"
+                    )
+                    shown.update(1)
+                    if seed != seed0:
+                        continue
+                    supports[mode] = result
+                    # Timed A-B-A-B'-A-C-...: frontier (this run), then `timing_pairs` times
+                    # the reference compiled by XLA's default pipeline (B) and frontier,
+                    # the reference compiled as frontier's step (B') and frontier, and
+                    # frontier compiled by XLA's default pipeline (C); same seed, same
+                    # result. Each rate is the median of its runs, so drifting load on
+                    # shared cores hits all alike; the faster reference is the denominator.
+                    common = (x_train, y_train, x_test, y_test, ipc, steps, learn, seed)
+                    f_rates, split_rates = [rate], []
+                    r_rates = {"xla_default": [], "as_frontier": []}
+                    r_accs, r_walls = {}, {}  # per compile, from its last run
+                    for _ in range(cfg["timing_pairs"][ipc]):
+                        for compile_as, split in (("xla_default", True), ("as_frontier", False)):
+                            r_acc, r_sps, r_wall, _ = run_reference_kip(
+                                *common, STEPS_PER_CALL, split
+                            )
+                            r_rates[compile_as].append(r_sps)
+                            r_accs[compile_as], r_walls[compile_as] = r_acc, r_wall
+                            f_rates.append(run_frontier_kip(*common)[2])
+                            shown.update(2)
+                        split_rates.append(run_frontier_kip(*common, STEPS_PER_CALL, True)[2])
+                        shown.update(1)
+                    sps += f_rates[1:]
+                    f_sps = float(np.median(f_rates))
+                    r_medians = {k: float(np.median(v)) for k, v in r_rates.items()}
+                    r_compile = max(r_medians, key=r_medians.get)
+                    r_sps, r_acc = r_medians[r_compile], r_accs[r_compile]
+                    split_sps = float(np.median(split_rates))
+                    ratio = f_sps / r_sps
+                    unsplit_gains.append(f_sps / split_sps)
+                    same = abs(acc - r_acc) * 100 <= EQUAL_ACCURACY_PP
+                    ratios.append(ratio)
+                    equal.append(same)
+                    row["reference"][mode] = {
+                        "seed": seed,
+                        "frontier_acc": round(float(acc), 4),
+                        "reference_acc": round(float(r_acc), 4),
+                        "reference_acc_by_compile": {
+                            k: round(float(v), 4) for k, v in r_accs.items()
+                        },
+                        "equal_accuracy": bool(same),
+                        "frontier_steps_per_s": round(f_sps, 2),
+                        "frontier_steps_per_s_all": [round(r, 2) for r in f_rates],
+                        "reference_steps_per_s": round(r_sps, 2),
+                        "reference_compile": r_compile,
+                        "reference_steps_per_s_by_compile": {
+                            k: round(v, 2) for k, v in r_medians.items()
+                        },
+                        "reference_steps_per_s_all": {
+                            k: [round(r, 2) for r in v] for k, v in r_rates.items()
+                        },
+                        "speed_ratio": round(ratio, 3),
+                        "fusion_splitting": {
+                            "frontier_split_steps_per_s": round(split_sps, 2),
+                            "frontier_split_steps_per_s_all": [round(r, 2) for r in split_rates],
+                            "unsplit_speedup": round(f_sps / split_sps, 3),
+                        },
+                        "reference_wall_s": round(r_walls[r_compile], 2),
+                        "per_step_call": per_step_call_ratio(
+                            x_train,
+                            y_train,
+                            x_test,
+                            y_test,
+                            ipc,
+                            cfg["per_step_steps"],
+                            learn,
+                            seed,
+                        ),
+                    }
+                    per_step_ratios.append(row["reference"][mode]["per_step_call"]["speed_ratio"])
+                    log(
+                        f"ipc {ipc}: reference {mode}: acc {r_acc:.4f}, {r_sps:.1f} steps/s, "
+                        f"speed ratio {ratio:.2f}; one step per call: "
+                        f"{row['reference'][mode]['per_step_call']['speed_ratio']:.2f}"
+                    )
+                    shown.update(RUNS_PER_STEP_CALL)
+                row[f"kip_{mode}"] = {
+                    "acc_mean": round(float(np.mean(accs)), 4),
+                    "acc_std": round(float(np.std(accs)), 4),
+                    "acc_min": round(float(np.min(accs)), 4),
+                    "acc_per_seed": [round(float(a), 4) for a in accs],
+                    "steps": steps,
+                    "final_loss": round(float(np.mean(losses)), 6),
+                    "steps_per_s": round(float(np.median(sps)), 2),
+                    "wall_s": round(float(np.mean(walls)), 2),
                 }
-                per_step_ratios.append(row["reference"][mode]["per_step_call"]["speed_ratio"])
-                log(
-                    f"ipc {ipc}: reference {mode}: acc {r_acc:.4f}, {r_sps:.1f} steps/s, "
-                    f"speed ratio {ratio:.2f}; one step per call: "
-                    f"{row['reference'][mode]['per_step_call']['speed_ratio']:.2f}"
-                )
-            row[f"kip_{mode}"] = {
-                "acc_mean": round(float(np.mean(accs)), 4),
-                "acc_std": round(float(np.std(accs)), 4),
-                "acc_min": round(float(np.min(accs)), 4),
-                "acc_per_seed": [round(float(a), 4) for a in accs],
-                "steps": steps,
-                "final_loss": round(float(np.mean(losses)), 6),
-                "steps_per_s": round(float(np.median(sps)), 2),
-                "wall_s": round(float(np.mean(walls)), 2),
-            }
 
-        init = supports["fixed"].init_indices
-        row["finite_net"] = {
-            "random": finite_net_accuracy(x_train[init], y_train_1h[init], x_test, y_test, cfg),
-            "kip_fixed": finite_net_accuracy(
-                supports["fixed"].x, supports["fixed"].y, x_test, y_test, cfg
-            ),
-            "kip_learned": finite_net_accuracy(
-                supports["learned"].x, supports["learned"].y, x_test, y_test, cfg
-            ),
-        }
-        log(f"ipc {ipc}: finite net {row['finite_net']}")
-        results[str(ipc)] = row
+            init = supports["fixed"].init_indices
+            row["finite_net"] = {
+                "random": finite_net_accuracy(x_train[init], y_train_1h[init], x_test, y_test, cfg),
+                "kip_fixed": finite_net_accuracy(
+                    supports["fixed"].x, supports["fixed"].y, x_test, y_test, cfg
+                ),
+                "kip_learned": finite_net_accuracy(
+                    supports["learned"].x, supports["learned"].y, x_test, y_test, cfg
+                ),
+            }
+            log(f"ipc {ipc}: finite net {row['finite_net']}")
+            results[str(ipc)] = row
 
     largest = max(cfg["ipcs"])
     rng = np.random.default_rng(0)

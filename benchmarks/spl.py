@@ -39,6 +39,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from frontier.components.common import progress  # noqa: E402
 
 SEEDS = (0, 1, 2)
 NOISES = (0.3, 0.5)
@@ -58,7 +61,23 @@ LR = 1e-3
 
 
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    # Above a progress bar (tqdm clears it, then redraws it below), not into it.
+    with tqdm.external_write_mode(file=sys.stderr):
+        print(message, file=sys.stderr, flush=True)
+
+
+def show_progress_lines() -> None:
+    """Lets `common.progress`'s lines through to stderr: off a terminal they are its
+    only output, absl INFO records, which a script without `absl.app` drops. Other
+    absl INFO records stay out."""
+    import logging
+
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO)
+    logging.getLogger("absl").addFilter(
+        lambda r: r.levelno >= logging.WARNING or r.pathname == progress.__file__
+    )
 
 
 def split_digits(seed: int):
@@ -79,7 +98,8 @@ def accuracy(model, x, y) -> float:
     return float(np.mean(np.argmax(model.predict(x, batch_size=1024, verbose=0), 1) == y))
 
 
-def run_seed(noise: float, seed: int) -> dict:
+def run_seed(noise: float, seed: int, shown: progress.Progress | None = None) -> dict:
+    """The teacher and every strategy on one split; `shown` counts one unit per strategy."""
     from frontier.components.spl import relabel
     from frontier.components.spl.bags import make_bags
     from frontier.components.trainer.model import ModelDims, train, with_new_head
@@ -121,6 +141,8 @@ def run_seed(noise: float, seed: int) -> dict:
         model = fit(x_tgt, y_tgt, 10, FINETUNE_EPOCHS, initial)
         out["scores"][strategy] = accuracy(model, x_test, y_test)
         log(f"noise {noise} seed {seed}: {strategy:9s} test top-1 {out['scores'][strategy]:.4f}")
+        if shown is not None:
+            shown.update(1)
     return out
 
 
@@ -145,24 +167,33 @@ def paper_order(means: dict) -> dict:
 
 def main() -> None:
     start = time.time()
+    show_progress_lines()
     results, teacher_acc, agreement, spl_classes, order = {}, {}, {}, {}, {}
-    for noise in NOISES:
-        runs = [run_seed(noise, seed) for seed in SEEDS]
-        key = str(noise)
-        results[key] = {
-            s: {
-                **mean_std([r["scores"][s] for r in runs]),
-                "runs": [round(r["scores"][s], 4) for r in runs],
+    # One bar over the whole sweep (noises x seeds x strategies), not one per noise.
+    with progress.Progress(
+        "spl digits", len(NOISES) * len(SEEDS) * len(STRATEGIES), "run"
+    ) as shown:
+        for noise in NOISES:
+            runs = []
+            for seed in SEEDS:
+                shown.update(0, noise=str(noise), seed=seed)
+                runs.append(run_seed(noise, seed, shown))
+            key = str(noise)
+            results[key] = {
+                s: {
+                    **mean_std([r["scores"][s] for r in runs]),
+                    "runs": [round(r["scores"][s], 4) for r in runs],
+                }
+                for s in STRATEGIES
             }
-            for s in STRATEGIES
-        }
-        teacher_acc[key] = mean_std([r["teacher_accuracy"] for r in runs])
-        agreement[key] = round(float(np.mean([r["teacher_agreement"] for r in runs])), 4)
-        spl_classes[key] = float(np.mean([r["spl_classes"] for r in runs]))
-        order[key] = paper_order({s: results[key][s]["mean"] for s in STRATEGIES})
-        log(
-            f"noise {noise}: " + ", ".join(f"{s} {results[key][s]['mean']:.4f}" for s in STRATEGIES)
-        )
+            teacher_acc[key] = mean_std([r["teacher_accuracy"] for r in runs])
+            agreement[key] = round(float(np.mean([r["teacher_agreement"] for r in runs])), 4)
+            spl_classes[key] = float(np.mean([r["spl_classes"] for r in runs]))
+            order[key] = paper_order({s: results[key][s]["mean"] for s in STRATEGIES})
+            log(
+                f"noise {noise}: "
+                + ", ".join(f"{s} {results[key][s]['mean']:.4f}" for s in STRATEGIES)
+            )
     print(
         json.dumps(
             {

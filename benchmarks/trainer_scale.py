@@ -105,6 +105,9 @@ import tempfile
 import time
 
 import numpy as np
+from tqdm import tqdm
+
+from frontier.components.common import progress
 
 SIDE = 28
 CLASSES = 10
@@ -112,6 +115,20 @@ SHARDS = 8
 EVAL_EXAMPLES = 1000
 BATCH = 256
 STEPS = 150
+
+
+def show_progress_lines() -> None:
+    """Lets `common.progress`'s lines through to stderr: off a terminal they are its
+    only output, absl INFO records, which a script without `absl.app` drops. Other
+    absl INFO records stay out."""
+    import logging
+
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.INFO)
+    logging.getLogger("absl").addFilter(
+        lambda r: r.levelno >= logging.WARNING or r.pathname == progress.__file__
+    )
 
 
 def _images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -369,15 +386,22 @@ def speed_runs(examples_uri: str, out_dir: str, rounds: int) -> dict:
         "frontier_ciw": (FRONTIER_SPEED_CHILD, module, {"ciw": True}),
     }
     runs: dict[str, list[dict]] = {side: [] for side in sides}
-    for r in range(rounds):
-        for side in sides if r % 2 == 0 else reversed(sides):
-            code, side_module, own = sides[side]
-            out = os.path.join(out_dir, f"speed_{side}_{r}")
-            run = _run_child(code, examples_uri, out, side_module, json.dumps({**config, **own}))
-            print(f"[trainer_scale] speed round {r} {side}: {json.dumps(run)}", flush=True)
-            if run["steps"] != STEPS:
-                raise RuntimeError(f"{side} took {run['steps']} steps, not {STEPS}")
-            runs[side].append(run)
+    # One bar over all the speed runs (rounds x sides), each a fresh process.
+    with progress.Progress("trainer_scale speed", rounds * len(sides), "run") as shown:
+        for r in range(rounds):
+            for side in sides if r % 2 == 0 else reversed(sides):
+                code, side_module, own = sides[side]
+                shown.update(0, round=r, side=side)
+                out = os.path.join(out_dir, f"speed_{side}_{r}")
+                run = _run_child(
+                    code, examples_uri, out, side_module, json.dumps({**config, **own})
+                )
+                with tqdm.external_write_mode():  # above the progress bar, not into it
+                    print(f"[trainer_scale] speed round {r} {side}: {json.dumps(run)}", flush=True)
+                if run["steps"] != STEPS:
+                    raise RuntimeError(f"{side} took {run['steps']} steps, not {STEPS}")
+                runs[side].append(run)
+                shown.update(1)
     medians = {
         side: {k: statistics.median(run[k] for run in side_runs) for k in MEDIANS}
         for side, side_runs in runs.items()
@@ -420,9 +444,11 @@ def main() -> None:
     args = parser.parse_args()
     n = 4_800 if args.quick else 80_000
     rounds = args.rounds or (3 if args.quick else 5)
+    show_progress_lines()
     results, uris = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, size in (("n", n), ("8n", 8 * n)):
+        sizes = (("n", n), ("8n", 8 * n))
+        for label, size in progress.track(sizes, "trainer_scale memory", unit="size"):
             start = time.perf_counter()
             uri = uris[label] = write_examples(os.path.join(tmp, f"examples_{label}"), size)
             written = time.perf_counter() - start
@@ -431,7 +457,8 @@ def main() -> None:
             run["split_bytes_per_example"] = round(_bytes(os.path.join(uri, "Split-train")) / size)
             run["float32_features_gb"] = round(size * SIDE * SIDE * 4 / 1e9, 3)
             run["write_s"] = round(written, 1)
-            print(f"[trainer_scale] {label}: {json.dumps(run)}", flush=True)
+            with tqdm.external_write_mode():  # above the progress bar, not into it
+                print(f"[trainer_scale] {label}: {json.dumps(run)}", flush=True)
             results[label] = run
         # The smaller split that holds the examples of STEPS full batches: both
         # Trainers then take their STEPS steps inside one epoch (frontier's
