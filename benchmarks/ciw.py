@@ -63,13 +63,11 @@ import argparse
 import dataclasses
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from frontier.components.common import progress  # noqa: E402
 
@@ -85,23 +83,7 @@ QUICK = dict(rates=(0.4, 0.8), seeds=(0,), epochs=5, moons_epochs=10, step_round
 
 
 def log(message: str) -> None:
-    # Above a progress bar (tqdm clears it, then redraws it below), not into it.
-    with tqdm.external_write_mode(file=sys.stderr):
-        print(f"[ciw bench] {message}", file=sys.stderr, flush=True)
-
-
-def show_progress_lines() -> None:
-    """Lets `common.progress`'s lines through to stderr: off a terminal they are its
-    only output, absl INFO records, which a script without `absl.app` drops. Other
-    absl INFO records stay out."""
-    import logging
-
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.INFO)
-    logging.getLogger("absl").addFilter(
-        lambda r: r.levelno >= logging.WARNING or r.pathname == progress.__file__
-    )
+    progress.write(f"[ciw bench] {message}")
 
 
 def mean_std(values) -> dict:
@@ -215,7 +197,7 @@ def main() -> None:
     args = parser.parse_args()
     opts = QUICK if args.quick else FULL
     t_start = time.perf_counter()
-    show_progress_lines()
+    progress.show_lines()
 
     from sklearn.datasets import make_moons
 

@@ -106,13 +106,11 @@ import argparse
 import json
 import math
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from frontier.components.common import progress  # noqa: E402
 
@@ -172,23 +170,7 @@ MACHINE = (
 
 
 def log(message: str) -> None:
-    # Above a progress bar (tqdm clears it, then redraws it below), not into it.
-    with tqdm.external_write_mode(file=sys.stderr):
-        print(f"[dp_ftrl bench] {message}", file=sys.stderr, flush=True)
-
-
-def show_progress_lines() -> None:
-    """Lets `common.progress`'s lines through to stderr: off a terminal they are its
-    only output, absl INFO records, which a script without `absl.app` drops. Other
-    absl INFO records stay out."""
-    import logging
-
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.INFO)
-    logging.getLogger("absl").addFilter(
-        lambda r: r.levelno >= logging.WARNING or r.pathname == progress.__file__
-    )
+    progress.write(f"[dp_ftrl bench] {message}")
 
 
 def mean_std(values: list[float]) -> dict:
@@ -579,7 +561,7 @@ def main() -> None:
         rounds, seeds, server_lrs = QUICK["rounds"], QUICK["seeds"], QUICK["server_lrs"]
         accountant_reps, reps = QUICK["accountant_reps"], QUICK["reps"]
     wall = time.perf_counter()
-    show_progress_lines()
+    progress.show_lines()
 
     accountant = bench_accountant(accountant_reps)
 

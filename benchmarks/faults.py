@@ -505,7 +505,9 @@ def main() -> None:
     os.makedirs(workdir, exist_ok=True)
     reference = reference_run(workdir)
     per_point = {}
-    for point in points:
+    from frontier.components.common.progress import track
+
+    for point in track(points, "faults", unit="point"):
         per_point[point.name] = run_point(point, reference, workdir, not args.no_recovery)
         print(point.name, json.dumps(per_point[point.name]), flush=True)
     totals = {

@@ -148,13 +148,11 @@ import functools
 import json
 import math
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from frontier.components.common import progress  # noqa: E402
 
@@ -196,23 +194,7 @@ QUICK = dict(
 
 
 def log(message: str) -> None:
-    # Above a progress bar (tqdm clears it, then redraws it below), not into it.
-    with tqdm.external_write_mode(file=sys.stderr):
-        print(f"[kip bench] {message}", file=sys.stderr, flush=True)
-
-
-def show_progress_lines() -> None:
-    """Lets `common.progress`'s lines through to stderr: off a terminal they are its
-    only output, absl INFO records, which a script without `absl.app` drops. Other
-    absl INFO records stay out."""
-    import logging
-
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.INFO)
-    logging.getLogger("absl").addFilter(
-        lambda r: r.levelno >= logging.WARNING or r.pathname == progress.__file__
-    )
+    progress.write(f"[kip bench] {message}")
 
 
 # KIP runs (frontier's or the reference's) per timing pair (A-B-A-B'-A-C: B, A, B', A, C)
@@ -580,7 +562,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = QUICK if args.quick else FULL
     t_start = time.perf_counter()
-    show_progress_lines()
+    progress.show_lines()
 
     from frontier.components.kip import (
         KernelSpec,

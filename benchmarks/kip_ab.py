@@ -35,27 +35,12 @@ import tempfile
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 from frontier.components.common import progress
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 STEPS = 1000
 FIRST_CALL = 50  # kip's default steps_per_call
-
-
-def show_progress_lines() -> None:
-    """Lets `common.progress`'s lines through to stderr: off a terminal they are its
-    only output, absl INFO records, which a script without `absl.app` drops. Other
-    absl INFO records stay out."""
-    import logging
-
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.INFO)
-    logging.getLogger("absl").addFilter(
-        lambda r: r.levelno >= logging.WARNING or r.pathname == progress.__file__
-    )
 
 
 def _old_distill(rev: str):
@@ -93,7 +78,7 @@ def main() -> None:
     parser.add_argument("--ipc", type=int, default=1, help="images per class")
     parser.add_argument("--reps", type=int, default=8, help="interleaved repetitions")
     args = parser.parse_args()
-    show_progress_lines()
+    progress.show_lines()
 
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -117,8 +102,9 @@ def main() -> None:
         rates["old"].append(old_rate)
         rates["new"].append(new_rate)
         same = same and np.array_equal(old_result.x, new_result.x)
-        with tqdm.external_write_mode():  # above the progress bar, not into it
-            print(f"[kip_ab] rep {rep}: old {old_rate:.0f}, new {new_rate:.0f} steps/s", flush=True)
+        progress.write(
+            f"[kip_ab] rep {rep}: old {old_rate:.0f}, new {new_rate:.0f} steps/s", sys.stdout
+        )
     medians = {k: float(np.median(v)) for k, v in rates.items()}
     print(
         json.dumps(

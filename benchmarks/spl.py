@@ -33,13 +33,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
 from frontier.components.common import progress  # noqa: E402
 
@@ -61,23 +59,7 @@ LR = 1e-3
 
 
 def log(message: str) -> None:
-    # Above a progress bar (tqdm clears it, then redraws it below), not into it.
-    with tqdm.external_write_mode(file=sys.stderr):
-        print(message, file=sys.stderr, flush=True)
-
-
-def show_progress_lines() -> None:
-    """Lets `common.progress`'s lines through to stderr: off a terminal they are its
-    only output, absl INFO records, which a script without `absl.app` drops. Other
-    absl INFO records stay out."""
-    import logging
-
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.INFO)
-    logging.getLogger("absl").addFilter(
-        lambda r: r.levelno >= logging.WARNING or r.pathname == progress.__file__
-    )
+    progress.write(message)
 
 
 def split_digits(seed: int):
@@ -167,7 +149,7 @@ def paper_order(means: dict) -> dict:
 
 def main() -> None:
     start = time.time()
-    show_progress_lines()
+    progress.show_lines()
     results, teacher_acc, agreement, spl_classes, order = {}, {}, {}, {}, {}
     # One bar over the whole sweep (noises x seeds x strategies), not one per noise.
     with progress.Progress(

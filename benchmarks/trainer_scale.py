@@ -105,7 +105,6 @@ import tempfile
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 from frontier.components.common import progress
 
@@ -115,20 +114,6 @@ SHARDS = 8
 EVAL_EXAMPLES = 1000
 BATCH = 256
 STEPS = 150
-
-
-def show_progress_lines() -> None:
-    """Lets `common.progress`'s lines through to stderr: off a terminal they are its
-    only output, absl INFO records, which a script without `absl.app` drops. Other
-    absl INFO records stay out."""
-    import logging
-
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.INFO)
-    logging.getLogger("absl").addFilter(
-        lambda r: r.levelno >= logging.WARNING or r.pathname == progress.__file__
-    )
 
 
 def _images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -396,8 +381,9 @@ def speed_runs(examples_uri: str, out_dir: str, rounds: int) -> dict:
                 run = _run_child(
                     code, examples_uri, out, side_module, json.dumps({**config, **own})
                 )
-                with tqdm.external_write_mode():  # above the progress bar, not into it
-                    print(f"[trainer_scale] speed round {r} {side}: {json.dumps(run)}", flush=True)
+                progress.write(
+                    f"[trainer_scale] speed round {r} {side}: {json.dumps(run)}", sys.stdout
+                )
                 if run["steps"] != STEPS:
                     raise RuntimeError(f"{side} took {run['steps']} steps, not {STEPS}")
                 runs[side].append(run)
@@ -444,7 +430,7 @@ def main() -> None:
     args = parser.parse_args()
     n = 4_800 if args.quick else 80_000
     rounds = args.rounds or (3 if args.quick else 5)
-    show_progress_lines()
+    progress.show_lines()
     results, uris = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         sizes = (("n", n), ("8n", 8 * n))
@@ -457,8 +443,7 @@ def main() -> None:
             run["split_bytes_per_example"] = round(_bytes(os.path.join(uri, "Split-train")) / size)
             run["float32_features_gb"] = round(size * SIDE * SIDE * 4 / 1e9, 3)
             run["write_s"] = round(written, 1)
-            with tqdm.external_write_mode():  # above the progress bar, not into it
-                print(f"[trainer_scale] {label}: {json.dumps(run)}", flush=True)
+            progress.write(f"[trainer_scale] {label}: {json.dumps(run)}", sys.stdout)
             results[label] = run
         # The smaller split that holds the examples of STEPS full batches: both
         # Trainers then take their STEPS steps inside one epoch (frontier's

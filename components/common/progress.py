@@ -45,6 +45,28 @@ def detail(msg: str, *args: Any) -> None:
     (logging.info if verbose() else logging.debug)(msg, *args)
 
 
+def write(message: str, file: TextIO | None = None) -> None:
+    """Prints `message` on `file` (default stderr) as a line of its own above any
+    progress bar (tqdm clears the bar, prints, then redraws it), not into it."""
+    from tqdm import tqdm
+
+    file = file or sys.stderr
+    with tqdm.external_write_mode(file=file):
+        print(message, file=file, flush=True)
+
+
+def show_lines() -> None:
+    """Lets this module's lines through in a plain script (a benchmark): off a
+    terminal they are absl INFO records, which a script that does not start
+    through `absl.app` drops. Other absl INFO records stay out."""
+    import logging as std_logging
+
+    logging.set_verbosity(logging.INFO)
+    std_logging.getLogger("absl").addFilter(
+        lambda r: r.levelno >= std_logging.WARNING or r.pathname == __file__
+    )
+
+
 def mode(stream: TextIO | None = None) -> str:
     """How progress is shown on `stream` (default stderr): `MODE_ENV`, else a
     bar on a terminal and lines elsewhere."""

@@ -127,3 +127,12 @@ def test_keras_fit_shows_steps_and_epoch_lines_only_when_verbose(lines, monkeypa
     assert [line.split(": loss")[0] for line in lines] == [
         f"Trainer: epoch {i}/3" for i in (1, 2, 3)
     ]
+
+
+def test_write_puts_a_line_above_a_bar_not_into_it(lines):
+    screen = _Terminal()
+    with progress.Progress("sweep", 3, stream=screen) as p:
+        p.update()
+        progress.write("[bench] seed 0: accuracy 0.9", screen)
+        p.update(2)
+    assert "\n[bench] seed 0: accuracy 0.9\n" in screen.getvalue().replace("\r", "\n")
