@@ -9,12 +9,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from absl import logging
 
 from frontier.components.ciw import spec
 from frontier.components.ciw.report import TITLE, ciw_page
 from frontier.components.ciw.train import REWEIGHTING_METHODS, CiwConfig, CiwResult, fit_ciw
-from frontier.components.common import html
+from frontier.components.common import html, progress
 from frontier.components.common.checks import check_label_key
 from frontier.components.common.errors import InputError
 from frontier.components.common.executor import (
@@ -301,7 +300,7 @@ def _noise_properties(
         spec.TRUE_TRAIN_ACCURACY_PROPERTY: train["true_accuracy"],
         spec.FLIPPED_FRACTION_PROPERTY: train["flipped"],
     }
-    logging.info(
+    progress.detail(
         "%s: %.1f %% of the training labels differ from %s",
         OWNER,
         100 * train["flipped"],

@@ -7,7 +7,6 @@ import os
 from typing import Any
 
 import numpy as np
-from absl import logging
 from tfx.components.evaluator import constants as evaluator_constants
 
 from frontier.components.common import html, progress
@@ -129,7 +128,8 @@ def _baseline_uri(blessing: Any | None) -> str | None:
 
 
 def _log_overall(overall: Any) -> None:
-    logging.info(
+    # A detail line: the run's summary and page carry the accuracy.
+    progress.detail(
         "EvaluationReport: accuracy %.4f, log-loss %.4f, ECE %.4f on %d examples",
         overall.accuracy,
         overall.log_loss,

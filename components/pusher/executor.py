@@ -12,6 +12,7 @@ from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
+from frontier.components.common import progress
 from frontier.components.pusher.push import (
     PushIntent,
     latest_version,
@@ -99,4 +100,4 @@ class AtomicPushExecutor(stock.Executor):
             serving_path = push_atomically(model_path, base, version=version, staging=staging)
         io_utils.copy_dir(model_path, pushed.uri)
         self._MarkPushed(pushed, pushed_destination=serving_path, pushed_version=version)
-        logging.info("Model pushed to %s", serving_path)
+        progress.detail("Model pushed to %s", serving_path)  # the run's summary says it too
