@@ -18,6 +18,9 @@ Prints one JSON object as its last line:
   rerun_wall_s          wall seconds of the second run (cache on)
   rerun_executed        components the second run executed (the rest were reused)
   rerun_speedup         pipeline_wall_s / rerun_wall_s
+  demo_output_lines     lines `frontier run demo` prints when its output is
+                        not a terminal (as in CI or a log file; at most 80)
+  demo_pipeline_s       that run's pipeline seconds, as it reports them
 Usage: .venv/bin/python benchmarks/pipeline_overhead.py [--runner local|beam]
 """
 
@@ -26,10 +29,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import subprocess
+import sys
 import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def demo_output(runner: str) -> tuple[int, float]:
+    """(lines printed, pipeline seconds) of `frontier run demo` in a fresh root,
+    its stdout and stderr a pipe as in CI (progress then goes to log lines)."""
+    with tempfile.TemporaryDirectory(prefix="frontier-bench-") as root:
+        cmd = [sys.executable, "-m", "frontier.pipelines.cli", "run", "demo", "--root", root]
+        done = subprocess.run(
+            [*cmd, "--runner", runner], capture_output=True, text=True, check=True
+        )
+    text = done.stdout + done.stderr
+    seconds = re.search(r"finished in ([0-9.]+) s", text)
+    return len(text.splitlines()), float(seconds.group(1)) if seconds else float("nan")
 
 
 def main() -> None:
@@ -62,6 +81,7 @@ def main() -> None:
         timings.clear()
         rerun, _, rerun_wall = runner.run_and_report(demo.create_pipeline(root), root, args.runner)
 
+    demo_lines, demo_seconds = demo_output(args.runner)
     executor_s = sum(s for _, s in first)
     result = {
         "runner": args.runner,
@@ -75,6 +95,8 @@ def main() -> None:
         "rerun_wall_s": round(rerun_wall, 3),
         "rerun_executed": rerun.executed,
         "rerun_speedup": round(wall / rerun_wall, 2),
+        "demo_output_lines": demo_lines,
+        "demo_pipeline_s": demo_seconds,
     }
     print(json.dumps(result))
 
