@@ -1,8 +1,11 @@
 """The run report: one `report.html` under the run root after each run.
 
-It links every component's visualization (`frontier.HtmlReport` artifacts)
-and lists every output artifact with its MLMD id, so a user opens one file to
-see what the run did, what it reused from the cache and where things are.
+It draws the run's DAG (`dag`: each node's state and duration, edges labelled
+with artifact types, each node linking to its page), links every component's
+visualization (`frontier.HtmlReport` artifacts) and lists every output
+artifact with its MLMD id, so a user opens one file to see what the run did,
+what it reused from the cache and where things are. Self-contained: inline
+SVG and CSS, nothing fetched.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ _HTML_TYPE = "frontier.HtmlReport"
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1200px;color:#222}"
     "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-    "th{background:#f3f3f3}td{max-width:30em;overflow-wrap:anywhere}.CACHED{color:#2a6}.FAILED{color:#c22}.muted{color:#777}"
+    "th{background:#f3f3f3}td{max-width:30em;overflow-wrap:anywhere}.graph{overflow:auto}.CACHED{color:#2a6}.FAILED{color:#c22}.muted{color:#777}"
 )
 
 
@@ -32,8 +35,11 @@ def _link(uri: str, root: str, text: str | None = None) -> str:
     return f'<a href="{_e(target)}">{_e(text or target)}</a>'
 
 
-def render_report(run: RunRecord, root: str, extra: dict[str, str] | None = None) -> str:
-    """The report page for `run`; links are relative to `root`."""
+def render_report(
+    run: RunRecord, root: str, extra: dict[str, str] | None = None, graph_svg: str = ""
+) -> str:
+    """The report page for `run`; links are relative to `root`; `graph_svg` is
+    the run's DAG (`dag.render_svg`), drawn first when given."""
     rows, visuals = [], []
     for node in run.nodes:
         for a in node.outputs:
@@ -66,18 +72,38 @@ def render_report(run: RunRecord, root: str, extra: dict[str, str] | None = None
         f"<style>{_STYLE}</style></head><body>"
         f"<h1>{_e(run.pipeline)}: run {_e(run.run_id)}</h1>"
         f"<p>Started {run.started:%Y-%m-%d %H:%M:%S}; {summary}.</p><ul>{extras}</ul>"
-        f"<h2>Visualizations</h2><ul>{''.join(visuals) or '<li>none</li>'}</ul>"
+        + (f"<h2>Graph</h2><div class='graph'>{graph_svg}</div>" if graph_svg else "")
+        + f"<h2>Visualizations</h2><ul>{''.join(visuals) or '<li>none</li>'}</ul>"
         "<h2>Artifacts</h2><table><tr><th>component</th><th>execution</th><th>output</th>"
         "<th>MLMD id</th><th>type</th><th>uri</th><th>properties</th></tr>"
         f"{''.join(rows)}</table></body></html>"
     )
 
 
-def write_report(run: RunRecord, root: str, extra: dict[str, str] | None = None) -> str:
-    """Writes `<root>/report.html` for `run` and returns its path."""
+def write_report(
+    run: RunRecord,
+    root: str,
+    extra: dict[str, str] | None = None,
+    upstream: dict[str, set[str]] | None = None,
+) -> str:
+    """Writes `<root>/report.html` for `run` and returns its path.
+
+    Args:
+      run: the run, as `runs` reads it from the root's ML Metadata.
+      root: the run root (links are relative to it).
+      extra: more lines for the page's head (name: value).
+      upstream: the pipeline's dependencies (`dag.upstream_of`), which settle
+        edges that ML Metadata alone leaves ambiguous; without them the DAG is
+        drawn from ML Metadata's events alone.
+    """
+    from frontier.pipelines import dag
+    from frontier.pipelines.runs import open_store
+
+    graph = dag.run_graph(open_store(root), run, upstream)
+    svg = dag.render_svg(graph, dag.layout(graph), run, root)
     path = os.path.join(root, REPORT_FILE)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        f.write(render_report(run, root, extra))
+        f.write(render_report(run, root, extra, svg))
     os.replace(tmp, path)
     return path

@@ -135,19 +135,22 @@ def run_and_report(
     Returns:
       (the run as recorded in MLMD, the report's path, wall seconds of the run).
     """
-    name = pipeline.pipeline_info.pipeline_name
     start = time.perf_counter()
     try:
         run_pipeline(pipeline, runner)
     except BaseException:
-        _write_report(root, name, runner, time.perf_counter() - start, missing_ok=True)
+        seconds = time.perf_counter() - start
+        _write_report(root, pipeline, runner, seconds, missing_ok=True)
         raise
     seconds = time.perf_counter() - start
-    run, path = _write_report(root, name, runner, seconds)
+    run, path = _write_report(root, pipeline, runner, seconds)
     return run, path, seconds
 
 
-def _write_report(root: str, name: str, runner: str, seconds: float, missing_ok: bool = False):
+def _write_report(root: str, pipeline, runner: str, seconds: float, missing_ok: bool = False):
+    from frontier.pipelines import dag
+
+    name = pipeline.pipeline_info.pipeline_name
     try:
         run = runs_lib.latest_run(root, name)
     except (LookupError, FileNotFoundError):
@@ -163,5 +166,6 @@ def _write_report(root: str, name: str, runner: str, seconds: float, missing_ok:
             "metadata": metadata_path(root),
             "pipeline root": pipeline_root(root, name),
         },
+        upstream=dag.upstream_of(pipeline),
     )
     return run, path

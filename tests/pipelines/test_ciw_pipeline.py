@@ -41,4 +41,11 @@ def test_ciw_pipeline_evaluates_each_method_on_clean_labels(tmp_path):
     # ce does not reweight; ciw gives the flipped labels less weight than the clean ones.
     assert float(found["ce"][5]) == float(found["ce"][6]) == 1.0
     assert float(found["ciw"][5]) > float(found["ciw"][6])
-    assert "CiwReport_ciw" in open(report).read()
+    page = open(report).read()
+    assert "CiwReport_ciw" in page
+    # The run's DAG: every component a box with its state in words, the
+    # trainers' boxes linking to their pages, edges labelled with artifact types.
+    assert page.count('<g class="node COMPLETE">') == len(states)
+    assert page.count("executed \u00b7") == len(states) and "<svg" in page
+    assert re.search(r'<a href="[^"]*CiwTrainer_ce/visualization/\d+/index.html"><g class="node', page)
+    assert "IngestNoisy \u2192 CiwTrainer_ce: Examples" in page
