@@ -139,7 +139,10 @@ def _train_evaluate_push(examples, config: DemoConfig, root: str) -> list:
             config, "epochs", "batch_size", "learning_rate", "hidden_units", "seed"
         ),
     )
-    baseline = baseline_resolver() if config.compare_with_blessed else None
+    baseline = None
+    if config.compare_with_blessed:
+        # The main line's own baseline: the KIP and SPL branches bless models too.
+        baseline = baseline_resolver(model_from="Trainer", blessing_from="Evaluator")
     evaluator, report = evaluate_and_report(
         examples,
         trainer.outputs["model"],

@@ -248,11 +248,24 @@ def make_evaluator(
     )
 
 
-def baseline_resolver(resolver_id: str = BASELINE_RESOLVER_ID):
+def baseline_resolver(
+    resolver_id: str = BASELINE_RESOLVER_ID,
+    model_from: str | None = None,
+    blessing_from: str | None = None,
+):
     """A `tfx.dsl.Resolver` yielding the latest blessed `Model` (the baseline).
 
     Its `outputs["model"]` is empty on the first run, when nothing has been
     blessed yet; the Evaluator then checks only absolute thresholds.
+
+    Args:
+      resolver_id: the node's id.
+      model_from: the id of the component whose `model` output is the
+        baseline's line (e.g. "Trainer"); `blessing_from`: the Evaluator that
+        blesses it. Without them, as in TFX's own examples, the baseline is
+        the latest blessed `Model` of any component of the pipeline: in a
+        pipeline with several trainers and evaluators (the demo's KIP and SPL
+        branches) that is whichever was blessed last, not the same line's.
     """
     from tfx import types
     from tfx.dsl.components.common.resolver import Resolver
@@ -263,6 +276,14 @@ def baseline_resolver(resolver_id: str = BASELINE_RESOLVER_ID):
 
     return Resolver(
         strategy_class=LatestBlessedModelStrategy,
-        model=types.Channel(type=standard_artifacts.Model),
-        model_blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+        model=types.Channel(
+            type=standard_artifacts.Model,
+            producer_component_id=model_from,
+            output_key="model" if model_from else None,
+        ),
+        model_blessing=types.Channel(
+            type=standard_artifacts.ModelBlessing,
+            producer_component_id=blessing_from,
+            output_key="blessing" if blessing_from else None,
+        ),
     ).with_id(resolver_id)

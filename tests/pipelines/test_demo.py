@@ -127,3 +127,31 @@ def test_runs_lists_every_run_with_its_artifacts(root, capsys):
     assert out.count(f"{demo.PIPELINE_NAME}  run ") == 5
     trainer_models = [r for r in runs.list_runs(root)[0].nodes if r.node_id == "Trainer"][0].outputs
     assert any(f"#{a.id}" in out and a.uri in out for a in trainer_models)
+
+
+def test_the_main_evaluators_baseline_is_the_main_lines_own(tmp_path):
+    """The demo's KIP and SPL branches bless models too: the main Evaluator's
+    baseline resolver asks only for the Trainer's models blessed by the
+    Evaluator (before, it took whichever model of the pipeline was blessed
+    last, e.g. a KIP branch's MLP)."""
+    from tfx.dsl.compiler import compiler
+
+    from frontier.components.evaluate.config import BASELINE_RESOLVER_ID
+    from frontier.pipelines import demo
+
+    ir = compiler.Compiler().compile(demo.create_pipeline(str(tmp_path)))
+    (node,) = [
+        n.pipeline_node for n in ir.nodes if n.pipeline_node.node_info.id == BASELINE_RESOLVER_ID
+    ]
+    # Each of the resolver's channels asks for one node's output (a "node"
+    # context query), not for every artifact of its type in the pipeline.
+    queries = set()
+    for spec in node.inputs.inputs.values():
+        for channel in spec.channels:
+            nodes = [q.name.field_value.string_value for q in channel.context_queries]
+            kind = channel.artifact_query.type.name
+            queries.add((kind, tuple(n for n in nodes if "." in n), channel.output_key))
+    assert queries == {
+        ("Model", ("frontier-demo.Trainer",), "model"),
+        ("ModelBlessing", ("frontier-demo.Evaluator",), "blessing"),
+    }
