@@ -99,8 +99,14 @@ def write_report(
     from frontier.pipelines import dag
     from frontier.pipelines.runs import open_store
 
-    graph = dag.run_graph(open_store(root), run, upstream)
-    svg = dag.render_svg(graph, dag.layout(graph), run, root)
+    try:
+        graph = dag.run_graph(open_store(root), run, upstream)
+        svg = dag.render_svg(graph, dag.layout(graph), run, root)
+    except Exception as e:  # noqa: BLE001 - a drawing bug must not fail a finished run
+        from absl import logging
+
+        logging.warning("report.html without its graph: drawing the DAG failed: %r", e)
+        svg = ""
     path = os.path.join(root, REPORT_FILE)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:

@@ -194,3 +194,17 @@ def test_a_declared_dependency_that_carried_nothing_is_a_dashed_edge():
     tree = ET.fromstring(dag.render_svg(g, dag.layout(g), run, "/root"))
     [edge] = [p for p in tree.iter(f"{SVG}path") if p.get("class") == "edge"]
     assert edge.get("stroke-dasharray") and "no artifact" in "".join(edge.itertext())
+
+
+def test_a_drawing_failure_leaves_the_report_without_its_graph(tmp_path, monkeypatch):
+    from frontier.pipelines import report
+
+    config = mlmd_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(tmp_path / "metadata.sqlite")
+    config.sqlite.connection_mode = mlmd_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    metadata_store.MetadataStore(config)  # the run root's store, empty
+    monkeypatch.setattr(dag, "layout", lambda graph: 1 / 0)
+    run = _run(_node("A"))
+    path = report.write_report(run, str(tmp_path))
+    page = open(path).read()
+    assert "<svg" not in page and "A" in page and "<h2>Artifacts</h2>" in page
