@@ -47,5 +47,7 @@ def test_ciw_pipeline_evaluates_each_method_on_clean_labels(tmp_path):
     # trainers' boxes linking to their pages, edges labelled with artifact types.
     assert page.count('<g class="node COMPLETE">') == len(states)
     assert page.count("executed \u00b7") == len(states) and "<svg" in page
-    assert re.search(r'<a href="[^"]*CiwTrainer_ce/visualization/\d+/index.html"><g class="node', page)
+    assert re.search(
+        r'<a href="[^"]*CiwTrainer_ce/visualization/\d+/index.html"><g class="node', page
+    )
     assert "IngestNoisy \u2192 CiwTrainer_ce: Examples" in page
