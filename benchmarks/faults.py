@@ -372,16 +372,15 @@ def check_root(root: str, reference: dict[str, list[str]], finished: set[str]) -
     entries = os.listdir(serving) if os.path.isdir(serving) else []
     staging = [e for e in entries if e.startswith(push.STAGING_PREFIX)]
     pipeline_root = runner.pipeline_root(root, PIPELINE)
-    intents = glob.glob(os.path.join(pipeline_root, "*", "*", "*" + push.INTENT_SUFFIX))
     uncommitted = 0
-    for path in intents:
+    for path in recovery.intent_files(pipeline_root):
         intent = push.read_intent(path)
         records = store.get_artifacts_by_uri(intent.pushed_model_uri)
         uncommitted += not any(a.state == mlmd_pb2.Artifact.LIVE for a in records)
     orphans = len(recovery.orphan_folders(root)) + len(staging) + uncommitted
 
     served = {os.path.join(serving, e) for e in entries if e.isdigit()}
-    recorded = recovery._recorded_versions(store)
+    recorded = recovery.recorded_versions(store)
     disagreements = len(served ^ recorded)
     disagreements += sum(not _readable(v) for v in served & recorded)
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 import dataclasses
 import html
 import itertools
-import os
 
 from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
+from frontier.pipelines.report import HTML_TYPE, page_link
 from frontier.pipelines.runs import RunRecord
 
-_HTML_TYPE = "frontier.HtmlReport"
 # Box height, gaps between layers and between boxes in a layer, a long edge's lane, margin.
 _BOX_H, _GAP_X, _GAP_Y, _LANE, _MARGIN, _LEGEND_H = 40, 90, 14, 10, 16, 30
 # (label, fill, stroke) per state; the label is drawn too, so colour is never the only cue.
@@ -72,7 +71,7 @@ def run_graph(store, run: RunRecord, upstream: dict[str, set[str]] | None = None
     )
     labels: dict[tuple[str, str], set[str]] = {}
     for target, a in inputs:
-        if type_of.get(a, _HTML_TYPE) == _HTML_TYPE:
+        if type_of.get(a, HTML_TYPE) == HTML_TYPE:
             continue
         for source in sources[a] - {target}:
             if upstream is None or source in upstream.get(target, ()):
@@ -194,15 +193,6 @@ def _place(columns: list[list], up: dict, down: dict, width: int) -> dict:
     }
 
 
-def _page(node, root: str) -> str | None:
-    """The node's `HtmlReport` page, as `report.py` links it (relative to `root`)."""
-    for a in node.outputs:
-        if a.type_name == _HTML_TYPE:
-            page = os.path.join(a.uri, "index.html")
-            return page if "://" in page else os.path.relpath(page, root)
-    return None
-
-
 def render_svg(graph: Graph, positions: dict, run: RunRecord, root: str) -> str:
     """The DAG as one `<svg>` element, to inline in `report.html` (no script, no fonts).
 
@@ -269,7 +259,7 @@ def render_svg(graph: Graph, positions: dict, run: RunRecord, root: str) -> str:
         node = records[n]
         label, fill, stroke = _STATES.get(node.state, (node.state.lower(), "#fff", "#9aa0a6"))
         x, y = positions[n][0] - w / 2 + ox, positions[n][1] - h / 2 + oy
-        page = _page(node, root)
+        page = page_link(node, root)
         more = " \u00b7 page" if page else ""
         tip = f"{n}\n{label} in {node.seconds:.1f} s\nexecution {node.execution_id}\n{node.execution_type}"
         box = (

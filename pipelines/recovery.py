@@ -153,15 +153,15 @@ def reconcile_pushes(metadata_path: str, pipeline_root: str) -> list[PushOutcome
     from absl import logging
     from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
-    from frontier.components.pusher import INTENT_SUFFIX, read_intent
+    from frontier.components.pusher import read_intent
     from frontier.pipelines.runs import open_store
 
-    paths = sorted(glob.glob(os.path.join(pipeline_root, "*", "*", "*" + INTENT_SUFFIX)))
+    paths = intent_files(pipeline_root)
     if not paths:
         return []
     store = open_store(os.path.dirname(metadata_path)) if os.path.exists(metadata_path) else None
     live = mlmd_pb2.Artifact.LIVE
-    served = _recorded_versions(store) if store is not None else set()
+    served = recorded_versions(store) if store is not None else set()
     outcomes = []
     for path in paths:
         try:
@@ -191,7 +191,14 @@ def reconcile_pushes(metadata_path: str, pipeline_root: str) -> list[PushOutcome
     return outcomes
 
 
-def _recorded_versions(store) -> set[str]:
+def intent_files(pipeline_root: str) -> list[str]:
+    """The push intents under a pipeline root (`<node>/<key>/<id>.push-intent.json`)."""
+    from frontier.components.pusher import INTENT_SUFFIX
+
+    return sorted(glob.glob(os.path.join(pipeline_root, "*", "*", "*" + INTENT_SUFFIX)))
+
+
+def recorded_versions(store) -> set[str]:
     """The serving folders that LIVE, pushed `PushedModel` artifacts name."""
     from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 

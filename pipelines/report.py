@@ -13,10 +13,10 @@ from __future__ import annotations
 import html
 import os
 
-from frontier.pipelines.runs import RunRecord
+from frontier.pipelines.runs import NodeRecord, RunRecord
 
 REPORT_FILE = "report.html"
-_HTML_TYPE = "frontier.HtmlReport"
+HTML_TYPE = "frontier.HtmlReport"
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1200px;color:#222}"
@@ -35,6 +35,16 @@ def _link(uri: str, root: str, text: str | None = None) -> str:
     return f'<a href="{_e(target)}">{_e(text or target)}</a>'
 
 
+def page_link(node: NodeRecord, root: str) -> str | None:
+    """The href of `node`'s `HtmlReport` page, relative to `root` for a local
+    path (the report moves with its root); None when it has no page."""
+    for a in node.outputs:
+        if a.type_name == HTML_TYPE:
+            page = os.path.join(a.uri, "index.html")
+            return page if "://" in page else os.path.relpath(page, root)
+    return None
+
+
 def render_report(
     run: RunRecord, root: str, extra: dict[str, str] | None = None, graph_svg: str = ""
 ) -> str:
@@ -51,7 +61,7 @@ def render_report(
                 f"<td>{_e(a.key)}</td><td>{a.id}</td><td>{_e(a.type_name)}</td>"
                 f"<td>{_link(a.uri, root)}</td><td class='muted'>{_e(props)}</td></tr>"
             )
-            if a.type_name == _HTML_TYPE:
+            if a.type_name == HTML_TYPE:
                 title = a.properties.get("title", node.node_id)
                 page = os.path.join(a.uri, "index.html")
                 visuals.append(
