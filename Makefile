@@ -10,7 +10,7 @@ ROOT ?= frontier_runs
 PYTHON310 := $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10; do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 10)' >/dev/null 2>&1 && { echo "$$p"; break; }; done)
 
-.PHONY: setup demo test lint bench lock clean
+.PHONY: setup demo test browser lint bench lock clean
 
 setup: $(STAMP)
 
@@ -28,9 +28,30 @@ $(STAMP): requirements.lock pyproject.toml setup.py
 demo: $(STAMP)
 	$(VENV)/bin/frontier run demo --root $(ROOT)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# The browser test (tests/pipelines/test_browser.py) opens the run page in Debian's
+# headless Chromium through its matching chromedriver: a driver that Selenium would
+# download could not match the distribution's browser, and CI has no network for it.
+# apt-get needs root: CI runs as root; elsewhere sudo is tried. If neither works, the
+# test skips (and fails under CI=true) with a message that points here.
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+APT := env DEBIAN_FRONTEND=noninteractive apt-get -y -q -o Dpkg::Use-Pty=0
+
+browser:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \
+		echo "$(CHROMIUM) or $(CHROMEDRIVER) is missing: installing Debian's chromium and chromium-driver with apt-get"; \
+		if [ "$$(id -u)" = 0 ]; then as_root=; \
+		elif command -v sudo >/dev/null 2>&1; then as_root="sudo"; \
+		else echo "warning: not root and no sudo: install chromium and chromium-driver yourself; the browser test skips without them"; exit 0; fi; \
+		if ! apt-cache show chromium-driver >/dev/null 2>&1; then $$as_root apt-get update -q; fi; \
+		$$as_root $(APT) install --no-install-recommends chromium chromium-driver \
+		|| { $$as_root apt-get update -q && $$as_root $(APT) install --no-install-recommends chromium chromium-driver; } \
+		|| echo "warning: apt-get could not install chromium and chromium-driver; the browser test skips without them"; \
+	fi
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
