@@ -1,27 +1,78 @@
-"""The run report: one `report.html` under the run root after each run.
+"""The run page: the local equivalent of the Kubeflow / Vertex AI run page.
 
-It draws the run's DAG (`dag`: each node's state and duration, edges labelled
-with artifact types, each node linking to its page), links every component's
-visualization (`frontier.HtmlReport` artifacts) and lists every output
-artifact with its MLMD id, so a user opens one file to see what the run did,
-what it reused from the cache and where things are. Self-contained: inline
-SVG and CSS, nothing fetched.
+One HTML file per run, written from what ML Metadata recorded (`runs`) and
+what the run's artifacts hold. Top to bottom:
+
+  - the run's details: pipeline, run id, state, start, end and duration, and
+    how many components executed, were reused from the cache or failed;
+  - Results: one card per `results.Result` of the run (each technique's
+    headline figure against its baseline as a small bar chart, a line chart
+    when it has series, and one sentence saying what the comparison shows);
+  - Graph: the run's DAG (`dag`: each node's state and duration, edges
+    labelled with artifact types, each node linking to its page);
+  - Parameters and code versions: each component's execution properties as
+    TFX recorded them for this run, its `component_version` (frontier's hash
+    of its code), and the versions of frontier, TFX and TensorFlow in the
+    process that wrote the page;
+  - Visualizations: every component's page (`frontier.HtmlReport` artifacts);
+  - Artifacts: every output artifact with its MLMD id, type and URI.
+
+`frontier run` writes `<root>/report.html` after each run; `frontier report
+[RUN]` rebuilds any recorded run's page (`page_name`). Self-contained: inline
+SVG and CSS, no script, font or image from elsewhere, so it opens from
+`file://` offline. Links are relative to the page's folder, so the page moves
+with its root.
+
+A part that cannot be drawn (the DAG, the results) is logged as a warning and
+left out: the page of a finished run is always written.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import os
+import platform
+import re
+from collections.abc import Sequence
+from importlib import metadata
 
+from absl import logging
+
+from frontier.pipelines import charts
+from frontier.pipelines.results import Result
 from frontier.pipelines.runs import NodeRecord, RunRecord
 
 REPORT_FILE = "report.html"
 HTML_TYPE = "frontier.HtmlReport"
+COMPONENT_VERSION = "component_version"  # = versioning.COMPONENT_VERSION_KEY
+# Parameter values longer than this (characters) are folded into a <details>.
+_SHORT_VALUE = 60
+# Versions of the process that writes the page: (label, distribution name).
+_DISTRIBUTIONS = (
+    ("frontier", "tfx-frontier"),
+    ("TFX", "tfx"),
+    ("TensorFlow", "tensorflow"),
+    ("ML Metadata", "ml-metadata"),
+    ("Apache Beam", "apache-beam"),
+)
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:1.5em;max-width:1200px;color:#222}"
-    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-    "th{background:#f3f3f3}td{max-width:30em;overflow-wrap:anywhere}.graph{overflow:auto}.CACHED{color:#2a6}.FAILED{color:#c22}.muted{color:#777}"
+    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;"
+    "vertical-align:top}th{background:#f3f3f3}td{max-width:30em;overflow-wrap:anywhere}"
+    ".graph{overflow:auto}.CACHED,.COMPLETE{color:#1e8e3e}.CACHED{color:#1a73e8}"
+    ".FAILED{color:#c22}.INTERRUPTED{color:#e37400}.muted{color:#777}"
+    ".details th{background:none;border:none;padding:1px 12px 1px 0;font-weight:600}"
+    ".details td{border:none;padding:1px 0}"
+    ".cards{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}"
+    ".tag{font-size:.8em;background:#e8f0fe;color:#1967d2;border-radius:4px;padding:1px 5px}"
+    ".card{border:1px solid #dadce0;border-radius:8px;padding:8px;width:360px}"
+    ".card h3{font-size:1em;margin:0 0 4px}.card p{margin:4px 0;font-size:.92em}"
+    ".params td{max-width:none;font-size:.92em}.params td:first-child{white-space:nowrap}.params code{background:#f1f3f4;padding:0 3px;border-radius:3px}"
+    ".kv{display:inline-block;margin:0 10px 2px 0}details.kv{display:block}"
+    "details pre{white-space:pre-wrap;max-height:20em;overflow:auto;background:#f8f9fa;"
+    "padding:4px;margin:2px 0}summary{cursor:pointer}"
 )
 
 
@@ -29,15 +80,15 @@ def _e(v: object) -> str:
     return html.escape(str(v))
 
 
-def _link(uri: str, root: str, text: str | None = None) -> str:
-    """A link to `uri`, relative to `root` for local paths (the report moves with its root)."""
-    target = uri if "://" in uri else os.path.relpath(uri, root)
+def _link(uri: str, base: str, text: str | None = None) -> str:
+    """A link to `uri`, relative to `base` (the page's folder) for local paths."""
+    target = uri if "://" in uri else os.path.relpath(uri, base)
     return f'<a href="{_e(target)}">{_e(text or target)}</a>'
 
 
 def page_link(node: NodeRecord, root: str) -> str | None:
-    """The href of `node`'s `HtmlReport` page, relative to `root` for a local
-    path (the report moves with its root); None when it has no page."""
+    """The href of `node`'s `HtmlReport` page, relative to `root` (the folder of
+    the page that links it) for a local path; None when it has no page."""
     for a in node.outputs:
         if a.type_name == HTML_TYPE:
             page = os.path.join(a.uri, "index.html")
@@ -45,11 +96,194 @@ def page_link(node: NodeRecord, root: str) -> str | None:
     return None
 
 
+def page_name(run_id: str) -> str:
+    """The file name of a rebuilt run page, `report-<run id>.html`, with every
+    character other than letters, digits, '.', '_' and '-' made '-' (TFX's run
+    ids are timestamps, and a ':' would make a relative link read as a URL scheme)."""
+    return f"report-{re.sub(r'[^A-Za-z0-9._-]', '-', run_id)}.html"
+
+
+def process_versions() -> dict[str, str]:
+    """Versions of frontier, TFX, TensorFlow, ML Metadata, Beam and Python in this
+    process (read from the installed distributions: nothing is imported)."""
+    found = {}
+    for label, dist in _DISTRIBUTIONS:
+        try:
+            found[label] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[label] = "not installed"
+    found["Python"] = platform.python_version()
+    return found
+
+
+def run_results(run: RunRecord) -> list[Result] | None:
+    """`results.results_of(run)`, or None (and a logged line) when computing them
+    fails: a missing `results` function or a bug there must not fail a run."""
+    from frontier.pipelines import results as results_lib
+
+    try:
+        return results_lib.results_of(run)
+    except Exception as e:  # noqa: BLE001 - see the docstring
+        # A run that did not finish may lack what its results read: expected, not alarming.
+        log = logging.warning if run.state == "COMPLETE" else logging.info
+        log("%s run %s: no results shown: computing them failed: %r", run.pipeline, run.run_id, e)
+        return None
+
+
+def _duration(seconds: float) -> str:
+    minutes, s = divmod(round(seconds), 60)
+    return f"{minutes} min {s} s" if minutes else f"{seconds:.1f} s"
+
+
+def _details(run: RunRecord, extra: dict[str, str] | None) -> str:
+    """The run's details as a two-column table, Kubeflow's "Run details" tab."""
+    ended = run.ended
+    rows = [
+        ("pipeline", _e(run.pipeline)),
+        ("run id", _e(run.run_id)),
+        ("state", f"<span class='{_e(run.state)}'>{_e(run.state)}</span>"),
+        ("started", f"{run.started:%Y-%m-%d %H:%M:%S}"),
+    ]
+    if ended is not None:
+        rows.append(("ended", f"{ended:%Y-%m-%d %H:%M:%S}"))
+        rows.append(("duration", _duration((ended - run.started).total_seconds())))
+    parts = [
+        f"{len(run.executed)} executed",
+        f"{len(run.cached)} reused from cache",
+        f"{len(run.failed)} failed",
+    ]
+    if run.interrupted:
+        parts.append(f"{len(run.interrupted)} interrupted")
+    rows.append(("components", f"{len(run.components)}: {', '.join(parts)}"))
+    if run.failed:
+        rows.append(("failed", _e(", ".join(run.failed))))
+    rows += [(_e(k), _e(v)) for k, v in (extra or {}).items()]
+    body = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    return f"<table class='details'>{body}</table>"
+
+
+def _card(result: Result) -> str:
+    """One result as a card: heading, bar chart, line chart (if any), sentence."""
+    try:
+        plots = charts.bar_chart(result.bars, result.metric, result.title)
+        if result.series:
+            plots += charts.line_chart(
+                result.series,
+                result.x_label,
+                result.series_metric or result.metric,
+                result.title,
+            )
+    except ValueError as e:  # bad figures: keep the sentence, say why there is no plot
+        logging.warning("results panel: %s: chart not drawn: %s", result.title, e)
+        plots = f"<p class='muted'>chart not drawn: {_e(e)}</p>"
+    return (
+        f"<section class='card'><h3><span class='tag'>{_e(result.technique)}</span> "
+        f"{_e(result.title)}</h3>"
+        f"{plots}<p>{_e(result.sentence)}</p></section>"
+    )
+
+
+def results_panel(results: Sequence[Result]) -> str:
+    """The "Results" section: one card per result ("" when there are none)."""
+    if not results:
+        return ""
+    cards = "".join(_card(r) for r in results)
+    return f"<h2>Results</h2><div class='cards'>{cards}</div>"
+
+
+def _value(name: str, value: object) -> str:
+    """One parameter as `name = value`; a long value (JSON, paths) folded into a
+    <details> whose summary is its start, pretty-printed when it is JSON."""
+    text = value if isinstance(value, str) else repr(value)
+    shown = json.dumps(text) if text == "" else text  # an empty string is still a value
+    if len(shown) <= _SHORT_VALUE:
+        return f"<span class='kv'><code>{_e(name)}</code> = {_e(shown)}</span>"
+    try:
+        full = json.dumps(json.loads(text), indent=1, sort_keys=True)
+    except ValueError:
+        full = text
+    return (
+        f"<details class='kv'><summary><code>{_e(name)}</code> = "
+        f"{_e(shown[: _SHORT_VALUE - 10])}\u2026 <span class='muted'>({len(shown)} characters)"
+        f"</span></summary><pre>{_e(full)}</pre></details>"
+    )
+
+
+def parameters_section(run: RunRecord, versions: dict[str, str] | None = None) -> str:
+    """The "Parameters and code versions" section.
+
+    One row per component (Resolver and Importer nodes are left out: their
+    parameters are TFX's wiring): its state, its `component_version` (the
+    hash of its code frontier puts in the cache key; stock TFX components
+    have none and are versioned by TFX itself) and its other execution
+    properties, as recorded in ML Metadata for this run (for a cached
+    component, those of the cached execution, which equal the reused one's).
+    Then the versions of the process that wrote the page (`versions`,
+    default `process_versions()`) and the TFX version recorded with the
+    run's artifacts.
+    """
+    versions = process_versions() if versions is None else versions
+    rows = []
+    for node in run.components:
+        params = dict(node.parameters)
+        code = params.pop(COMPONENT_VERSION, None)
+        stock = node.execution_type.startswith("tfx.")
+        version = (
+            f"<code>{_e(code)}</code>"
+            if code is not None
+            else "<span class='muted'>" + ("stock TFX" if stock else "none") + "</span>"
+        )
+        short = [_value(k, v) for k, v in params.items() if len(str(v)) <= _SHORT_VALUE]
+        long = [_value(k, v) for k, v in params.items() if len(str(v)) > _SHORT_VALUE]
+        cell = "".join(short + long) or "<span class='muted'>none recorded</span>"
+        kind = node.execution_type.rsplit(".", 1)[-1]  # the component's class
+        kind = "" if node.node_id.startswith(kind) else f"<br><span class='muted'>{_e(kind)}</span>"
+        rows.append(
+            f"<tr><td>{_e(node.node_id)}{kind}</td>"
+            f"<td class='{_e(node.state)}'>{_e(node.state)}</td><td>{version}</td>"
+            f"<td>{cell}</td></tr>"
+        )
+    recorded = sorted(
+        {
+            str(a.properties["tfx_version"])
+            for n in run.nodes
+            for a in n.outputs
+            if "tfx_version" in a.properties
+        }
+    )
+    process = ", ".join(f"{_e(k)} {_e(v)}" for k, v in versions.items())
+    run_tfx = (
+        f" The run's artifacts were recorded by TFX {_e(', '.join(recorded))}." if recorded else ""
+    )
+    return (
+        "<h2>Parameters and code versions</h2>"
+        f"<p>Written by a process with {process} (the versions of the process that wrote"
+        f" this page, which may be newer than the run's).{run_tfx} A component's"
+        " <code>component_version</code> is a hash of its code, part of its cache key.</p>"
+        "<table class='params'><tr><th>component</th><th>execution</th>"
+        "<th>component_version</th><th>parameters (execution properties in ML Metadata)</th></tr>"
+        f"{''.join(rows)}</table>"
+    )
+
+
 def render_report(
-    run: RunRecord, root: str, extra: dict[str, str] | None = None, graph_svg: str = ""
+    run: RunRecord,
+    root: str,
+    extra: dict[str, str] | None = None,
+    graph_svg: str = "",
+    results: Sequence[Result] = (),
+    versions: dict[str, str] | None = None,
 ) -> str:
-    """The report page for `run`; links are relative to `root`; `graph_svg` is
-    the run's DAG (`dag.render_svg`), drawn first when given."""
+    """The run page for `run`.
+
+    Args:
+      run: the run, as `runs` reads it from ML Metadata.
+      root: the folder the page is written to: links are relative to it.
+      extra: more lines for the run's details (name: value).
+      graph_svg: the run's DAG (`dag.render_svg`), drawn when given.
+      results: the run's results, one card each in the Results panel (none: no panel).
+      versions: the process's versions (`process_versions()` when None).
+    """
     rows, visuals = [], []
     for node in run.nodes:
         for a in node.outputs:
@@ -72,17 +306,14 @@ def render_report(
                 f"<tr><td>{_e(node.node_id)}</td><td class='{node.state}'>{node.state}</td>"
                 "<td colspan=5 class='muted'>no outputs</td></tr>"
             )
-    summary = (
-        f"{len(run.executed)} executed, {len(run.cached)} reused from cache, "
-        f"{len(run.failed)} failed"
-    )
-    extras = "".join(f"<li>{_e(k)}: {_e(v)}</li>" for k, v in (extra or {}).items())
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(run.pipeline)} run report</title>"
-        f"<style>{_STYLE}</style></head><body>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{_e(run.pipeline)} run "
+        f"{_e(run.run_id)}</title><style>{_STYLE}</style></head><body>"
         f"<h1>{_e(run.pipeline)}: run {_e(run.run_id)}</h1>"
-        f"<p>Started {run.started:%Y-%m-%d %H:%M:%S}; {summary}.</p><ul>{extras}</ul>"
+        + _details(run, extra)
+        + results_panel(results)
         + (f"<h2>Graph</h2><div class='graph'>{graph_svg}</div>" if graph_svg else "")
+        + parameters_section(run, versions)
         + f"<h2>Visualizations</h2><ul>{''.join(visuals) or '<li>none</li>'}</ul>"
         "<h2>Artifacts</h2><table><tr><th>component</th><th>execution</th><th>output</th>"
         "<th>MLMD id</th><th>type</th><th>uri</th><th>properties</th></tr>"
@@ -95,31 +326,45 @@ def write_report(
     root: str,
     extra: dict[str, str] | None = None,
     upstream: dict[str, set[str]] | None = None,
+    results: Sequence[Result] | None = None,
+    output: str | None = None,
 ) -> str:
-    """Writes `<root>/report.html` for `run` and returns its path.
+    """Writes the page of `run` (default `<root>/report.html`) and returns its path.
 
     Args:
       run: the run, as `runs` reads it from the root's ML Metadata.
-      root: the run root (links are relative to it).
-      extra: more lines for the page's head (name: value).
+      root: the run root (its ML Metadata store and artifacts).
+      extra: more lines for the run's details (name: value).
       upstream: the pipeline's dependencies (`dag.upstream_of`), which settle
         edges that ML Metadata alone leaves ambiguous; without them the DAG is
         drawn from ML Metadata's events alone.
+      results: the run's results; None computes them (`run_results`), and a
+        failure to do so leaves the page without its Results panel.
+      output: the page's path; links are relative to its folder.
     """
     from frontier.pipelines import dag
     from frontier.pipelines.runs import open_store
 
+    output = os.path.abspath(output or os.path.join(root, REPORT_FILE))
+    base = os.path.dirname(output)
     try:
         graph = dag.run_graph(open_store(root), run, upstream)
-        svg = dag.render_svg(graph, dag.layout(graph), run, root)
+        svg = dag.render_svg(graph, dag.layout(graph), run, base)
     except Exception as e:  # noqa: BLE001 - a drawing bug must not fail a finished run
-        from absl import logging
-
-        logging.warning("report.html without its graph: drawing the DAG failed: %r", e)
+        logging.warning("run page without its graph: drawing the DAG failed: %r", e)
         svg = ""
-    path = os.path.join(root, REPORT_FILE)
-    tmp = path + ".tmp"
+    if results is None:
+        results = run_results(run) or ()
+    try:
+        page = render_report(run, base, extra, svg, results)
+    except Exception as e:  # noqa: BLE001 - as for the DAG: the page without the panel
+        if not results:
+            raise
+        logging.warning("run page without its results: drawing them failed: %r", e)
+        page = render_report(run, base, extra, svg)
+    os.makedirs(base, exist_ok=True)
+    tmp = output + ".tmp"
     with open(tmp, "w") as f:
-        f.write(render_report(run, root, extra, svg))
-    os.replace(tmp, path)
-    return path
+        f.write(page)
+    os.replace(tmp, output)
+    return output

@@ -2,9 +2,10 @@
 
 TFX records every run in MLMD: a `pipeline_run` context per run, a `node`
 context per component, an execution per component run (state COMPLETE,
-CACHED or FAILED) and OUTPUT events to the artifacts. This module turns that
-into small records for the CLI (`frontier runs`) and the run report; it needs
-only `ml_metadata`, not TFX.
+CACHED or FAILED) with the execution properties it ran with, and OUTPUT
+events to the artifacts. This module turns that into small records for the
+CLI (`frontier runs`, `frontier report`) and the run report; it needs only
+`ml_metadata`, not TFX.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 import datetime
 import os
 import string
+from collections.abc import Mapping, Sequence
 
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
@@ -24,6 +26,12 @@ METADATA_FILE = "metadata.sqlite"
 # pipeline plumbing, not components whose work the cache could save.
 _SYSTEM_NODE_PREFIX = "tfx.dsl.components.common."
 _STATE = {v: k for k, v in mlmd_pb2.Execution.State.items()}
+# Execution properties that TFX and frontier keep for their own bookkeeping rather
+# than parameters a component ran with: TFX's `__...__` names (e.g. the stateful
+# working directory index) and recovery's note, which the node's state already says.
+_INTERNAL_PREFIX = "__"
+_INTERNAL = frozenset({INTERRUPTED_PROPERTY})
+_LISTED = 5  # runs named by `find_run`'s error
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +55,10 @@ class NodeRecord:
     state: str  # COMPLETE, CACHED, FAILED, RUNNING ..., or INTERRUPTED (`recovery`)
     seconds: float  # from registration to publication (includes driver + executor)
     outputs: tuple[ArtifactRecord, ...]
+    # The execution properties it ran with, as TFX recorded them (`parameters_of`).
+    parameters: dict = dataclasses.field(default_factory=dict)
+    # When its execution was last updated (its end, once it finished); None if unknown.
+    ended: datetime.datetime | None = None
 
     @property
     def is_system(self) -> bool:
@@ -63,6 +75,22 @@ class RunRecord:
     context_id: int
     started: datetime.datetime
     nodes: tuple[NodeRecord, ...]
+
+    @property
+    def ended(self) -> datetime.datetime | None:
+        """When the last of its executions was last updated (None without any)."""
+        times = [n.ended for n in self.nodes if n.ended is not None]
+        return max(times) if times else None
+
+    @property
+    def state(self) -> str:
+        """The run's state as a whole: FAILED or INTERRUPTED if any component is,
+        RUNNING if any is still open, else COMPLETE (cached components included)."""
+        states = {n.state for n in self.components}
+        for state in ("FAILED", INTERRUPTED, "RUNNING", "NEW"):
+            if state in states:
+                return "RUNNING" if state == "NEW" else state
+        return "COMPLETE"
 
     @property
     def components(self) -> list[NodeRecord]:
@@ -154,6 +182,23 @@ def _value(v: mlmd_pb2.Value):
     return getattr(v, kind) if kind in ("int_value", "double_value", "string_value") else str(v)
 
 
+def parameters_of(execution: mlmd_pb2.Execution) -> dict:
+    """The parameters an execution ran with: its `properties` and `custom_properties`
+    (TFX's local runners record execution properties as the latter), by name, less
+    the bookkeeping ones (`__...__` names, recovery's note). Values are int, float
+    or str; structured ones (lists, protos) are the JSON text TFX recorded."""
+    found = {}
+    for props in (execution.properties, execution.custom_properties):
+        for name, value in props.items():
+            if not name.startswith(_INTERNAL_PREFIX) and name not in _INTERNAL:
+                found[name] = _value(value)
+    return dict(sorted(found.items()))
+
+
+def _time(ms: int) -> datetime.datetime | None:
+    return datetime.datetime.fromtimestamp(ms / 1000.0) if ms else None
+
+
 def node_id_of(store, execution_id: int, pipeline: str) -> str:
     """The node id of an execution of `pipeline` (its `node` context), else the id."""
     for ctx in store.get_contexts_by_execution(execution_id):
@@ -198,6 +243,8 @@ def _run_record(store, ctx) -> RunRecord:
                 else _STATE.get(e.last_known_state, "UNKNOWN"),
                 seconds=(e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0,
                 outputs=records,
+                parameters=parameters_of(e),
+                ended=_time(e.last_update_time_since_epoch),
             )
         )
     started = datetime.datetime.fromtimestamp(ctx.create_time_since_epoch / 1000.0)
@@ -228,8 +275,45 @@ def latest_run(root: str, pipeline: str | None = None) -> RunRecord:
     return runs[-1]
 
 
-def format_runs(runs: list[RunRecord]) -> str:
-    """A plain-text listing for the terminal."""
+def find_run(root: str, run_id: str | None = None) -> RunRecord:
+    """The run `run_id` recorded under `root` (as `frontier runs` prints it, or an
+    unambiguous prefix of it); the latest run of any pipeline when None.
+
+    Raises:
+      FileNotFoundError: no ML Metadata store under `root`.
+      LookupError: no run matches (the message names the latest few), or a
+        prefix matches several.
+    """
+    runs = list_runs(root)
+    if not runs:
+        raise LookupError(f"no runs recorded under {root}")
+    if run_id is None:
+        return runs[-1]
+    exact = [r for r in runs if r.run_id == run_id]
+    found = exact or [r for r in runs if r.run_id.startswith(run_id)]
+    if len(found) == 1:
+        return found[0]
+    shown = found if found else runs
+    listed = ", ".join(f"{r.run_id} ({r.pipeline})" for r in shown[::-1][:_LISTED])
+    more = (
+        f" and {len(shown) - _LISTED} more (`frontier runs` lists them)"
+        if len(shown) > _LISTED
+        else ""
+    )
+    if found:
+        raise LookupError(f"run {run_id!r} is ambiguous under {root}: it begins {listed}{more}")
+    raise LookupError(f"no run {run_id!r} under {root}; the latest: {listed}{more}")
+
+
+def format_runs(
+    runs: list[RunRecord],
+    headlines: Mapping[str, Sequence[str]] | None = None,
+    artifacts: bool = False,
+) -> str:
+    """A plain-text listing for the terminal: one line per run, then its headline
+    figures (`headlines`: run id -> lines, e.g. `results.Result.headline`s) and
+    the components that failed or were interrupted; with `artifacts`, every node
+    with its state, execution id and output artifacts (MLMD id, type, URI)."""
     lines = []
     for r in runs:
         lines.append(
@@ -237,6 +321,12 @@ def format_runs(runs: list[RunRecord]) -> str:
             f"executed {len(r.executed)}, cached {len(r.cached)}, failed {len(r.failed)}"
             + (f", interrupted {len(r.interrupted)}" if r.interrupted else "")
         )
+        lines += [f"    {h}" for h in (headlines or {}).get(r.run_id, ())]
+        if not artifacts:
+            for what, ids in (("failed", r.failed), ("interrupted", r.interrupted)):
+                if ids:
+                    lines.append(f"    {what}: {', '.join(ids)}")
+            continue
         for n in r.nodes:
             lines.append(f"  {n.node_id:<34} {n.state:<9} execution {n.execution_id}")
             for a in n.outputs:
