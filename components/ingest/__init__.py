@@ -5,9 +5,9 @@ Public names:
   * `Ingest`: the TFX component (imported lazily: it needs TFX).
   * `IngestConfig`: the typed, validated configuration.
   * `plan_source`, `read_shard`, `convert_row`, `iter_rows`, `assign_split`,
-    `add_noise`, `check_unique_ids`, `check_split_counts`, `read_arrays`: the
-    plain functions (no TFX, no Beam) that the component's executor runs
-    inside Beam.
+    `row_split`, `to_split`, `add_noise`, `check_unique_ids`,
+    `check_split_counts`, `read_arrays`: the plain functions (no TFX, no
+    Beam) that the component's executor runs inside Beam.
   * `noisy_label`, `add_label_noise`, `LabelNoise`, `flip_summary`,
     `flip_summary_of`, `FlipSummary`: seeded synthetic label noise
     (symmetric or pair-flip), usable on plain arrays.
@@ -40,7 +40,9 @@ from frontier.components.ingest.convert import (
     convert_row,
     iter_rows,
     read_arrays,
+    row_split,
     split_fraction,
+    to_split,
 )
 from frontier.components.ingest.files import sanitize_key
 from frontier.components.ingest.noise import (
@@ -83,8 +85,10 @@ __all__ = [
     "plan_source",
     "read_arrays",
     "read_shard",
+    "row_split",
     "sanitize_key",
     "split_fraction",
+    "to_split",
 ]
 
 # The component needs TFX (seconds to import); the plain functions do not.

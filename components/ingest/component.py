@@ -18,7 +18,9 @@ from frontier.schemas.artifacts import HtmlReport
 class Ingest(base_beam_component.BaseBeamComponent):
     """Reads CSV, Parquet, NPZ, TFRecord, an image folder or a scikit-learn data
     set into `Examples` with `train` and `eval` splits (stock ExampleGen layout)
-    and a `dataset_info.json` describing features and roles.
+    and a `dataset_info.json` describing features and roles. The splits are a
+    seeded hash of each example's id, or predefined: named per row by a
+    `split_column`.
 
     Optionally adds seeded synthetic label noise to the `train` split (for
     label-noise research such as CIW training), keeping the clean label as
@@ -40,6 +42,7 @@ class Ingest(base_beam_component.BaseBeamComponent):
         weak_label_column: str | None = None,
         client_id_column: str | None = None,
         example_id_column: str | None = None,
+        split_column: str | None = None,
         classes: Sequence[str] | None = None,
         eval_fraction: float = spec.DEFAULT_EVAL_FRACTION,
         seed: int = spec.DEFAULT_SEED,
@@ -74,6 +77,19 @@ class Ingest(base_beam_component.BaseBeamComponent):
           client_id_column: optional column of the client id (federated use).
           example_id_column: optional column of a unique example id; default
             `<file relative to the source>#<row>`.
+          split_column: optional column (NPZ: array, TFRecord: feature) of
+            predefined splits, like the split patterns of stock
+            ImportExampleGen but per row: each row goes to the split its
+            value names, `train` or `eval` (the value as a string stripped
+            of spaces; a number by its integral form, as labels are
+            matched); any other or a missing value fails naming the file,
+            row and column. With it, `eval_fraction` and `seed` assign no
+            split (`seed` still picks the page's sample rows), and a split
+            that no row names fails naming this column. The column is not
+            a feature and is not written into the examples; label noise
+            still applies to `train` only. The `Examples` artifact carries
+            the custom property `split_column`. Not for image folders or
+            sklearn data sets.
           classes: declared class names, matched against label values by
             their string form: numeric values (Parquet/NPZ numbers, TFRecord
             int64/float, sklearn targets) by their integer form when integral
@@ -83,7 +99,9 @@ class Ingest(base_beam_component.BaseBeamComponent):
             sorted sub-folder names, sklearn to its target names.
           eval_fraction: expected share of examples in `eval`, in (0, 1);
             the run fails (naming this parameter) when a split ends up empty.
-          seed: seed of the (hash-based, order-independent) split.
+            Not used with a `split_column`.
+          seed: seed of the (hash-based, order-independent) split, without a
+            `split_column`; also picks the sample rows shown on the page.
           color_mode: `grayscale` (C=1) or `rgb` (C=3) for image folders.
           label_noise: synthetic label noise on the `train` split: `none`
             (default), `symmetric` (a flipped label goes to one of the other
@@ -135,12 +153,13 @@ class Ingest(base_beam_component.BaseBeamComponent):
         Raises:
           InputError: a configuration that no source could satisfy (unknown
             format or data set, missing feature columns or classes, a
-            fraction out of range, a column given two roles, an unknown
-            label noise, a noise rate outside [0, 1] or given without noise,
-            a seed that is no integer, an unknown client partition, a
-            partition without num_clients or with a client_id_column,
-            num_clients without a partition, partition_alpha <= 0, an
-            unknown text encoding, ...).
+            fraction out of range, a column given two roles (the split
+            column included), a split column for an image folder or a
+            sklearn data set, an unknown label noise, a noise rate outside
+            [0, 1] or given without noise, a seed that is no integer, an
+            unknown client partition, a partition without num_clients or
+            with a client_id_column, num_clients without a partition,
+            partition_alpha <= 0, an unknown text encoding, ...).
         """
         config = spec.IngestConfig.create(
             source=source,
@@ -150,6 +169,7 @@ class Ingest(base_beam_component.BaseBeamComponent):
             weak_label_column=weak_label_column,
             client_id_column=client_id_column,
             example_id_column=example_id_column,
+            split_column=split_column,
             classes=classes,
             eval_fraction=eval_fraction,
             seed=seed,

@@ -22,8 +22,10 @@ column):
 
 Split assignment (`assign_split`) is a hash of (seed, example id), so it does
 not depend on the order in which workers see the rows, and an example keeps
-its split when other rows are added or removed. Neither split may be empty
-(`check_split_counts`).
+its split when other rows are added or removed. With a split column the
+rows name their split instead (`to_split`: `train` or `eval`, matched by
+string form like a label; `row_split` picks the rule). Neither split may be
+empty (`check_split_counts`).
 
 Label noise (`add_noise`, when the plan has some) comes after the split: a
 `train` example's label may be flipped (`noise.noisy_label`, a hash of
@@ -251,6 +253,50 @@ def convert_row(
     return out
 
 
+def to_split(value: Any, raw: RawRow, column: str) -> str:
+    """The split a row names in its split column: its value's string form
+    (`value_name`: text stripped of spaces, a number by its integral form, as
+    labels are matched), which must be one of `spec.SPLIT_NAMES` as written.
+
+    Raises:
+      InputError: a missing value or another name, naming file, row and column.
+    """
+    expected = f"one of the split names {list(spec.SPLIT_NAMES)}"
+    name = value_name(_single(value, raw, column, expected))
+    if not name:
+        raise InputError("missing split", expected=expected, **_where(raw, column))
+    if name not in spec.SPLIT_NAMES:
+        hint = ""
+        if name.lower() in spec.SPLIT_NAMES:
+            hint = "; split names are matched as written, in lower case"
+        elif name.lower() in ("test", "validation", "valid", "val", "dev"):
+            # Stock ExampleGen's default output config has these two splits
+            # only, so a held-out test set goes to `eval`.
+            hint = f"; Ingest writes {spec.TRAIN_SPLIT!r} and {spec.EVAL_SPLIT!r} only: write"
+            hint += f" {spec.EVAL_SPLIT!r} for held-out rows"
+        raise InputError(
+            f"split {name[:40]!r} is not a split name{hint}",
+            expected=expected,
+            **_where(raw, column),
+        )
+    return name
+
+
+def row_split(
+    plan: SourcePlan, raw: RawRow, example_id: str, seed: int, eval_fraction: float
+) -> str:
+    """The split of one row: the one its split column names (`to_split`) when
+    the plan has a split column, else `assign_split(example_id, seed,
+    eval_fraction)`.
+
+    Raises:
+      InputError: a bad value in the split column (see `to_split`).
+    """
+    if plan.split_column:
+        return to_split(raw.values.get(plan.split_column, MISSING), raw, plan.split_column)
+    return assign_split(example_id, seed, eval_fraction)
+
+
 def split_fraction(example_id: str, seed: int, salt: str = "split") -> float:
     """A uniform number in [0, 1) fixed by (seed, salt, example id): the first
     8 bytes of SHA-256 of `"<salt>:<seed>:<id>"`, divided by 2**64."""
@@ -340,24 +386,42 @@ def check_unique_ids(ids: Iterable[tuple[str, str, int | None]]) -> None:
             raise duplicate_id_error(example_id, wheres)
 
 
-def check_split_counts(split_counts: Mapping[str, int], eval_fraction: float) -> None:
+def check_split_counts(
+    split_counts: Mapping[str, int], eval_fraction: float, split_column: str | None = None
+) -> None:
     """Checks that neither split is empty (the trainer and the stock Evaluator
     need examples in both).
 
+    Args:
+      split_counts: split -> examples.
+      eval_fraction: the fraction that assigned the splits (named in the error).
+      split_column: the column that named the splits instead, if any.
+
     Raises:
-      InputError: naming the `eval_fraction` parameter and the counts.
+      InputError: naming the counts and the `eval_fraction` parameter, or
+        with a split column that column and the `split_column` parameter.
     """
     total = sum(split_counts.values())
     for split in spec.SPLIT_NAMES:
-        if split_counts.get(split, 0) == 0:
-            change = "larger" if split == spec.EVAL_SPLIT else "smaller"
+        if split_counts.get(split, 0) > 0:
+            continue
+        if split_column:
             raise InputError(
-                f"the {split} split would be empty: 0 of {total} rows go to {split}"
-                f" with eval_fraction {eval_fraction}",
-                parameter=spec.EVAL_FRACTION_KEY,
-                expected=f"examples in both train and eval: a {change} eval_fraction,"
-                " another seed, or more rows",
+                f"the {split} split would be empty: 0 of {total} rows name {split!r} in the"
+                f" split column {split_column!r}",
+                column=split_column,
+                parameter=spec.SPLIT_COLUMN_KEY,
+                expected=f"examples in both train and eval: rows whose {split_column!r} is"
+                f" {split!r}, or no split_column to split by eval_fraction",
             )
+        change = "larger" if split == spec.EVAL_SPLIT else "smaller"
+        raise InputError(
+            f"the {split} split would be empty: 0 of {total} rows go to {split}"
+            f" with eval_fraction {eval_fraction}",
+            parameter=spec.EVAL_FRACTION_KEY,
+            expected=f"examples in both train and eval: a {change} eval_fraction,"
+            " another seed, or more rows",
+        )
 
 
 def _converted(plan: SourcePlan) -> Iterator[tuple[RawRow, dict[str, Any]]]:
@@ -386,19 +450,25 @@ def read_arrays(
       the noisy label and `true_label` the clean one; with a client partition,
       `client_id` holds the generated ids (`client-00042`).
 
+    Splits are those of the split column when the config names one, else
+    the seeded hash of `assign_split`.
+
     Raises:
       InputError: for any bad input, as the component would: a bad source or
-        value, a repeated example id, an empty split, more clients than examples.
+        value (a split column's included), a repeated example id, an empty
+        split, more clients than examples.
     """
     plan = plan_source(config)
     pairs = list(_converted(plan))
     if plan.example_id_column:  # generated ids are unique by construction
         check_unique_ids((row[EXAMPLE_ID_KEY], raw.file, raw.row) for raw, row in pairs)
     rows: dict[str, list[dict[str, Any]]] = {s: [] for s in spec.SPLIT_NAMES}
-    for _, row in pairs:
-        split = assign_split(row[EXAMPLE_ID_KEY], config.seed, config.eval_fraction)
+    for raw, row in pairs:
+        split = row_split(plan, raw, row[EXAMPLE_ID_KEY], config.seed, config.eval_fraction)
         rows[split].append(add_noise(plan, add_client(plan, row), split))
-    check_split_counts({s: len(v) for s, v in rows.items()}, config.eval_fraction)
+    check_split_counts(
+        {s: len(v) for s, v in rows.items()}, config.eval_fraction, plan.split_column
+    )
     check_num_clients(plan.client_partition, len(pairs), config.source)
     splits = {}
     for name, items in rows.items():

@@ -36,11 +36,11 @@ from frontier.components.ingest.component_spec import IngestSpec
 from frontier.components.ingest.convert import (
     add_client,
     add_noise,
-    assign_split,
     check_split_counts,
     client_index_of,
     convert_row,
     duplicate_id_error,
+    row_split,
     split_fraction,
 )
 from frontier.components.ingest.noise import FlipSummary, flip_summary
@@ -120,7 +120,7 @@ class _Convert(beam.DoFn):
     def process(self, raw):
         row = convert_row(self._plan, raw, self._index)
         example_id = row[EXAMPLE_ID_KEY]
-        split = assign_split(example_id, self._seed, self._eval_fraction)
+        split = row_split(self._plan, raw, example_id, self._seed, self._eval_fraction)
         clean = row[LABEL_KEY]
         client = client_index_of(self._plan, row)
         row = add_noise(self._plan, add_client(self._plan, row, client), split)
@@ -168,7 +168,8 @@ class Executor(BeamComponentExecutor):
         With a client partition, `role_keys` lists `client_id`, `source`
         names the partition, and the artifact carries `client_partition`,
         `num_clients`, `partition_alpha`, `partition_seed` and
-        `train_clients` (clients with at least one train example).
+        `train_clients` (clients with at least one train example). With a
+        split column, the artifact carries `split_column` (its name).
       visualization: `HtmlReport`: source, columns and roles, counts per split
         and class, sample images or rows; with label noise, its settings, the
         realized flip fraction and the flips per clean class; with a client
@@ -182,11 +183,18 @@ class Executor(BeamComponentExecutor):
       weak_label_column: optional column of the weak label.
       client_id_column: optional column of the client id.
       example_id_column: optional column of the example id.
+      split_column: optional column of predefined splits: each row goes to
+        the split its value names (`train` or `eval`, `convert.to_split`);
+        the column is not written into the examples. With it,
+        `eval_fraction` and `seed` assign no split.
       classes: JSON list of declared class names, or "null".
-      eval_fraction: share of examples in `eval`, in (0, 1).
-      seed: seed of the split assignment: an example goes to `eval` when
-        SHA-256 of (seed, example id), as a fraction of 2**64, is below
-        `eval_fraction` (`convert.assign_split`): order-independent.
+      eval_fraction: share of examples in `eval`, in (0, 1) (without a
+        split column).
+      seed: seed of the split assignment (without a split column): an
+        example goes to `eval` when SHA-256 of (seed, example id), as a
+        fraction of 2**64, is below `eval_fraction`
+        (`convert.assign_split`): order-independent. Also picks the
+        page's sample rows, with or without a split column.
       color_mode: `grayscale` or `rgb` for image folders.
       label_noise: `none`, `symmetric` (a flipped label goes uniformly to one
         of the other C-1 classes) or `asymmetric` (pair flip: class c goes to
@@ -234,6 +242,10 @@ class Executor(BeamComponentExecutor):
         info = plan.dataset_info(tally.split_counts, class_counts)
         info.write(examples.uri)
         set_examples_properties(examples, list(spec.SPLIT_NAMES))
+        if plan.split_column:
+            # Recorded like the noise and partition settings: which column
+            # made the splits is visible in MLMD without the page.
+            examples.set_string_custom_property(spec.SPLIT_COLUMN_KEY, plan.split_column)
         flips = None
         if plan.label_noise is not None:
             flips = flip_summary(tally.train_pairs, len(plan.class_names))
@@ -281,7 +293,7 @@ class Executor(BeamComponentExecutor):
         try:
             self._run_pipeline(plan, info, config, examples_uri, tmp, exec_properties)
             tally = self._read_tally(tmp, info, len(plan.class_names))
-            check_split_counts(tally.split_counts, config.eval_fraction)
+            check_split_counts(tally.split_counts, config.eval_fraction, plan.split_column)
             if plan.client_partition is not None:
                 check_num_clients(
                     plan.client_partition, sum(tally.split_counts.values()), plan.source

@@ -77,6 +77,9 @@ class SourcePlan:
       class_names: class id i is `class_names[i]`.
       weak_label_column, client_id_column, example_id_column: source columns
         of the optional roles (None when absent).
+      split_column: source column of predefined splits (`train` / `eval` per
+        row, `convert.row_split`), or None to split by a hash of the example
+        id. Read, never written into the examples.
       image_shape: (H, W, C) of image data, else None.
       color_mode: `grayscale` or `rgb` (images only).
       first_image: (relative path, width, height) of the image that fixed the
@@ -108,6 +111,7 @@ class SourcePlan:
     weak_label_column: str | None = None
     client_id_column: str | None = None
     example_id_column: str | None = None
+    split_column: str | None = None
     image_shape: tuple[int, int, int] | None = None
     color_mode: str = spec.GRAYSCALE
     first_image: tuple[str, int, int] | None = None
@@ -134,20 +138,23 @@ class SourcePlan:
 
     @property
     def needed_columns(self) -> tuple[str, ...]:
-        """Source columns that rows must carry (features, then roles)."""
+        """Source columns that rows must carry (features, then roles, the
+        split column last)."""
         roles = (
             self.label_column,
             self.weak_label_column,
             self.client_id_column,
             self.example_id_column,
+            self.split_column,
         )
         return self.feature_columns + tuple(c for c in roles if c)
 
     def describe(self) -> str:
         """A one-line description of the source, e.g. `csv: data/ (3 files)`,
         with the label noise when there is some, e.g. `sklearn:digits,
-        symmetric label noise 0.4 (seed 0)`, and the client partition, e.g.
-        `..., iid partition into 100 clients (seed 0)`."""
+        symmetric label noise 0.4 (seed 0)`, the client partition, e.g.
+        `..., iid partition into 100 clients (seed 0)`, and predefined
+        splits, e.g. `..., splits from column 'split'`."""
         if self.format == spec.SKLEARN:
             text = self.source
         else:
@@ -157,6 +164,8 @@ class SourcePlan:
             text += f", {self.label_noise.describe()}"
         if self.client_partition is not None:
             text += f", {self.client_partition.describe()}"
+        if self.split_column:
+            text += f", splits from column {self.split_column!r}"
         return text
 
     def dataset_info(
@@ -288,6 +297,7 @@ def _file_plan(
         weak_label_column=config.weak_label_column,
         client_id_column=config.client_id_column,
         example_id_column=config.example_id_column,
+        split_column=config.split_column,
         num_files=len(files),
         encoding=config.encoding,
     )

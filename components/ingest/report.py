@@ -1,8 +1,9 @@
-"""The Ingest component's HTML page (ARCHITECTURE.md rule 4): source, columns and
-roles, per-split counts, and a few samples (an image grid for image data);
-with label noise, its settings, the realized flip fraction of the train split
-and the flips per clean class; with a client partition, its settings, examples
-per client and the label skew per split, and the first clients' classes."""
+"""The Ingest component's HTML page (ARCHITECTURE.md rule 4): source, how the
+splits were made, columns and roles (a split column among them), per-split
+counts, and a few samples (an image grid for image data); with label noise,
+its settings, the realized flip fraction of the train split and the flips per
+clean class; with a client partition, its settings, examples per client and
+the label skew per split, and the first clients' classes."""
 
 from __future__ import annotations
 
@@ -66,7 +67,17 @@ def columns_table(plan: SourcePlan, max_features: int = 20) -> str:
     ):
         if col:
             rows.append(("role", col, key, 1))
+    if plan.split_column:
+        # Read to choose each row's split, never written into the examples.
+        rows.append(("split", plan.split_column, "(not written: names the split)", "-"))
     return html.table(["kind", "source column", "key written", "length"], rows)
+
+
+def _split_rule(plan: SourcePlan) -> str:
+    """How rows were assigned to splits, in words."""
+    if plan.split_column:
+        return f"predefined: each row names its split in column {plan.split_column!r}"
+    return "seeded hash of the example id (eval_fraction, seed)"
 
 
 def counts_table(info: DatasetInfo) -> str:
@@ -284,6 +295,7 @@ def build_report(
                     ("input length", info.input_dim),
                     ("image shape (H, W, C)", info.image_shape or "-"),
                     ("stored as", _storage(info)),
+                    ("splits", _split_rule(plan)),
                 ],
             ),
         ),

@@ -45,6 +45,7 @@ LABEL_COLUMN_KEY = "label_column"
 WEAK_LABEL_COLUMN_KEY = "weak_label_column"
 CLIENT_ID_COLUMN_KEY = "client_id_column"
 EXAMPLE_ID_COLUMN_KEY = "example_id_column"
+SPLIT_COLUMN_KEY = "split_column"
 CLASSES_KEY = "classes"  # JSON list of str, or "null"
 EVAL_FRACTION_KEY = "eval_fraction"
 SEED_KEY = "seed"
@@ -210,6 +211,16 @@ class IngestConfig:
       example_id_column: optional column of a unique example id; without it
         the id is `<file relative to the source>#<row>` (images: the relative
         path).
+      split_column: optional column of predefined splits (stock
+        ImportExampleGen's split patterns, per row): each row's value, as a
+        string stripped of spaces (a number by its integral form, like a
+        label), must be one of `SPLIT_NAMES` (`train`, `eval`), and the row
+        goes to that split; another or a missing value is an error naming
+        the file, row and column. With it `eval_fraction` and `seed` assign
+        no split (`seed` still picks the page's sample rows), and a split
+        that no row names is an error naming this column. It is not a
+        feature (not written into the examples) and not allowed for image
+        folders and sklearn data sets.
       classes: declared class names; class id i is `classes[i]`. Label values
         are matched by their string form only: a numeric value (a Parquet
         or NPZ number, a TFRecord int64/float, a sklearn target) by its
@@ -219,8 +230,10 @@ class IngestConfig:
         "3"). Required for csv/parquet/npz/tfrecord. Image folders take the
         sorted sub-folder names (if given, `classes` must name exactly those
         folders and sets their order); sklearn takes its target names.
-      eval_fraction: fraction of examples in the `eval` split, in (0, 1).
-      seed: seed of the split assignment.
+      eval_fraction: fraction of examples in the `eval` split, in (0, 1);
+        not used with a `split_column` (still checked to be in range).
+      seed: seed of the split assignment (without a `split_column`) and of
+        the choice of sample rows shown on the page.
       color_mode: images are converted to `grayscale` (1 channel) or `rgb`
         (3 channels), whatever their stored mode.
       label_noise: synthetic label noise on the `train` split, one of
@@ -261,6 +274,7 @@ class IngestConfig:
     weak_label_column: str | None = None
     client_id_column: str | None = None
     example_id_column: str | None = None
+    split_column: str | None = None
     classes: tuple[str, ...] | None = None
     eval_fraction: float = DEFAULT_EVAL_FRACTION
     seed: int = DEFAULT_SEED
@@ -284,6 +298,7 @@ class IngestConfig:
         weak_label_column: str | None = None,
         client_id_column: str | None = None,
         example_id_column: str | None = None,
+        split_column: str | None = None,
         classes: Sequence[Any] | None = None,
         eval_fraction: float = DEFAULT_EVAL_FRACTION,
         seed: int = DEFAULT_SEED,
@@ -320,6 +335,7 @@ class IngestConfig:
             weak_label_column=weak_label_column or None,
             client_id_column=client_id_column or None,
             example_id_column=example_id_column or None,
+            split_column=split_column or None,
             classes=None if classes is None else tuple(str(c) for c in classes),
             eval_fraction=float(eval_fraction),
             seed=int(seed),
@@ -388,6 +404,7 @@ class IngestConfig:
             weak_label_column=props.get(WEAK_LABEL_COLUMN_KEY) or None,
             client_id_column=props.get(CLIENT_ID_COLUMN_KEY) or None,
             example_id_column=props.get(EXAMPLE_ID_COLUMN_KEY) or None,
+            split_column=props.get(SPLIT_COLUMN_KEY) or None,
             classes=_from_json_list(props.get(CLASSES_KEY), CLASSES_KEY),
             eval_fraction=float(
                 DEFAULT_EVAL_FRACTION
@@ -434,6 +451,7 @@ class IngestConfig:
             WEAK_LABEL_COLUMN_KEY: self.weak_label_column,
             CLIENT_ID_COLUMN_KEY: self.client_id_column,
             EXAMPLE_ID_COLUMN_KEY: self.example_id_column,
+            SPLIT_COLUMN_KEY: self.split_column,
         }
 
     @property
@@ -541,7 +559,8 @@ class IngestConfig:
             raise InputError(
                 f"format {fmt!r} has no such columns",
                 parameter=given[0],
-                expected="no weak_label/client_id/example_id column for image folders and sklearn data sets",
+                expected="no weak_label/client_id/example_id/split column for image folders and"
+                " sklearn data sets",
             )
         if self.label_column != DEFAULT_LABEL_COLUMN:
             raise InputError(
@@ -557,8 +576,8 @@ class IngestConfig:
             )
 
     def _validate_role_columns(self) -> None:
-        """Each role (label, weak label, client id, example id) has its own
-        column, and none of them is also a feature column."""
+        """Each role (label, weak label, client id, example id, split) has its
+        own column, and none of them is also a feature column."""
         roles: dict[str, str] = {}
         for key, column in self.role_columns.items():
             if not column:
