@@ -1,7 +1,8 @@
 """The `frontier` command.
 
 frontier run NAME [--runner local|beam] [--root DIR]   build and run a pipeline (demo, kip, ciw, spl, dp_ftrl)
-frontier runs [--root DIR] [--gc [--yes]]               list past runs; --gc: orphan artifact folders
+frontier runs [--root DIR] [--artifacts] [--gc [--yes]] list past runs and their headline figures
+frontier report [RUN] [--root DIR] [--output FILE]      rebuild a recorded run's page (default: latest)
 frontier compile NAME --target vertex|kubeflow ...      compile a pipeline for Vertex AI / Kubeflow
 frontier submit FILE --target vertex|kubeflow ...       submit a compiled pipeline (or --dry-run)
 frontier privacy --rounds R --max-participations K ...  rho and epsilon of DP-FTRL / DP-FedAvg
@@ -186,7 +187,23 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
     root = os.path.abspath(args.root)
     if not args.gc:
-        print(runs.format_runs(runs.list_runs(root)))
+        from frontier.pipelines import report
+
+        recorded = runs.list_runs(root)
+        headlines, failed = {}, []
+        for run in recorded:
+            found = report.run_results(run, log=False)  # None when they cannot be computed
+            headlines[run.run_id] = [r.headline for r in found or ()]
+            if found is None:
+                failed.append(run)
+        print(runs.format_runs(recorded, headlines, artifacts=args.artifacts))
+        if failed:  # one line for them all, not one per run of a pipeline without results
+            logging.getLogger("absl").warning(
+                "no headline figures for %d run(s) of %s: computing their results failed;"
+                " `frontier report RUN` says why",
+                len(failed),
+                ", ".join(sorted({r.pipeline for r in failed})),
+            )
         return 0
     orphans = recovery.orphan_folders(root)
     for folder in orphans:
@@ -198,6 +215,36 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         shutil.rmtree(folder)
     print(f"removed {len(orphans)} artifact folders")
     return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from frontier.pipelines import runner
+
+    runner.check_local_root(args.root)
+    _, path = runner.rebuild_report(args.root, args.run, args.output)
+    print(path)
+    return 0
+
+
+def _add_report_parser(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="rebuild the page of a recorded run from ML Metadata",
+        description="Write the run page of a recorded run again, from ML Metadata and the"
+        " files of its artifacts: its results, DAG, parameters and code versions, pages and"
+        " artifacts. Written beside report.html as report-<run id>.html (so its links work);"
+        " prints the page's path.",
+    )
+    p.add_argument(
+        "run",
+        nargs="?",
+        help="run id as `frontier runs` prints it, or an unambiguous prefix (default: the latest)",
+    )
+    p.add_argument("--root", default=DEFAULT_ROOT, help="run root holding metadata.sqlite")
+    p.add_argument(
+        "--output", help="page to write (default ROOT/report-<run id>.html); links are relative"
+    )
+    p.set_defaults(func=_cmd_report)
 
 
 # -- frontier privacy ---------------------------------------------------------------
@@ -430,8 +477,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="also log each epoch, round and KIP step, and each component's start",
     )
     run.set_defaults(func=_cmd_run)
-    runs = sub.add_parser("runs", help="list past runs and their artifacts from ML Metadata")
+    runs = sub.add_parser("runs", help="list past runs and their headline figures from ML Metadata")
     runs.add_argument("--root", default=DEFAULT_ROOT)
+    runs.add_argument(
+        "--artifacts",
+        action="store_true",
+        help="also list each run's nodes and their output artifacts (MLMD id, type, URI)",
+    )
     runs.add_argument(
         "--gc",
         action="store_true",
@@ -439,6 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     runs.add_argument("--yes", action="store_true", help="with --gc: remove the listed folders")
     runs.set_defaults(func=_cmd_runs)
+    _add_report_parser(sub)
     _add_privacy_parser(sub)
     _add_compile_parser(sub)
     submit.register(sub)

@@ -116,17 +116,25 @@ def process_versions() -> dict[str, str]:
     return found
 
 
-def run_results(run: RunRecord) -> list[Result] | None:
-    """`results.results_of(run)`, or None (and a logged line) when computing them
-    fails: a missing `results` function or a bug there must not fail a run."""
+def run_results(run: RunRecord, log: bool = True) -> list[Result] | None:
+    """`results.results_of(run)`, or None when computing them fails (a missing
+    `results` function or a bug there must not fail a run): logged with the
+    error when `log`, as a warning for a finished run."""
     from frontier.pipelines import results as results_lib
 
     try:
         return results_lib.results_of(run)
     except Exception as e:  # noqa: BLE001 - see the docstring
         # A run that did not finish may lack what its results read: expected, not alarming.
-        log = logging.warning if run.state == "COMPLETE" else logging.info
-        log("%s run %s: no results shown: computing them failed: %r", run.pipeline, run.run_id, e)
+        level = logging.WARNING if run.state == "COMPLETE" else logging.INFO
+        if log:
+            logging.log(
+                level,
+                "%s run %s: no results shown: computing them failed: %r",
+                run.pipeline,
+                run.run_id,
+                e,
+            )
         return None
 
 

@@ -3,19 +3,25 @@
 Orchestration is TFX's (ARCHITECTURE.md): `LocalDagRunner` (in-process, one
 component after another) or `BeamDagRunner` (the pipeline as a Beam graph).
 MLMD is a SQLite file under the run root, so caching and lineage survive
-between runs; after the run, `report.html` is written from what MLMD recorded.
+between runs; after the run, `report.html` is written from what MLMD recorded,
+and `rebuild_report` writes the page of any recorded run again.
 
 Run-root layout:
   <root>/metadata.sqlite      ML Metadata (lineage, cache)
   <root>/pipelines/<name>/    pipeline root: every artifact's files
   <root>/serving/             the push destination (one numeric dir per version)
-  <root>/report.html          the latest run's report
+  <root>/report.html          the latest run's page
+  <root>/report-<run id>.html a recorded run's page, rebuilt (`frontier report`)
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import tempfile
 import time
+
+from absl import logging
 
 from frontier.pipelines import recovery
 from frontier.pipelines import report as report_lib
@@ -167,5 +173,78 @@ def _write_report(root: str, pipeline, runner: str, seconds: float, missing_ok: 
             "pipeline root": pipeline_root(root, name),
         },
         upstream=dag.upstream_of(pipeline),
+    )
+    return run, path
+
+
+def shipped_upstream(run: runs_lib.RunRecord) -> dict[str, set[str]] | None:
+    """The DAG's `upstream` for a recorded run of a shipped pipeline, else None.
+
+    A recorded run keeps no channels, only ML Metadata's events; the shipped
+    pipeline's declared dependencies (`dag.upstream_of`) settle the edges
+    those leave ambiguous. The pipeline is built with its default config under
+    a throw-away root (building the SPL and demo pipelines writes their source
+    files). None, so that the DAG is drawn from ML Metadata alone, when the run
+    is not of a shipped pipeline, when the pipeline cannot be built, or when
+    the run has nodes today's pipeline lacks (an older version, or another
+    config): its declared edges would drop real ones.
+    """
+    from frontier.pipelines import dag
+    from frontier.pipelines.cli import PIPELINES
+
+    for name in PIPELINES.values():
+        module = importlib.import_module(name)
+        if getattr(module, "PIPELINE_NAME", None) != run.pipeline:
+            continue
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                upstream = dag.upstream_of(module.create_pipeline(tmp))
+        except Exception as e:  # noqa: BLE001 - the DAG is still drawn, from MLMD alone
+            logging.warning("DAG from ML Metadata alone: building %s failed: %r", name, e)
+            return None
+        missing = {n.node_id for n in run.nodes} - set(upstream)
+        if missing:
+            logging.info(
+                "DAG from ML Metadata alone: %s has no node %s",
+                run.pipeline,
+                ", ".join(sorted(missing)),
+            )
+            return None
+        return upstream
+    return None
+
+
+def rebuild_report(
+    root: str, run_id: str | None = None, output: str | None = None
+) -> tuple[runs_lib.RunRecord, str]:
+    """Writes the page of a recorded run again, from ML Metadata and its artifacts.
+
+    Args:
+      root: a local run root.
+      run_id: the run (as `frontier runs` prints it, or an unambiguous prefix);
+        None: the latest run of any pipeline.
+      output: the page's path; default `<root>/report-<run id>.html`
+        (`report.page_name`), beside `report.html`, so relative links work.
+
+    Returns:
+      (the run, the page's path).
+
+    Raises:
+      FileNotFoundError: no ML Metadata store under `root`.
+      LookupError: no such run (the message names the latest ones).
+    """
+    root = os.path.abspath(root)
+    run = runs_lib.find_run(root, run_id)
+    path = report_lib.write_report(
+        run,
+        root,
+        extra={
+            "page": "rebuilt by `frontier report` from ML Metadata (runner and wall time"
+            " are not recorded there)",
+            "metadata": metadata_path(root),
+            "pipeline root": pipeline_root(root, run.pipeline),
+        },
+        upstream=shipped_upstream(run),
+        output=output or os.path.join(root, report_lib.page_name(run.run_id)),
     )
     return run, path
