@@ -30,8 +30,8 @@ from frontier.pipelines.results import Bar, Series
 
 WIDTH, HEIGHT = 360, 200  # pixels, every chart
 _FONT = 'font-family="system-ui,sans-serif"'
-# Margins (px) around the plot area: room for the y tick labels and axis label on the
-# left, the x labels and axis label below, the legend above.
+# Margins (px) around the plot area: room for the y tick labels on the left, the x
+# labels and x axis label below; the unit and the legend's rows go above (`_head`).
 _LEFT, _RIGHT, _TOP, _BOTTOM = 50, 10, 10, 34
 _LEGEND_ROW = 14  # px per legend row
 _PALETTE = ("#1a73e8", "#e37400", "#1e8e3e", "#9334e6", "#d93025", "#12b5cb")
@@ -174,7 +174,8 @@ def _head(
             f"{_e(_short(label, WIDTH - 8))}</text>"
         )
     legend, height = _legend(entries, y + _LEGEND_ROW - 4)
-    return out + legend, y + height + 6
+    # Many long legend entries would leave no plot: it keeps 60 px, the legend overlaps.
+    return out + legend, min(y + height + 6, HEIGHT - _BOTTOM - 60)
 
 
 def _y_axis(start: float, end: float, step: float, top: float, bottom: float):

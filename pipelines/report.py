@@ -125,11 +125,10 @@ def run_results(run: RunRecord, log: bool = True) -> list[Result] | None:
     try:
         return results_lib.results_of(run)
     except Exception as e:  # noqa: BLE001 - see the docstring
-        # A run that did not finish may lack what its results read: expected, not alarming.
-        level = logging.WARNING if run.state == "COMPLETE" else logging.INFO
         if log:
+            # A run that did not finish may lack what its results read: expected, not alarming.
             logging.log(
-                level,
+                logging.WARNING if run.state == "COMPLETE" else logging.INFO,
                 "%s run %s: no results shown: computing them failed: %r",
                 run.pipeline,
                 run.run_id,
@@ -265,8 +264,8 @@ def parameters_section(run: RunRecord, versions: dict[str, str] | None = None) -
     )
     return (
         "<h2>Parameters and code versions</h2>"
-        f"<p>Written by a process with {process} (the versions of the process that wrote"
-        f" this page, which may be newer than the run's).{run_tfx} A component's"
+        f"<p>This page was written by a process with {process}: the versions of that"
+        f" process, not necessarily the run's.{run_tfx} A frontier component's"
         " <code>component_version</code> is a hash of its code, part of its cache key.</p>"
         "<table class='params'><tr><th>component</th><th>execution</th>"
         "<th>component_version</th><th>parameters (execution properties in ML Metadata)</th></tr>"

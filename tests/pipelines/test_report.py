@@ -120,6 +120,16 @@ def test_text_is_escaped_and_output_is_deterministic():
     assert re.fullmatch(r"a & b \(axis from 0\.\d+\)", caption), caption
 
 
+def test_many_long_labels_still_leave_a_plot():
+    bars = tuple(
+        Bar(f"a rather long strategy name {i}", 0.5 + i / 100, group="g") for i in range(12)
+    )
+    tree = ET.fromstring(charts.bar_chart(bars, "eval accuracy"))
+    heights = [float(r.get("height")) for r in _bar_rects(tree)]
+    assert len(heights) == 12 and heights == sorted(heights) and heights[0] >= 0
+    assert len(_legend(tree)) == 12
+
+
 def test_empty_input_is_an_empty_string_and_bad_input_a_value_error():
     assert charts.bar_chart(()) == ""
     assert charts.line_chart(()) == "" and charts.line_chart((Series("a", (), ()),)) == ""
@@ -246,7 +256,7 @@ def test_parameters_table_shows_each_components_parameters_and_code_version():
     assert "eval_config" in summary and f"({len(EVAL_CONFIG)} characters)" in summary
     assert "&quot;label_key&quot;: &quot;label&quot;" in full and full.count("\n") > 3
     assert "frontier 0.1.0, TFX 1.16.0, TensorFlow 2.16.2" in section
-    assert "process that wrote" in section and "recorded by TFX 1.16.0" in section
+    assert "written by a process with" in section and "recorded by TFX 1.16.0" in section
 
 
 def test_run_details_give_state_and_duration():
