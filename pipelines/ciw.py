@@ -21,6 +21,7 @@ from frontier.components.ciw.train import CE, CICW_MIXUP, CIW, CiwConfig
 from frontier.pipelines import parameters
 from frontier.pipelines.evaluation import evaluate_and_report
 from frontier.pipelines.resources import GPU, Resources
+from frontier.pipelines.results import Bar, Result, binomial_se, paired_from_report, summary_lines
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-ciw"
@@ -162,7 +163,7 @@ def noise_parameters() -> tuple[parameters.RuntimeParam, ...]:
     )
 
 
-def outcome(run: RunRecord) -> list[str]:
+def details(run: RunRecord) -> list[str]:
     """One line per method: its clean held-out accuracy (from its EvaluationReport),
     the baseline's beside it, and the last epoch's mean weights of clean and
     flipped training labels (from its trainer's `Model`)."""
@@ -176,3 +177,47 @@ def outcome(run: RunRecord) -> list[str]:
         " (baseline {baseline:.4f})",
         weights,
     )
+
+
+_NAMES = {"ce": "CE", "ciw": "CIW", "cicw": "CICW", "cicw_mixup": "CICW-Mixup"}
+
+
+def results(run: RunRecord) -> list[Result]:
+    """One result: each reweighting method's clean eval accuracy against plain
+    cross-entropy (the baseline every method's Evaluator compares with), all
+    trained on the same noisy labels."""
+    reports = run.properties(REPORT_PREFIX, "accuracy")
+    pairs = []
+    for method, props in reports.items():
+        paired = paired_from_report(props, _NAMES.get(method, method), "CE")
+        if paired is not None:
+            pairs.append(paired)
+    if not pairs:
+        return []
+    base = pairs[0]
+    n = base.examples or 0
+    bars = [Bar("CE", base.baseline, binomial_se(base.baseline, n) if n else None, baseline=True)]
+    bars += [p.bars()[0] for p in pairs]
+    noise = run.properties(INGEST_ID, "noise_rate").get("")
+    on = f" at {noise['noise_rate']:.0%} flipped training labels" if noise else ""
+    sentence = (
+        f"Trained on noisy labels{on} and scored on clean ones: "
+        + "; ".join(p.words() for p in pairs)
+        + "."
+    )
+    headline = ", ".join(f"{p.name} {p.value:.2f}" for p in pairs) + f" vs CE {base.baseline:.2f}"
+    return [
+        Result(
+            "CIW",
+            "Reweighting vs cross-entropy on noisy labels",
+            sentence,
+            headline,
+            bars=tuple(bars),
+        )
+    ]
+
+
+def outcome(run: RunRecord) -> list[str]:
+    """Lines for the terminal: the figures of each comparison (`details`), then
+    what the comparison shows (`results`)."""
+    return details(run) + summary_lines(results(run))

@@ -21,6 +21,7 @@ import dataclasses
 from frontier.pipelines import parameters
 from frontier.pipelines.evaluation import evaluate_and_report
 from frontier.pipelines.resources import GPU, Resources
+from frontier.pipelines.results import Paired, Result, paired_from_report, summary_lines, tally
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-kip"
@@ -113,7 +114,7 @@ def runtime_parameters(config: KipConfig = KipConfig()) -> tuple[parameters.Runt
     return (parameters.source(INGEST_ID), parameters.seed(config.seed))
 
 
-def outcome(run: RunRecord) -> list[str]:
+def details(run: RunRecord) -> list[str]:
     """One line per comparison: held-out accuracy of KIP and of the random subset."""
     lines = []
     for name, props in run.properties("Report", "accuracy").items():
@@ -124,3 +125,48 @@ def outcome(run: RunRecord) -> list[str]:
             f"{'KRR' if what == 'Krr' else 'MLP'} on {n[:-2]}/class: KIP {props['accuracy']:.4f}{vs}"
         )
     return lines
+
+
+def _pairs(run: RunRecord) -> list[tuple[str, Paired]]:
+    """(group, KIP against the random subset) per comparison, in node order; the group
+    names the model and the support size, e.g. "KRR 1/class"."""
+    pairs = []
+    for name, props in run.properties("Report", "accuracy").items():
+        what, n = name.split("_")
+        paired = paired_from_report(props, "KIP", "random")
+        if paired is not None:
+            pairs.append((f"{'KRR' if what == 'Krr' else 'MLP'} {n[:-2]}/class", paired))
+    return pairs
+
+
+def results(run: RunRecord) -> list[Result]:
+    """One result: KIP's distilled images against random subsets of the same size,
+    per model (kernel ridge regression on the support set, the MLP trained on it)
+    and support size."""
+    pairs = _pairs(run)
+    if not pairs:
+        return []
+    group, best = max(pairs, key=lambda gp: gp[1].difference)
+    sentence = (
+        f"KIP's distilled images against random real images of the same number: KIP is"
+        f" {tally([p for _, p in pairs])} comparisons; the largest gain is {group}:"
+        f" {best.words()}."
+    )
+    headline = "KIP vs random: " + ", ".join(
+        f"{g} {p.value:.2f} vs {p.baseline:.2f}" for g, p in pairs
+    )
+    return [
+        Result(
+            "KIP",
+            "KIP distilled set vs random subset, per model and images per class",
+            sentence,
+            headline,
+            bars=tuple(bar for g, p in pairs for bar in p.bars(g)),
+        )
+    ]
+
+
+def outcome(run: RunRecord) -> list[str]:
+    """Lines for the terminal: the figures of each comparison (`details`), then
+    what the comparison shows (`results`)."""
+    return details(run) + summary_lines(results(run))

@@ -36,6 +36,14 @@ from frontier.components.spl.labels import (  # noqa: F401 (SPL_B re-exported)
 from frontier.pipelines import parameters
 from frontier.pipelines.evaluation import evaluate_and_report
 from frontier.pipelines.resources import Resources
+from frontier.pipelines.results import (
+    Bar,
+    Result,
+    binomial_se,
+    paired_from_report,
+    summary_lines,
+    tally,
+)
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-spl"
@@ -249,7 +257,7 @@ def source_parameters() -> tuple[parameters.RuntimeParam, ...]:
     )
 
 
-def outcome(run: RunRecord) -> list[str]:
+def details(run: RunRecord) -> list[str]:
     """One line per strategy: its student's held-out accuracy against the
     teacher's (no pre-training), and its SPL label space's size."""
     classes = run.formatted(
@@ -262,3 +270,60 @@ def outcome(run: RunRecord) -> list[str]:
         " (no pre-training {baseline:.4f})",
         classes,
     )
+
+
+_LABELS = {
+    WEAK: "weak labels",
+    "teacher": "teacher labels",
+    AGREEMENT: "agreement",
+    SPL: "SPL",
+    SPL_B: "SPL-B",
+}
+
+
+def results(run: RunRecord) -> list[Result]:
+    """One result: the student pre-trained on each strategy's labels, then
+    fine-tuned on the target set, against the same network trained on the
+    target set alone (the teacher: no pre-training), as `benchmarks/spl.py`
+    compares them."""
+    pairs = []
+    for strategy, props in run.properties(REPORT_PREFIX, "accuracy").items():
+        paired = paired_from_report(props, _LABELS.get(strategy, strategy), "no pre-training")
+        if paired is not None:
+            pairs.append(paired)
+    if not pairs:
+        return []
+    base = pairs[0]
+    n = base.examples or 0
+    bars = [
+        Bar(
+            "no pre-training",
+            base.baseline,
+            binomial_se(base.baseline, n) if n else None,
+            baseline=True,
+        )
+    ]
+    bars += [p.bars()[0] for p in pairs]
+    spl = next((p for p in pairs if p.name == "SPL"), pairs[-1])
+    others = [p for p in pairs if p is not spl]
+    sentence = f"Pre-training on a weakly-labeled pool, then fine-tuning: {spl.words()}"
+    if others:
+        sentence += "; the other strategies are " + tally(others) + " against no pre-training ("
+        sentence += ", ".join(f"{p.name} {p.value:.3f}" for p in others) + ")"
+    headline = ", ".join(f"{p.name} {p.value:.2f}" for p in pairs)
+    headline += f" vs no pre-training {base.baseline:.2f}"
+    return [
+        Result(
+            "SPL",
+            "Student pre-trained on each label space vs no pre-training",
+            sentence + ".",
+            headline,
+            bars=tuple(bars),
+        )
+    ]
+
+
+def outcome(run: RunRecord) -> list[str]:
+    """Lines for the terminal: the figures of each comparison (`details`), then
+    what the comparison shows (`results`)."""
+    return details(run) + summary_lines(results(run))

@@ -124,16 +124,20 @@ class Executor(ComponentExecutor):
         of `trainer.model.build_model`, weights from the simulation, no input
         standardisation: statistics of the clients' data would not be covered
         by the guarantee). Custom properties `mechanism`, `rho`, `epsilon`,
-        `delta`, `rounds_run`, `noise_multiplier`; `train_accuracy`,
+        `delta`, `rounds_run`, `noise_multiplier`, `clients`; `train_accuracy`,
         `eval_accuracy`, `eval_loss` of the exported model (every frontier
         Model's; the eval ones with an eval split; the train split's accuracy
         is a simulation's statistic of the clients' data, not covered by the
-        guarantee); and `<baseline>_eval_accuracy` per baseline (its last
-        evaluated round).
+        guarantee); `<baseline>_eval_accuracy` per baseline (its last
+        evaluated round); with an eval split, `eval_examples` and, per
+        baseline, `<baseline>_accuracy_difference_se` (the standard error of
+        the exported run's eval accuracy minus the baseline's, paired on
+        the same examples).
       privacy_ledger: `PrivacyLedger` (`privacy_ledger.json`; the privacy
         custom properties). Epsilon and rho are omitted for FedAvg.
       visualization: `HtmlReport`: the ledger, eval accuracy and epsilon over
-        rounds for the run and each baseline, and a comparison table.
+        rounds for the run and each baseline, and a comparison table; and
+        `history.json` (`{"mechanism": ..., "runs": {run: per-round records}}`).
 
     Parameters:
       mechanism: `dp_ftrl`, `dp_fedavg` or `fedavg` (the run exported).
@@ -171,7 +175,11 @@ class Executor(ComponentExecutor):
             model_artifact,
             functools.partial(save_model_artifact, keras_model, data.info),
             keras_split_metrics(keras_model, data),
-            {**_privacy_properties(ledger, result), **_baseline_properties(runs, baselines)},
+            {
+                **_privacy_properties(ledger, result),
+                **_baseline_properties(runs, baselines),
+                **_paired_properties(runs, mechanism, baselines, data, scale),
+            },
             OWNER,
         )
         ledger_artifact = job.output(spec.PRIVACY_LEDGER_KEY)
@@ -186,7 +194,12 @@ class Executor(ComponentExecutor):
             {run: _finals(r) for run, r in runs.items()},
             subtitle=source_of(data.info, data.uri),
         )
-        html.write_report(job.output(spec.VISUALIZATION_KEY), title, document)
+        visualization = job.output(spec.VISUALIZATION_KEY)
+        html.write_report(visualization, title, document)
+        _write_json(
+            os.path.join(visualization.uri, spec.HISTORY_FILE),
+            {"mechanism": mechanism, "runs": {run: r.history for run, r in runs.items()}},
+        )
 
 
 def _load(examples: Any) -> LabelledSplits:
@@ -237,6 +250,7 @@ def _privacy_properties(ledger: Mapping[str, Any], result: FederatedResult) -> d
         spec.DELTA_PROPERTY: float(result.config.delta),
         spec.ROUNDS_RUN_PROPERTY: int(ledger["rounds_run"]),
         spec.NOISE_MULTIPLIER_PROPERTY: float(result.noise.noise_multiplier),
+        spec.CLIENTS_PROPERTY: int(ledger["clients"]),
     }
     if ledger["epsilon"] is not None:
         properties[spec.EPSILON_PROPERTY] = float(ledger["epsilon"])
@@ -252,6 +266,40 @@ def _baseline_properties(
         f"{run}_{spec.EVAL_ACCURACY_PROPERTY}": _final(runs[run].history, "eval_accuracy")
         for run in baselines
     }
+
+
+def _paired_properties(
+    runs: Mapping[str, FederatedResult],
+    mechanism: str,
+    baselines: Sequence[str],
+    data: LabelledSplits,
+    scale: float,
+) -> dict[str, float | int]:
+    """`eval_examples` and, per baseline b, `<b>_accuracy_difference_se`: the standard
+    error of the exported run's eval accuracy minus b's, paired on the same eval
+    examples (so a summary can say whether the mechanisms differ beyond the noise
+    of the eval set; the spread over seeds is the benchmark's). Empty without an
+    eval split."""
+    from frontier.components.evaluate import paired_difference
+
+    if data.eval is None:
+        return {}
+    x, y = data.xy(EVAL_SPLIT)
+    x = x / scale
+    correct = runs[mechanism].correct(x, y)
+    properties: dict[str, float | int] = {spec.EVAL_EXAMPLES_PROPERTY: int(len(y))}
+    for run in baselines:
+        _, se = paired_difference(correct, runs[run].correct(x, y))
+        properties[f"{run}_{spec.DIFFERENCE_SE_SUFFIX}"] = se
+    return properties
+
+
+def _write_json(path: str, value: Any) -> None:
+    """`value` as JSON at `path` (gfile: the artifact may live on gs://)."""
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write(json.dumps(value))
 
 
 def _finals(result: FederatedResult) -> dict[str, float | None]:

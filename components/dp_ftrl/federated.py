@@ -110,6 +110,8 @@ from frontier.components.dp_ftrl.model import (
     evaluate,
     flatten_params,
     init_params,
+    inverse_std,
+    model_logits,
     param_shapes,
     unflatten_params,
 )
@@ -196,6 +198,16 @@ class FederatedResult:
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """(accuracy, cross-entropy) of the trained model on (x, y)."""
         return evaluate(self.params, x, y, self.input_mean, self.input_var)
+
+    def correct(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """bool [M]: whether the trained model's arg-max class is y, per example of (x, y)."""
+        logits = model_logits(
+            self.params,
+            jnp.asarray(x, jnp.float32),
+            jnp.asarray(self.input_mean, jnp.float32),
+            jnp.asarray(inverse_std(self.input_var)),
+        )
+        return np.asarray(jnp.argmax(logits, axis=1)) == np.asarray(y)
 
 
 # --- privacy and noise -----------------------------------------------------------------------

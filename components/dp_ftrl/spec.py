@@ -15,7 +15,8 @@ from frontier.components.trainer import spec as trainer_spec
 from frontier.schemas.artifacts import HtmlReport, PrivacyLedger
 
 COMPONENT_PACKAGE = "dp_ftrl"
-DEPENDS_ON = (trainer_spec.COMPONENT_PACKAGE,)  # the exported model is the Trainer's MLP
+# The exported model is the Trainer's MLP; the paired difference is evaluate's.
+DEPENDS_ON = (trainer_spec.COMPONENT_PACKAGE, "evaluate")
 
 # Inputs / outputs.
 EXAMPLES_KEY = "examples"
@@ -45,6 +46,12 @@ DELTA_PROPERTY = "delta"
 ROUNDS_RUN_PROPERTY = "rounds_run"
 NOISE_MULTIPLIER_PROPERTY = "noise_multiplier"
 EVAL_ACCURACY_PROPERTY = trainer_spec.EVAL_ACCURACY_PROPERTY
+# Per baseline b, with an eval split: the exported run's eval accuracy minus b's
+# on the same examples, and its paired standard error (`evaluate.paired_difference`).
+DIFFERENCE_SE_SUFFIX = "accuracy_difference_se"
+CLIENTS_PROPERTY = "clients"  # int, users (client ids) of the train split
+EVAL_EXAMPLES_PROPERTY = "eval_examples"  # int, examples of the eval split
+HISTORY_FILE = "history.json"  # in the visualization: every run's per-round history
 
 
 def _parameter_type(field: dataclasses.Field) -> type:

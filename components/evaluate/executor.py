@@ -16,7 +16,13 @@ from frontier.components.common.examples_io import split_uri
 from frontier.components.common.executor import ComponentExecutor, Job, set_properties
 from frontier.components.evaluate import spec
 from frontier.components.evaluate.config import ACCURACY_NAME
-from frontier.components.evaluate.metrics import OVERALL, sliced_metrics, to_dict
+from frontier.components.evaluate.metrics import (
+    OVERALL,
+    paired_difference,
+    predictions,
+    sliced_metrics,
+    to_dict,
+)
 from frontier.components.evaluate.report import evaluation_page
 from frontier.components.evaluate.tfma_results import TfmaResults, load_tfma_results
 from frontier.components.trainer.export import PROBABILITIES, predict_examples
@@ -66,7 +72,11 @@ class Executor(ComponentExecutor):
         per-class recall, confusion matrix, reliability diagram) and
         `metrics.json` (the same numbers). Custom properties: `blessed` (int
         1 / 0, absent when no threshold was configured), `accuracy`, `ece`,
-        `log_loss` (float, Overall slice).
+        `log_loss` (float, Overall slice), `examples` (int); with a baseline
+        model (the blessing names one), `baseline_accuracy` (TFMA's) and,
+        from both models scored here on the same examples,
+        `accuracy_difference` (model minus baseline) and
+        `accuracy_difference_se` (its paired standard error).
 
     Parameters:
       eval_split: split to run the model on (the Evaluator's, default `eval`);
@@ -93,6 +103,11 @@ class Executor(ComponentExecutor):
         tfma = load_tfma_results(job.input(spec.EVALUATION_KEY).uri)
         blessed = blessing_outcome(blessing, tfma)
         baseline_uri = _baseline_uri(blessing)
+        paired = None
+        if baseline_uri is not None:
+            paired = _paired_with_baseline(
+                labels, probabilities, baseline_uri, examples.uri, eval_split, p, info
+            )
         report = job.output(spec.VISUALIZATION_KEY)
         summary = {
             "blessed": blessed,
@@ -105,6 +120,7 @@ class Executor(ComponentExecutor):
             "class_names": list(info.class_names),
             "slices": {name: to_dict(m) for name, m in sliced.items()},
             "tfma": tfma.metrics,
+            "paired_with_baseline": paired,
         }
         _write_json(os.path.join(report.uri, spec.METRICS_FILE), summary)
         document = evaluation_page(
@@ -117,7 +133,33 @@ class Executor(ComponentExecutor):
             eval_split=eval_split,
         )
         html.write_report(report, "Evaluation", document)
-        set_properties(report, _report_properties(blessed, sliced[OVERALL], tfma))
+        set_properties(report, _report_properties(blessed, sliced[OVERALL], tfma, paired))
+
+
+def _paired_with_baseline(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    baseline_uri: str,
+    examples_uri: str,
+    split: str,
+    params: dict[str, Any],
+    info: DatasetInfo,
+) -> dict[str, float] | None:
+    """The model's accuracy minus the baseline's on the same examples, and its
+    standard error (`metrics.paired_difference`), so that a summary can say
+    whether a difference is within the noise of this evaluation set. None
+    when the baseline's examples do not line up with the model's (a
+    different label order would make the pairing meaningless)."""
+    base_labels, base_probabilities, _ = _predict(
+        baseline_uri, examples_uri, split, params[spec.BATCH_SIZE_KEY], info
+    )
+    if not np.array_equal(base_labels, labels):
+        progress.detail("EvaluationReport: baseline examples differ; no paired difference")
+        return None
+    difference, se = paired_difference(
+        predictions(probabilities) == labels, predictions(base_probabilities) == labels
+    )
+    return {"accuracy_difference": difference, "accuracy_difference_se": se}
 
 
 def _baseline_uri(blessing: Any | None) -> str | None:
@@ -175,15 +217,25 @@ def _write_json(path: str, value: Any) -> None:
         json.dump(value, f, indent=1, sort_keys=True)
 
 
-def _report_properties(blessed: bool | None, overall: Any, tfma: TfmaResults) -> dict[str, Any]:
-    """`blessed` (when validated), the Overall slice's accuracy, ECE and log-loss, and the
-    baseline's accuracy when TFMA compared against one."""
+def _report_properties(
+    blessed: bool | None, overall: Any, tfma: TfmaResults, paired: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """`blessed` (when validated), the Overall slice's accuracy, ECE, log-loss and
+    example count, the baseline's accuracy when TFMA compared against one, and
+    the paired difference with the baseline and its standard error."""
     baseline_accuracy = tfma.metrics.get(OVERALL, {}).get(f"{ACCURACY_NAME} (baseline)")
     return {
         spec.BLESSED_PROPERTY: None if blessed is None else int(blessed),
         spec.ACCURACY_PROPERTY: float(overall.accuracy),
         spec.ECE_PROPERTY: float(overall.ece),
         spec.LOG_LOSS_PROPERTY: float(overall.log_loss),
+        spec.EXAMPLES_PROPERTY: int(overall.examples),
+        spec.ACCURACY_DIFFERENCE_PROPERTY: None
+        if paired is None
+        else paired["accuracy_difference"],
+        spec.ACCURACY_DIFFERENCE_SE_PROPERTY: (
+            None if paired is None else paired["accuracy_difference_se"]
+        ),
         spec.BASELINE_ACCURACY_PROPERTY: (
             None if baseline_accuracy is None else float(baseline_accuracy)
         ),

@@ -195,6 +195,30 @@ def expected_calibration_error(
     return _ece(reliability_bins(labels, probabilities, num_bins))
 
 
+def paired_difference(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[float, float]:
+    """(accuracy of a minus accuracy of b, its standard error) on the same examples.
+
+    Two models scored on one evaluation set are paired: their per-example
+    correctness differences d_i in {-1, 0, 1} carry the comparison's whole
+    sampling spread, which is far smaller than two independent binomial
+    errors when the models mostly agree.
+
+    Args:
+      correct_a, correct_b: bool or 0/1 [N], the same N examples in the same order.
+
+    Returns:
+      (mean of d, the sample std (ddof 1) of d / sqrt(N); 0 when N < 2).
+    """
+    a = np.asarray(correct_a, np.float64)
+    b = np.asarray(correct_b, np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise ValueError(f"paired_difference: shapes {a.shape} and {b.shape} must be one [N]")
+    d = a - b
+    if d.size < 2:
+        return (float(d.mean()) if d.size else 0.0), 0.0
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size))
+
+
 def _slice_metrics(labels: np.ndarray, probabilities: np.ndarray, num_bins: int) -> SliceMetrics:
     predicted = predictions(probabilities)
     bins = _bins(labels, probabilities, predicted, num_bins)

@@ -39,6 +39,11 @@ ACCURACY_PROPERTY = "accuracy"  # float, Overall slice
 BASELINE_ACCURACY_PROPERTY = "baseline_accuracy"  # float, Overall slice; only with a baseline
 ECE_PROPERTY = "ece"  # float, Overall slice
 LOG_LOSS_PROPERTY = "log_loss"  # float, Overall slice
+EXAMPLES_PROPERTY = "examples"  # int, examples scored (Overall slice)
+# Only with a baseline model: both models scored on the same examples here,
+# the paired difference of their per-example correctness (metrics.paired_difference).
+ACCURACY_DIFFERENCE_PROPERTY = "accuracy_difference"  # float, model minus baseline
+ACCURACY_DIFFERENCE_SE_PROPERTY = "accuracy_difference_se"  # float, its standard error
 
 
 class EvaluationReportSpec(ComponentSpec):
