@@ -39,6 +39,13 @@ from frontier.pipelines import parameters
 from frontier.pipelines import spl as spl_pipeline
 from frontier.pipelines.evaluation import evaluate_and_report
 from frontier.pipelines.resources import Resources
+from frontier.pipelines.results import (
+    Bar,
+    Result,
+    binomial_se,
+    paired_from_report,
+    summary_lines,
+)
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-demo"
@@ -181,8 +188,10 @@ def _branches(examples, config: DemoConfig, root: str) -> tuple[list, list[str],
         nodes += spl_pipeline.spl_branch(root, config.spl)
         params += spl_pipeline.source_parameters()
     if config.dp_ftrl is not None:
-        nodes += dp_ftrl_pipeline.federated_branch(config.dp_ftrl)
-        ingest_ids.append(dp_ftrl_pipeline.INGEST_ID)
+        nodes += dp_ftrl_pipeline.federated_branch(config.dp_ftrl, root)
+        if config.dp_ftrl.population is None:
+            ingest_ids.append(dp_ftrl_pipeline.INGEST_ID)
+        params += dp_ftrl_pipeline.source_parameters(config.dp_ftrl)
         params += dp_ftrl_pipeline.budget_parameters(config.dp_ftrl)
     return nodes, ingest_ids, params
 
@@ -204,7 +213,8 @@ PUSH_DESTINATION = parameters.RuntimeParam(
 
 def outcome(run: RunRecord) -> list[str]:
     """Lines for the terminal: whether the model was blessed and where it was
-    pushed, then the KIP, CIW, SPL and DP-FTRL branches' accuracies."""
+    pushed, the KIP, CIW, SPL and DP-FTRL branches' figures, then one line per
+    comparison saying what it shows (`results`)."""
     lines = []
     for node in run.nodes:
         if node.node_id not in ("Evaluator", "Pusher"):
@@ -217,10 +227,51 @@ def outcome(run: RunRecord) -> list[str]:
                     lines.append(f"pushed:     {a.properties.get('pushed_destination')}")
                 else:
                     lines.append("pushed:     no (the model was not blessed)")
+    branches = (kip_pipeline, ciw_pipeline, spl_pipeline, dp_ftrl_pipeline)
+    lines += [line for branch in branches for line in branch.details(run)]
+    return lines + ["", "what the comparisons show:"] + summary_lines(results(run))
+
+
+def results(run: RunRecord) -> list[Result]:
+    """The main line's model (its accuracy, blessing and push), then each branch's
+    results (`kip`, `ciw`, `spl`, `dp_ftrl`)."""
     return (
-        lines
-        + kip_pipeline.outcome(run)
-        + ciw_pipeline.outcome(run)
-        + spl_pipeline.outcome(run)
-        + dp_ftrl_pipeline.outcome(run)
+        _main_line(run)
+        + kip_pipeline.results(run)
+        + ciw_pipeline.results(run)
+        + spl_pipeline.results(run)
+        + dp_ftrl_pipeline.results(run)
     )
+
+
+def _main_line(run: RunRecord) -> list[Result]:
+    props = run.properties("EvaluationReport", "accuracy").get("")
+    if props is None:
+        return []
+    accuracy, n = props["accuracy"], props.get("examples")
+    spread = binomial_se(accuracy, n) if isinstance(n, int) else None
+    bars = [Bar("this run's model", accuracy, spread)]
+    paired = paired_from_report(props, "this run's model", "latest blessed model")
+    if paired is not None:
+        bars = list(paired.bars())
+    blessed = props.get("blessed")
+    verdict = {1: "blessed", 0: "not blessed"}.get(blessed, "not validated")
+    pushed = run.properties("Pusher", "pushed").get("", {})
+    where = (
+        f" and pushed to {pushed.get('pushed_destination')}" if pushed.get("pushed") == 1 else ""
+    )
+    sentence = f"The Trainer's MLP scores {accuracy:.3f} on the held-out digits"
+    if spread is not None:
+        sentence += f" (+- {spread:.3f}, 1 s.e. on {n} examples)"
+    sentence += f": {verdict}{where}"
+    if paired is not None:
+        sentence += f"; against the latest blessed model, {paired.words()}"
+    return [
+        Result(
+            "Model",
+            "The main line's model",
+            sentence + ".",
+            f"model {accuracy:.2f}, {verdict}",
+            bars=tuple(bars),
+        )
+    ]

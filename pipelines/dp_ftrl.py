@@ -1,25 +1,39 @@
-"""The DP-FTRL pipeline: federated digits, user-level DP, scored by the stock Evaluator.
+"""The DP-FTRL pipeline: user-level DP on a population large enough for it.
 
-  Ingest(digits, Dirichlet client partition) ─ DpFtrlTrainer(dp_ftrl; fedavg, dp_fedavg)
-                                             ─ DpFtrlEvaluate(Evaluator) ─ DpFtrlReport
+  IngestFederated(population.npz: synthetic clients in train, real held-out digits in eval)
+    ─ DpFtrlTrainer(dp_ftrl; fedavg, dp_fedavg at the same rho)
+    ─ DpFtrlEvaluate(Evaluator) ─ DpFtrlReport
 
-Ingest gives each digit a synthetic user (`client_partition="dirichlet"`:
-label-skewed clients); DpFtrlTrainer simulates federated training with
-DP-FTRL and, for its comparison page, FedAvg and DP-FedAvg at the same rho;
-the exported DP-FTRL model is scored on the `eval` split. The privacy budget
-is checked before training. Digits has too few users for a small epsilon:
-the point here is the flow (`benchmarks/dp_ftrl.py` enlarges the population
-to compare mechanisms at epsilon 2 to 8).
+User-level DP needs many users: cut into ~100 clients, digits' 1,797 images
+give an epsilon in the hundreds, where no private mechanism is limited by its
+noise and comparing them says nothing. So, by default, `write_population`
+enlarges digits into `SyntheticPopulation.num_clients` synthetic clients
+(`dp_ftrl.population.synthetic_population`: label skew, shifts, pixel noise
+of real images) and keeps `test_size` real digits, never augmented, as the
+`eval` split (Ingest's `split_column`). The noise multiplier is calibrated
+to `target_epsilon` (8, at delta 1e-5) for the run's rounds, participations
+and separation, and the privacy budget is checked before training. The
+trainer trains FedAvg (no privacy) and DP-FedAvg (fresh Gaussian noise, no
+amplification, the same rho) alongside, on the same schedule seed, for the
+comparison; `benchmarks/dp_ftrl.py` does the same over seeds and epsilons.
+
+With `population=None` the branch is the older flow: Ingest gives each of
+digits' images a synthetic user (`client_partition="dirichlet"`) and the
+exported model is scored on held-out examples of the same users.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+
+import numpy as np
 
 from frontier.components.dp_ftrl import FederatedConfig
 from frontier.pipelines import parameters
 from frontier.pipelines.evaluation import evaluate_and_report
 from frontier.pipelines.resources import GPU, Resources
+from frontier.pipelines.results import Bar, Paired, Result, Series, binomial_se, summary_lines
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-dp-ftrl"
@@ -33,53 +47,176 @@ RESOURCES = {TRAINER_ID: Resources(cpu=8, memory_gb=32, accelerator=GPU)}
 
 
 @dataclasses.dataclass(frozen=True)
+class SyntheticPopulation:
+    """The population `write_population` makes from scikit-learn digits.
+
+    Attributes:
+      num_clients, examples_per_client: synthetic clients of equal size.
+      test_size: real digits held out (never augmented), the `eval` split.
+      alpha, shift, pixel_noise: `synthetic_population`'s label skew and augmentation.
+      seed: seed of the held-out draw and of the population.
+    """
+
+    num_clients: int = 10_000
+    examples_per_client: int = 20
+    test_size: int = 400
+    alpha: float = 0.5
+    shift: int = 1
+    pixel_noise: float = 1.0
+    seed: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
 class DpFtrlPipelineConfig:
     """What `frontier run dp_ftrl` runs.
 
     Attributes:
-      source: the Ingest source.
-      num_clients, partition_alpha: Ingest's Dirichlet client partition.
+      population: the synthetic population written as the source (see the
+        module docstring); None: `source` with a Dirichlet client partition.
+      source, num_clients, partition_alpha: without a population, Ingest's
+        source and its client partition.
       seed: the split's, the partition's and the training's seed.
-      training: the federated hyper-parameters (`FederatedConfig`; its seed is replaced).
-      baselines: mechanisms trained alongside for the comparison page.
+      training: the federated hyper-parameters (`FederatedConfig`; its seed
+        is replaced, and its noise multiplier when `target_epsilon` is set).
+      target_epsilon: epsilon at `training.delta` that the noise multiplier
+        is calibrated to (`calibrate_noise_multiplier`); None keeps
+        `training.noise_multiplier`.
+      baselines: mechanisms trained alongside for the comparison.
       privacy_budget: epsilon at `training.delta` the run may not exceed (None: none).
       feature_scale: public bound the inputs are divided by (16: digits pixels).
       num_classes: classes of the source (for the Evaluator).
     """
 
+    population: SyntheticPopulation | None = SyntheticPopulation()
     source: str = "sklearn:digits"
     num_clients: int = 100
     partition_alpha: float = 0.5
     seed: int = 0
+    # 500 rounds of 100 of the 10,000 clients: each takes part at most 5 times,
+    # 100 rounds apart (the schedule the benchmark uses).
     training: FederatedConfig = FederatedConfig(
-        rounds=60,
-        clients_per_round=20,
-        max_participations=12,
-        min_separation=5,
-        noise_multiplier=1.0,
-        clip=1.0,
-        client_lr=0.1,
+        rounds=500,
+        clients_per_round=100,
+        max_participations=5,
+        min_separation=100,
+        clip=0.5,
+        client_lr=0.5,
         local_epochs=2,
-        local_batch_size=8,
+        local_batch_size=10,
+        server_lr=0.3,
+        momentum=0.9,
         hidden_units=(64,),
         delta=1e-5,
-        eval_every=10,
+        eval_every=50,
     )
+    target_epsilon: float | None = 8.0
     baselines: tuple[str, ...] = ("fedavg", "dp_fedavg")
-    privacy_budget: float | None = 150.0
+    privacy_budget: float | None = 10.0
     feature_scale: float = 16.0
     num_classes: int = 10
 
+    def federated_config(self) -> FederatedConfig:
+        """`training` with the run's seed and, with a `target_epsilon`, the
+        noise multiplier calibrated to it."""
+        config = dataclasses.replace(self.training, seed=self.seed)
+        if self.target_epsilon is None:
+            return config
+        from frontier.components.dp_ftrl import calibrate_noise_multiplier
 
-def federated_ingest(config: DpFtrlPipelineConfig = DpFtrlPipelineConfig()):
-    """The Ingest node (id IngestFederated): the source with a Dirichlet client partition."""
+        c = config
+        noise = calibrate_noise_multiplier(
+            self.target_epsilon,
+            c.delta,
+            c.rounds,
+            c.max_participations,
+            c.min_separation,
+            restart_every=c.restart_every,
+        )
+        return dataclasses.replace(config, noise_multiplier=noise)
+
+
+POPULATION_FILE = "population.npz"
+HELD_OUT_CLIENT = "held-out"  # the client id of the real eval digits: no user's data
+DIGITS = [str(i) for i in range(10)]
+
+
+def write_population(data_dir: str, population: SyntheticPopulation = SyntheticPopulation()) -> str:
+    """Writes `population.npz` (deterministic in `population.seed`) and returns its path.
+
+    Arrays: `pixels` float32 [N, 64] (0..16), `label` int64 [N], `client_id`
+    and `split` strings [N]: the synthetic clients' examples (`client-00042`,
+    `train`), then the held-out real digits (`held-out`, `eval`).
+    """
+    from sklearn.datasets import load_digits
+
+    from frontier.components.dp_ftrl.population import synthetic_population
+
+    digits = load_digits()
+    images = digits.images.astype(np.float32)
+    labels = digits.target.astype(np.int64)
+    order = np.random.default_rng(population.seed).permutation(len(labels))
+    test, base = order[: population.test_size], order[population.test_size :]
+    x, y, clients = synthetic_population(
+        images[base],
+        labels[base],
+        population.num_clients,
+        population.examples_per_client,
+        num_classes=10,
+        pixel_max=16.0,
+        alpha=population.alpha,
+        shift=population.shift,
+        pixel_noise=population.pixel_noise,
+        seed=population.seed,
+    )
+    width = max(5, len(str(population.num_clients - 1)))
+    client_ids = np.char.add("client-", np.char.zfill(clients.astype(str), width))
+    n_test = len(test)
+    os.makedirs(data_dir, exist_ok=True)
+    path = os.path.join(data_dir, POPULATION_FILE)
+    tmp = path + ".tmp.npz"
+    np.savez(
+        tmp,
+        pixels=np.concatenate([x.reshape(len(y), -1), images[test].reshape(n_test, -1)]),
+        label=np.concatenate([y, labels[test]]),
+        client_id=np.concatenate([client_ids, np.full(n_test, HELD_OUT_CLIENT)]),
+        split=np.concatenate([np.full(len(y), "train"), np.full(n_test, "eval")]),
+    )
+    os.replace(tmp, path)  # a killed write leaves no half-written source behind
+    return path
+
+
+def federated_ingest(config: DpFtrlPipelineConfig = DpFtrlPipelineConfig(), root: str = ""):
+    """The Ingest node (id IngestFederated): the population of `write_population`
+    under `root` (written there when `root` is local), or, without a population,
+    the source with a Dirichlet client partition."""
     from frontier.components.ingest import Ingest
 
+    if config.population is None:
+        return Ingest(
+            client_partition="dirichlet",
+            partition_seed=config.seed,
+            **parameters.from_config(config, "source", "seed", "num_clients", "partition_alpha"),
+        ).with_id(INGEST_ID)
     return Ingest(
-        client_partition="dirichlet",
-        partition_seed=config.seed,
-        **parameters.from_config(config, "source", "seed", "num_clients", "partition_alpha"),
+        source=population_source(root, config.population),
+        feature_columns=["pixels"],
+        classes=DIGITS,
+        client_id_column="client_id",
+        split_column="split",
+        seed=config.seed,
     ).with_id(INGEST_ID)
+
+
+def population_source(root: str, population: SyntheticPopulation = SyntheticPopulation()) -> str:
+    """`<root>/data/dp_ftrl/population.npz`, written first when `root` is local; a
+    remote root (compiling for Vertex AI / Kubeflow) only names it: upload it
+    there, or set the `population_source` parameter."""
+    from frontier.pipelines import runner
+
+    data_dir = runner.data_dir(root, "dp_ftrl")
+    if runner.is_remote(root):
+        return f"{data_dir}/{POPULATION_FILE}"
+    return write_population(data_dir, population)
 
 
 def dp_ftrl_training(examples, config: DpFtrlPipelineConfig = DpFtrlPipelineConfig()) -> list:
@@ -91,7 +228,7 @@ def dp_ftrl_training(examples, config: DpFtrlPipelineConfig = DpFtrlPipelineConf
         baselines=config.baselines,
         privacy_budget=config.privacy_budget,
         feature_scale=config.feature_scale,
-        config=dataclasses.replace(config.training, seed=config.seed),
+        config=config.federated_config(),
     ).with_id(TRAINER_ID)
     return [
         trainer,
@@ -105,9 +242,9 @@ def dp_ftrl_training(examples, config: DpFtrlPipelineConfig = DpFtrlPipelineConf
     ]
 
 
-def federated_branch(config: DpFtrlPipelineConfig = DpFtrlPipelineConfig()) -> list:
+def federated_branch(config: DpFtrlPipelineConfig = DpFtrlPipelineConfig(), root: str = "") -> list:
     """The federated Ingest (id IngestFederated, first), then `dp_ftrl_training` on it."""
-    ingest = federated_ingest(config)
+    ingest = federated_ingest(config, root)
     return [ingest, *dp_ftrl_training(ingest.outputs["examples"], config)]
 
 
@@ -119,10 +256,32 @@ def create_pipeline(
 
     return runner.make_pipeline(
         PIPELINE_NAME,
-        federated_branch(config),
+        federated_branch(config, root),
         root,
         enable_cache,
-        (parameters.source(INGEST_ID), parameters.seed(config.seed), *budget_parameters(config)),
+        (
+            *(source_parameters(config) or (parameters.source(INGEST_ID),)),
+            parameters.seed(config.seed),
+            *budget_parameters(config),
+        ),
+    )
+
+
+def source_parameters(
+    config: DpFtrlPipelineConfig = DpFtrlPipelineConfig(),
+) -> tuple[parameters.RuntimeParam, ...]:
+    """The federated Ingest's source, a runtime parameter: `population_source` (an
+    NPZ like `write_population`'s) with a population; else none here (the demo's
+    `source` covers that Ingest)."""
+    if config.population is None:
+        return ()
+    return (
+        parameters.RuntimeParam(
+            "population_source",
+            ("source",),
+            (INGEST_ID,),
+            "NPZ of the federated population: pixels, label, client_id, split (train/eval)",
+        ),
     )
 
 
@@ -143,7 +302,7 @@ def budget_parameters(
     )
 
 
-def outcome(run: RunRecord) -> list[str]:
+def details(run: RunRecord) -> list[str]:
     """One line: the DP-FTRL model's eval accuracy (stock Evaluator), its epsilon,
     and the baselines' accuracies from the trainer's run."""
     trained = run.properties(TRAINER_ID, "mechanism", "eval_accuracy").get("")
@@ -159,3 +318,109 @@ def outcome(run: RunRecord) -> list[str]:
     )
     line = f"DP-FTRL: eval accuracy {scored['accuracy']:.4f} ({privacy})"
     return [line + (f"; baselines: {others}" if others else "")]
+
+
+_NAMES = {"dp_ftrl": "DP-FTRL", "dp_fedavg": "DP-FedAvg", "fedavg": "FedAvg (no privacy)"}
+_PRIVATE = ("dp_ftrl", "dp_fedavg")
+
+
+def _history(run: RunRecord) -> dict | None:
+    """The trainer's `history.json` (every mechanism's per-round records), if on disk."""
+    import json
+
+    from frontier.components.dp_ftrl.spec import HISTORY_FILE
+
+    for node in run.nodes:
+        if node.node_id != TRAINER_ID:
+            continue
+        for a in node.outputs:
+            path = os.path.join(a.uri, HISTORY_FILE)
+            if a.key == "visualization" and os.path.exists(path):
+                with open(path) as f:
+                    return json.load(f)
+    return None
+
+
+def _series(history: dict | None, key: str) -> tuple[Series, ...]:
+    """Per mechanism, `key` over the rounds where it was recorded (round numbers from 1)."""
+    if not history:
+        return ()
+    lines = []
+    for run, records in history["runs"].items():
+        points = [(r["round"] + 1, r[key]) for r in records if r.get(key) is not None]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            lines.append(Series(_NAMES.get(run, run), xs, ys, baseline=run != history["mechanism"]))
+    return tuple(lines)
+
+
+def results(run: RunRecord) -> list[Result]:
+    """Two results: the exported mechanism's eval accuracy against its baselines
+    at the same privacy (bars, and accuracy over rounds), and the epsilon each
+    private mechanism has spent after each round."""
+    trained = run.properties(TRAINER_ID, "mechanism", "eval_accuracy").get("")
+    if trained is None:
+        return []
+    mechanism = trained["mechanism"]
+    n = trained.get("eval_examples")
+    name = _NAMES.get(mechanism, mechanism)
+    value = trained["eval_accuracy"]
+    bars = [Bar(name, value, binomial_se(value, n) if n else None)]
+    pairs = []
+    for b in _NAMES:
+        other = trained.get(f"{b}_eval_accuracy")
+        if b == mechanism or not isinstance(other, float):
+            continue
+        bars.append(Bar(_NAMES[b], other, binomial_se(other, n) if n else None, baseline=True))
+        se = trained.get(f"{b}_accuracy_difference_se")
+        pairs.append(
+            Paired(name, value, _NAMES[b], other, se if isinstance(se, float) else None, n)
+        )
+    eps = trained.get("epsilon")
+    privacy = f"epsilon {eps:.2f} (delta {trained['delta']:g})" if eps is not None else "no privacy"
+    users = trained.get("clients")
+    population = f" of {users:,} users" if isinstance(users, int) else ""
+    private = [p for p in pairs if p.baseline_name == _NAMES["dp_fedavg"]]
+    sentence = f"User-level DP at {privacy}{population}: "
+    sentence += private[0].words() if private else f"{name} {value:.3f}"
+    sentence += " at the same rho"
+    public = [p for p in pairs if p.baseline_name == _NAMES["fedavg"]]
+    if public:
+        sentence += f"; without privacy, FedAvg reaches {public[0].baseline:.3f}"
+    history = _history(run)
+    headline = f"{name} {value:.2f}" + "".join(
+        f" vs {p.baseline_name} {p.baseline:.2f}" for p in private
+    )
+    headline += f" at {privacy}"
+    results = [
+        Result(
+            "DP-FTRL",
+            f"{name} vs its baselines at {privacy}",
+            sentence + ".",
+            headline,
+            bars=tuple(bars),
+            series=_series(history, "eval_accuracy"),
+            x_label="round",
+        )
+    ]
+    spent = tuple(s for s in _series(history, "epsilon"))
+    if spent:
+        results.append(
+            Result(
+                "DP-FTRL",
+                "Privacy spent over rounds",
+                f"Epsilon (delta {trained['delta']:g}) after each round, from the zCDP"
+                f" account of each private mechanism; the run ends at {privacy}.",
+                f"epsilon {eps:.2f}" if eps is not None else "no privacy",
+                metric="epsilon",
+                series=spent,
+                x_label="round",
+            )
+        )
+    return results
+
+
+def outcome(run: RunRecord) -> list[str]:
+    """Lines for the terminal: the figures of each comparison (`details`), then
+    what the comparison shows (`results`)."""
+    return details(run) + summary_lines(results(run))

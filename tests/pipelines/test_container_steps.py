@@ -165,6 +165,8 @@ def test_a_privacy_budget_set_per_run_is_checked_in_the_step(tmp_path):
 
     config = dataclasses.replace(
         dp_ftrl.DpFtrlPipelineConfig(),
+        population=None,  # Ingest's client partition of the `source` parameter
+        target_epsilon=None,
         num_clients=30,
         training=FederatedConfig(**TINY_FEDERATED),
         baselines=(),

@@ -29,6 +29,8 @@ TINY = demo.DemoConfig(
         target_size=300, strategies=("spl",), hidden_units=(32,), epochs=2, pretrain_epochs=1
     ),
     dp_ftrl=dp_ftrl.DpFtrlPipelineConfig(
+        population=None,  # the client-partition flow; test_dp_ftrl_pipeline runs the population
+        target_epsilon=None,
         num_clients=30,
         training=dp_ftrl.FederatedConfig(
             rounds=4, clients_per_round=5, max_participations=1, hidden_units=(16,), delta=1e-5

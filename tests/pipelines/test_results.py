@@ -141,6 +141,8 @@ def test_demo_results_put_the_main_model_first_and_skip_what_did_not_run():
         _node("CiwReport_ciw", _report(0.93, 0.81)),
     )
     main, ciw_result = results.results_of(run)
-    assert main.technique == "Model" and "scores 0.970" in main.sentence and "blessed" in main.sentence
+    assert (
+        main.technique == "Model" and "scores 0.970" in main.sentence and "blessed" in main.sentence
+    )
     assert ciw_result.technique == "CIW"
     assert results.results_of(_run("someone-elses-pipeline")) == []
