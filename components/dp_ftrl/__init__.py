@@ -18,7 +18,8 @@ reports the privacy spent; `to_keras_model` turns its parameters into the Traine
 
 Exported here: the accountant (all of `accounting.__all__`), the run's configuration and
 result, the participation schedule (`partition_clients`, `schedule_participation`,
-`check_schedule`), the server optimisers (optax-style ``init`` / ``update`` pairs, all of
+`check_schedule`), the synthetic population generator (`synthetic_population`: many
+label-skewed users from a small image set), the server optimisers (optax-style ``init`` / ``update`` pairs, all of
 `server.__all__`) and the `DpFtrlTrainer` component (imported lazily: it needs TFX). The
 building blocks live in their modules: `config`, `clients` (client packing), `model` (the MLP
 as plain parameters), `rounds` (vectorised local SGD and clipping), `tree` (tree aggregation
@@ -37,6 +38,7 @@ from frontier.components.dp_ftrl.participation import (
     partition_clients,
     schedule_participation,
 )
+from frontier.components.dp_ftrl.population import synthetic_population
 from frontier.components.dp_ftrl.server import *  # noqa: F403 - the server optimisers are public
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "check_schedule",
     "partition_clients",
     "schedule_participation",
+    "synthetic_population",
     "to_keras_model",
     "train_federated",
 ]
