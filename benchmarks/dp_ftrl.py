@@ -243,32 +243,28 @@ def split_digits():
 
 
 def build_population(images: np.ndarray, labels: np.ndarray, num_clients: int, seed: int):
-    """Synthetic clients from augmented real images (see the module docstring).
+    """Synthetic clients from augmented real images (`dp_ftrl.synthetic_population`;
+    see the module docstring).
 
     Returns:
       (x float32 [C * E, 64] in [0, 1], y int64 [C * E], client_ids int64 [C * E]), E =
       `EXAMPLES_PER_CLIENT`, clients in consecutive blocks.
     """
-    rng = np.random.default_rng(seed)
-    proportions = rng.dirichlet(np.full(NUM_CLASSES, ALPHA), size=num_clients)
-    u = rng.random((num_clients, EXAMPLES_PER_CLIENT, 1))
-    cum = np.cumsum(proportions, axis=1)[:, None, :]
-    y = np.minimum((u > cum).sum(axis=2), NUM_CLASSES - 1).reshape(-1)
-    source = np.empty(y.size, np.int64)
-    for c in range(NUM_CLASSES):
-        chosen = y == c
-        source[chosen] = rng.choice(np.flatnonzero(labels == c), size=int(chosen.sum()))
-    n, side = y.size, images.shape[1]
-    padded = np.pad(images, ((0, 0), (SHIFT, SHIFT), (SHIFT, SHIFT)))
-    dy = rng.integers(-SHIFT, SHIFT + 1, n)
-    dx = rng.integers(-SHIFT, SHIFT + 1, n)
-    rows = SHIFT + dy[:, None] + np.arange(side)
-    cols = SHIFT + dx[:, None] + np.arange(side)
-    x = padded[source[:, None, None], rows[:, :, None], cols[:, None, :]]
-    x = x + PIXEL_NOISE * rng.standard_normal(x.shape).astype(np.float32)
-    x = (np.clip(x, 0.0, PIXEL_MAX) / PIXEL_MAX).reshape(n, -1).astype(np.float32)
-    ids = np.repeat(np.arange(num_clients, dtype=np.int64), EXAMPLES_PER_CLIENT)
-    return x, y, ids
+    from frontier.components.dp_ftrl import synthetic_population
+
+    x, y, ids = synthetic_population(
+        images,
+        labels,
+        num_clients,
+        EXAMPLES_PER_CLIENT,
+        num_classes=NUM_CLASSES,
+        pixel_max=PIXEL_MAX,
+        alpha=ALPHA,
+        shift=SHIFT,
+        pixel_noise=PIXEL_NOISE,
+        seed=seed,
+    )
+    return (x / PIXEL_MAX).reshape(len(y), -1).astype(np.float32), y, ids
 
 
 def describe_population(y: np.ndarray, ids: np.ndarray, num_train_images: int) -> dict:

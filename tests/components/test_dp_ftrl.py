@@ -593,3 +593,35 @@ def test_train_federated_rejects_bad_input_naming_it(blobs):
         args = dict(x=x, y=y, client_ids=ids, config=BASE) | kwargs
         with pytest.raises(InputError, match=name):
             train_federated(**args)
+
+
+def test_synthetic_population_is_seeded_label_skewed_and_in_range():
+    from frontier.components.dp_ftrl import synthetic_population
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 16, (50, 8, 8)).astype(np.float32)
+    labels = np.arange(50) % 10
+    x, y, clients = synthetic_population(
+        images, labels, 30, 12, num_classes=10, pixel_max=16.0, alpha=0.1, seed=3
+    )
+    assert x.shape == (360, 8, 8) and y.shape == clients.shape == (360,)
+    assert x.min() >= 0.0 and x.max() <= 16.0
+    assert np.array_equal(clients, np.repeat(np.arange(30), 12))
+    again = synthetic_population(
+        images, labels, 30, 12, num_classes=10, pixel_max=16.0, alpha=0.1, seed=3
+    )
+    assert all(np.array_equal(a, b) for a, b in zip((x, y, clients), again, strict=True))
+    # alpha 0.1: most of a client's examples are of one or two classes.
+    top_share = [np.bincount(y[clients == c]).max() / 12 for c in range(30)]
+    assert np.mean(top_share) > 0.6
+    # Without shift or noise, each example is a base image of its own label.
+    x0, y0, _ = synthetic_population(
+        images, labels, 5, 4, num_classes=10, pixel_max=16.0, shift=0, pixel_noise=0.0
+    )
+    for image, label in zip(x0, y0, strict=True):
+        (match,) = np.flatnonzero((images == image).all(axis=(1, 2)))
+        assert labels[match] == label
+    with pytest.raises(ValueError, match=r"no base image of classes \[9\]"):
+        synthetic_population(
+            images[labels < 9], labels[labels < 9], 5, 4, num_classes=10, pixel_max=16.0
+        )
