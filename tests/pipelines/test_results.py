@@ -107,7 +107,7 @@ def test_dp_ftrl_results_name_the_privacy_the_users_and_the_paired_spread(tmp_pa
     }
     (tmp_path / "history.json").write_text(json.dumps(history))
     model = {
-        "mechanism": "dp_ftrl",
+        "mechanism": "dp_ftrl_tree_aggregation",  # the ledger's name, as the trainer records it
         "eval_accuracy": 0.9,
         "epsilon": 2.0,
         "delta": 1e-5,
