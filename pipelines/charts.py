@@ -221,9 +221,9 @@ def bar_chart(bars: Sequence[Bar], metric: str = "", title: str = "") -> str:
     appearance, named under the x axis; a legend names the bars' labels (one
     colour per label). When every bar's group is "" the bars are named under
     the axis instead, all but the baselines in one colour, and there is no
-    legend. Each bar carries its value above it and, when its `spread` is not
-    None, an error bar of +-1 spread (one standard error; 0 draws a flat
-    one); `baseline` bars are grey.
+    legend. A single bar's axis starts at 0. Each bar carries its value
+    above it and, when its `spread` is not None, an error bar of +-1 spread
+    (one standard error; 0 draws a flat one); `baseline` bars are grey.
 
     Args:
       bars: the figures, in drawing order.
@@ -255,7 +255,8 @@ def bar_chart(bars: Sequence[Bar], metric: str = "", title: str = "") -> str:
         groups = {b.label: [b] for b in bars}  # one slot per bar, named by its label
     low = min(b.value - (b.spread or 0.0) for b in bars)
     high = max(b.value + (b.spread or 0.0) for b in bars)
-    start, end, step = axis_range(low, high)
+    # One bar compares with nothing: from 0, its height is its value.
+    start, end, step = axis_range(min(low, 0.0) if len(bars) == 1 else low, high)
     entries = [(label, c, "bar") for (label, _), c in colour.items()] if named_groups else []
     head, top = _head(metric, start, step, entries)
     bottom = HEIGHT - _BOTTOM
@@ -289,8 +290,9 @@ def bar_chart(bars: Sequence[Bar], metric: str = "", title: str = "") -> str:
                     'stroke-width="1" fill="none"/>'
                 )
                 label_y = min(label_y, hi)
+            small = ' font-size="9"' if bar_w < 34 else ""  # "0.984" must fit its bar
             out.append(
-                f'<text class="value" x="{_num(cx)}" y="{_num(label_y - 3)}" '
+                f'<text class="value" x="{_num(cx)}" y="{_num(label_y - 3)}"{small} '
                 f'text-anchor="middle">{_value(b.value)}</text>'
             )
         out.append(

@@ -97,6 +97,8 @@ def test_close_values_start_the_axis_above_zero_and_say_so():
     assert heights[1] > 1.5 * heights[0]  # the difference is visible
     far = ET.fromstring(charts.bar_chart((Bar("a", 0.2), Bar("b", 0.9)), "eval accuracy"))
     assert _texts(far, "axis-label") == ["eval accuracy"]  # from 0: nothing to say
+    alone = ET.fromstring(charts.bar_chart((Bar("a", 0.97, 0.01),), "eval accuracy"))
+    assert _texts(alone, "axis-label") == ["eval accuracy"]  # one bar compares with nothing
 
 
 @pytest.mark.parametrize(
