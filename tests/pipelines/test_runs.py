@@ -31,6 +31,11 @@ def test_failed_run_still_gets_a_report(tmp_path):
     assert run.failed == ["Ingest"] and run.executed == []
     html = open(os.path.join(root, "report.html")).read()
     assert "FAILED" in html and "bad-input" in html
+    # The run as a whole failed; `frontier runs` names the component without --artifacts.
+    assert run.state == "FAILED" and "<th>failed</th><td>Ingest</td>" in html
+    assert runs.format_runs([run]).splitlines()[1:] == ["    failed: Ingest"]
+    # What Ingest ran with is on the page although it failed.
+    assert "<code>feature_columns</code> = [&quot;a&quot;]" in html
 
 
 def test_cli_prints_a_clear_error_for_a_failed_run(tmp_path, monkeypatch, capsys):
