@@ -87,8 +87,10 @@ class DemoConfig:
         methods=(ciw_pipeline.CE, ciw_pipeline.CIW)
     )
     # The SPL pre-training branch (`frontier.pipelines.spl`); None leaves it out.
+    # Pre-training on weak labels and on agreement-filtered labels are the SPL
+    # benchmark's (and the paper's) strongest baselines; the teacher is "none".
     spl: spl_pipeline.SplPipelineConfig | None = spl_pipeline.SplPipelineConfig(
-        strategies=(spl_pipeline.SPL,)
+        strategies=(spl_pipeline.WEAK, spl_pipeline.AGREEMENT, spl_pipeline.SPL)
     )
     # The DP-FTRL federated branch (`frontier.pipelines.dp_ftrl`); None leaves it out.
     dp_ftrl: dp_ftrl_pipeline.DpFtrlPipelineConfig | None = dp_ftrl_pipeline.DpFtrlPipelineConfig()
