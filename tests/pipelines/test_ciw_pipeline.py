@@ -27,8 +27,9 @@ def test_ciw_pipeline_evaluates_each_method_on_clean_labels(tmp_path):
             "CiwReport_ce", "CiwReport_ciw",
         )
     }  # fmt: skip
-    lines = ciw.outcome(run)
+    *lines, meaning = ciw.outcome(run)
     assert len(lines) == 2, lines
+    assert meaning.startswith("CIW: Trained on noisy labels at 40% flipped training labels")
     pattern = r"(ce|ciw): clean eval accuracy (\d\.\d+)( \(baseline (\d\.\d+)\))?; mean weight clean (\d\.\d+), flipped (\d\.\d+)"
     found = {}
     for line in lines:

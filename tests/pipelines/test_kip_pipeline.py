@@ -18,8 +18,9 @@ def test_kip_pipeline_compares_kip_with_a_random_subset(tmp_path):
         "EvaluateKrr_1pc", "ReportKrr_1pc", "EvaluateMlp_1pc", "ReportMlp_1pc",
     }  # fmt: skip
     assert set(states.values()) == {"COMPLETE"}
-    lines = kip.outcome(run)
+    *lines, meaning = kip.outcome(run)
     assert len(lines) == 2
+    assert meaning.startswith("KIP: KIP's distilled images against random real images")
     accuracies = {}
     for line in lines:
         m = re.fullmatch(r"(KRR|MLP) on 1/class: KIP (\d\.\d+) vs random subset (\d\.\d+)", line)

@@ -27,8 +27,9 @@ def test_spl_pipeline_fine_tunes_a_student_per_strategy(tmp_path):
             for p in ("SplLabeler_", "SplPretrain_", "SplStudent_", "SplEvaluate_", "SplReport_")
         }
     assert states == dict.fromkeys(expected, "COMPLETE")
-    lines = spl.outcome(run)
+    *lines, meaning = spl.outcome(run)
     assert len(lines) == 2, lines
+    assert meaning.startswith("SPL: Pre-training on a weakly-labeled pool, then fine-tuning: SPL ")
     pattern = (
         r"SPL (agreement|spl): student eval accuracy (\d\.\d+) \(no pre-training (\d\.\d+)\); "
         r"(\d+) pre-training classes, teacher agrees (\d\.\d+)"
