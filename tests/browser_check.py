@@ -62,8 +62,9 @@ FLAGS = (
     "--disable-sync",
 )
 WIDTH, HEIGHT = 1400, 900
-# A taller window than this is cut off: Chromium's screenshots fail far beyond it.
-MAX_SCREENSHOT_HEIGHT = 16000
+# A page taller than this is cut off (the demo's run page is about 19,000 px; a window of
+# tens of thousands of pixels makes a screenshot of hundreds of megabytes in memory).
+MAX_SCREENSHOT_HEIGHT = 30000
 REPORT_FILE = "report.html"
 # Execution types of stock TFX nodes (StatisticsGen, the stock Evaluator and Pusher,
 # resolvers): they write no `frontier.HtmlReport`, so the DAG draws them without a page.
@@ -74,7 +75,7 @@ RUN_PAGE_SHOT = "run_page.png"
 TECHNIQUES = {
     "kip": ("KipSubset_",),
     "ciw": ("CiwTrainer_ciw", "CiwTrainer_"),
-    "spl": ("SplLabeler_",),
+    "spl": ("SplLabeler_spl", "SplLabeler_"),
     "dp_ftrl": ("DpFtrlTrainer",),
 }
 # Schemes a link may have without being a problem or a file to look for.
