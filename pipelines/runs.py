@@ -2,8 +2,9 @@
 
 TFX records every run in MLMD: a `pipeline_run` context per run, a `node`
 context per component, an execution per component run (state COMPLETE,
-CACHED or FAILED) with the execution properties it ran with, and OUTPUT
-events to the artifacts. This module turns that into small records for the
+CACHED or FAILED) with the execution properties it ran with, OUTPUT events
+to the artifacts it made, INPUT events to those it read, and, for a
+Resolver, INTERNAL_OUTPUT events to those it resolved. This module turns that into small records for the
 CLI (`frontier runs`, `frontier report`) and the run report; it needs only
 `ml_metadata`, not TFX.
 """
@@ -32,11 +33,14 @@ _STATE = {v: k for k, v in mlmd_pb2.Execution.State.items()}
 _INTERNAL_PREFIX = "__"
 _INTERNAL = frozenset({INTERRUPTED_PROPERTY})
 _LISTED = 5  # runs named by `find_run`'s error
+# The events a NodeRecord keeps: outputs, inputs, and what a Resolver resolved.
+_EVENTS = (mlmd_pb2.Event.OUTPUT, mlmd_pb2.Event.INPUT, mlmd_pb2.Event.INTERNAL_OUTPUT)
 
 
 @dataclasses.dataclass(frozen=True)
 class ArtifactRecord:
-    """One output artifact: MLMD id, type name, output key and URI."""
+    """One artifact of a node: MLMD id, type name, its input or output key, URI, and
+    its custom properties."""
 
     id: int
     type_name: str
@@ -59,6 +63,11 @@ class NodeRecord:
     parameters: dict = dataclasses.field(default_factory=dict)
     # When its execution was last updated (its end, once it finished); None if unknown.
     ended: datetime.datetime | None = None
+    # What it read (INPUT events), for its node page; read with the outputs, at no
+    # extra query.
+    inputs: tuple[ArtifactRecord, ...] = ()
+    # What a Resolver resolved (its INTERNAL_OUTPUT events: it has no OUTPUT ones).
+    resolved: tuple[ArtifactRecord, ...] = ()
 
     @property
     def is_system(self) -> bool:
@@ -211,18 +220,19 @@ def _run_record(store, ctx) -> RunRecord:
     pipeline = _pipeline_of(store, ctx)
     executions = sorted(store.get_executions_by_context(ctx.id), key=lambda e: e.id)
     events = store.get_events_by_execution_ids([e.id for e in executions]) if executions else []
-    outputs: dict[int, list[tuple[int, str]]] = {}
+    # event type -> execution id -> [(artifact id, key)]
+    linked: dict[int, dict[int, list[tuple[int, str]]]] = {t: {} for t in _EVENTS}
     for ev in events:
-        if ev.type == mlmd_pb2.Event.OUTPUT:
+        if ev.type in linked:
             key = ev.path.steps[0].key if ev.path.steps else ""
-            outputs.setdefault(ev.execution_id, []).append((ev.artifact_id, key))
-    artifact_ids = sorted({a for pairs in outputs.values() for a, _ in pairs})
+            linked[ev.type].setdefault(ev.execution_id, []).append((ev.artifact_id, key))
+    artifact_ids = sorted({a for by in linked.values() for pairs in by.values() for a, _ in pairs})
     artifacts = {a.id: a for a in store.get_artifacts_by_id(artifact_ids)} if artifact_ids else {}
     types = {t.id: t.name for t in store.get_artifact_types()}
     execution_types = {t.id: t.name for t in store.get_execution_types()}
-    nodes = []
-    for e in executions:
-        records = tuple(
+
+    def records(event_type: int, execution_id: int) -> tuple[ArtifactRecord, ...]:
+        return tuple(
             ArtifactRecord(
                 id=a_id,
                 type_name=types.get(artifacts[a_id].type_id, "?"),
@@ -230,9 +240,12 @@ def _run_record(store, ctx) -> RunRecord:
                 uri=artifacts[a_id].uri,
                 properties={k: _value(v) for k, v in artifacts[a_id].custom_properties.items()},
             )
-            for a_id, key in sorted(outputs.get(e.id, []), key=lambda p: p[1])
+            for a_id, key in sorted(linked[event_type].get(execution_id, []), key=lambda p: p[1])
             if a_id in artifacts
         )
+
+    nodes = []
+    for e in executions:
         nodes.append(
             NodeRecord(
                 node_id=node_id_of(store, e.id, pipeline),
@@ -242,9 +255,11 @@ def _run_record(store, ctx) -> RunRecord:
                 if INTERRUPTED_PROPERTY in e.custom_properties
                 else _STATE.get(e.last_known_state, "UNKNOWN"),
                 seconds=(e.last_update_time_since_epoch - e.create_time_since_epoch) / 1000.0,
-                outputs=records,
+                outputs=records(mlmd_pb2.Event.OUTPUT, e.id),
                 parameters=parameters_of(e),
                 ended=_time(e.last_update_time_since_epoch),
+                inputs=records(mlmd_pb2.Event.INPUT, e.id),
+                resolved=records(mlmd_pb2.Event.INTERNAL_OUTPUT, e.id),
             )
         )
     started = datetime.datetime.fromtimestamp(ctx.create_time_since_epoch / 1000.0)
