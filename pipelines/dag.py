@@ -2,7 +2,8 @@
 
 `run_graph` reads the edges from ML Metadata, `layout` places the nodes in
 layers (left to right: the demo is wide and shallow), `render_svg` draws boxes
-coloured and labelled by state, each linking to its node's `HtmlReport` page.
+coloured and labelled by state, each linking to its node's page (its `HtmlReport`
+page, else the node page `report.write_node_pages` wrote).
 No graph library and nothing fetched: the SVG works from file:// offline.
 """
 
@@ -14,11 +15,12 @@ import itertools
 
 from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
-from frontier.pipelines.report import HTML_TYPE, page_link
+from frontier.pipelines.report import HTML_TYPE, node_link
 from frontier.pipelines.runs import RunRecord
 
 # Box height, gaps between layers and between boxes in a layer, a long edge's lane, margin.
 _BOX_H, _GAP_X, _GAP_Y, _LANE, _MARGIN, _LEGEND_H = 40, 90, 14, 10, 16, 30
+_LEGEND_STEP = 110  # px per legend entry: a swatch and the longest state word
 # (label, fill, stroke) per state; the label is drawn too, so colour is never the only cue.
 _STATES = {
     "COMPLETE": ("executed", "#e6f4ea", "#1e8e3e"),
@@ -27,6 +29,20 @@ _STATES = {
     "INTERRUPTED": ("interrupted", "#fef7e0", "#e37400"),
     "RUNNING": ("running", "#f1f3f4", "#5f6368"),
 }
+# Node ids: 7 px a character at 12px bold; status lines: 6.3 px a character at 12px
+# (DejaVu Sans, the widest usual fallback of system-ui, averages 6.0 on such lines).
+_ID_PX, _STATUS_PX, _PAD = 7, 6.3, 8
+# The longest status line a box can show: the longest state word, the longest
+# duration `_box_duration` writes, and the page mark.
+_LONGEST_STATUS = max(
+    (
+        f"{word} \u00b7 {d} \u00b7 page"
+        for word in [v[0] for v in _STATES.values()]
+        + [k.lower() for k in mlmd_pb2.Execution.State.keys()]
+        for d in ("999.9 s", "99.9 min", "999.9 h")
+    ),
+    key=len,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,8 +107,20 @@ def upstream_of(pipeline) -> dict[str, set[str]]:
 
 
 def box_width(graph: Graph) -> int:
-    """One width for every box, wide enough for the longest node id at 12px."""
-    return max(120, min(260, 7 * max((len(n) for n in graph.nodes), default=0) + 20))
+    """One width for every box: wide enough for the longest node id at 12px bold
+    (up to 260 px) and for any status line ("interrupted \u00b7 99.9 min \u00b7 page":
+    `_box_duration` keeps durations short, so no run's line is longer)."""
+    ids = min(260, _ID_PX * max((len(n) for n in graph.nodes), default=0) + 20)
+    return max(ids, round(_STATUS_PX * len(_LONGEST_STATUS)) + 2 * _PAD)
+
+
+def _box_duration(seconds: float) -> str:
+    """A duration in at most 8 characters, for a box: 12.3 s, 20.6 min, 3.4 h."""
+    if seconds < 999.95:
+        return f"{seconds:.1f} s"
+    if seconds < 99.95 * 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _layers(graph: Graph) -> dict[str, int]:
@@ -193,18 +221,28 @@ def _place(columns: list[list], up: dict, down: dict, width: int) -> dict:
     }
 
 
-def render_svg(graph: Graph, positions: dict, run: RunRecord, root: str) -> str:
+def render_svg(
+    graph: Graph,
+    positions: dict,
+    run: RunRecord,
+    root: str,
+    node_pages: dict[str, str] | None = None,
+) -> str:
     """The DAG as one `<svg>` element, to inline in `report.html` (no script, no fonts).
 
-    Boxes show the node id, its state in words and its duration, coloured by state; a
-    node with an `HtmlReport` links to its page (relative to `root`). Edges are curves
-    through their waypoints with arrowheads and the artifact type(s) they carry.
+    Boxes show the node id, its state in words and its duration, coloured by state;
+    each links to its node's page, relative to `root`: its `HtmlReport` page, else its
+    node page in `node_pages` (node id -> path, from `report.write_node_pages`); a
+    node with neither is drawn without a link. Edges are curves through their
+    waypoints with arrowheads and the artifact type(s) they carry.
     """
     e = html.escape
     w, h = box_width(graph), _BOX_H
     ox, oy = _MARGIN, _MARGIN + _LEGEND_H  # the legend sits above the graph
     right, bottom = (max((p[i] for p in positions.values()), default=0.0) for i in (0, 1))
     width, height = int(right + w / 2 + 2 * ox), int(bottom + h / 2 + oy + _MARGIN)
+    # A graph narrower than the legend (one or two layers) would cut its last states off.
+    width = max(width, 2 * _MARGIN + len(_STATES) * _LEGEND_STEP)
     records = {n.node_id: n for n in run.nodes}  # the last execution of a node wins
     out = [
         (
@@ -222,7 +260,7 @@ def render_svg(graph: Graph, positions: dict, run: RunRecord, root: str) -> str:
         "<style>.dag a:hover rect{stroke-width:3}.dag .edge:hover{stroke:#1a73e8;stroke-width:2.5}</style>",
     ]
     for i, (label, fill, stroke) in enumerate(_STATES.values()):
-        x = _MARGIN + i * 110
+        x = _MARGIN + i * _LEGEND_STEP
         out.append(
             f'<rect x="{x}" y="{_MARGIN}" width="14" height="14" rx="3" fill="{fill}" '
             f'stroke="{stroke}"/><text x="{x + 20}" y="{_MARGIN + 11}">{label}</text>'
@@ -259,16 +297,16 @@ def render_svg(graph: Graph, positions: dict, run: RunRecord, root: str) -> str:
         node = records[n]
         label, fill, stroke = _STATES.get(node.state, (node.state.lower(), "#fff", "#9aa0a6"))
         x, y = positions[n][0] - w / 2 + ox, positions[n][1] - h / 2 + oy
-        page = page_link(node, root)
+        page = node_link(node, root, node_pages)
         more = " \u00b7 page" if page else ""
         tip = f"{n}\n{label} in {node.seconds:.1f} s\nexecution {node.execution_id}\n{node.execution_type}"
         box = (
             f'<g class="node {e(node.state)}"><title>{e(tip)}</title>'
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{w}" height="{h}" rx="6" fill="{fill}" '
             f'stroke="{stroke}" stroke-width="{2.5 if node.state == "FAILED" else 1.5}"/>'
-            f'<text x="{x + 8:.1f}" y="{y + 16:.1f}" font-weight="600">{e(n)}</text>'
-            f'<text x="{x + 8:.1f}" y="{y + 32:.1f}" fill="{stroke}">{e(label)} \u00b7 '
-            f"{node.seconds:.1f} s{more}</text></g>"
+            f'<text x="{x + _PAD:.1f}" y="{y + 16:.1f}" font-weight="600">{e(n)}</text>'
+            f'<text x="{x + _PAD:.1f}" y="{y + 32:.1f}" fill="{stroke}">{e(label)} \u00b7 '
+            f"{_box_duration(node.seconds)}{more}</text></g>"
         )
         out.append(f'<a href="{e(page)}">{box}</a>' if page else box)
     out.append("</svg>")

@@ -208,3 +208,87 @@ def test_a_drawing_failure_leaves_the_report_without_its_graph(tmp_path, monkeyp
     path = report.write_report(run, str(tmp_path))
     page = open(path).read()
     assert "<svg" not in page and "A" in page and "<h2>Artifacts</h2>" in page
+
+
+def _status_width(text: str) -> float | None:
+    """`text`'s width at the status line's 12px in DejaVu Sans (the widest usual
+    fallback of system-ui), or None where Pillow or the font is missing."""
+    try:
+        from PIL import ImageFont
+
+        return ImageFont.truetype("DejaVuSans.ttf", 12).getlength(text)
+    except (ImportError, OSError):
+        return None
+
+
+def test_boxes_fit_the_longest_status_line_and_share_one_width():
+    durations = (0.04, 12.5, 999.9, 1234.5, 5990.0, 5999.0, 3 * 86400.0)
+    nodes = [
+        NodeRecord(f"N{i}", "frontier.X", i, state, seconds, (_page(f"/root/p/N{i}/v/1"),))
+        for i, (state, seconds) in enumerate(
+            itertools.product((*dag._STATES, "CANCELED", "UNKNOWN"), durations)
+        )
+    ]
+    graph = dag.Graph(tuple(n.node_id for n in nodes), ())
+    tree = ET.fromstring(dag.render_svg(graph, dag.layout(graph), _run(*nodes), "/root"))
+    widths = {float(r.get("width")) for g in tree.iter(f"{SVG}g") for r in g.iter(f"{SVG}rect")}
+    widths -= {14.0}  # the legend's swatches
+    assert widths == {dag.box_width(graph)}
+    status = [
+        "".join(t.itertext()) for t in tree.iter(f"{SVG}text") if t.get("font-weight") is None
+    ]
+    status = [t for t in status if " \u00b7 " in t]
+    assert len(status) == len(nodes)
+    longest = max(status, key=len)
+    assert "interrupted \u00b7 99.8 min \u00b7 page" in status
+    assert len(longest) == len(dag._LONGEST_STATUS)
+    room = dag.box_width(graph) - 2 * dag._PAD
+    assert room >= 6 * len(longest)  # no usual sans is narrower than 6 px a character
+    measured = _status_width(dag._LONGEST_STATUS)
+    if measured is not None:
+        assert room >= measured
+    # Short ids still get boxes wide enough for the status; long ones as before.
+    assert dag.box_width(dag.Graph(("A",), ())) == dag.box_width(graph)
+    long_id = "latest_blessed_model_resolver"
+    assert dag.box_width(dag.Graph((long_id,), ())) == 7 * len(long_id) + 20
+
+
+def test_box_durations_stay_short():
+    assert [dag._box_duration(s) for s in (0.04, 999.9, 999.96, 1234.5, 5990, 5999, 86400)] == [
+        "0.0 s",
+        "999.9 s",
+        "16.7 min",
+        "20.6 min",
+        "99.8 min",
+        "1.7 h",
+        "24.0 h",
+    ]
+
+
+def test_nodes_without_an_html_report_link_to_their_node_page():
+    run = _run(
+        _node("A", outputs=[_page("/root/p/A/visualization/1")]),
+        _node("B", kind="tfx.components.statistics_gen.component.StatisticsGen"),
+        _node("C", kind="tfx.dsl.components.common.resolver.Resolver"),
+    )
+    graph = dag.Graph(("A", "B", "C"), ())
+    pages = {n: f"/root/nodes/run-1/{n}.html" for n in ("A", "B")}  # C: none written
+    tree = ET.fromstring(dag.render_svg(graph, dag.layout(graph), run, "/root", pages))
+    links = {a.find(f"{SVG}g").find(f"{SVG}text").text: a.get("href") for a in tree.iter(f"{SVG}a")}
+    # The HtmlReport wins over a node page; a node with neither is drawn unlinked.
+    assert links == {"A": "p/A/visualization/1/index.html", "B": "nodes/run-1/B.html"}
+    texts = ["".join(t.itertext()) for t in tree.iter(f"{SVG}text")]
+    assert "executed \u00b7 1.2 s" in texts and "executed \u00b7 1.2 s \u00b7 page" in texts
+    # The tooltip still ends with the execution type (browser_check reads it there).
+    titles = [g.find(f"{SVG}title").text for g in tree.iter(f"{SVG}g") if g.get("class")]
+    assert titles[1].split("\n")[-1] == "tfx.components.statistics_gen.component.StatisticsGen"
+
+
+def test_a_narrow_graph_still_shows_the_whole_legend():
+    run = _run(_node("A"))
+    graph = dag.Graph(("A",), ())
+    tree = ET.fromstring(dag.render_svg(graph, dag.layout(graph), run, "/root"))
+    swatches = [r for r in tree.iter(f"{SVG}rect") if r.get("width") == "14"]
+    assert len(swatches) == len(dag._STATES)
+    # the last word starts 20 px after its swatch; "interrupted" is the longest, ~70 px
+    assert float(tree.get("width")) >= float(swatches[-1].get("x")) + 20 + 70

@@ -3,6 +3,7 @@ table; records built by hand, no pipeline runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import logging
@@ -351,3 +352,330 @@ def test_format_runs_prints_headlines_and_artifacts_only_when_asked():
     assert lines[1:] == ["    KIP 0.958 vs random 0.588"]
     full = runs.format_runs([run], {run.run_id: ["KIP 0.958 vs random 0.588"]}, artifacts=True)
     assert "Trainer" in full and "/root/p/Trainer/model/4" in full
+
+
+# -- node pages: every node of the DAG has a page -------------------------------------
+
+STOCK = "tfx.components."
+RESOLVER = "tfx.dsl.components.common.resolver.Resolver"
+RUN_ID = "2024-01-02T10:00:00.000001"
+
+
+def _artifact(root, id_, type_name, key, path, props=None, files=()):
+    """An artifact whose folder exists under `root`, with `files` (name -> text) in it."""
+    uri = root / path
+    uri.mkdir(parents=True, exist_ok=True)
+    for name, text in dict(files).items():
+        (uri / name).parent.mkdir(parents=True, exist_ok=True)
+        (uri / name).write_text(text)
+    return ArtifactRecord(id_, type_name, key, str(uri), dict(props or {}))
+
+
+def _demo_like_run(root, run_id=RUN_ID) -> RunRecord:
+    """A frontier Trainer (with its page) and the stock nodes around it, as the demo has
+    them: StatisticsGen, SchemaGen, a resolver, the stock Evaluator and frontier's Pusher
+    (no page); every artifact's folder on disk under `root`."""
+    p = "pipelines/demo"
+    examples = _artifact(root, 1, "Examples", "examples", f"{p}/Ingest/examples/1")
+    stats = _artifact(
+        root,
+        2,
+        "ExampleStatistics",
+        "statistics",
+        f"{p}/StatisticsGen/statistics/2",
+        files={"Split-train/FeatureStats.pb": "\x00binary"},
+    )
+    schema = _artifact(
+        root,
+        3,
+        "Schema",
+        "schema",
+        f"{p}/SchemaGen/schema/3",
+        files={"schema.pbtxt": "feature {}"},
+    )
+    model = _artifact(root, 4, "Model", "model", f"{p}/Trainer/model/4")
+    page = _artifact(
+        root, 5, report.HTML_TYPE, "visualization", f"{p}/Trainer/v/5", files={"index.html": "<p>"}
+    )
+    old_model = _artifact(root, 6, "Model", "model", f"{p}/Trainer/model/0")
+    evaluation = _artifact(
+        root,
+        7,
+        "ModelEvaluation",
+        "evaluation",
+        f"{p}/Evaluator/evaluation/7",
+        files={"eval_config.json": "{}", "metrics-00000-of-00001": "\x00"},
+    )
+    blessing = _artifact(
+        root, 8, "ModelBlessing", "blessing", f"{p}/Evaluator/blessing/8", {"blessed": 1}
+    )
+    (root / "serving" / "1704189600").mkdir(parents=True, exist_ok=True)
+    pushed = _artifact(
+        root,
+        9,
+        "PushedModel",
+        "pushed_model",
+        f"{p}/Pusher/pushed_model/9",
+        {"pushed": 1, "pushed_destination": str(root / "serving" / "1704189600")},
+    )
+    t0 = datetime.datetime(2024, 1, 2, 10, 0, 0)
+
+    def node(node_id, kind, i, outputs=(), inputs=(), resolved=(), params=None, state="COMPLETE"):
+        end = t0 + datetime.timedelta(seconds=10 * i)
+        return NodeRecord(
+            node_id, kind, i, state, 2.5, tuple(outputs), params or {}, end, inputs, resolved
+        )
+
+    nodes = (
+        node(
+            "Ingest", "frontier.components.ingest.component.Ingest", 1, [examples], state="CACHED"
+        ),
+        node(
+            "StatisticsGen",
+            STOCK + "statistics_gen.component.StatisticsGen",
+            2,
+            [stats],
+            [examples],
+        ),
+        node("SchemaGen", STOCK + "schema_gen.component.SchemaGen", 3, [schema], [stats]),
+        node(
+            "Trainer",
+            "frontier.components.trainer.component.Trainer",
+            4,
+            [model, page],
+            [examples],
+            params={"component_version": CODE_VERSION, "epochs": 7},
+        ),
+        node("latest_blessed_model_resolver", RESOLVER, 5, resolved=[old_model]),
+        node(
+            "Evaluator",
+            STOCK + "evaluator.component.Evaluator",
+            6,
+            [blessing, evaluation],
+            [examples, model, old_model],
+            params={"eval_config": EVAL_CONFIG, "example_splits": "null"},
+        ),
+        node(
+            "Pusher",
+            "frontier.components.pusher.component.Pusher",
+            7,
+            [pushed],
+            [blessing, model],
+            params={"component_version": CODE_VERSION},
+        ),
+    )
+    return RunRecord("frontier-demo", run_id, 1, t0, nodes)
+
+
+def _dag_links(page_path) -> dict[str, str | None]:
+    """The run page's DAG: node id -> the href of its box (None: no link)."""
+    text = open(page_path).read()
+    [svg] = re.findall(r"<svg[^>]*class=\"dag\".*?</svg>", text, re.S)
+    tree = ET.fromstring(svg)
+    links = {}
+    for a in tree.iter(f"{SVG}a"):
+        for g in a.iter(f"{SVG}g"):
+            links[g.find(f"{SVG}text").text] = a.get("href")
+    for g in tree.iter(f"{SVG}g"):
+        if "node" in g.get("class", "").split():
+            links.setdefault(g.find(f"{SVG}text").text, None)
+    return links
+
+
+def _hrefs(page_path) -> list[str]:
+    return re.findall(r'href="([^"]+)"', open(page_path).read())
+
+
+@pytest.fixture
+def demo_root(tmp_path, monkeypatch):
+    _empty_store(tmp_path)
+    monkeypatch.setattr(results, "results_of", lambda run: [])
+    return tmp_path
+
+
+def test_every_dag_node_links_to_a_page_that_exists(demo_root):
+    run = _demo_like_run(demo_root)
+    path = report.write_report(run, str(demo_root))
+    links = _dag_links(path)
+    assert set(links) == {n.node_id for n in run.nodes}
+    folder = report.node_pages_dir(str(demo_root), RUN_ID)
+    assert folder == str(demo_root / "nodes" / "2024-01-02T10-00-00.000001")
+    for node_id, href in links.items():
+        assert href is not None, node_id
+        assert os.path.isfile(os.path.join(demo_root, href)), (node_id, href)
+    # A frontier component keeps its own page; the others get a node page.
+    assert links["Trainer"] == "pipelines/demo/Trainer/v/5/index.html"
+    for node_id in ("Ingest", "StatisticsGen", "Evaluator", "Pusher"):
+        assert links[node_id] == os.path.relpath(os.path.join(folder, f"{node_id}.html"), demo_root)
+    assert sorted(os.listdir(folder)) == sorted(
+        f"{n.node_id}.html" for n in run.nodes if n.node_id != "Trainer"
+    )
+
+
+def test_a_stock_nodes_page_names_its_parameters_outputs_and_links_back(demo_root):
+    run = _demo_like_run(demo_root)
+    report.write_report(run, str(demo_root))
+    folder = report.node_pages_dir(str(demo_root), RUN_ID)
+    page = open(os.path.join(folder, "Evaluator.html")).read()
+    assert "<h1>Evaluator</h1>" in page and "tfx.components.evaluator.component.Evaluator" in page
+    assert "<span class='COMPLETE'>executed</span> (COMPLETE)" in page
+    assert "<th>execution</th><td>6 in ML Metadata</td>" in page
+    assert "<th>started</th><td>2024-01-02 10:00:57</td>" in page  # its end less 2.5 s
+    assert "<th>ended</th><td>2024-01-02 10:01:00</td><" in page
+    assert "<th>duration</th><td>2.5 s</td>" in page and "stock TFX component" in page
+    # Its parameters, the long JSON folded as on the run page.
+    params = _section(page, "Parameters")
+    assert "<code>example_splits</code> = null" in params
+    assert "<summary><code>eval_config</code>" in params and "&quot;label_key&quot;" in params
+    # Its outputs: key, MLMD id, type, URI, the files a browser opens, properties.
+    outputs = _section(page, "Outputs")
+    evaluation = re.search(r"<tr><td>evaluation</td>.*?</tr>", outputs)[0]
+    assert "<td>7</td><td>ModelEvaluation</td>" in evaluation
+    assert f">{demo_root}/pipelines/demo/Evaluator/evaluation/7</a>" in evaluation
+    assert ">eval_config.json</a>" in evaluation and "metrics-00000" not in evaluation
+    assert "<code>blessed</code> = 1" in outputs
+    # Its inputs, each from the node of this run that made or resolved it, linked.
+    inputs = _section(page, "Inputs")
+    model = re.search(r"<tr><td>model</td>.*?</tr>", inputs)[0]
+    assert '<a href="../../pipelines/demo/Trainer/v/5/index.html">Trainer</a>' in model
+    assert (
+        '<a href="latest_blessed_model_resolver.html">latest_blessed_model_resolver</a>' in inputs
+    )
+    assert '<a href="Ingest.html">Ingest</a>' in inputs
+    # Back to the run page, twice (top and bottom); nothing fetched, nothing run.
+    assert page.count('<a href="../../report.html">\u2190 the run page</a>') == 2
+    assert "<script" not in page and "http" not in page
+
+
+def test_node_pages_link_what_a_browser_opens_and_every_link_resolves(demo_root):
+    run = _demo_like_run(demo_root)
+    report.write_report(run, str(demo_root))
+    folder = report.node_pages_dir(str(demo_root), RUN_ID)
+    pusher = open(os.path.join(folder, "Pusher.html")).read()
+    assert f'<a href="../../serving/1704189600">{demo_root}/serving/1704189600</a>' in pusher
+    schema = open(os.path.join(folder, "SchemaGen.html")).read()
+    assert ">schema.pbtxt</a>" in schema
+    stats = open(os.path.join(folder, "StatisticsGen.html")).read()
+    assert "FeatureStats.pb" not in stats  # a binary proto: its folder only
+    resolver = open(os.path.join(folder, "latest_blessed_model_resolver.html")).read()
+    resolved = _section(resolver, "Resolved")
+    assert "<td>6</td><td>Model</td>" in resolved and "TFX wiring" in resolver
+    cached = open(os.path.join(folder, "Ingest.html")).read()
+    assert "reused from the cache" in cached and "<code>" not in _section(cached, "Inputs")
+    for name in os.listdir(folder):
+        for href in _hrefs(os.path.join(folder, name)):
+            assert "://" not in href, (name, href)
+            assert os.path.exists(os.path.join(folder, href)), (name, href)
+
+
+def test_a_failed_frontier_node_gets_a_page_and_missing_folders_are_not_linked(demo_root):
+    gone = ArtifactRecord(11, "Examples", "examples", str(demo_root / "gone" / "11"), {})
+    remote = ArtifactRecord(12, "Examples", "more", "gs://bucket/examples/12", {})
+    failed = NodeRecord(
+        "CiwTrainer_ciw",
+        "frontier.components.ciw.component.CiwTrainer",
+        3,
+        "FAILED",
+        1.0,
+        (),
+        {"component_version": CODE_VERSION, "seed": 0},
+        None,
+        (gone, remote),
+    )
+    run = RunRecord("p", "run:1", 1, datetime.datetime(2024, 1, 1), (failed,))
+    [href] = _dag_links(report.write_report(run, str(demo_root))).values()
+    assert href == "nodes/run-1/CiwTrainer_ciw.html"
+    page = open(demo_root / href).read()
+    assert "failed: it published no outputs" in page and "none (a failed execution" in page
+    assert f"<code>{CODE_VERSION}</code>" in page and "<code>seed</code> = 0" in page
+    assert f"<code>{demo_root}/gone/11</code> <span class='muted'>(not on disk)</span>" in page
+    assert "<code>gs://bucket/examples/12</code>" in page and "an earlier run" in page
+    assert "<th>started</th>" not in page  # not known without its end
+    assert _hrefs(demo_root / href) == ["../../report.html"] * 2
+
+
+def test_a_rebuilt_page_of_another_run_writes_its_node_pages_into_its_own_folder(demo_root):
+    latest = _demo_like_run(demo_root, "2024-01-03T09:00:00.5")
+    report.write_report(latest, str(demo_root))
+    latest_dir = report.node_pages_dir(str(demo_root), latest.run_id)
+    before = {n: open(os.path.join(latest_dir, n)).read() for n in os.listdir(latest_dir)}
+    old = _demo_like_run(demo_root, RUN_ID)
+    output = demo_root / report.page_name(RUN_ID)
+    report.write_report(old, str(demo_root), output=str(output))
+    old_dir = report.node_pages_dir(str(demo_root), RUN_ID)
+    assert old_dir != latest_dir and os.path.isdir(old_dir)
+    assert {n: open(os.path.join(latest_dir, n)).read() for n in os.listdir(latest_dir)} == before
+    assert _dag_links(output)["Evaluator"] == os.path.relpath(
+        os.path.join(old_dir, "Evaluator.html"), demo_root
+    )
+    back = f'<a href="../../{output.name}">'
+    assert back in open(os.path.join(old_dir, "Evaluator.html")).read()
+
+
+def test_writing_a_runs_node_pages_again_replaces_its_stale_ones(demo_root):
+    run = _demo_like_run(demo_root)
+    report.write_report(run, str(demo_root))
+    folder = report.node_pages_dir(str(demo_root), RUN_ID)
+    (demo_root / "nodes" / "notes.txt").write_text("kept: not a page")
+    fewer = dataclasses.replace(run, nodes=run.nodes[:2])
+    report.write_report(fewer, str(demo_root))
+    assert sorted(os.listdir(folder)) == ["Ingest.html", "StatisticsGen.html"]
+    assert (demo_root / "nodes" / "notes.txt").exists()
+
+
+def test_node_page_folders_and_names_are_safe():
+    assert report.node_pages_dir("/r", "2024-01-01T10:00:00.5") == "/r/nodes/2024-01-01T10-00-00.5"
+    assert report.node_pages_dir("/r", "..") == "/r/nodes/--"
+    assert report.node_pages_dir("/r", "a/b") == "/r/nodes/a-b"
+    assert report.node_page_name("Evaluator") == "Evaluator.html"
+
+
+def test_runs_read_what_each_node_read_and_what_a_resolver_resolved(tmp_path):
+    """`runs` keeps INPUT and INTERNAL_OUTPUT events, with their keys, from ML Metadata."""
+    _empty_store(tmp_path)
+    store = runs.open_store(str(tmp_path))
+    ctx_type = {
+        t: store.put_context_type(mlmd_pb2.ContextType(name=t))
+        for t in ("pipeline", "pipeline_run", "node")
+    }
+    art_type = {
+        t: store.put_artifact_type(mlmd_pb2.ArtifactType(name=t)) for t in ("Examples", "Model")
+    }
+    exec_type = store.put_execution_type(mlmd_pb2.ExecutionType(name=RESOLVER))
+    examples, model = store.put_artifacts(
+        [
+            mlmd_pb2.Artifact(type_id=art_type["Examples"], uri="/r/examples/1"),
+            mlmd_pb2.Artifact(type_id=art_type["Model"], uri="/r/model/2"),
+        ]
+    )
+    pipeline = mlmd_pb2.Context(type_id=ctx_type["pipeline"], name="p")
+    run_ctx = mlmd_pb2.Context(type_id=ctx_type["pipeline_run"], name="run-1")
+
+    def execution(node, events):
+        contexts = [pipeline, run_ctx, mlmd_pb2.Context(type_id=ctx_type["node"], name=f"p.{node}")]
+        pairs = [
+            (
+                store.get_artifacts_by_id([a])[0],  # as stored: put_execution writes it back
+                mlmd_pb2.Event(
+                    type=kind, path=mlmd_pb2.Event.Path(steps=[{"key": key}, {"index": 0}])
+                ),
+            )
+            for kind, a, key in events
+        ]
+        e = mlmd_pb2.Execution(type_id=exec_type, last_known_state=mlmd_pb2.Execution.COMPLETE)
+        store.put_execution(e, pairs, contexts, reuse_context_if_already_exist=True)
+
+    execution("Resolver", [(mlmd_pb2.Event.INTERNAL_OUTPUT, model, "model")])
+    execution(
+        "Evaluator",
+        [(mlmd_pb2.Event.INPUT, examples, "examples"), (mlmd_pb2.Event.INPUT, model, "baseline")],
+    )
+    [run] = runs.list_runs(str(tmp_path))
+    resolver, evaluator = run.nodes
+    assert resolver.outputs == () and resolver.inputs == ()
+    assert [(a.key, a.id, a.type_name) for a in resolver.resolved] == [("model", model, "Model")]
+    assert [(a.key, a.id, a.uri) for a in evaluator.inputs] == [
+        ("baseline", model, "/r/model/2"),
+        ("examples", examples, "/r/examples/1"),
+    ]
+    assert evaluator.outputs == () and evaluator.resolved == ()
