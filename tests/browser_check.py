@@ -13,7 +13,7 @@ match the distribution's browser, and CI has no network). A page is broken when
   with zero width or height;
 - a node of the run's DAG (`frontier.pipelines.dag`: `svg.dag g.node`, inside an
   `<a href>` when the node has a page) has no page, or links to a missing one
-  (`stock_without_page` lets stock TFX nodes have none: see `STOCK_TYPES`);
+  (the run page gives every node one: a component's own, or a node page);
 - the page requests, or names, a resource on the network (`<script src>`,
   `<link href>`, CSS `@import` or `url(http...)`).
 
@@ -66,9 +66,6 @@ WIDTH, HEIGHT = 1400, 900
 # tens of thousands of pixels makes a screenshot of hundreds of megabytes in memory).
 MAX_SCREENSHOT_HEIGHT = 30000
 REPORT_FILE = "report.html"
-# Execution types of stock TFX nodes (StatisticsGen, the stock Evaluator and Pusher,
-# resolvers): they write no `frontier.HtmlReport`, so the DAG draws them without a page.
-STOCK_TYPES = ("tfx.",)
 RUN_PAGE_SHOT = "run_page.png"
 # The page shown for each technique: the first DAG node whose id starts with one of
 # these (the demo's ids: `pipelines/kip.py`, `ciw.py`, `spl.py`, `dp_ftrl.py`).
@@ -245,7 +242,6 @@ def check_page(
     path: str,
     root: str,
     screenshot: str | None = None,
-    stock_without_page: bool = False,
 ) -> tuple[list, dict]:
     """Loads one page and checks it.
 
@@ -254,8 +250,6 @@ def check_page(
       path: the page's file.
       root: the run root (pages and links are named relative to it).
       screenshot: where to save a full-page PNG of it, as loaded; None for none.
-      stock_without_page: whether a DAG node of a stock TFX component (`STOCK_TYPES`)
-        may have no page (one that links to a missing page is a problem regardless).
 
     Returns:
       (its problems, the facts read from its DOM: `_FACTS_JS`'s object).
@@ -293,8 +287,7 @@ def check_page(
     for node, node_type, raw, url in facts["nodes"]:
         target = _local_path(url)
         if raw is None:
-            if not (stock_without_page and node_type.startswith(STOCK_TYPES)):
-                problem("dag", f"node {node} ({node_type or 'type unknown'}) has no page")
+            problem("dag", f"node {node} ({node_type or 'type unknown'}) has no page")
         elif target is None or not os.path.isfile(target):
             problem("dag", f"node {node} links to {raw}, which is not a page here")
     for what, raw, url in facts["refs"]:
@@ -333,7 +326,6 @@ def check_run(
     page: str = REPORT_FILE,
     driver=None,
     take_screenshots: bool = True,
-    stock_without_page: bool = False,
 ) -> Result:
     """Checks the run page under `root` and every local `.html` page it links to.
 
@@ -343,7 +335,6 @@ def check_run(
       page: the run page, relative to `root`.
       driver: a WebDriver from `browser()` to reuse; None starts (and quits) one.
       take_screenshots: False saves none.
-      stock_without_page: whether stock TFX nodes may lack a page (`check_page`).
 
     Returns:
       The problems, pages, DAG nodes and screenshots (`Result`).
@@ -353,7 +344,7 @@ def check_run(
     """
     if driver is None:
         with browser() as own:
-            return check_run(root, screenshots, page, own, take_screenshots, stock_without_page)
+            return check_run(root, screenshots, page, own, take_screenshots)
     root = os.path.abspath(root)
     shots = os.path.abspath(screenshots or os.path.join(root, "screenshots"))
     result = Result()
@@ -362,7 +353,7 @@ def check_run(
         result.problems.append(Problem(page, "link", "the run page does not exist"))
         return result
     first = os.path.join(shots, RUN_PAGE_SHOT) if take_screenshots else None
-    problems, facts = check_page(driver, run_page, root, first, stock_without_page)
+    problems, facts = check_page(driver, run_page, root, first)
     result.problems += problems
     result.pages.append(page)
     if first:
@@ -397,11 +388,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--screenshots", help="where to save them (default ROOT/screenshots)")
     parser.add_argument("--no-screenshots", action="store_true", help="save none")
     parser.add_argument("--page", default=REPORT_FILE, help="the run page, relative to ROOT")
-    parser.add_argument(
-        "--stock-without-page",
-        action="store_true",
-        help="stock TFX nodes (StatisticsGen, Evaluator, ...) may have no page",
-    )
     args = parser.parse_args(argv)
     try:
         result = check_run(
@@ -409,7 +395,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.screenshots,
             args.page,
             take_screenshots=not args.no_screenshots,
-            stock_without_page=args.stock_without_page,
         )
     except BrowserMissing as e:
         print(f"error: {e}", file=sys.stderr)

@@ -212,3 +212,47 @@ def federated_examples(out_dir, digits_examples_uri: str, num_clients: int = 20)
     artifact = examples_artifact(os.path.join(out_dir, "federated_examples"))
     write_examples(artifact, splits, info)
     return artifact.uri
+
+
+def tiny_demo_config():
+    """The demo's whole graph at toy sizes (seconds per component): the config of
+    `test_demo.py` and of the browser test of the run page."""
+    from frontier.components.ciw import CiwConfig
+    from frontier.pipelines import ciw, demo, dp_ftrl, kip, spl
+
+    return demo.DemoConfig(
+        epochs=3,
+        hidden_units=(32,),
+        min_accuracy=0.5,
+        kip=kip.KipConfig(images_per_class=(1,), steps=10, target_batch_size=100, trainer_epochs=2),
+        ciw=ciw.CiwPipelineConfig(
+            methods=("ce", "ciw"), training=CiwConfig(epochs=2, burn_in=5, anneal_steps=5)
+        ),
+        spl=spl.SplPipelineConfig(
+            target_size=300, strategies=("spl",), hidden_units=(32,), epochs=2, pretrain_epochs=1
+        ),
+        dp_ftrl=dp_ftrl.DpFtrlPipelineConfig(
+            population=None,  # the client-partition flow; test_dp_ftrl_pipeline runs a population
+            target_epsilon=None,
+            num_clients=30,
+            training=dp_ftrl.FederatedConfig(
+                rounds=4, clients_per_round=5, max_participations=1, hidden_units=(16,), delta=1e-5
+            ),
+            baselines=(),
+            privacy_budget=None,
+        ),
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory):
+    """(root, run, report path) of one run of `tiny_demo_config()` in a fresh root.
+
+    Session-scoped: the browser test opens its pages, and `test_demo.py` asserts
+    on it as its first run, then re-runs the same root (cache, Beam runner, CLI).
+    """
+    from frontier.pipelines import demo, runner
+
+    root = str(tmp_path_factory.mktemp("tiny_demo"))
+    run, report, _ = runner.run_and_report(demo.create_pipeline(root, tiny_demo_config()), root)
+    return root, run, report

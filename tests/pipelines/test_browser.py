@@ -1,6 +1,6 @@
 """The run page and every component page in a real browser (headless Chromium).
 
-One TINY demo run (the config of `test_demo.py`: the whole 43-node graph, fast)
+One TINY demo run (conftest's `tiny_demo`, shared with `test_demo.py`: the whole graph, fast)
 is checked by `tests/browser_check.py`: no console error, no broken or external
 link, no image or SVG that does not render, no DAG node without a page, nothing
 fetched from the network; screenshots of the run page and one page per technique
@@ -18,9 +18,6 @@ import re
 
 import browser_check  # tests/ is on sys.path: it holds the rootdir conftest
 import pytest
-from test_demo import TINY  # the same fast demo as the demo's own tests
-
-from frontier.pipelines import demo, runner
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -43,10 +40,11 @@ def driver():
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory) -> tuple[str, set[str]]:
-    """(the run root, the run's node ids)."""
-    root = str(tmp_path_factory.mktemp("browser_root"))
-    run, _, _ = runner.run_and_report(demo.create_pipeline(root, TINY), root)
+def demo_run(tiny_demo) -> tuple[str, set[str]]:
+    """(the run root, the run's node ids) of conftest's TINY demo run, which
+    `test_demo.py` goes on to re-run (this module runs first: its page is the
+    first run's)."""
+    root, run, _ = tiny_demo
     return root, {n.node_id for n in run.nodes}
 
 
@@ -62,18 +60,16 @@ def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch):
 
 def test_run_page_and_component_pages_render_offline(driver, demo_run):
     demo_root, node_ids = demo_run
-    # Stock TFX nodes (StatisticsGen, the stock Evaluators, Pusher, the resolver) write
-    # no HtmlReport, so the DAG draws them without a page; every frontier node has one.
-    result = browser_check.check_run(demo_root, driver=driver, stock_without_page=True)
+    # Every node has a page: a frontier component's own, or (stock TFX nodes, the
+    # resolver) the node page the run page writes.
+    result = browser_check.check_run(demo_root, driver=driver)
     assert not result.problems, f"{len(result.problems)} problems:\n" + "\n".join(
         map(str, result.problems)
     )
     # Every node of the run is in the DAG, and each page was opened.
     assert set(result.nodes) == node_ids, result.nodes
     assert {p for p in result.nodes.values() if p} <= set(result.pages)
-    pageless = {n for n, p in result.nodes.items() if p is None}
-    stock = {n for n, t in result.node_types.items() if t.startswith(browser_check.STOCK_TYPES)}
-    assert pageless <= stock and "Trainer" not in stock, (pageless, stock)
+    assert all(result.nodes.values()), result.nodes
     assert set(result.screenshots) == {"run_page", *browser_check.TECHNIQUES}
     for path in result.screenshots.values():
         assert os.path.dirname(path) == os.path.join(demo_root, "screenshots")
@@ -106,7 +102,7 @@ def test_the_checker_catches_each_kind_of_fault(driver, demo_run):
     path = os.path.join(demo_root, "broken.html")
     with open(path, "w") as f:
         f.write(page.replace("</body>", injected + "</body>"))
-    problems, _ = browser_check.check_page(driver, path, demo_root, stock_without_page=True)
+    problems, _ = browser_check.check_page(driver, path, demo_root)
     found = "\n".join(map(str, problems))
     for kind, detail in [
         ("link", "no/such/page.html"),

@@ -3,6 +3,8 @@
 One run root is shared by the tests of this module, in order: each run is
 asserted on by the test that makes it (a module of small real runs is far
 cheaper than independent runs, each of which re-trains and re-evaluates).
+The first run is conftest's `tiny_demo`, which the browser test of the run
+page also opens.
 """
 
 from __future__ import annotations
@@ -13,38 +15,17 @@ import os
 import re
 
 import pytest
+from conftest import tiny_demo_config
 
-from frontier.components.ciw import CiwConfig
-from frontier.pipelines import ciw, cli, demo, dp_ftrl, kip, runner, runs, spl
+from frontier.pipelines import cli, demo, runner, runs
 
-TINY = demo.DemoConfig(
-    epochs=3,
-    hidden_units=(32,),
-    min_accuracy=0.5,
-    kip=kip.KipConfig(images_per_class=(1,), steps=10, target_batch_size=100, trainer_epochs=2),
-    ciw=ciw.CiwPipelineConfig(
-        methods=("ce", "ciw"), training=CiwConfig(epochs=2, burn_in=5, anneal_steps=5)
-    ),
-    spl=spl.SplPipelineConfig(
-        target_size=300, strategies=("spl",), hidden_units=(32,), epochs=2, pretrain_epochs=1
-    ),
-    dp_ftrl=dp_ftrl.DpFtrlPipelineConfig(
-        population=None,  # the client-partition flow; test_dp_ftrl_pipeline runs the population
-        target_epsilon=None,
-        num_clients=30,
-        training=dp_ftrl.FederatedConfig(
-            rounds=4, clients_per_round=5, max_participations=1, hidden_units=(16,), delta=1e-5
-        ),
-        baselines=(),
-        privacy_budget=None,
-    ),
-)
+TINY = tiny_demo_config()
 UPSTREAM = ["Ingest", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer"]
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> str:
-    return str(tmp_path_factory.mktemp("demo_root"))
+def root(tiny_demo) -> str:
+    return tiny_demo[0]
 
 
 def _run(root: str, config: demo.DemoConfig = TINY, runner_name: str = "local"):
@@ -59,19 +40,24 @@ def _versions(root: str) -> list[str]:
     return sorted(v for v in os.listdir(runner.serving_dir(root)) if v.isdigit())
 
 
-def test_first_run_blesses_pushes_and_reports(root):
-    run, report, _ = _run(root)
+def test_first_run_blesses_pushes_and_reports(tiny_demo):
+    root, run, report = tiny_demo
     states = _states(run)
     assert all(
         states[n] == "COMPLETE" for n in [*UPSTREAM, "Evaluator", "EvaluationReport", "Pusher"]
     )
-    lines = demo.outcome(run)
+    outcome = demo.outcome(run)
+    marker = outcome.index("what the comparisons show:")
+    lines, meanings = outcome[:marker], outcome[marker + 1 :]
     assert "blessed:    yes" in lines
     # Each branch reports its own nodes only (KIP's and CIW's node ids must not collide).
     assert [line.split(":")[0] for line in lines if "clean eval accuracy" in line] == ["ce", "ciw"]
     assert all(re.match(r"(KRR|MLP) on \d+/class", line) for line in lines if " on " in line), lines
     assert [line.split(":")[0] for line in lines if "student eval accuracy" in line] == ["SPL spl"]
     assert [line.split(":")[0] for line in lines if "epsilon" in line] == ["DP-FTRL"]
+    # Then one sentence per comparison (this DP-FTRL trains no baseline and says so).
+    assert [m.split(":")[0] for m in meanings] == ["Model", "KIP", "CIW", "SPL", "DP-FTRL"]
+    assert meanings[-1].endswith("with no private baseline trained to compare."), meanings
     assert len(_versions(root)) == 1
     html = open(report).read()
     for node in run.nodes:
@@ -124,7 +110,7 @@ def test_changed_component_code_invalidates_its_cache(root, monkeypatch):
 
 
 def test_runs_lists_every_run_with_its_artifacts(root, capsys):
-    assert cli.main(["runs", "--root", root]) == 0
+    assert cli.main(["runs", "--root", root, "--artifacts"]) == 0
     out = capsys.readouterr().out
     assert out.count(f"{demo.PIPELINE_NAME}  run ") == 5
     trainer_models = [r for r in runs.list_runs(root)[0].nodes if r.node_id == "Trainer"][0].outputs
