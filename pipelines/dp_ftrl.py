@@ -391,8 +391,10 @@ def results(run: RunRecord) -> list[Result]:
     population = f" of {users:,} users" if isinstance(users, int) else ""
     private = [p for p in pairs if p.baseline_name == _NAMES["dp_fedavg"]]
     sentence = f"User-level DP at {privacy}{population}: "
-    sentence += private[0].words() if private else f"{name} {value:.3f}"
-    sentence += " at the same rho"
+    if private:
+        sentence += private[0].words() + " at the same rho"
+    else:
+        sentence += f"{name} {value:.3f}, with no private baseline trained to compare"
     public = [p for p in pairs if p.baseline_name == _NAMES["fedavg"]]
     if public:
         sentence += f"; without privacy, FedAvg reaches {public[0].baseline:.3f}"
