@@ -17,7 +17,7 @@ import re
 import pytest
 from conftest import tiny_demo_config
 
-from frontier.pipelines import cli, demo, runner, runs
+from frontier.pipelines import ciw, cli, demo, dp_ftrl, kip, runner, runs, spl
 
 TINY = tiny_demo_config()
 UPSTREAM = ["Ingest", "StatisticsGen", "SchemaGen", "ExampleValidator", "Trainer"]
@@ -48,8 +48,9 @@ def test_first_run_blesses_pushes_and_reports(tiny_demo):
     )
     outcome = demo.outcome(run)
     marker = outcome.index("what the comparisons show:")
-    lines, meanings = outcome[:marker], outcome[marker + 1 :]
-    assert "blessed:    yes" in lines
+    assert "blessed:    yes" in outcome[:marker]
+    meanings = outcome[marker + 1 :]
+    lines = [line for b in (kip, ciw, spl, dp_ftrl) for line in b.details(run)]
     # Each branch reports its own nodes only (KIP's and CIW's node ids must not collide).
     assert [line.split(":")[0] for line in lines if "clean eval accuracy" in line] == ["ce", "ciw"]
     assert all(re.match(r"(KRR|MLP) on \d+/class", line) for line in lines if " on " in line), lines
