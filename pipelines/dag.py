@@ -3,7 +3,7 @@
 `run_graph` reads the edges from ML Metadata, `layout` places the nodes in
 layers (left to right: the demo is wide and shallow), `render_svg` draws boxes
 coloured and labelled by state, each linking to its node's page (its `HtmlReport`
-page, else the node page `report.write_node_pages` wrote).
+page, else the node page `node_pages.write_node_pages` wrote).
 No graph library and nothing fetched: the SVG works from file:// offline.
 """
 
@@ -15,7 +15,8 @@ import itertools
 
 from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
-from frontier.pipelines.report import HTML_TYPE, node_link
+from frontier.pipelines.node_pages import node_link
+from frontier.pipelines.page_html import HTML_TYPE
 from frontier.pipelines.runs import RunRecord
 
 # Box height, gaps between layers and between boxes in a layer, a long edge's lane, margin.
@@ -232,7 +233,7 @@ def render_svg(
 
     Boxes show the node id, its state in words and its duration, coloured by state;
     each links to its node's page, relative to `root`: its `HtmlReport` page, else its
-    node page in `node_pages` (node id -> path, from `report.write_node_pages`); a
+    node page in `node_pages` (node id -> path, from `node_pages.write_node_pages`); a
     node with neither is drawn without a link. Edges are curves through their
     waypoints with arrowheads and the artifact type(s) they carry.
     """

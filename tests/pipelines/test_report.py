@@ -15,7 +15,7 @@ import pytest
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2 as mlmd_pb2
 
-from frontier.pipelines import charts, report, results, runs
+from frontier.pipelines import charts, node_pages, report, results, runs
 from frontier.pipelines.results import Bar, Result, Series
 from frontier.pipelines.runs import ArtifactRecord, NodeRecord, RunRecord
 
@@ -498,7 +498,7 @@ def test_every_dag_node_links_to_a_page_that_exists(demo_root):
     path = report.write_report(run, str(demo_root))
     links = _dag_links(path)
     assert set(links) == {n.node_id for n in run.nodes}
-    folder = report.node_pages_dir(str(demo_root), RUN_ID)
+    folder = node_pages.node_pages_dir(str(demo_root), RUN_ID)
     assert folder == str(demo_root / "nodes" / "2024-01-02T10-00-00.000001")
     for node_id, href in links.items():
         assert href is not None, node_id
@@ -515,7 +515,7 @@ def test_every_dag_node_links_to_a_page_that_exists(demo_root):
 def test_a_stock_nodes_page_names_its_parameters_outputs_and_links_back(demo_root):
     run = _demo_like_run(demo_root)
     report.write_report(run, str(demo_root))
-    folder = report.node_pages_dir(str(demo_root), RUN_ID)
+    folder = node_pages.node_pages_dir(str(demo_root), RUN_ID)
     page = open(os.path.join(folder, "Evaluator.html")).read()
     assert "<h1>Evaluator</h1>" in page and "tfx.components.evaluator.component.Evaluator" in page
     assert "<span class='COMPLETE'>executed</span> (COMPLETE)" in page
@@ -550,7 +550,7 @@ def test_a_stock_nodes_page_names_its_parameters_outputs_and_links_back(demo_roo
 def test_node_pages_link_what_a_browser_opens_and_every_link_resolves(demo_root):
     run = _demo_like_run(demo_root)
     report.write_report(run, str(demo_root))
-    folder = report.node_pages_dir(str(demo_root), RUN_ID)
+    folder = node_pages.node_pages_dir(str(demo_root), RUN_ID)
     pusher = open(os.path.join(folder, "Pusher.html")).read()
     assert f'<a href="../../serving/1704189600">{demo_root}/serving/1704189600</a>' in pusher
     schema = open(os.path.join(folder, "SchemaGen.html")).read()
@@ -597,12 +597,12 @@ def test_a_failed_frontier_node_gets_a_page_and_missing_folders_are_not_linked(d
 def test_a_rebuilt_page_of_another_run_writes_its_node_pages_into_its_own_folder(demo_root):
     latest = _demo_like_run(demo_root, "2024-01-03T09:00:00.5")
     report.write_report(latest, str(demo_root))
-    latest_dir = report.node_pages_dir(str(demo_root), latest.run_id)
+    latest_dir = node_pages.node_pages_dir(str(demo_root), latest.run_id)
     before = {n: open(os.path.join(latest_dir, n)).read() for n in os.listdir(latest_dir)}
     old = _demo_like_run(demo_root, RUN_ID)
     output = demo_root / report.page_name(RUN_ID)
     report.write_report(old, str(demo_root), output=str(output))
-    old_dir = report.node_pages_dir(str(demo_root), RUN_ID)
+    old_dir = node_pages.node_pages_dir(str(demo_root), RUN_ID)
     assert old_dir != latest_dir and os.path.isdir(old_dir)
     assert {n: open(os.path.join(latest_dir, n)).read() for n in os.listdir(latest_dir)} == before
     assert _dag_links(output)["Evaluator"] == os.path.relpath(
@@ -615,7 +615,7 @@ def test_a_rebuilt_page_of_another_run_writes_its_node_pages_into_its_own_folder
 def test_writing_a_runs_node_pages_again_replaces_its_stale_ones(demo_root):
     run = _demo_like_run(demo_root)
     report.write_report(run, str(demo_root))
-    folder = report.node_pages_dir(str(demo_root), RUN_ID)
+    folder = node_pages.node_pages_dir(str(demo_root), RUN_ID)
     (demo_root / "nodes" / "notes.txt").write_text("kept: not a page")
     fewer = dataclasses.replace(run, nodes=run.nodes[:2])
     report.write_report(fewer, str(demo_root))
@@ -624,10 +624,12 @@ def test_writing_a_runs_node_pages_again_replaces_its_stale_ones(demo_root):
 
 
 def test_node_page_folders_and_names_are_safe():
-    assert report.node_pages_dir("/r", "2024-01-01T10:00:00.5") == "/r/nodes/2024-01-01T10-00-00.5"
-    assert report.node_pages_dir("/r", "..") == "/r/nodes/--"
-    assert report.node_pages_dir("/r", "a/b") == "/r/nodes/a-b"
-    assert report.node_page_name("Evaluator") == "Evaluator.html"
+    assert (
+        node_pages.node_pages_dir("/r", "2024-01-01T10:00:00.5") == "/r/nodes/2024-01-01T10-00-00.5"
+    )
+    assert node_pages.node_pages_dir("/r", "..") == "/r/nodes/--"
+    assert node_pages.node_pages_dir("/r", "a/b") == "/r/nodes/a-b"
+    assert node_pages.node_page_name("Evaluator") == "Evaluator.html"
 
 
 def test_runs_read_what_each_node_read_and_what_a_resolver_resolved(tmp_path):
