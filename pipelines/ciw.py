@@ -21,7 +21,7 @@ from frontier.components.ciw.train import CE, CICW_MIXUP, CIW, CiwConfig
 from frontier.pipelines import parameters
 from frontier.pipelines.evaluation import evaluate_and_report
 from frontier.pipelines.resources import GPU, Resources
-from frontier.pipelines.results import Bar, Result, binomial_se, paired_from_report, summary_lines
+from frontier.pipelines.results import Result, against_shared_baseline, summary_lines
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-ciw"
@@ -187,17 +187,10 @@ def results(run: RunRecord) -> list[Result]:
     cross-entropy (the baseline every method's Evaluator compares with), all
     trained on the same noisy labels."""
     reports = run.properties(REPORT_PREFIX, "accuracy")
-    pairs = []
-    for method, props in reports.items():
-        paired = paired_from_report(props, _NAMES.get(method, method), "CE")
-        if paired is not None:
-            pairs.append(paired)
+    pairs, bars = against_shared_baseline(reports, _NAMES, "CE")
     if not pairs:
         return []
     base = pairs[0]
-    n = base.examples or 0
-    bars = [Bar("CE", base.baseline, binomial_se(base.baseline, n) if n else None, baseline=True)]
-    bars += [p.bars()[0] for p in pairs]
     noise = run.properties(INGEST_ID, "noise_rate").get("")
     on = f" at {noise['noise_rate']:.0%} flipped training labels" if noise else ""
     sentence = (
@@ -212,7 +205,7 @@ def results(run: RunRecord) -> list[Result]:
             "Reweighting vs cross-entropy on noisy labels",
             sentence,
             headline,
-            bars=tuple(bars),
+            bars=bars,
         )
     ]
 

@@ -158,6 +158,34 @@ def paired_from_report(props: dict, name: str, baseline_name: str) -> Paired | N
     )
 
 
+def against_shared_baseline(
+    reports: dict[str, dict], name_of: dict[str, str], baseline_name: str
+) -> tuple[list[Paired], tuple[Bar, ...]]:
+    """Comparisons whose `EvaluationReport`s share one baseline model (CIW's
+    methods against CE, SPL's strategies against no pre-training).
+
+    Args:
+      reports: `run.properties(prefix, "accuracy")`: per name, a report's properties.
+      name_of: words for a name (the name itself when absent).
+      baseline_name: words for the shared baseline.
+
+    Returns:
+      (a `Paired` per report that has a baseline, in order; the bars: the
+      baseline's first, then each model's).
+    """
+    pairs = []
+    for name, props in reports.items():
+        paired = paired_from_report(props, name_of.get(name, name), baseline_name)
+        if paired is not None:
+            pairs.append(paired)
+    if not pairs:
+        return [], ()
+    base, n = pairs[0], pairs[0].examples or 0
+    spread = binomial_se(base.baseline, n) if n else None
+    bars = (Bar(baseline_name, base.baseline, spread, baseline=True),)
+    return pairs, bars + tuple(p.bars()[0] for p in pairs)
+
+
 def compare_words(
     name: str,
     value: float,

@@ -36,14 +36,7 @@ from frontier.components.spl.labels import (  # noqa: F401 (SPL_B re-exported)
 from frontier.pipelines import parameters
 from frontier.pipelines.evaluation import evaluate_and_report
 from frontier.pipelines.resources import Resources
-from frontier.pipelines.results import (
-    Bar,
-    Result,
-    binomial_se,
-    paired_from_report,
-    summary_lines,
-    tally,
-)
+from frontier.pipelines.results import Result, against_shared_baseline, summary_lines, tally
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-spl"
@@ -286,24 +279,11 @@ def results(run: RunRecord) -> list[Result]:
     fine-tuned on the target set, against the same network trained on the
     target set alone (the teacher: no pre-training), as `benchmarks/spl.py`
     compares them."""
-    pairs = []
-    for strategy, props in run.properties(REPORT_PREFIX, "accuracy").items():
-        paired = paired_from_report(props, _LABELS.get(strategy, strategy), "no pre-training")
-        if paired is not None:
-            pairs.append(paired)
+    reports = run.properties(REPORT_PREFIX, "accuracy")
+    pairs, bars = against_shared_baseline(reports, _LABELS, "no pre-training")
     if not pairs:
         return []
     base = pairs[0]
-    n = base.examples or 0
-    bars = [
-        Bar(
-            "no pre-training",
-            base.baseline,
-            binomial_se(base.baseline, n) if n else None,
-            baseline=True,
-        )
-    ]
-    bars += [p.bars()[0] for p in pairs]
     spl = next((p for p in pairs if p.name == "SPL"), pairs[-1])
     others = [p for p in pairs if p is not spl]
     sentence = f"Pre-training on a weakly-labeled pool, then fine-tuning: {spl.words()}"
@@ -318,7 +298,7 @@ def results(run: RunRecord) -> list[Result]:
             "Student pre-trained on each label space vs no pre-training",
             sentence + ".",
             headline,
-            bars=tuple(bars),
+            bars=bars,
         )
     ]
 
