@@ -11,6 +11,7 @@ frontier privacy --rounds R --max-participations K ...  rho and epsilon of DP-FT
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -117,7 +118,7 @@ def _configure_logging(verbose: bool = False) -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     import importlib
 
-    from frontier.pipelines import parameters, runner
+    from frontier.pipelines import native_log, parameters, runner
 
     runner.check_local_root(args.root)
     definition = importlib.import_module(PIPELINES[args.pipeline])
@@ -127,7 +128,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(
         f"running {pipeline.pipeline_info.pipeline_name} with the {args.runner} runner under {root}"
     )
-    run, report, seconds = runner.run_and_report(pipeline, root, args.runner)
+    # TensorFlow's XLA start-up lines reach stderr from C++ past every log setting
+    # (`native_log`): dropped in a log; --verbose shows them, and so does a terminal,
+    # whose progress bars redraw with carriage returns that a line filter would hold.
+    keep = args.verbose or sys.stderr.isatty()
+    quiet = contextlib.nullcontext() if keep else native_log.drop_native_lines()
+    with quiet:
+        run, report, seconds = runner.run_and_report(pipeline, root, args.runner)
     n = len(run.components)
     print(
         f"\nfinished in {seconds:.1f} s: {len(run.executed)} of {n} components executed, "
