@@ -22,7 +22,6 @@ import importlib
 import math
 from collections.abc import Sequence
 
-from frontier.components.evaluate.metrics import paired_difference  # noqa: F401 (re-exported)
 from frontier.pipelines.runs import RunRecord
 
 

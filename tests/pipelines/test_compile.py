@@ -34,9 +34,9 @@ EXPECTED = {
         "seed": ("NUMBER_INTEGER", 0),
     },
     "dp_ftrl": {
-        "source": ("STRING", "sklearn:digits"),
+        "population_source": ("STRING", f"{ROOT}/data/dp_ftrl/population.npz"),
         "seed": ("NUMBER_INTEGER", 0),
-        "privacy_budget": ("NUMBER_DOUBLE", 150.0),
+        "privacy_budget": ("NUMBER_DOUBLE", 10.0),
     },
 }
 EXPECTED["demo"] = {
@@ -52,6 +52,7 @@ WIRING = {
     "push_destination": [("Pusher", "push_destination")],
     "target_source": [("IngestTarget", "source")],
     "pool_source": [("IngestPool", "source")],
+    "population_source": [("IngestFederated", "source")],
 }
 TARGETS = {"vertex": ".json", "kubeflow": ".yaml"}
 
