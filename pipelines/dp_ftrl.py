@@ -148,11 +148,24 @@ def write_population(data_dir: str, population: SyntheticPopulation = SyntheticP
 
     Arrays: `pixels` float32 [N, 64] (0..16), `label` int64 [N], `client_id`
     and `split` strings [N]: the synthetic clients' examples (`client-00042`,
-    `train`), then the held-out real digits (`held-out`, `eval`).
+    `train`), then the held-out real digits (`held-out`, `eval`). Beside it,
+    `population.npz.json` records the settings it was made with: a file made
+    with the same settings is kept, not written again (tens of MB, rebuilt on
+    every `frontier run` and `frontier report` otherwise).
     """
+    import json
+
     from sklearn.datasets import load_digits
 
     from frontier.components.dp_ftrl.population import synthetic_population
+
+    path = os.path.join(data_dir, POPULATION_FILE)
+    settings = json.dumps(dataclasses.asdict(population), sort_keys=True)
+    made_with = path + ".json"
+    if os.path.exists(path) and os.path.exists(made_with):
+        with open(made_with) as f:
+            if f.read() == settings:
+                return path
 
     digits = load_digits()
     images = digits.images.astype(np.float32)
@@ -175,7 +188,6 @@ def write_population(data_dir: str, population: SyntheticPopulation = SyntheticP
     client_ids = np.char.add("client-", np.char.zfill(clients.astype(str), width))
     n_test = len(test)
     os.makedirs(data_dir, exist_ok=True)
-    path = os.path.join(data_dir, POPULATION_FILE)
     tmp = path + ".tmp.npz"
     np.savez(
         tmp,
@@ -185,6 +197,9 @@ def write_population(data_dir: str, population: SyntheticPopulation = SyntheticP
         split=np.concatenate([np.full(len(y), "train"), np.full(n_test, "eval")]),
     )
     os.replace(tmp, path)  # a killed write leaves no half-written source behind
+    with open(made_with + ".tmp", "w") as f:
+        f.write(settings)
+    os.replace(made_with + ".tmp", made_with)  # last: only a whole NPZ is ever kept
     return path
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 
 import pytest
@@ -39,6 +40,13 @@ def test_the_population_source_holds_synthetic_users_in_train_and_real_digits_in
     assert None not in held_out and len(set(held_out)) == 60
     again = dict(np.load(dp_ftrl.write_population(str(tmp_path / "again"), TINY_POPULATION)))
     assert all(np.array_equal(data[k], again[k]) for k in data)  # seeded
+    # The same settings keep the file; others write it anew.
+    made = os.stat(path).st_mtime_ns
+    assert dp_ftrl.write_population(str(tmp_path), TINY_POPULATION) == path
+    assert os.stat(path).st_mtime_ns == made
+    other = dataclasses.replace(TINY_POPULATION, test_size=50)
+    dp_ftrl.write_population(str(tmp_path), other)
+    assert (np.load(path)["split"] == "eval").sum() == 50
 
 
 def test_the_noise_is_calibrated_to_the_target_epsilon():
