@@ -126,14 +126,13 @@ class DpFtrlPipelineConfig:
             return config
         from frontier.components.dp_ftrl import calibrate_noise_multiplier
 
-        c = config
         noise = calibrate_noise_multiplier(
             self.target_epsilon,
-            c.delta,
-            c.rounds,
-            c.max_participations,
-            c.min_separation,
-            restart_every=c.restart_every,
+            config.delta,
+            config.rounds,
+            config.max_participations,
+            config.min_separation,
+            restart_every=config.restart_every,
         )
         return dataclasses.replace(config, noise_multiplier=noise)
 
@@ -429,7 +428,7 @@ def results(run: RunRecord) -> list[Result]:
             x_label="round",
         )
     ]
-    spent = tuple(s for s in _series(history, "epsilon"))
+    spent = _series(history, "epsilon")
     if spent:
         results.append(
             Result(

@@ -294,12 +294,14 @@ def _paired_properties(
     return properties
 
 
-def _write_json(path: str, value: Any) -> None:
-    """`value` as JSON at `path` (gfile: the artifact may live on gs://)."""
+def _write_json(path: str, value: Any, indent: int | None = None) -> None:
+    """`value` as JSON at `path`, its folder made first (gfile: the artifact may
+    live on gs://)."""
     import tensorflow as tf
 
+    tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.gfile.GFile(path, "w") as f:
-        f.write(json.dumps(value))
+        f.write(json.dumps(value, indent=indent))
 
 
 def _finals(result: FederatedResult) -> dict[str, float | None]:
@@ -313,11 +315,7 @@ def _finals(result: FederatedResult) -> dict[str, float | None]:
 
 def _write_ledger(uri: str, ledger: Mapping[str, Any]) -> None:
     """`privacy_ledger.json` in the ledger artifact's folder."""
-    import tensorflow as tf  # gfile: the artifact may live on gs://
-
-    tf.io.gfile.makedirs(uri)
-    with tf.io.gfile.GFile(os.path.join(uri, PRIVACY_LEDGER_FILE), "w") as f:
-        f.write(json.dumps(ledger, indent=2))
+    _write_json(os.path.join(uri, PRIVACY_LEDGER_FILE), ledger, indent=2)
 
 
 def _ledger(result: FederatedResult, mechanism: str, budget: float) -> dict[str, Any]:
