@@ -522,7 +522,7 @@ def _write_index(path: str, manifests: Sequence[dict[str, Any]]) -> None:
     dims = {m["input_dim"] for m in manifests}
     if len(dims) != 1:
         raise InputError(f"inputs of widths {sorted(dims)}", column="x", expected="one width D")
-    ids = np.array([cid for m in manifests for cid in m["ids"]])
+    ids = np.concatenate([np.asarray(m["ids"]) for m in manifests])
     shard = np.concatenate([np.full(len(m["ids"]), i, np.int32) for i, m in enumerate(manifests)])
     count = np.concatenate([np.asarray(m["counts"], np.int64) for m in manifests])
     offset = np.concatenate(
@@ -654,19 +654,20 @@ def write_client_store(
     client_ids: np.ndarray,
     path: str,
     num_shards: int = DEFAULT_NUM_SHARDS,
-    pipeline_options: Any = None,
 ) -> ClientStore:
-    """Writes arrays as a client-grouped store with `write_client_rows` and opens it.
+    """Writes arrays already in memory as a client-grouped store, and opens it.
 
-    Client index c is the c-th smallest distinct id and a client's examples keep their
-    input order, as in `clients.pack_clients` and `InMemoryClientSource`. For data that do
-    not fit in memory use `write_client_store_from_examples` or `write_client_rows`.
+    The NumPy path for data that fit in memory (no Beam: grouping is one stable sort);
+    shard s holds a contiguous range of client indices. For data that do not fit, use the
+    Beam function `write_client_rows` (or `write_client_store_from_examples`): the stores
+    are read alike. Client index c is the c-th smallest distinct id and a client's examples
+    keep their input order, as in `clients.pack_clients` and `InMemoryClientSource`.
 
     Args:
       x: float [N, D] inputs; y: int [N] labels >= 0; client_ids: [N] ids (ints, str, bytes).
-      path: the store's folder (made if missing; an old store there is replaced).
-      num_shards: number of shard files, >= 1.
-      pipeline_options: Beam `PipelineOptions` (default: DirectRunner).
+      path: the store's folder (made if missing; an old store there is replaced, its
+        `index.json` removed first).
+      num_shards: number of shard files, >= 1 (at most one per client).
 
     Returns:
       The written store, opened.
@@ -675,19 +676,34 @@ def write_client_store(
       InputError: bad arrays (names the column) or `num_shards`.
     """
     x, y, ids = _check_arrays(x, y, client_ids)
-    beam = _beam()
     _check_shards(num_shards)
-    ids = ids.tolist()  # plain Python ids (numpy scalars pickle heavier)
-
-    def build(p):
-        rows = (
-            p
-            | "Rows" >> beam.Create(range(x.shape[0]), reshuffle=False)
-            | "Pair" >> beam.Map(lambda i: (ids[i], (i, x[i], int(y[i]))))
+    uniq, index = np.unique(ids, return_inverse=True)
+    index = index.reshape(-1)
+    order = np.argsort(index, kind="stable")
+    sizes = np.bincount(index, minlength=uniq.size).astype(np.int64)
+    num_shards = min(int(num_shards), uniq.size)
+    _start_store(path)
+    bounds = np.linspace(0, uniq.size, num_shards + 1).astype(np.int64)
+    row_bounds = np.concatenate([[0], np.cumsum(sizes)])[bounds]
+    manifests = []
+    for s in range(num_shards):  # a loop over shards
+        rows = order[row_bounds[s] : row_bounds[s + 1]]
+        x_name, y_name = _shard_names(s, num_shards)
+        _write_npy(os.path.join(path, x_name), x[rows])
+        _write_npy(os.path.join(path, y_name), y[rows].astype("<i4"))
+        manifests.append(
+            {
+                "shard": s,
+                "x": x_name,
+                "y": y_name,
+                "rows": int(rows.size),
+                "input_dim": int(x.shape[1]),
+                "ids": uniq[bounds[s] : bounds[s + 1]],
+                "counts": sizes[bounds[s] : bounds[s + 1]],
+                "num_classes": int(y.max()) + 1,
+            }
         )
-        write_client_rows(rows, path, num_shards)
-
-    _run(build, pipeline_options)
+    _write_index(path, manifests)
     return ClientStore(path)
 
 

@@ -21,6 +21,7 @@ from frontier.components.dp_ftrl.client_store import (
     InMemoryClientSource,
     SyntheticClientSource,
     pad_clients,
+    write_client_rows,
     write_client_store,
     write_client_store_from_examples,
 )
@@ -112,15 +113,24 @@ def test_in_memory_source_rejects_bad_arrays():
 # --- the on-disk store ------------------------------------------------------------------------
 
 
+def write_with_beam(x, y, ids, path, num_shards):
+    import apache_beam as beam
+
+    rows = [(c, (i, x[i], int(y[i]))) for i, c in enumerate(ids.tolist())]
+    with beam.Pipeline() as p:  # DirectRunner
+        write_client_rows(p | beam.Create(rows[::-1]), path, num_shards)
+    return ClientStore(path)
+
+
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     x, y, ids = population(n=400, num_ids=40)
     path = str(tmp_path_factory.mktemp("store") / "clients")
-    store = write_client_store(x, y, ids, path, num_shards=3)
+    store = write_with_beam(x, y, ids, path, num_shards=3)
     return store, path, (x, y, ids)
 
 
-def test_store_round_trips_with_beam(written):
+def test_store_round_trips_through_beam(written):
     store, path, (x, y, ids) = written
     expected = per_client(x, y, ids)
     assert isinstance(store, ClientSource)
@@ -135,6 +145,18 @@ def test_store_round_trips_with_beam(written):
     assert_reads(reopened, requests[:1], expected)
     shards = {f for f in os.listdir(path) if f.startswith("shard-")}
     assert len(shards) == 6 and not any(f.endswith(".tmp") for f in os.listdir(path))
+
+
+@pytest.mark.parametrize("kind", ["int", "str"])
+def test_numpy_writer_reads_back_as_the_beam_one(tmp_path, kind):
+    x, y, ids = population(n=200, num_ids=30, kind=kind)
+    store = write_client_store(x, y, ids, str(tmp_path / "np"), num_shards=4)
+    beam_store = write_with_beam(x, y, ids, str(tmp_path / "beam"), num_shards=2)
+    everyone = np.arange(store.num_clients)
+    np.testing.assert_array_equal(store.client_ids(everyone), beam_store.client_ids(everyone))
+    for a, b in zip(store.read(everyone[::-1]), beam_store.read(everyone[::-1]), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert_reads(store, [everyone[::3]], per_client(x, y, ids))
 
 
 def test_store_reads_only_the_requested_clients(written):
