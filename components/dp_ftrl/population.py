@@ -323,7 +323,7 @@ def synthetic_clients(
         sel = np.flatnonzero(variant == v)
         dy, dx = divmod(v, side)
         x[sel] = t.padded[source[sel], dy : dy + t.height, dx : dx + t.width]
-    x = x.reshape(n, -1)
+    x = x.reshape(n, t.height * t.width)
     rows = np.uint64(t.noise.shape[0] - 1)  # a power of two
     x += t.noise[(hb & rows).astype(np.int64)]
     x += t.noise[((hb >> np.uint64(16)) & rows).astype(np.int64)]

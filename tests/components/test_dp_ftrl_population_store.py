@@ -320,6 +320,8 @@ def test_synthetic_source_is_deterministic_per_client():
     np.testing.assert_array_equal(together[0][0], alone[0][0])
     np.testing.assert_array_equal(together[1][1], alone[1][1])
     assert together[2][0].shape == (0, 20)
+    empty = src.read(np.array([-1, -1]))
+    assert empty.x.shape == (0, 20) and empty.y.shape == (0,) and list(empty.sizes) == [0, 0]
     again = split(synthetic(10_000_000).read(np.array([123_456])))[0]
     np.testing.assert_array_equal(again[0], together[3][0])
     other_seed = split(synthetic(10_000_000, seed=1).read(np.array([123_456])))[0]
