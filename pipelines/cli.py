@@ -277,6 +277,7 @@ def _add_report_parser(sub) -> None:
 # -- frontier privacy ---------------------------------------------------------------
 
 TREE = "tree"
+BLT = "blt"
 GAUSSIAN = "gaussian"
 # delta of the Gboard DP-FTRL deployment (Xu et al. 2023), whose production
 # configuration (7.0, 2000 rounds, 6 participations, separation 313) has
@@ -284,6 +285,7 @@ GAUSSIAN = "gaussian"
 DEFAULT_DELTA = 1e-10
 _MECHANISM_NAMES = {
     TREE: "DP-FTRL, tree aggregation",
+    BLT: "BLT-DP-FTRL, buffered-linear Toeplitz noise (optimised for the run)",
     GAUSSIAN: "DP-FedAvg, independent Gaussian noise per round (no amplification)",
 }
 # Parameter names in frontier.components.dp_ftrl errors -> the options that set them.
@@ -338,15 +340,20 @@ def privacy_account(
         raise _OptionError(
             "give exactly one of --noise-multiplier and --target-epsilon (to calibrate it)"
         )
-    accounted = {TREE: dp_ftrl.MECHANISM_TREE, GAUSSIAN: dp_ftrl.MECHANISM_GAUSSIAN}
+    accounted = {
+        TREE: dp_ftrl.MECHANISM_TREE,
+        BLT: dp_ftrl.MECHANISM_BLT,
+        GAUSSIAN: dp_ftrl.MECHANISM_GAUSSIAN,
+    }
     if mechanism not in accounted:
         raise _OptionError(
-            f"--mechanism: unknown mechanism {mechanism!r} (expected tree or gaussian)"
+            f"--mechanism: unknown mechanism {mechanism!r} (expected tree, blt or gaussian)"
         )
-    if mechanism == TREE and min_separation is None:
+    if mechanism in (TREE, BLT) and min_separation is None:
         raise _OptionError(
-            "--min-separation: the tree mechanism needs it (the least number of rounds"
-            " between two participations of one client; 1 allows consecutive rounds)"
+            f"--min-separation: the {mechanism} mechanism needs it (the least difference"
+            " y - x between two rounds of one client; 1 allows consecutive rounds;"
+            " TF Privacy's min_separation is this minus 1)"
         )
     run = dict(restart_every=restart_every if mechanism == TREE else None)
     if target_epsilon is not None:
@@ -384,10 +391,10 @@ def _format_privacy(result: dict, mechanism: str, args: argparse.Namespace) -> l
         separation += f" (caps participations at {result['sensitivity_squared']:g})"
     if args.restart_every is not None:
         restart = str(args.restart_every)
-        if mechanism == GAUSSIAN:
-            restart += " (not used by the gaussian mechanism)"
+        if mechanism != TREE:
+            restart += f" (not used by the {mechanism} mechanism)"
     else:
-        restart = "-" if mechanism == GAUSSIAN else "- (one tree)"
+        restart = "- (one tree)" if mechanism == TREE else "-"
     return [
         f"mechanism:           {_MECHANISM_NAMES[mechanism]}",
         f"noise multiplier:    {nm}",
@@ -431,13 +438,16 @@ def _cmd_privacy(args: argparse.Namespace) -> int:
 def _add_privacy_parser(sub) -> None:
     p = sub.add_parser(
         "privacy",
-        help="rho and epsilon of DP-FTRL (tree) or DP-FedAvg (gaussian), or the noise for a"
-        " target epsilon",
+        help="rho and epsilon of DP-FTRL (tree or blt) or DP-FedAvg (gaussian), or the noise"
+        " for a target epsilon",
         description="User-level privacy of federated training: rho (zCDP) and epsilon at delta"
         " for a noise multiplier, or the smallest noise multiplier for a target epsilon, from"
         " the accountant the DpFtrlTrainer's ledger uses. The tree mechanism is DP-FTRL with"
         " tree aggregation (Kairouz et al. 2021), accounted exactly over every participation"
-        " pattern with at most --max-participations rounds per client, --min-separation apart;"
+        " pattern with at most --max-participations rounds per client, --min-separation apart"
+        " (rounds x < y with y - x >= it; TF Privacy's min_separation is this minus 1);"
+        " blt is BLT-DP-FTRL (McMahan, Xu, Zhang 2024) with the buffers optimised for the"
+        " run, its sensitivity exact for the optimised (non-increasing) coefficients;"
         " gaussian is DP-FedAvg with fresh noise each round and no sampling amplification, a"
         " client taking part in at most min(--max-participations, 1 + (rounds - 1) //"
         " --min-separation) rounds (the separation caps the participations here too, as in"
@@ -447,7 +457,8 @@ def _add_privacy_parser(sub) -> None:
     noise.add_argument(
         "--noise-multiplier",
         type=float,
-        help="noise standard deviation per tree node (tree) or per round (gaussian) / clip norm",
+        help="noise standard deviation per tree node (tree), per round before the BLT's"
+        " correlation (blt) or per round (gaussian) / clip norm",
     )
     noise.add_argument(
         "--target-epsilon",
@@ -478,7 +489,7 @@ def _add_privacy_parser(sub) -> None:
         default=DEFAULT_DELTA,
         help=f"delta of epsilon (default {DEFAULT_DELTA:g}, the Gboard deployment's)",
     )
-    p.add_argument("--mechanism", choices=(TREE, GAUSSIAN), default=TREE, help="default: tree")
+    p.add_argument("--mechanism", choices=(TREE, BLT, GAUSSIAN), default=TREE, help="default: tree")
     p.add_argument("--json", action="store_true", help="print one JSON object instead")
     p.set_defaults(func=_cmd_privacy, quiet=True)
 

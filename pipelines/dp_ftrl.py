@@ -337,14 +337,20 @@ def details(run: RunRecord) -> list[str]:
     return [line + (f"; baselines: {others}" if others else "")]
 
 
-_NAMES = {"dp_ftrl": "DP-FTRL", "dp_fedavg": "DP-FedAvg", "fedavg": "FedAvg (no privacy)"}
+_NAMES = {
+    "dp_ftrl": "DP-FTRL",
+    "blt_dp_ftrl": "BLT-DP-FTRL",
+    "dp_fedavg": "DP-FedAvg",
+    "fedavg": "FedAvg (no privacy)",
+}
 # The Model's `mechanism` property is the privacy ledger's name of the mechanism.
 _LEDGER_NAMES = {
     "dp_ftrl_tree_aggregation": "dp_ftrl",
+    "dp_ftrl_blt": "blt_dp_ftrl",
     "dp_fedavg_gaussian": "dp_fedavg",
     "fedavg_non_private": "fedavg",
 }
-_PRIVATE = ("dp_ftrl", "dp_fedavg")
+_PRIVATE = ("dp_ftrl", "blt_dp_ftrl", "dp_fedavg")
 
 
 def _history(run: RunRecord) -> dict | None:
@@ -403,7 +409,7 @@ def results(run: RunRecord) -> list[Result]:
     privacy = f"epsilon {eps:.2f} (delta {trained['delta']:g})" if eps is not None else "no privacy"
     users = trained.get("clients")
     population = f" of {users:,} users" if isinstance(users, int) else ""
-    private = [p for p in pairs if p.baseline_name == _NAMES["dp_fedavg"]]
+    private = [p for p in pairs if p.baseline_name in {_NAMES[m] for m in _PRIVATE}]
     sentence = f"User-level DP at {privacy}{population}: "
     if private:
         sentence += private[0].words() + " at the same rho"

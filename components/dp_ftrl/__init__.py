@@ -32,6 +32,13 @@ from frontier.components.dp_ftrl.accounting import *  # noqa: F403 - the account
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig
 from frontier.components.dp_ftrl.federated import FederatedResult, NoiseInfo, train_federated
 from frontier.components.dp_ftrl.model import to_keras_model
+from frontier.components.dp_ftrl.noise import (
+    BltMechanism,
+    GaussianMechanism,
+    NoiseMechanism,
+    TreeMechanism,
+    mechanism_for,
+)
 from frontier.components.dp_ftrl.participation import (
     PARTITION_SCHEMES,
     check_schedule,
@@ -44,13 +51,18 @@ from frontier.components.dp_ftrl.server import *  # noqa: F403 - the server opti
 __all__ = [
     *accounting.__all__,
     *server.__all__,
+    "BltMechanism",
     "DpFtrlTrainer",  # noqa: F405 - imported on first use, by `__getattr__` below
     "FederatedConfig",
     "FederatedResult",
+    "GaussianMechanism",
     "MECHANISMS",
     "NoiseInfo",
+    "NoiseMechanism",
     "PARTITION_SCHEMES",
+    "TreeMechanism",
     "check_schedule",
+    "mechanism_for",
     "partition_clients",
     "schedule_participation",
     "synthetic_population",

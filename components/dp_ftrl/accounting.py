@@ -81,6 +81,7 @@ Typical use::
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from collections.abc import Iterator, Sequence
@@ -97,24 +98,33 @@ from frontier.components.common.checks import (
     check_real,
 )
 from frontier.components.common.errors import InputError
+from frontier.components.dp_ftrl import blt
 
 MECHANISM_TREE = "dp_ftrl_tree_aggregation"
 MECHANISM_GAUSSIAN = "dp_fedavg_gaussian"
+MECHANISM_BLT = "dp_ftrl_blt"
+ACCOUNTED_MECHANISMS = (MECHANISM_TREE, MECHANISM_BLT, MECHANISM_GAUSSIAN)
 
 __all__ = [
+    "ACCOUNTED_MECHANISMS",
+    "MECHANISM_BLT",
     "MECHANISM_GAUSSIAN",
     "MECHANISM_TREE",
     "PrivacyAccount",
     "TreeAccountingConfig",
     "account",
+    "blt_for_run",
+    "blt_sensitivity_squared",
     "calibrate_noise_multiplier",
     "check_participations",
     "epsilon_after",
     "epsilon_over_rounds",
     "epsilon_per_round",
+    "epsilons_of_rho_curve",
     "gaussian_account",
     "gaussian_noise_multiplier_for_rho",
     "gaussian_rho",
+    "matched_account",
     "matched_gaussian_account",
     "max_possible_participations",
     "participation_cap",
@@ -159,7 +169,7 @@ def _check_run(
 
 
 def _check_mechanism(mechanism: Any) -> str:
-    return check_choice(mechanism, "mechanism", (MECHANISM_TREE, MECHANISM_GAUSSIAN))
+    return check_choice(mechanism, "mechanism", ACCOUNTED_MECHANISMS)
 
 
 # --- the dynamic programme -------------------------------------------------------------------
@@ -441,6 +451,56 @@ def check_participations(rounds: int, max_participations: int, min_separation: i
     return k
 
 
+def blt_for_run(rounds: int, max_participations: int, min_separation: int) -> blt.BltParams:
+    """The BLT of a run: `blt.optimize_blt` with its defaults (RMSE objective, up to 4
+    buffers), computed once per configuration and process (a second or two).
+
+    Raises:
+      InputError: a parameter is out of range (the message names it).
+    """
+    rounds = check_int(rounds, "rounds", 1)
+    k = participation_cap(rounds, max_participations, min_separation)
+    gap = check_int(min_separation, "min_separation", 1)
+    return _blt_for_run(rounds, k, gap)
+
+
+@functools.lru_cache(maxsize=16)
+def _blt_for_run(rounds: int, k: int, gap: int) -> blt.BltParams:
+    if rounds == 1:  # nothing to correlate: C = [1]
+        return blt.BltParams(np.array([0.5]), np.array([0.5]))
+    return blt.optimize_blt(rounds, k, gap)
+
+
+def blt_sensitivity_squared(
+    rounds: int, max_participations: int, min_separation: int, *, prefix: bool = False
+) -> float | np.ndarray:
+    """Squared sensitivity (units of clip**2) of BLT-DP-FTRL with the run's `blt_for_run`.
+
+    `blt.sensitivity_squared`: exact, since the optimised BLT's coefficients are positive and
+    non-increasing (pattern ``0, b, 2b, ...``, Kalinin and Lampert, Theorem 2).
+
+    Args:
+      rounds, max_participations, min_separation: the run's (min_separation >= 1, frontier's
+        ``y - x`` convention).
+      prefix: return the curve over the run's prefixes instead: float64 [rounds], entry
+        r - 1 the squared sensitivity of what the first r rounds release (the worst pattern
+        of the whole run restricted to them, which is the worst pattern of the prefix).
+
+    Raises:
+      InputError: a parameter is out of range (the message names it).
+    """
+    params = blt_for_run(rounds, max_participations, min_separation)
+    k = participation_cap(rounds, max_participations, min_separation)
+    c = blt.blt_coefficients(params, rounds)
+    sens = blt.sensitivity_squared(c, k, min_separation)
+    if not prefix:
+        return sens.value
+    if not sens.exact:  # the bound of the whole run bounds every prefix
+        return np.full(rounds, sens.value)
+    u = blt.pattern_sum(c, k, min_separation)
+    return np.cumsum(u * u)
+
+
 def sensitivity_squared(
     mechanism: str,
     rounds: int,
@@ -448,20 +508,29 @@ def sensitivity_squared(
     min_separation: int | None,
     *,
     restart_every: int | None = None,
-) -> int:
+) -> float:
     """Worst-case squared L2 sensitivity of a whole run, in units of clip**2.
 
     `MECHANISM_TREE`: `tree_sensitivity_squared` (`min_separation` required).
+    `MECHANISM_BLT`: `blt_sensitivity_squared` (`min_separation` required; `restart_every`
+    does not apply and is ignored).
     `MECHANISM_GAUSSIAN`: one Gaussian release of sensitivity clip per round a client takes
     part in, i.e. `participation_cap` (`restart_every` does not apply and is ignored).
 
     Raises:
       InputError: a parameter is out of range (the message names it).
     """
-    if _check_mechanism(mechanism) == MECHANISM_TREE:
+    mechanism = _check_mechanism(mechanism)
+    if mechanism == MECHANISM_TREE:
         return tree_sensitivity_squared(
             rounds, max_participations, min_separation, restart_every=restart_every
         )
+    if mechanism == MECHANISM_BLT:
+        if min_separation is None:
+            raise InputError(
+                "BLT-DP-FTRL needs min_separation", parameter="min_separation", expected=">= 1"
+            )
+        return blt_sensitivity_squared(rounds, max_participations, min_separation)
     return participation_cap(rounds, max_participations, min_separation)
 
 
@@ -779,11 +848,45 @@ def epsilon_per_round(
             restart_every=p.restart_every,
             orders=orders,
         )
+    if p.mechanism == MECHANISM_BLT:
+        sens2 = blt_sensitivity_squared(
+            p.rounds, p.max_participations, p.min_separation, prefix=True
+        )
+        return epsilons_of_rho_curve(p.rho * sens2 / sens2[-1], p.delta, orders)
     caps = [
         participation_cap(r, p.max_participations, p.min_separation) for r in range(1, p.rounds + 1)
     ]
     rho = p.rho * (np.asarray(caps, dtype=np.float64) / caps[-1])
     return _epsilons(rho, p.delta, _check_orders(orders))
+
+
+def epsilons_of_rho_curve(
+    rho: np.ndarray, delta: float, orders: Sequence[float] | None = None
+) -> np.ndarray:
+    """epsilon at `delta` of each entry of a non-decreasing rho curve (e.g. after each round).
+
+    Each distinct value is converted (`zcdp_to_epsilon`) when there are at most 64 (the
+    tree's and the Gaussian mechanism's curves are steps); a smooth curve (BLT's) is
+    converted at 64 quantiles and interpolated between them, its last entry exactly (the
+    per-round epsilon is for plots and progress; the run's epsilon is the last).
+
+    Args:
+      rho: float [R] zCDP after each round, >= 0.
+      delta: target delta, 0 < delta < 1.
+      orders: RDP orders (default: dp_accounting's).
+
+    Returns:
+      float64 [R].
+    """
+    rho = np.asarray(rho, dtype=np.float64)
+    delta, orders = _check_delta(delta), _check_orders(orders)
+    if np.unique(rho).size <= 64:
+        return _epsilons(rho, delta, orders)
+    grid = np.unique(np.quantile(rho, np.linspace(0.0, 1.0, 64)))
+    eps = np.array([_epsilon(float(r), delta, orders) if r > 0 else 0.0 for r in grid])
+    out = np.interp(rho, grid, eps)
+    out[-1] = eps[-1]
+    return out
 
 
 def calibrate_noise_multiplier(
@@ -929,29 +1032,52 @@ def gaussian_account(
     )
 
 
-def matched_gaussian_account(tree: PrivacyAccount) -> PrivacyAccount:
-    """The DP-FedAvg account with the same rho (and epsilon) as a DP-FTRL `tree` account.
+def matched_account(
+    tree: PrivacyAccount, mechanism: str, sensitivity: float | None = None
+) -> PrivacyAccount:
+    """The account of `mechanism` with the same rho (and epsilon) as a DP-FTRL `tree` account.
 
-    Its noise multiplier is ``gaussian_noise_multiplier_for_rho(tree.rho, k)`` with k the
-    `participation_cap` of the tree's run: the per-round noise of the federated simulation's
-    "dp_fedavg" baseline. rho and epsilon are the tree's (the Gaussian formula gives them back
-    up to rounding).
+    Its noise multiplier is ``sqrt(sensitivity_squared / (2 rho))``: for
+    `MECHANISM_GAUSSIAN` ``gaussian_noise_multiplier_for_rho(tree.rho, k)`` with k the
+    `participation_cap` of the tree's run (the federated simulation's "dp_fedavg"
+    baseline), for `MECHANISM_BLT` the noise of the run's `blt_for_run` (its
+    "blt_dp_ftrl"). rho and epsilon are the tree's (the mechanism's own formula gives them
+    back up to rounding). Comparing mechanisms at equal rho is what the papers do.
+
+    Args:
+      tree: a `MECHANISM_TREE` account.
+      mechanism: the name the account carries.
+      sensitivity: the mechanism's squared sensitivity for the tree's run (units of
+        clip**2); None: `sensitivity_squared(mechanism, ...)` (`mechanism` one of
+        `ACCOUNTED_MECHANISMS`).
 
     Raises:
-      InputError: `tree` is not a `MECHANISM_TREE` account.
+      InputError: `tree` is not a `MECHANISM_TREE` account, or `mechanism` is unknown and
+        no sensitivity is given.
     """
     if not isinstance(tree, PrivacyAccount) or tree.mechanism != MECHANISM_TREE:
         raise InputError(
-            f"matched_gaussian_account got {tree!r}", parameter="tree", expected="a tree account"
+            f"matched_account got {tree!r}", parameter="tree", expected="a tree account"
         )
-    cap = participation_cap(tree.rounds, tree.max_participations, tree.min_separation)
+    if sensitivity is None:
+        if _check_mechanism(mechanism) == MECHANISM_TREE:
+            return tree
+        sensitivity = sensitivity_squared(
+            mechanism, tree.rounds, tree.max_participations, tree.min_separation
+        )
+    sens2 = check_positive(sensitivity, "sensitivity")
     return dataclasses.replace(
         tree,
-        mechanism=MECHANISM_GAUSSIAN,
-        noise_multiplier=gaussian_noise_multiplier_for_rho(tree.rho, cap),
+        mechanism=mechanism,
+        noise_multiplier=math.sqrt(sens2 / (2.0 * tree.rho)),
         restart_every=None,
-        sensitivity_squared=float(cap),
+        sensitivity_squared=float(sens2),
     )
+
+
+def matched_gaussian_account(tree: PrivacyAccount) -> PrivacyAccount:
+    """`matched_account(tree, MECHANISM_GAUSSIAN)`: DP-FedAvg at a DP-FTRL account's rho."""
+    return matched_account(tree, MECHANISM_GAUSSIAN)
 
 
 # --- configuration value ---------------------------------------------------------------------

@@ -27,7 +27,8 @@ class DpFtrlTrainer(base_component.BaseComponent):
     on the noisy prefix sums. No sampling or shuffling is assumed: the
     guarantee (rho-zCDP, and epsilon at delta) comes from the participation
     limits (`max_participations`, `min_separation`) alone. `mechanism` may
-    instead be `dp_fedavg` (fresh noise each round, same rho) or `fedavg`
+    instead be `blt_dp_ftrl` (BLT matrix-factorization noise, same rho), `dp_fedavg`
+    (fresh noise each round, same rho) or `fedavg`
     (not private); `baselines` are trained alongside for the comparison page.
 
     A `privacy_budget` (epsilon at `delta`) is checked when the component is
@@ -63,7 +64,7 @@ class DpFtrlTrainer(base_component.BaseComponent):
 
         Args:
           examples: channel of frontier `Examples` with `client_id`.
-          mechanism: `dp_ftrl`, `dp_fedavg` or `fedavg`: the run exported.
+          mechanism: `dp_ftrl`, `blt_dp_ftrl`, `dp_fedavg` or `fedavg`: the run exported.
           baselines: mechanisms also trained for the comparison page (the
             exported one is skipped if listed).
           privacy_budget: epsilon at `delta` not to exceed (None: no budget).

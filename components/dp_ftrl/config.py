@@ -1,8 +1,9 @@
 """The hyper-parameters of a federated run (`FederatedConfig`), checked on construction.
 
 Plain Python, no TFX, no JAX. `MECHANISMS` names what `train_federated` can run: "dp_ftrl"
-(tree-aggregated noise, the paper's DP-FTRLM), "dp_fedavg" (fresh Gaussian noise each round
-at the same rho) and "fedavg" (no clipping, no noise); `federated`'s module docstring states
+(tree-aggregated noise, the paper's DP-FTRLM), "blt_dp_ftrl" (BLT matrix-factorization
+noise at the same rho), "dp_fedavg" (fresh Gaussian noise each round at the same rho) and
+"fedavg" (no clipping, no noise); `federated`'s module docstring states
 each exactly.
 """
 
@@ -25,7 +26,7 @@ from frontier.components.trainer.model import parse_hidden_units
 
 __all__ = ["MECHANISMS", "FederatedConfig"]
 
-MECHANISMS = ("dp_ftrl", "dp_fedavg", "fedavg")
+MECHANISMS = ("dp_ftrl", "blt_dp_ftrl", "dp_fedavg", "fedavg")
 _POSITIVE_INTS = (
     "clients_per_round",
     "rounds",
@@ -57,7 +58,7 @@ class FederatedConfig:
       nesterov: Nesterov instead of heavy-ball momentum.
       clip: L2 norm bound of a client's model delta (DP mechanisms), > 0.
       noise_multiplier: DP-FTRL's noise std per tree node / clip, >= 0 (0: no privacy);
-        DP-FedAvg derives its per-round multiplier from it (same rho). FedAvg ignores it.
+        BLT-DP-FTRL and DP-FedAvg derive theirs from it (same rho). FedAvg ignores it.
       restart_every: restart the tree every this many rounds (None: one tree).
       seed: seed of every random choice, >= 0.
       hidden_units: sizes of the hidden Dense layers (a sequence or a JSON list string).

@@ -45,9 +45,9 @@ PRIVACY_UNIT = "one user: every example of one client_id"
 def planned_epsilon(config: FederatedConfig, mechanism: str) -> float | None:
     """Epsilon at `config.delta` of the whole run before it starts (None: not private).
 
-    The run's own account (`federated.run_account`): DP-FedAvg is given the tree's rho
-    (its per-round noise is derived from it), so both private mechanisms have the same
-    epsilon.
+    The run's own account (`federated.run_account`): BLT-DP-FTRL and DP-FedAvg are given
+    the tree's rho (their noise is derived from it), so every private mechanism has the
+    same epsilon.
     """
     privacy = run_account(config, mechanism)  # the account the run itself reports
     return None if privacy is None else privacy.epsilon
@@ -95,7 +95,8 @@ def check_parameters(
             f"mechanism {mechanism!r} with noise multiplier {config.noise_multiplier} is not "
             f"differentially private, but a privacy budget of epsilon {privacy_budget} is set",
             parameter="privacy_budget",
-            expected="a private mechanism (dp_ftrl, dp_fedavg) with noise, or no budget",
+            expected="a private mechanism (dp_ftrl, blt_dp_ftrl, dp_fedavg) with noise, "
+            "or no budget",
         )
     if epsilon > privacy_budget:
         raise InputError(
@@ -140,7 +141,7 @@ class Executor(ComponentExecutor):
         `history.json` (`{"mechanism": ..., "runs": {run: per-round records}}`).
 
     Parameters:
-      mechanism: `dp_ftrl`, `dp_fedavg` or `fedavg` (the run exported).
+      mechanism: `dp_ftrl`, `blt_dp_ftrl`, `dp_fedavg` or `fedavg` (the run exported).
       baselines: JSON list of mechanisms trained as well, on the same data,
         schedule seed and rho, for the comparison page only.
       privacy_budget: epsilon at `delta` that the run may not exceed (0: none);
@@ -322,11 +323,7 @@ def _ledger(result: FederatedResult, mechanism: str, budget: float) -> dict[str,
     """The privacy ledger of a run: what was spent, by which mechanism, with what noise."""
     noise, c = result.noise, result.config
     return {
-        "mechanism": {
-            spec.DP_FTRL: "dp_ftrl_tree_aggregation",
-            spec.DP_FEDAVG: "dp_fedavg_gaussian",
-            spec.FEDAVG: "fedavg_non_private",
-        }[mechanism],
+        "mechanism": spec.LEDGER_NAMES[mechanism],
         "privacy_unit": PRIVACY_UNIT,
         "rho": noise.rho,
         "epsilon": noise.epsilon,
@@ -344,6 +341,8 @@ def _ledger(result: FederatedResult, mechanism: str, budget: float) -> dict[str,
             "min_separation": c.min_separation,
             "restart_every": c.restart_every,
             "estimator": noise.estimator,
+            # BLT-DP-FTRL's buffers: with the parameters above they fix its noise.
+            **({"blt": noise.blt} if noise.blt is not None else {}),
         },
         "epsilon_per_round": [h["epsilon"] for h in result.history],
         "short_rounds": [int(r) for r in result.short_rounds],

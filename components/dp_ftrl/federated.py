@@ -115,6 +115,7 @@ from frontier.components.dp_ftrl.model import (
     param_shapes,
     unflatten_params,
 )
+from frontier.components.dp_ftrl.noise import mechanism_for
 from frontier.components.dp_ftrl.participation import (
     check_schedule,
     schedule_participation,
@@ -122,7 +123,6 @@ from frontier.components.dp_ftrl.participation import (
 )
 from frontier.components.dp_ftrl.rounds import DEFAULT_CLIENT_CHUNK, round_delta_sum
 from frontier.components.dp_ftrl.server import server_optimizer
-from frontier.components.dp_ftrl.tree import prefix_noise_variance
 from frontier.components.trainer.model import feature_stats
 
 __all__ = [
@@ -153,6 +153,7 @@ class NoiseInfo:
       rho: zCDP parameter of the whole run (None: no privacy).
       epsilon: epsilon at `delta` of the whole run (None: no privacy).
       delta: the delta of `epsilon`.
+      blt: BLT-DP-FTRL's buffers, ``{"omega": [...], "theta": [...]}`` (None otherwise).
     """
 
     mechanism: str
@@ -164,6 +165,7 @@ class NoiseInfo:
     rho: float | None
     epsilon: float | None
     delta: float
+    blt: dict[str, list[float]] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,15 +218,16 @@ class FederatedResult:
 def run_account(config: FederatedConfig, mechanism: str) -> accounting.PrivacyAccount | None:
     """The privacy account of a whole run (None: not private).
 
-    "dp_ftrl": `accounting.account` of the tree; "dp_fedavg": `accounting.matched_gaussian_account`
-    of it (the per-round noise with the same rho); "fedavg", or a noise multiplier of 0: none.
-    The executor's budget check, its ledger and page, and `frontier privacy` read the same
-    functions.
+    "dp_ftrl": `accounting.account` of the tree; the other private mechanisms
+    ("blt_dp_ftrl", "dp_fedavg"): `accounting.matched_account` of it with the mechanism's
+    own sensitivity (`noise.NoiseMechanism`), i.e. their noise at the tree's rho; "fedavg",
+    or a noise multiplier of 0: none. The executor's budget check, its ledger and page, and
+    `frontier privacy` read the same functions.
     """
     c = config
     if mechanism == "fedavg" or c.noise_multiplier == 0:
         return None
-    privacy = accounting.account(
+    tree = accounting.account(
         accounting.MECHANISM_TREE,
         c.noise_multiplier,
         c.rounds,
@@ -233,17 +236,26 @@ def run_account(config: FederatedConfig, mechanism: str) -> accounting.PrivacyAc
         c.delta,
         restart_every=c.restart_every,
     )
-    return accounting.matched_gaussian_account(privacy) if mechanism == "dp_fedavg" else privacy
+    if mechanism == "dp_ftrl":
+        return tree
+    noise = mechanism_for(mechanism, c)
+    return accounting.matched_account(tree, noise.account_name, noise.sensitivity_squared())
 
 
 def run_privacy(
     config: FederatedConfig, mechanism: str
 ) -> tuple[accounting.PrivacyAccount | None, list[float | None]]:
-    """`run_account`, and the run's epsilon after each round (None: not private)."""
+    """`run_account`, and the run's epsilon after each round (None: not private): rho
+    after round r scales with the squared sensitivity of the first r rounds
+    (`NoiseMechanism.sensitivity_squared(prefix=True)`)."""
     privacy = run_account(config, mechanism)
     if privacy is None:
         return None, [None] * config.rounds
-    return privacy, [float(e) for e in accounting.epsilon_per_round(privacy)]
+    curve = mechanism_for(mechanism, config).sensitivity_squared(prefix=True)
+    rho = privacy.rho * np.asarray(curve) / curve[-1]
+    eps = accounting.epsilons_of_rho_curve(rho, privacy.delta)
+    eps[-1] = privacy.epsilon  # the run's own, not a re-conversion of rho * 1.0
+    return privacy, [float(e) for e in eps]
 
 
 def _noise_info(
@@ -254,13 +266,11 @@ def _noise_info(
     nm = 0.0 if privacy is None else privacy.noise_multiplier
     private = mechanism != "fedavg"
     noise_std = nm * c.clip if private else 0.0
-    if mechanism == "dp_ftrl":
-        prefix_var = prefix_noise_variance(
-            c.rounds, noise_std, c.estimator, restart_every=c.restart_every
-        )
-        prefix_std = np.sqrt(prefix_var) / k
+    if private:
+        noise = mechanism_for(mechanism, c)
+        prefix_std = np.sqrt(noise.prefix_variance()) * noise_std / k
     else:
-        prefix_std = np.full(c.rounds, noise_std / k)
+        prefix_std = np.zeros(c.rounds)
     return NoiseInfo(
         mechanism=mechanism,
         noise_multiplier=nm,
@@ -271,6 +281,7 @@ def _noise_info(
         rho=None if privacy is None else privacy.rho,
         epsilon=None if privacy is None else privacy.epsilon,
         delta=c.delta,
+        blt=noise.blt_params().to_dict() if mechanism == "blt_dp_ftrl" else None,
     )
 
 

@@ -7,7 +7,12 @@ from typing import Any
 
 from frontier.components.common import html
 
-LABELS = {"dp_ftrl": "DP-FTRL", "dp_fedavg": "DP-FedAvg", "fedavg": "FedAvg (non-private)"}
+LABELS = {
+    "dp_ftrl": "DP-FTRL",
+    "blt_dp_ftrl": "BLT-DP-FTRL",
+    "dp_fedavg": "DP-FedAvg",
+    "fedavg": "FedAvg (non-private)",
+}
 
 
 def _points(history: Sequence[Mapping[str, Any]], key: str) -> tuple[list[int], list[float]]:

@@ -3,13 +3,17 @@
 
 Plain NumPy on the flat float64 model vector (`model.flatten_params`), no TFX. The update
 takes the round's sum of (clipped) client deltas ``X_t`` and the number of clients present,
-and returns the next model and state; the randomness (tree or per-round noise) comes from the
-generator the optimiser was built with. One per mechanism of `train_federated`:
+and returns the next model and state; the randomness comes from the generator the optimiser
+was built with.
 
-* `dp_ftrl_server`: DP-FTRLM, tree-aggregated noise on the prefix sums of mean deltas and
-  momentum on those (`ftrl_init` / `ftrl_update`; equations in `federated`'s docstring).
-* `dp_fedavg_server`: fresh Gaussian noise on ``X_t``, then server SGD with momentum on
-  ``X_t / K`` (`momentum_init` / `momentum_update`).
+* `private_server`: every private mechanism (`noise.NoiseMechanism`: tree-aggregated
+  DP-FTRL, BLT-DP-FTRL, DP-FedAvg): the mechanism's per-round noise ``n_t`` is added to
+  ``X_t``, then server SGD with momentum on ``(X_t + n_t) / K`` (`momentum_update`),
+  the momentum reset where the mechanism restarts. For the tree this is exactly DP-FTRLM
+  in its prefix-sum form (`ftrl_init` / `ftrl_update`, the paper's Algorithm 1 with
+  momentum; equations in `federated`'s docstring): both give
+  ``w_{t+1} = w_{t0} + server_lr * sum_{j <= t} g_j (1 - momentum**(t - j + 1)) / (1 - momentum)``
+  for the noisy mean deltas ``g_j`` (tested on the same noise draws).
 * `fedavg_server`: server SGD with momentum on the mean delta of the clients present.
 
 `server_optimizer(mechanism, config, noise_std, rng)` picks and configures one, so the
@@ -25,11 +29,13 @@ import numpy as np
 
 from frontier.components.common.checks import check_choice
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig
+from frontier.components.dp_ftrl.noise import NoiseMechanism, mechanism_for
 from frontier.components.dp_ftrl.tree import TreeState, tree_add, tree_init, tree_prefix_sum
 
 __all__ = [
     "FtrlState",
     "MomentumState",
+    "PrivateState",
     "ServerOptimizer",
     "dp_fedavg_server",
     "dp_ftrl_server",
@@ -38,6 +44,7 @@ __all__ = [
     "ftrl_update",
     "momentum_init",
     "momentum_update",
+    "private_server",
     "server_optimizer",
 ]
 
@@ -154,7 +161,10 @@ def momentum_update(
 def dp_ftrl_server(
     config: FederatedConfig, noise_std: float, rng: np.random.Generator
 ) -> ServerOptimizer:
-    """DP-FTRLM: `ftrl_init` and `ftrl_update` with the config's settings.
+    """DP-FTRLM in the paper's prefix-sum form: `ftrl_init` and `ftrl_update`.
+
+    The simulation runs the equal `private_server` with `noise.TreeMechanism`; this form
+    is kept as the reference it is tested against.
 
     Args:
       config: server_lr, momentum, nesterov, clients_per_round (the fixed divisor K: the
@@ -183,6 +193,49 @@ def dp_ftrl_server(
     return ServerOptimizer(ftrl_init, update)
 
 
+class PrivateState(NamedTuple):
+    """`private_server`'s state: the round, the momentum state and the mechanism's noise state."""
+
+    rounds: int
+    momentum: MomentumState
+    noise: Any
+
+
+def private_server(
+    config: FederatedConfig,
+    mechanism: NoiseMechanism,
+    noise_std: float,
+    rng: np.random.Generator,
+) -> ServerOptimizer:
+    """Server momentum on ``(X_t + n_t) / K``, ``n_t`` the mechanism's noise of round t.
+
+    Args:
+      config: server_lr, momentum, nesterov, clients_per_round (the fixed divisor K: the
+        count of clients present would depend on the data).
+      mechanism: the noise (`noise.TreeMechanism`, `noise.BltMechanism`,
+        `noise.GaussianMechanism`, ...).
+      noise_std: the mechanism's per-coordinate noise std (``noise_multiplier * clip``).
+      rng: the generator of the noise.
+    """
+    c = config
+    step = dict(server_lr=c.server_lr, momentum=c.momentum, nesterov=c.nesterov)
+
+    def init(w0: np.ndarray) -> PrivateState:
+        w0 = np.array(w0, dtype=np.float64)
+        return PrivateState(0, momentum_init(w0), mechanism.init(w0.shape))
+
+    def update(state: PrivateState, delta_sum: np.ndarray, present: int):
+        del present  # the divisor is the fixed K
+        t, moment, noise_state = state
+        if mechanism.restarts(t):
+            moment = MomentumState(moment.w, 0.0)
+        noise, noise_state = mechanism.next(noise_state, noise_std, rng)
+        moment = momentum_update(moment, (delta_sum + noise) / c.clients_per_round, **step)
+        return moment.w, PrivateState(t + 1, moment, noise_state)
+
+    return ServerOptimizer(init, update)
+
+
 def _momentum_server(
     config: FederatedConfig, mean_delta: Callable[[np.ndarray, int], np.ndarray]
 ) -> ServerOptimizer:
@@ -200,21 +253,15 @@ def _momentum_server(
 def dp_fedavg_server(
     config: FederatedConfig, noise_std: float, rng: np.random.Generator
 ) -> ServerOptimizer:
-    """DP-FedAvg: server momentum on ``g = (X_t + N(0, noise_std**2)) / K``.
+    """DP-FedAvg: server momentum on ``g = (X_t + N(0, noise_std**2)) / K``
+    (`private_server` with `noise.GaussianMechanism`).
 
     Args:
       config: server_lr, momentum, nesterov, clients_per_round (the fixed divisor K).
       noise_std: per-coordinate noise std on a round's sum (``noise_multiplier * clip``).
       rng: the generator of the noise, fresh each round.
     """
-
-    def noisy_mean(delta_sum: np.ndarray, present: int) -> np.ndarray:
-        del present  # the divisor is the fixed K, as for DP-FTRL
-        if noise_std > 0:
-            delta_sum = delta_sum + noise_std * rng.standard_normal(delta_sum.shape)
-        return delta_sum / config.clients_per_round
-
-    return _momentum_server(config, noisy_mean)
+    return private_server(config, mechanism_for("dp_fedavg", config), noise_std, rng)
 
 
 def fedavg_server(config: FederatedConfig) -> ServerOptimizer:
@@ -229,13 +276,14 @@ def fedavg_server(config: FederatedConfig) -> ServerOptimizer:
 def server_optimizer(
     mechanism: str, config: FederatedConfig, noise_std: float, rng: np.random.Generator
 ) -> ServerOptimizer:
-    """The server optimiser of `mechanism` ("dp_ftrl", "dp_fedavg" or "fedavg") for `config`.
+    """The server optimiser of `mechanism` (one of `config.MECHANISMS`) for `config`.
 
     Args:
-      mechanism: one of `config.MECHANISMS`.
+      mechanism: "fedavg", or a private mechanism of `noise.MECHANISMS` ("dp_ftrl",
+        "blt_dp_ftrl", "dp_fedavg"), run by `private_server`.
       config: the run's settings.
-      noise_std: per-coordinate noise std on a sum of clipped deltas (a tree node's for
-        DP-FTRL, a round's for DP-FedAvg); unused by FedAvg.
+      noise_std: the mechanism's per-coordinate noise std (``noise_multiplier * clip``);
+        unused by FedAvg.
       rng: the generator of that noise.
 
     Raises:
@@ -244,5 +292,4 @@ def server_optimizer(
     check_choice(mechanism, "mechanism", MECHANISMS)
     if mechanism == "fedavg":
         return fedavg_server(config)
-    private = dp_fedavg_server if mechanism == "dp_fedavg" else dp_ftrl_server
-    return private(config, noise_std, rng)
+    return private_server(config, mechanism_for(mechanism, config), noise_std, rng)

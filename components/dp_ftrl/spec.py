@@ -10,6 +10,7 @@ from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY
+from frontier.components.dp_ftrl import accounting
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig  # noqa: F401
 from frontier.components.trainer import spec as trainer_spec
 from frontier.schemas.artifacts import HtmlReport, PrivacyLedger
@@ -32,9 +33,16 @@ FEATURE_SCALE_KEY = "feature_scale"  # a public constant the inputs are divided 
 # ... and the fields of `FederatedConfig`, by name (the executor rebuilds the config).
 CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(FederatedConfig))
 
-DP_FTRL, DP_FEDAVG, FEDAVG = "dp_ftrl", "dp_fedavg", "fedavg"
+DP_FTRL, BLT_DP_FTRL, DP_FEDAVG, FEDAVG = "dp_ftrl", "blt_dp_ftrl", "dp_fedavg", "fedavg"
 DEFAULT_MECHANISM = DP_FTRL
 DEFAULT_BASELINES = (FEDAVG, DP_FEDAVG)
+# The privacy ledger's (and the Model's `mechanism` property's) name of each mechanism.
+LEDGER_NAMES = {
+    DP_FTRL: accounting.MECHANISM_TREE,
+    BLT_DP_FTRL: accounting.MECHANISM_BLT,
+    DP_FEDAVG: accounting.MECHANISM_GAUSSIAN,
+    FEDAVG: "fedavg_non_private",
+}
 NO_BUDGET = 0.0
 DEFAULT_FEATURE_SCALE = 1.0
 

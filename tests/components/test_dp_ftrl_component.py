@@ -121,7 +121,10 @@ def test_rejects_examples_without_client_ids(tmp_path, digits_examples_uri):
 BINDING = {**TINY_FEDERATED, "max_participations": 2, "min_separation": 3}
 
 
-@pytest.mark.parametrize("mechanism, command", [("dp_ftrl", "tree"), ("dp_fedavg", "gaussian")])
+@pytest.mark.parametrize(
+    "mechanism, command",
+    [("dp_ftrl", "tree"), ("blt_dp_ftrl", "blt"), ("dp_fedavg", "gaussian")],
+)
 def test_ledger_page_trainer_and_frontier_privacy_agree_when_the_separation_binds(
     tmp_path, digits_examples_uri, mechanism, command
 ):
@@ -158,6 +161,9 @@ def test_ledger_page_trainer_and_frontier_privacy_agree_when_the_separation_bind
     assert (ledger["rho"], ledger["epsilon"]) == (noise.rho, noise.epsilon)
     assert ledger["epsilon_per_round"][-1] == noise.epsilon
     assert ledger["parameters"]["noise_multiplier"] == noise.noise_multiplier
+    assert ledger["mechanism"] == spec.LEDGER_NAMES[mechanism]
+    # BLT's buffers are in the ledger: with the parameters they fix its noise.
+    assert ledger["parameters"].get("blt") == noise.blt
     page = open(os.path.join(out[spec.VISUALIZATION_KEY].uri, HTML_FILE_NAME)).read()
     assert f"{noise.epsilon:.3f}" in page and f"{noise.rho:.4f}" in page
     cli = privacy_account(
