@@ -15,18 +15,61 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental.shard_map import shard_map
+from jax.sharding import Mesh, PartitionSpec
 
 from frontier.components.common.checks import check_int
-from frontier.components.dp_ftrl.clients import ClientData
-from frontier.components.dp_ftrl.model import Params, batch_loss, flatten_jnp, inverse_std
+from frontier.components.common.errors import InputError
+from frontier.components.dp_ftrl.clients import ClientData, bucket_clients, pack_bucket
+from frontier.components.dp_ftrl.model import (
+    Params,
+    batch_loss,
+    flatten_jnp,
+    flatten_params,
+    inverse_std,
+)
 
-__all__ = ["DEFAULT_CLIENT_CHUNK", "client_deltas", "clip_deltas", "local_sgd", "round_delta_sum"]
+__all__ = [
+    "DEFAULT_CLIENT_CHUNK",
+    "client_deltas",
+    "clip_deltas",
+    "local_sgd",
+    "packed_round_delta_sum",
+    "round_delta_sum",
+]
 
-DEFAULT_CLIENT_CHUNK = 128  # clients per vmapped chunk of a round (see `_round_sum_jit`)
+DEFAULT_CLIENT_CHUNK = 128  # clients per vmapped chunk of a round (see `_scan_chunks`)
+_AXIS = "clients"  # the mesh axis the round's slots are sharded over
+
+
+def _epoch_orders(mask: jax.Array, key: jax.Array, local_epochs: int, batch_size: int):
+    """int32 [local_epochs * P / batch_size, batch_size]: each epoch's example order.
+
+    Each epoch ranks the real examples by a uniform draw (padding last, ties by position:
+    ``jnp.argsort``'s stable order, computed by counting, which XLA runs several times faster
+    than a sort on short rows). The draws are threefry-partitionable, so draw i depends only
+    on (key, i): a client's order is the same at every padded length (bucketing is exact).
+    """
+    pad = mask.shape[0]
+    pos = jnp.arange(pad)
+
+    def order(k):
+        with jax.threefry_partitionable(True):
+            u = jax.random.uniform(k, (pad,))
+        prio = jnp.where(mask > 0, u, 2.0)
+        before = (prio[None, :] < prio[:, None]) | (
+            (prio[None, :] == prio[:, None]) & (pos[None, :] < pos[:, None])
+        )
+        rank = before.sum(axis=1)  # rank[i]: where example i goes
+        return jnp.sum(jnp.where(rank[None, :] == pos[:, None], pos[None, :], 0), axis=1)
+
+    orders = jax.vmap(order)(jax.random.split(key, local_epochs))
+    return orders.reshape(-1, batch_size)
 
 
 def local_sgd(
@@ -47,14 +90,15 @@ def local_sgd(
     Each epoch draws a uniformly random order of the client's real examples (from `key`), and
     takes ``P / batch_size`` steps on consecutive slices of it; real examples come first, so
     a client with n examples takes ``ceil(n / batch_size)`` real steps and the remaining
-    all-padding steps have zero gradient (no-ops). A step minimises the mean cross-entropy
-    over the real examples of its batch.
+    all-padding steps have zero gradient (exact no-ops: padding to a longer length changes
+    nothing). A step minimises the mean cross-entropy over the real examples of its batch.
+    The batches are gathered and standardised once, before the steps (no gather in the loop).
 
     Args:
       params: starting model.
       x: float32 [P, D] the client's padded inputs (P a multiple of batch_size).
       y: int32 [P] labels.
-      mask: float32 [P], 1 for a real example.
+      mask: float32 [P], 1 for a real example (real examples first).
       key: JAX PRNG key of the batch orders.
       input_mean, inv_std: standardisation, float32 [D] (see `model_logits`).
       client_lr: step size.
@@ -65,20 +109,16 @@ def local_sgd(
       The local model after ``local_epochs * P / batch_size`` steps.
     """
     x, y, mask = jnp.asarray(x), jnp.asarray(y), jnp.asarray(mask)
-    pad = x.shape[0]
-    steps = pad // batch_size
+    orders = _epoch_orders(mask, key, local_epochs, batch_size)
+    xs = (x[orders] - input_mean) * inv_std  # [steps, B, D], standardised once
+    zero, one = jnp.zeros_like(input_mean), jnp.ones_like(inv_std)
 
-    def order(k):
-        prio = jnp.where(mask > 0, jax.random.uniform(k, (pad,)), 2.0)
-        return jnp.argsort(prio).reshape(steps, batch_size)
-
-    orders = jax.vmap(order)(jax.random.split(key, local_epochs)).reshape(-1, batch_size)
-
-    def step(p, idx):
-        g = jax.grad(batch_loss)(p, x[idx], y[idx], mask[idx], input_mean, inv_std)
+    def step(p, batch):
+        bx, by, bm = batch
+        g = jax.grad(batch_loss)(p, bx, by, bm, zero, one)
         return jax.tree_util.tree_map(lambda a, b: a - client_lr * b, p, g), None
 
-    return jax.lax.scan(step, params, orders)[0]
+    return jax.lax.scan(step, params, (xs, y[orders], mask[orders]))[0]
 
 
 def clip_deltas(deltas: jax.Array, clip: float | jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -94,6 +134,18 @@ def clip_deltas(deltas: jax.Array, clip: float | jax.Array) -> tuple[jax.Array, 
     norms = jnp.sqrt(jnp.sum(deltas * deltas, axis=1))
     scale = jnp.minimum(1.0, clip / jnp.maximum(norms, 1e-30))
     return deltas * scale[:, None], norms
+
+
+def _chunk_update(params, x, y, mask, keys, valid, mean, inv_std, lr, clip, *, epochs, batch):
+    """Local SGD of a chunk of clients [c, P, ...] (vmapped): (clipped sum [d], norms [c])."""
+    local = functools.partial(local_sgd, local_epochs=epochs, batch_size=batch)
+    final = jax.vmap(local, in_axes=(None, 0, 0, 0, 0, None, None, None))(
+        params, x, y, mask, keys, mean, inv_std, lr
+    )
+    deltas = jax.vmap(flatten_jnp)(final) - flatten_jnp(params)
+    clipped, norms = clip_deltas(deltas, clip)
+    clipped = jnp.where(valid[:, None], clipped, 0.0)
+    return clipped, jnp.where(valid, norms, jnp.nan)
 
 
 def _round_deltas(
@@ -112,51 +164,127 @@ def _round_deltas(
     batch_size,
 ):
     """Clipped flat deltas [K, d] (zero rows for slots -1) and norms [K] (NaN there); JAX."""
-    valid = clients >= 0
     idx = jnp.maximum(clients, 0)
     keys = jax.vmap(lambda c: jax.random.fold_in(key, c))(idx)
-    local = functools.partial(local_sgd, local_epochs=local_epochs, batch_size=batch_size)
-    final = jax.vmap(local, in_axes=(None, 0, 0, 0, 0, None, None, None))(
-        params, data_x[idx], data_y[idx], data_mask[idx], keys, input_mean, inv_std, client_lr
-    )
-    deltas = jax.vmap(flatten_jnp)(final) - flatten_jnp(params)
-    clipped, norms = clip_deltas(deltas, clip)
-    return clipped * valid[:, None], jnp.where(valid, norms, jnp.nan)
+    return _chunk_update(
+        params, data_x[idx], data_y[idx], data_mask[idx], keys, clients >= 0,
+        input_mean, inv_std, client_lr, clip, epochs=local_epochs, batch=batch_size,
+    )  # fmt: skip
 
 
 _round_deltas_jit = jax.jit(_round_deltas, static_argnames=("local_epochs", "batch_size"))
 
 
-@functools.partial(jax.jit, static_argnames=("local_epochs", "batch_size", "client_chunk"))
-def _round_sum_jit(params, clients, *rest, local_epochs, batch_size, client_chunk):
-    # Chunks of `client_chunk` clients run one after another (lax.scan), each vmapped: the
-    # working set (per-client parameter copies and deltas) stays in cache. Measured on 2 CPU
-    # cores, 1000 clients of a 64-128-10 MLP: 3x faster with chunks of 128 than in one vmap.
-    k = clients.shape[0]
-    chunk = min(client_chunk, k)
-    n = -(-k // chunk)
-    padded = jnp.concatenate([clients, jnp.full(n * chunk - k, -1, clients.dtype)])
+def _scan_chunks(params, slots, fetch, rest, *, epochs, batch, chunk):
+    """Sum over `slots` (leading axis a multiple of `chunk`) of the clipped deltas, chunk by chunk.
 
-    def body(total, chunk_clients):
-        clipped, norms = _round_deltas(
-            params, chunk_clients, *rest, local_epochs=local_epochs, batch_size=batch_size
+    Chunks of `chunk` clients run one after another (lax.scan), each vmapped: the working set
+    (per-client parameter copies and deltas) stays in cache. `fetch(slot_chunk)` gives
+    (x, y, mask, keys, valid) of a chunk.
+    """
+    n = jax.tree_util.tree_leaves(slots)[0].shape[0] // chunk
+
+    def body(total, chunk_slots):
+        clipped, norms = _chunk_update(
+            params, *fetch(chunk_slots), *rest, epochs=epochs, batch=batch
         )
         return total + clipped.sum(axis=0), norms
 
     zeros = jnp.zeros_like(flatten_jnp(params))
-    total, norms = jax.lax.scan(body, zeros, padded.reshape(n, chunk))
-    return total, norms.reshape(-1)[:k]
+    chunks = jax.tree_util.tree_map(lambda a: a.reshape((n, chunk) + a.shape[1:]), slots)
+    total, norms = jax.lax.scan(body, zeros, chunks)
+    return total, norms.reshape(-1)
 
 
-def _round_args(params, clients, key, data, input_mean, input_var, client_lr, clip):
-    """The jitted round's positional arguments as JAX arrays (float32; clip None: inf)."""
+def _sharded(local, mesh, n_sharded, n_replicated):
+    """`local(*sharded, *replicated) -> (total, norms)` with the client axis over `mesh`.
+
+    Each device runs `local` on its share of the clients; the totals are summed across
+    devices (``psum``), the norms stay sharded in slot order. Without a mesh: `local` itself.
+    """
+    if mesh is None:
+        return local
+    spec = PartitionSpec(_AXIS)
+
+    def per_device(*args):
+        total, norms = local(*args)
+        return jax.lax.psum(total, _AXIS), norms
+
+    return shard_map(
+        per_device,
+        mesh,
+        in_specs=(spec,) * n_sharded + (PartitionSpec(),) * n_replicated,
+        out_specs=(PartitionSpec(), spec),
+        check_rep=False,
+    )
+
+
+@functools.partial(jax.jit, static_argnames=("local_epochs", "batch_size", "chunk", "mesh"))
+def _round_sum_jit(
+    params, clients, key, dx, dy, dm, mean, inv_std, lr, clip, *, local_epochs, batch_size,
+    chunk, mesh,
+):  # fmt: skip
+    """In-memory round: `clients` [K] (a multiple of chunk x devices) index the population."""
+
+    def local(clients, params, key, dx, dy, dm, mean, inv_std, lr, clip):
+        def fetch(c):
+            idx = jnp.maximum(c, 0)
+            keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
+            return dx[idx], dy[idx], dm[idx], keys, c >= 0
+
+        return _scan_chunks(
+            params, clients, fetch, (mean, inv_std, lr, clip),
+            epochs=local_epochs, batch=batch_size, chunk=chunk,
+        )  # fmt: skip
+
+    return _sharded(local, mesh, 1, 9)(clients, params, key, dx, dy, dm, mean, inv_std, lr, clip)
+
+
+@functools.partial(jax.jit, static_argnames=("local_epochs", "batch_size", "chunk", "mesh"))
+def _packed_sum_jit(
+    params, x, y, mask, ids, key, mean, inv_std, lr, clip, *, local_epochs, batch_size, chunk,
+    mesh,
+):  # fmt: skip
+    """Packed round: x [K, P, D], y, mask [K, P], ids [K] (fold-in ids, -1 empty)."""
+
+    def local(x, y, mask, ids, params, key, mean, inv_std, lr, clip):
+        def fetch(c):
+            cx, cy, cm, cid = c
+            keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(jnp.maximum(cid, 0))
+            return cx, cy, cm, keys, cid >= 0
+
+        return _scan_chunks(
+            params, (x, y, mask, ids), fetch, (mean, inv_std, lr, clip),
+            epochs=local_epochs, batch=batch_size, chunk=chunk,
+        )  # fmt: skip
+
+    return _sharded(local, mesh, 4, 6)(x, y, mask, ids, params, key, mean, inv_std, lr, clip)
+
+
+def _mesh(devices) -> Mesh | None:
+    """A 1-D mesh over `devices` (None: all local devices); None when there is one device."""
+    devices = tuple(jax.local_devices() if devices is None else devices)
+    if not devices:
+        raise InputError("no devices given", parameter="devices", expected="at least one")
+    return Mesh(np.array(devices), (_AXIS,)) if len(devices) > 1 else None
+
+
+def _layout(k: int, client_chunk: int, mesh: Mesh | None) -> tuple[int, int]:
+    """(chunk, padded K): K padded with empty slots to a multiple of chunk x devices."""
+    ndev = 1 if mesh is None else mesh.size
+    per_device = -(-k // ndev)
+    chunk = min(check_int(client_chunk, "client_chunk", 1), max(per_device, 1))
+    return chunk, -(-max(k, 1) // (chunk * ndev)) * chunk * ndev
+
+
+def _pad_slots(a: np.ndarray, total: int, fill) -> np.ndarray:
+    pad = [(0, total - a.shape[0])] + [(0, 0)] * (a.ndim - 1)
+    return np.pad(a, pad, constant_values=fill)
+
+
+def _common_args(params, input_mean, input_var, client_lr, clip):
     return (
         jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), params),
-        jnp.asarray(clients, jnp.int32),
-        key,
-        jnp.asarray(data.x),
-        jnp.asarray(data.y),
-        jnp.asarray(data.mask),
         jnp.asarray(input_mean, jnp.float32),
         jnp.asarray(inverse_std(input_var)),
         jnp.float32(client_lr),
@@ -180,7 +308,7 @@ def client_deltas(
     """The (clipped) model deltas of one round's clients, vectorised (one XLA call).
 
     Client c's batch orders come from ``jax.random.fold_in(key, c)``, so they do not depend
-    on its slot in the round.
+    on its slot in the round. One device (it returns every client's delta, not a sum).
 
     Args:
       params: the global model.
@@ -195,11 +323,13 @@ def client_deltas(
       (float32 [K, d] flat clipped deltas, zero rows for empty slots; float32 [K] norms
       before clipping, NaN for empty slots).
     """
+    p, mean, inv_std, lr, bound = _common_args(params, input_mean, input_var, client_lr, clip)
     clipped, norms = _round_deltas_jit(
-        *_round_args(params, clients, key, data, input_mean, input_var, client_lr, clip),
-        local_epochs=int(local_epochs),
-        batch_size=int(batch_size),
-    )
+        p, jnp.asarray(clients, jnp.int32), key,
+        jnp.asarray(data.x), jnp.asarray(data.y), jnp.asarray(data.mask),
+        mean, inv_std, lr, bound,
+        local_epochs=int(local_epochs), batch_size=int(batch_size),
+    )  # fmt: skip
     return np.asarray(clipped), np.asarray(norms)
 
 
@@ -216,27 +346,112 @@ def round_delta_sum(
     batch_size: int,
     clip: float | None = None,
     client_chunk: int = DEFAULT_CLIENT_CHUNK,
+    devices: Sequence[jax.Device] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sum over a round's clients of their clipped deltas (vectorised; see `client_deltas`).
 
     One jitted XLA call: chunks of `client_chunk` clients are vmapped, chunks run in sequence
-    inside the call. `data`'s arrays may already be JAX device arrays (then nothing is copied;
-    NumPy arrays are copied to the device on every call).
+    inside the call. With several devices the round's slots (padded with empty slots to a
+    multiple of chunk x devices) are split evenly over them (``shard_map``); each device sums
+    its clients and the sums are added across devices (``psum``); the population `data` is
+    replicated on every device. `data`'s arrays may already be JAX device arrays (then
+    nothing is copied on one device; NumPy arrays are copied on every call).
 
     Args:
       params, clients, key, data, input_mean, input_var, client_lr, local_epochs,
         batch_size, clip: as for `client_deltas`.
       client_chunk: clients per vmapped chunk (memory / cache trade-off; results equal up to
         float32 summation order).
+      devices: where to run (None: every local device, ``jax.local_devices()``).
 
     Returns:
       (float32 [d] sum of clipped deltas, float32 [K] norms before clipping, NaN for empty
       slots).
     """
+    clients = np.asarray(clients, np.int32)
+    mesh = _mesh(devices)
+    chunk, total_slots = _layout(clients.shape[0], client_chunk, mesh)
+    p, mean, inv_std, lr, bound = _common_args(params, input_mean, input_var, client_lr, clip)
     total, norms = _round_sum_jit(
-        *_round_args(params, clients, key, data, input_mean, input_var, client_lr, clip),
-        local_epochs=int(local_epochs),
-        batch_size=int(batch_size),
-        client_chunk=check_int(client_chunk, "client_chunk", 1),
-    )
-    return np.asarray(total), np.asarray(norms)
+        p, jnp.asarray(_pad_slots(clients, total_slots, -1)), key,
+        jnp.asarray(data.x), jnp.asarray(data.y), jnp.asarray(data.mask),
+        mean, inv_std, lr, bound,
+        local_epochs=int(local_epochs), batch_size=int(batch_size), chunk=chunk, mesh=mesh,
+    )  # fmt: skip
+    return np.asarray(total), np.asarray(norms)[: clients.shape[0]]
+
+
+def packed_round_delta_sum(
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    sizes: np.ndarray,
+    key_ids: np.ndarray,
+    key: jax.Array,
+    input_mean: np.ndarray,
+    input_var: np.ndarray,
+    *,
+    client_lr: float,
+    local_epochs: int,
+    batch_size: int,
+    clip: float | None = None,
+    client_chunk: int = DEFAULT_CLIENT_CHUNK,
+    bucketed: bool = True,
+    devices: Sequence[jax.Device] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`round_delta_sum` for a caller that holds only the round's clients' examples.
+
+    The round's K slots arrive as their examples concatenated in slot order (what a client
+    store's ``read(clients)`` returns). Slots are grouped by padded length
+    (`clients.bucket_clients`: ``batch_size`` times a power of two batches), and each group is
+    one jitted call (sharded over `devices` as in `round_delta_sum`); the groups' sums are
+    added. Padding only adds no-op steps, and a client's batch orders depend on its fold-in
+    id, not on its slot or padded length, so the result equals `round_delta_sum` on the same
+    clients (fold-in id = client index) up to float32 summation order. Shapes seen by XLA:
+    one per (padded length, slot count rounded up to chunk x devices).
+
+    Args:
+      params: the global model.
+      x: float [n, D] the round's examples, client after client in slot order.
+      y: int [n] labels.
+      sizes: int [K] examples of each slot (``sum(sizes) == n``; 0 for an empty slot).
+      key_ids: int [K] the id folded into `key` for each slot's batch orders (its global
+        client index), -1 for an empty slot (which contributes nothing).
+      key: the round's JAX PRNG key.
+      input_mean, input_var: standardisation statistics [D].
+      client_lr, local_epochs, batch_size, clip: as for `client_deltas`.
+      client_chunk: clients per vmapped chunk.
+      bucketed: False pads every slot to the longest bucket length (one call).
+      devices: where to run (None: every local device).
+
+    Returns:
+      (float32 [d] sum of clipped deltas, float32 [K] norms before clipping, NaN for empty
+      slots).
+
+    Raises:
+      InputError: the sizes, ids or arrays do not fit together.
+    """
+    key_ids = np.asarray(key_ids)
+    sizes = np.asarray(sizes)
+    if key_ids.shape != sizes.shape or not np.issubdtype(key_ids.dtype, np.integer):
+        raise InputError(
+            f"key_ids have shape {key_ids.shape} and dtype {key_ids.dtype}",
+            parameter="key_ids",
+            expected=f"integer ids of shape {sizes.shape} (one per slot of sizes)",
+        )
+    mesh = _mesh(devices)
+    p, mean, inv_std, lr, bound = _common_args(params, input_mean, input_var, client_lr, clip)
+    total = np.zeros(flatten_params(params).size, np.float32)
+    norms = np.full(sizes.shape[0], np.nan, np.float32)
+    for bucket in bucket_clients(sizes, batch_size, bucketed):
+        bx, by, bm = pack_bucket(x, y, sizes, bucket.slots, bucket.pad)
+        chunk, slots = _layout(bucket.slots.size, client_chunk, mesh)
+        ids = key_ids[bucket.slots].astype(np.int32)
+        part, part_norms = _packed_sum_jit(
+            p, _pad_slots(bx, slots, 0), _pad_slots(by, slots, 0), _pad_slots(bm, slots, 0),
+            _pad_slots(ids, slots, -1), key, mean, inv_std, lr, bound,
+            local_epochs=int(local_epochs), batch_size=int(batch_size), chunk=chunk, mesh=mesh,
+        )  # fmt: skip
+        total += np.asarray(part)
+        norms[bucket.slots] = np.asarray(part_norms)[: bucket.slots.size]
+    return total, norms
