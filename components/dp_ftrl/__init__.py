@@ -9,8 +9,9 @@ of the project, for DP-FTRL with tree aggregation and for DP-FedAvg with fresh G
                      min_separation=313, delta=1e-10)
     result.rho, result.epsilon        # 0.8061 (= 79/98), 8.90
 
-The simulation trains the baseline MLP with DP-FTRL (momentum), DP-FedAvg or FedAvg and
-reports the privacy spent; `to_keras_model` turns its parameters into the Trainer's model::
+The simulation trains the baseline MLP with DP-FTRL (momentum; tree aggregation, or
+BLT-DP-FTRL's buffered-linear Toeplitz noise: mechanism "blt_dp_ftrl"), DP-FedAvg or FedAvg
+and reports the privacy spent; `to_keras_model` turns its parameters into the Trainer's model::
 
     from frontier.components.dp_ftrl import FederatedConfig, train_federated
     result = train_federated(x, y, client_ids, FederatedConfig(rounds=200), "dp_ftrl")
@@ -20,8 +21,12 @@ Exported here: the accountant (all of `accounting.__all__`), the run's configura
 result, the participation schedule (`partition_clients`, `schedule_participation`,
 `check_schedule`), the synthetic population generator (`synthetic_population`: many
 label-skewed users from a small image set), the server optimisers (optax-style ``init`` / ``update`` pairs, all of
-`server.__all__`) and the `DpFtrlTrainer` component (imported lazily: it needs TFX). The
-building blocks live in their modules: `config`, `clients` (client packing), `model` (the MLP
+`server.__all__`) and the `DpFtrlTrainer` component (imported lazily: it needs TFX). Populations
+of any size train through `train_federated_source` from a client source (`ClientStore` on
+disk, `SyntheticClientSource` made on the fly, `InMemoryClientSource`). The
+private mechanisms share one interface (`NoiseMechanism`: `TreeMechanism`, `BltMechanism`,
+`GaussianMechanism`; `mechanism_for`). The building blocks live in their modules: `config`,
+`clients` (client packing), `blt` (BLT noise, sensitivity and optimisation), `noise`, `model` (the MLP
 as plain parameters), `rounds` (vectorised local SGD and clipping), `tree` (tree aggregation
 and its estimators), `participation`, `federated` (the training loop).
 """
@@ -29,8 +34,21 @@ and its estimators), `participation`, `federated` (the training loop).
 from frontier.components.common.lazy import lazy_exports
 from frontier.components.dp_ftrl import accounting, server
 from frontier.components.dp_ftrl.accounting import *  # noqa: F403 - the accountant is public
+from frontier.components.dp_ftrl.client_store import (
+    ClientSource,
+    ClientStore,
+    InMemoryClientSource,
+    SyntheticClientSource,
+    write_client_store,
+    write_client_store_from_examples,
+)
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig
-from frontier.components.dp_ftrl.federated import FederatedResult, NoiseInfo, train_federated
+from frontier.components.dp_ftrl.federated import (
+    FederatedResult,
+    NoiseInfo,
+    train_federated,
+    train_federated_source,
+)
 from frontier.components.dp_ftrl.model import to_keras_model
 from frontier.components.dp_ftrl.noise import (
     BltMechanism,
@@ -52,14 +70,18 @@ __all__ = [
     *accounting.__all__,
     *server.__all__,
     "BltMechanism",
+    "ClientSource",
+    "ClientStore",
     "DpFtrlTrainer",  # noqa: F405 - imported on first use, by `__getattr__` below
     "FederatedConfig",
     "FederatedResult",
     "GaussianMechanism",
+    "InMemoryClientSource",
     "MECHANISMS",
     "NoiseInfo",
     "NoiseMechanism",
     "PARTITION_SCHEMES",
+    "SyntheticClientSource",
     "TreeMechanism",
     "check_schedule",
     "mechanism_for",
@@ -68,6 +90,9 @@ __all__ = [
     "synthetic_population",
     "to_keras_model",
     "train_federated",
+    "train_federated_source",
+    "write_client_store",
+    "write_client_store_from_examples",
 ]
 
 # The component needs TFX (seconds to import); the plain functions do not.

@@ -53,6 +53,13 @@ account's epsilon after each round, `calibrate_noise_multiplier` the noise for a
 epsilon, and `matched_gaussian_account` the DP-FedAvg account at a DP-FTRL account's rho (the
 baseline of the federated simulation).
 
+**BLT-DP-FTRL** (`MECHANISM_BLT`): the noise is ``C^-1 z`` for a buffered-linear Toeplitz
+``C`` (`blt`); `blt_for_run` optimises it once per (rounds, participations, separation) and
+`blt_sensitivity_squared` gives its exact min-separation sensitivity (its coefficients are
+positive and non-increasing), so rho is again ``sensitivity_squared / (2 noise_multiplier**2)``
+with ``noise_multiplier`` the std of ``z`` over clip. `matched_account` gives any mechanism's
+account at a tree account's rho.
+
 **Impossible participation patterns are refused, not capped.** Two of a client's rounds are
 at least ``min_separation`` apart, so ``rounds`` rounds hold at most
 ``1 + (rounds - 1) // min_separation`` participations (`max_possible_participations`). A

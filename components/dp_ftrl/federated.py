@@ -1,4 +1,4 @@
-"""Federated training simulation: DP-FTRL with tree aggregation, DP-FedAvg and FedAvg.
+"""Federated training simulation: DP-FTRL with tree aggregation or BLT noise, DP-FedAvg, FedAvg.
 
 Plain functions on NumPy arrays, no TFX. The algorithm is DP-FTRLM of Kairouz, McMahan, Song,
 Thakkar, Thakurta and Xu, "Practical and Private (Deep) Learning without Sampling or
@@ -41,6 +41,18 @@ it enters through ``O(log t)`` tree nodes instead of fresh noise every round. (P
 are ``sum_{i<=t} g_i (1 - momentum**(t-i+1)) / (1 - momentum)``; tested.) With
 ``restart_every = N`` a new tree starts at rounds N, 2N, ...: ``w_{t0}`` becomes the current
 model, the prefix sum and the momentum are reset to zero.
+
+**How it runs.** Every private mechanism is run as per-round noise (`noise.NoiseMechanism`):
+the server adds the mechanism's noise ``n_t`` to ``X_t`` and takes the momentum step on
+``(X_t + n_t) / K`` (`server.private_server`). For the tree, ``n_t = e_t - e_{t-1}`` with
+``e_t`` the tree's prefix-sum noise, and by the identity above this is exactly the FTRL form
+(tested against `ftrl_update` on the same node noise).
+
+**BLT-DP-FTRL (mechanism "blt_dp_ftrl").** The same server with the correlated noise
+``n = C^-1 z`` of a buffered-linear Toeplitz factorization (`blt`; McMahan, Xu and Zhang,
+arXiv 2408.08868), its buffers optimised for the run's rounds, participations and
+separation (`accounting.blt_for_run`), its noise multiplier the one with the tree's rho
+(`accounting.matched_account`), so the two DP-FTRLs are compared at equal privacy.
 
 **Baselines**, same client update and schedule, server SGD with momentum (`momentum_update`):
 * "dp_fedavg": ``g_t = (X_t + N(0, (sigma_g * clip)**2)) / K`` with fresh noise every round;
@@ -92,6 +104,7 @@ Typical use::
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -103,6 +116,7 @@ import numpy as np
 from frontier.components.common.checks import check_choice, check_int
 from frontier.components.common.errors import InputError
 from frontier.components.dp_ftrl import accounting
+from frontier.components.dp_ftrl.client_store import ClientBatch, ClientSource
 from frontier.components.dp_ftrl.clients import ClientData, pack_clients
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig
 from frontier.components.dp_ftrl.model import (
@@ -121,7 +135,11 @@ from frontier.components.dp_ftrl.participation import (
     schedule_participation,
     short_rounds,
 )
-from frontier.components.dp_ftrl.rounds import DEFAULT_CLIENT_CHUNK, round_delta_sum
+from frontier.components.dp_ftrl.rounds import (
+    DEFAULT_CLIENT_CHUNK,
+    packed_round_delta_sum,
+    round_delta_sum,
+)
 from frontier.components.dp_ftrl.server import server_optimizer
 from frontier.components.trainer.model import feature_stats
 
@@ -132,6 +150,7 @@ __all__ = [
     "run_account",
     "run_privacy",
     "train_federated",
+    "train_federated_source",
 ]
 
 
@@ -388,12 +407,22 @@ def _seeds(seed: int) -> tuple[int, int, np.random.Generator, jax.Array]:
 class _Inputs(NamedTuple):
     """A run's checked inputs (what every round reads)."""
 
-    data: ClientData  # arrays on the device
+    data: ClientData | ClientSource  # packed arrays on the device, or a source read per round
     schedule: np.ndarray  # int64 [rounds, K]
     eval_data: tuple[np.ndarray, np.ndarray] | None
     num_classes: int
+    input_dim: int
     mean: np.ndarray  # float32 [D]
     var: np.ndarray  # float32 [D]
+
+
+def _check_clients_per_round(config: FederatedConfig, num_clients: int) -> None:
+    if config.clients_per_round > num_clients:
+        raise InputError(
+            f"clients_per_round is {config.clients_per_round} but there are {num_clients} clients",
+            parameter="clients_per_round",
+            expected=f"at most {num_clients}",
+        )
 
 
 def _prepare(
@@ -414,19 +443,61 @@ def _prepare(
     c = config
     data = pack_clients(x, y, client_ids, c.local_batch_size)
     num_clients, input_dim = data.x.shape[0], data.x.shape[2]
-    if c.clients_per_round > num_clients:
-        raise InputError(
-            f"clients_per_round is {c.clients_per_round} but there are {num_clients} clients",
-            parameter="clients_per_round",
-            expected=f"at most {num_clients}",
-        )
+    _check_clients_per_round(c, num_clients)
     eval_data = _check_eval_data(eval_data, input_dim)
     num_classes = _check_num_classes(y, eval_data, num_classes)
     mean, var = _standardisation(standardize_with, input_dim)
     schedule = _checked_schedule(schedule, c, num_clients, seed)
     # Copied to the device once, not every round.
     dev = data._replace(x=jnp.asarray(data.x), y=jnp.asarray(data.y), mask=jnp.asarray(data.mask))
-    return _Inputs(dev, schedule, eval_data, num_classes, mean, var)
+    return _Inputs(dev, schedule, eval_data, num_classes, input_dim, mean, var)
+
+
+def _prepare_source(
+    source: ClientSource,
+    config: FederatedConfig,
+    eval_data: tuple[np.ndarray, np.ndarray] | None,
+    num_classes: int | None,
+    standardize_with: np.ndarray | None,
+    schedule: np.ndarray | None,
+    seed: int,
+) -> _Inputs:
+    """`_prepare` for a client source: nothing is read before the rounds."""
+    if not isinstance(source, ClientSource):
+        raise InputError(
+            f"source is a {type(source).__name__}",
+            parameter="source",
+            expected="a client_store.ClientSource (InMemoryClientSource, ClientStore, "
+            "SyntheticClientSource, ...)",
+        )
+    c = config
+    _check_clients_per_round(c, source.num_clients)
+    eval_data = _check_eval_data(eval_data, source.input_dim)
+    labels = np.array([source.num_classes - 1])  # the largest label the source may hold
+    num_classes = _check_num_classes(labels, eval_data, num_classes)
+    mean, var = _standardisation(standardize_with, source.input_dim)
+    schedule = _checked_schedule(schedule, c, source.num_clients, seed)
+    return _Inputs(source, schedule, eval_data, num_classes, source.input_dim, mean, var)
+
+
+class _Reader:
+    """Reads round t + 1's clients from a source on a thread while round t computes (the
+    schedule is fixed in advance; reading does not depend on the model)."""
+
+    def __init__(self, source: ClientSource, schedule: np.ndarray):
+        self._source, self._schedule = source, schedule
+        self._pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="clients")
+        self._next: concurrent.futures.Future | None = None
+
+    def read(self, t: int) -> ClientBatch:
+        future = self._next or self._pool.submit(self._source.read, self._schedule[t])
+        self._next = None
+        if t + 1 < len(self._schedule):
+            self._next = self._pool.submit(self._source.read, self._schedule[t + 1])
+        return future.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _record(
@@ -490,48 +561,122 @@ def train_federated(
     Raises:
       InputError: bad data, configuration or schedule (the message names it).
     """
+    check_choice(mechanism, "mechanism", MECHANISMS)
+    schedule_seed = _seeds(_checked_config(config).seed)[0]
+    run = _prepare(
+        x, y, client_ids, config, eval_data, num_classes, standardize_with, schedule, schedule_seed
+    )
+    return _train(run, config, mechanism, on_round, client_chunk)
+
+
+def train_federated_source(
+    source: ClientSource,
+    config: FederatedConfig,
+    mechanism: str = "dp_ftrl",
+    eval_data: tuple[np.ndarray, np.ndarray] | None = None,
+    on_round: Callable[[dict[str, Any]], None] | None = None,
+    *,
+    num_classes: int | None = None,
+    standardize_with: np.ndarray | None = None,
+    schedule: np.ndarray | None = None,
+    client_chunk: int = DEFAULT_CLIENT_CHUNK,
+) -> FederatedResult:
+    """`train_federated` on a population of any size: each round reads only its clients.
+
+    The same algorithm, schedule draw and seeds as `train_federated`; the clients come from
+    `source` (`client_store.InMemoryClientSource`, an on-disk `ClientStore`, a
+    `SyntheticClientSource` of millions of clients made on the fly, ...), read one round
+    ahead on a thread, bucketed by size and sharded over the local devices
+    (`rounds.packed_round_delta_sum`). Memory: the schedule, the model and one or two rounds
+    of clients, not the population. On an `InMemoryClientSource` of the same data it gives
+    `train_federated`'s result up to float32 summation order (client c's batch orders come
+    from its index c either way).
+
+    Args:
+      source: the population (`client_store.ClientSource`).
+      config, mechanism, eval_data, on_round, standardize_with, schedule, client_chunk: as
+        `train_federated`.
+      num_classes: C (default: the source's `num_classes`, or more for the eval labels).
+
+    Returns:
+      `FederatedResult`; its `client_ids` are the source's ids of clients 0 .. C - 1.
+
+    Raises:
+      InputError: bad source, configuration or schedule (the message names it).
+    """
+    check_choice(mechanism, "mechanism", MECHANISMS)
+    schedule_seed = _seeds(_checked_config(config).seed)[0]
+    run = _prepare_source(
+        source, config, eval_data, num_classes, standardize_with, schedule, schedule_seed
+    )
+    return _train(run, config, mechanism, on_round, client_chunk)
+
+
+def _checked_config(config: Any) -> FederatedConfig:
     if not isinstance(config, FederatedConfig):
         raise InputError(
             f"config is a {type(config).__name__}", parameter="config", expected="a FederatedConfig"
         )
-    check_choice(mechanism, "mechanism", MECHANISMS)
+    return config
+
+
+def _train(
+    run: _Inputs,
+    config: FederatedConfig,
+    mechanism: str,
+    on_round: Callable[[dict[str, Any]], None] | None,
+    client_chunk: int,
+) -> FederatedResult:
+    """The rounds of `train_federated` / `train_federated_source` on checked inputs."""
     c = config
-    schedule_seed, init_seed, noise_rng, client_key = _seeds(c.seed)
-    run = _prepare(
-        x, y, client_ids, c, eval_data, num_classes, standardize_with, schedule, schedule_seed
-    )
+    _, init_seed, noise_rng, client_key = _seeds(c.seed)
     privacy, eps_rounds = run_privacy(c, mechanism)
     noise = _noise_info(c, mechanism, privacy)
     server = server_optimizer(mechanism, c, noise.noise_std_sum, noise_rng)
-    params = init_params(run.data.x.shape[2], run.num_classes, c.hidden_units, init_seed)
+    params = init_params(run.input_dim, run.num_classes, c.hidden_units, init_seed)
     shapes = param_shapes(params)
     w = flatten_params(params).astype(np.float64)
     state = server.init(w)
     clip = None if mechanism == "fedavg" else c.clip
-    local = dict(client_lr=c.client_lr, local_epochs=c.local_epochs, batch_size=c.local_batch_size)
-    chunk = check_int(client_chunk, "client_chunk", 1)
+    local = dict(
+        client_lr=c.client_lr,
+        local_epochs=c.local_epochs,
+        batch_size=c.local_batch_size,
+        clip=clip,
+        client_chunk=check_int(client_chunk, "client_chunk", 1),
+    )
+    reader = None if isinstance(run.data, ClientData) else _Reader(run.data, run.schedule)
     history: list[dict[str, Any]] = []
-    for t in range(c.rounds):
-        total, norms = round_delta_sum(
-            unflatten_params(w, shapes),
-            run.schedule[t],
-            jax.random.fold_in(client_key, t),
-            run.data,
-            run.mean,
-            run.var,
-            clip=clip,
-            client_chunk=chunk,
-            **local,
-        )
-        present = int((run.schedule[t] >= 0).sum())
-        w, state = server.update(state, np.asarray(total, np.float64), present)
-        record = _record(t, norms, present, clip, eps_rounds[t])
-        if run.eval_data is not None and ((t + 1) % c.eval_every == 0 or t == c.rounds - 1):
-            acc, loss = evaluate(unflatten_params(w, shapes), *run.eval_data, run.mean, run.var)
-            record["eval_accuracy"], record["eval_loss"] = acc, loss
-        history.append(record)
-        if on_round is not None:
-            on_round(record)
+    try:
+        for t in range(c.rounds):
+            current, key = unflatten_params(w, shapes), jax.random.fold_in(client_key, t)
+            if reader is None:
+                total, norms = round_delta_sum(
+                    current, run.schedule[t], key, run.data, run.mean, run.var, **local
+                )
+            else:
+                batch = reader.read(t)
+                total, norms = packed_round_delta_sum(
+                    current, batch.x, batch.y, batch.sizes, run.schedule[t], key,
+                    run.mean, run.var, **local,
+                )  # fmt: skip
+            present = int((run.schedule[t] >= 0).sum())
+            w, state = server.update(state, np.asarray(total, np.float64), present)
+            record = _record(t, norms, present, clip, eps_rounds[t])
+            if run.eval_data is not None and ((t + 1) % c.eval_every == 0 or t == c.rounds - 1):
+                acc, loss = evaluate(unflatten_params(w, shapes), *run.eval_data, run.mean, run.var)
+                record["eval_accuracy"], record["eval_loss"] = acc, loss
+            history.append(record)
+            if on_round is not None:
+                on_round(record)
+    finally:
+        if reader is not None:
+            reader.close()
+    ids = (
+        run.data.ids
+        if reader is None
+        else run.data.client_ids(np.arange(run.data.num_clients, dtype=np.int64))
+    )
     return FederatedResult(
         params=unflatten_params(w, shapes),
         history=history,
@@ -541,5 +686,5 @@ def train_federated(
         config=c,
         input_mean=run.mean,
         input_var=run.var,
-        client_ids=run.data.ids,
+        client_ids=ids,
     )
