@@ -64,11 +64,16 @@ separation (`accounting.blt_for_run`), its noise multiplier the one with the tre
 * "fedavg": no clipping, no noise, ``g_t`` = the unweighted mean of the round's deltas over the
   clients present.
 
-**Model.** The MLP of `frontier.components.trainer.model.build_model` (see `model`). Its input
-standardisation is not trained: by default none (mean 0, variance 1), which keeps the DP
-guarantee intact; with ``standardize_with=x_public`` it uses
-`trainer.model.feature_stats(x_public)`, as in the Keras trainer. (Statistics of the
-clients' own data are not covered by the DP guarantee.)
+**Model.** Any JAX model module (`model_module`: ``init(rng, input_shape, num_classes,
+config) -> params``, ``apply(params, x) -> logits``), given as ``model=`` (a
+`model_module.JaxModel`); by default the built-in MLP of
+`frontier.components.trainer.model.build_model` with ``config.hidden_units`` (`mlp_module`).
+Its parameters are initialised with ``init(jax.random.PRNGKey(s), (D,), C, config)``, s from
+``config.seed``, and the server works on their flat vector (`model.flatten_params`). The
+inputs reach ``apply`` standardised, ``(x - mean) * inv_std``; the standardisation is not
+trained: by default none (mean 0, variance 1), which keeps the DP guarantee intact; with
+``standardize_with=x_public`` it uses `trainer.model.feature_stats(x_public)`, as in the Keras
+trainer. (Statistics of the clients' own data are not covered by the DP guarantee.)
 
 **Computation and scaling.** The K clients of a round are one jitted JAX computation:
 `local_sgd` is ``vmap``-ed over clients, whose data are padded to a common length with a
@@ -123,12 +128,11 @@ from frontier.components.dp_ftrl.model import (
     Params,
     evaluate,
     flatten_params,
-    init_params,
     inverse_std,
-    model_logits,
-    param_shapes,
-    unflatten_params,
+    mlp_logits,
+    unflatten_like,
 )
+from frontier.components.dp_ftrl.model_module import JaxModel, builtin_model
 from frontier.components.dp_ftrl.noise import mechanism_for
 from frontier.components.dp_ftrl.participation import (
     check_schedule,
@@ -192,7 +196,8 @@ class FederatedResult:
     """What `train_federated` returns.
 
     Attributes:
-      params: trained MLP parameters (float32; see `init_params`, `to_keras_model`).
+      params: the trained model's parameters, the module's pytree (float32; for the built-in
+        MLP a list of `model.Dense` layers, see `to_keras_model`).
       history: one dict per round: ``round`` (0-based), ``clients`` (present),
         ``mean_delta_norm`` (mean L2 norm before clipping), ``clipped_fraction`` (share of
         deltas with norm > clip; 0 for fedavg), ``epsilon`` (epsilon at delta after this
@@ -204,6 +209,7 @@ class FederatedResult:
       config: the `FederatedConfig`.
       input_mean, input_var: float32 [D] standardisation statistics.
       client_ids: [C] the `client_id` of each client index.
+      model: the `model_module.JaxModel` trained (None: the built-in MLP).
     """
 
     params: Params
@@ -215,20 +221,28 @@ class FederatedResult:
     input_mean: np.ndarray
     input_var: np.ndarray
     client_ids: np.ndarray
+    model: JaxModel | None = None
+
+    @property
+    def apply(self) -> Callable[[Params, jax.Array], jax.Array]:
+        """The model's ``apply(params, x_standardised) -> logits``."""
+        return mlp_logits if self.model is None else self.model.apply
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """float32 [M, C]: the trained model's logits on raw inputs x [M, D] (standardised
+        with the run's statistics first)."""
+        h = (jnp.asarray(x, jnp.float32) - jnp.asarray(self.input_mean, jnp.float32)) * (
+            jnp.asarray(inverse_std(self.input_var))
+        )
+        return np.asarray(jax.jit(self.apply)(self.params, h))
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
         """(accuracy, cross-entropy) of the trained model on (x, y)."""
-        return evaluate(self.params, x, y, self.input_mean, self.input_var)
+        return evaluate(self.params, x, y, self.input_mean, self.input_var, self.apply)
 
     def correct(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """bool [M]: whether the trained model's arg-max class is y, per example of (x, y)."""
-        logits = model_logits(
-            self.params,
-            jnp.asarray(x, jnp.float32),
-            jnp.asarray(self.input_mean, jnp.float32),
-            jnp.asarray(inverse_std(self.input_var)),
-        )
-        return np.asarray(jnp.argmax(logits, axis=1)) == np.asarray(y)
+        return np.argmax(self.logits(x), axis=1) == np.asarray(y)
 
 
 # --- privacy and noise -----------------------------------------------------------------------
@@ -533,8 +547,9 @@ def train_federated(
     standardize_with: np.ndarray | None = None,
     schedule: np.ndarray | None = None,
     client_chunk: int = DEFAULT_CLIENT_CHUNK,
+    model: JaxModel | None = None,
 ) -> FederatedResult:
-    """Simulates federated training of the baseline MLP with DP-FTRL, DP-FedAvg or FedAvg.
+    """Simulates federated training of a model with DP-FTRL, BLT-DP-FTRL, DP-FedAvg or FedAvg.
 
     See the module docstring for the exact algorithm of each mechanism.
 
@@ -554,19 +569,22 @@ def train_federated(
         of drawing one (must pass `check_schedule` with the config's constraints).
       client_chunk: clients per vmapped chunk of a round's computation (speed and memory
         only; see `rounds.round_delta_sum`).
+      model: the JAX model module to train (`model_module.JaxModel`, e.g.
+        `model_module.load_model(module_file=...)`); default the built-in MLP with
+        ``config.hidden_units``. Checked on a probe batch before the first round.
 
     Returns:
       `FederatedResult`.
 
     Raises:
-      InputError: bad data, configuration or schedule (the message names it).
+      InputError: bad data, configuration, schedule or model (the message names it).
     """
     check_choice(mechanism, "mechanism", MECHANISMS)
     schedule_seed = _seeds(_checked_config(config).seed)[0]
     run = _prepare(
         x, y, client_ids, config, eval_data, num_classes, standardize_with, schedule, schedule_seed
     )
-    return _train(run, config, mechanism, on_round, client_chunk)
+    return _train(run, config, mechanism, on_round, client_chunk, model)
 
 
 def train_federated_source(
@@ -580,6 +598,7 @@ def train_federated_source(
     standardize_with: np.ndarray | None = None,
     schedule: np.ndarray | None = None,
     client_chunk: int = DEFAULT_CLIENT_CHUNK,
+    model: JaxModel | None = None,
 ) -> FederatedResult:
     """`train_federated` on a population of any size: each round reads only its clients.
 
@@ -594,8 +613,8 @@ def train_federated_source(
 
     Args:
       source: the population (`client_store.ClientSource`).
-      config, mechanism, eval_data, on_round, standardize_with, schedule, client_chunk: as
-        `train_federated`.
+      config, mechanism, eval_data, on_round, standardize_with, schedule, client_chunk,
+        model: as `train_federated`.
       num_classes: C (default: the source's `num_classes`, or more for the eval labels).
 
     Returns:
@@ -609,7 +628,20 @@ def train_federated_source(
     run = _prepare_source(
         source, config, eval_data, num_classes, standardize_with, schedule, schedule_seed
     )
-    return _train(run, config, mechanism, on_round, client_chunk)
+    return _train(run, config, mechanism, on_round, client_chunk, model)
+
+
+def _checked_model(model: Any, config: FederatedConfig) -> JaxModel:
+    """`model`, or the built-in MLP with the config's hidden units when None."""
+    if model is None:
+        return builtin_model(config.hidden_units)
+    if not isinstance(model, JaxModel):
+        raise InputError(
+            f"model is a {type(model).__name__}",
+            parameter="model",
+            expected="a model_module.JaxModel (model_module.load_model, builtin_model), or None",
+        )
+    return model
 
 
 def _checked_config(config: Any) -> FederatedConfig:
@@ -626,16 +658,18 @@ def _train(
     mechanism: str,
     on_round: Callable[[dict[str, Any]], None] | None,
     client_chunk: int,
+    model: JaxModel | None,
 ) -> FederatedResult:
     """The rounds of `train_federated` / `train_federated_source` on checked inputs."""
     c = config
+    model = _checked_model(model, c)
     _, init_seed, noise_rng, client_key = _seeds(c.seed)
     privacy, eps_rounds = run_privacy(c, mechanism)
     noise = _noise_info(c, mechanism, privacy)
     server = server_optimizer(mechanism, c, noise.noise_std_sum, noise_rng)
-    params = init_params(run.input_dim, run.num_classes, c.hidden_units, init_seed)
-    shapes = param_shapes(params)
-    w = flatten_params(params).astype(np.float64)
+    # init(PRNGKey(init_seed)) and apply checked on a probe batch before any round.
+    template = model.check((run.input_dim,), run.num_classes, init_seed)
+    w = flatten_params(template).astype(np.float64)
     state = server.init(w)
     clip = None if mechanism == "fedavg" else c.clip
     local = dict(
@@ -644,12 +678,13 @@ def _train(
         batch_size=c.local_batch_size,
         clip=clip,
         client_chunk=check_int(client_chunk, "client_chunk", 1),
+        apply=model.apply,
     )
     reader = None if isinstance(run.data, ClientData) else _Reader(run.data, run.schedule)
     history: list[dict[str, Any]] = []
     try:
         for t in range(c.rounds):
-            current, key = unflatten_params(w, shapes), jax.random.fold_in(client_key, t)
+            current, key = unflatten_like(w, template), jax.random.fold_in(client_key, t)
             if reader is None:
                 total, norms = round_delta_sum(
                     current, run.schedule[t], key, run.data, run.mean, run.var, **local
@@ -664,7 +699,9 @@ def _train(
             w, state = server.update(state, np.asarray(total, np.float64), present)
             record = _record(t, norms, present, clip, eps_rounds[t])
             if run.eval_data is not None and ((t + 1) % c.eval_every == 0 or t == c.rounds - 1):
-                acc, loss = evaluate(unflatten_params(w, shapes), *run.eval_data, run.mean, run.var)
+                acc, loss = evaluate(
+                    unflatten_like(w, template), *run.eval_data, run.mean, run.var, model.apply
+                )
                 record["eval_accuracy"], record["eval_loss"] = acc, loss
             history.append(record)
             if on_round is not None:
@@ -678,7 +715,7 @@ def _train(
         else run.data.client_ids(np.arange(run.data.num_clients, dtype=np.int64))
     )
     return FederatedResult(
-        params=unflatten_params(w, shapes),
+        params=unflatten_like(w, template),
         history=history,
         schedule=run.schedule,
         short_rounds=short_rounds(run.schedule),
@@ -687,4 +724,5 @@ def _train(
         input_mean=run.mean,
         input_var=run.var,
         client_ids=ids,
+        model=model,
     )

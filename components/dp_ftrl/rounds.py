@@ -9,13 +9,17 @@ epoch, mean softmax cross-entropy per batch) and returns its model delta
 ``client_chunk`` clients run one after another inside the call; clipping and the sum over
 clients happen inside it too (`round_delta_sum`). Client c's batch orders come from
 ``jax.random.fold_in(round_key, c)``, so they do not depend on its slot in the round.
+
+The model is any JAX model module's (`model_module`): `params` a pytree of float32 arrays and
+`apply` its ``apply(params, x) -> logits`` on standardised inputs, a static argument of the
+jitted calls (one compilation per function; default the built-in MLP's `model.mlp_logits`).
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -28,10 +32,11 @@ from frontier.components.common.errors import InputError
 from frontier.components.dp_ftrl.clients import ClientData, bucket_clients, pack_bucket
 from frontier.components.dp_ftrl.model import (
     Params,
-    batch_loss,
     flatten_jnp,
     flatten_params,
     inverse_std,
+    mlp_logits,
+    softmax_loss,
 )
 
 __all__ = [
@@ -45,6 +50,8 @@ __all__ = [
 
 DEFAULT_CLIENT_CHUNK = 128  # clients per vmapped chunk of a round (see `_scan_chunks`)
 _AXIS = "clients"  # the mesh axis the round's slots are sharded over
+
+Apply = Callable[[Params, jax.Array], jax.Array]  # (params, x [B, ...]) -> logits [B, C]
 
 
 def _epoch_orders(mask: jax.Array, key: jax.Array, local_epochs: int, batch_size: int):
@@ -84,6 +91,7 @@ def local_sgd(
     *,
     local_epochs: int,
     batch_size: int,
+    apply: Apply = mlp_logits,
 ) -> Params:
     """One client's local SGD (JAX, jit- and vmap-able).
 
@@ -100,10 +108,11 @@ def local_sgd(
       y: int32 [P] labels.
       mask: float32 [P], 1 for a real example (real examples first).
       key: JAX PRNG key of the batch orders.
-      input_mean, inv_std: standardisation, float32 [D] (see `model_logits`).
+      input_mean, inv_std: standardisation, float32 [D] (see `model.inverse_std`).
       client_lr: step size.
       local_epochs: passes over the data.
       batch_size: examples per step.
+      apply: the model's ``apply(params, x_standardised [B, D]) -> logits [B, C]``.
 
     Returns:
       The local model after ``local_epochs * P / batch_size`` steps.
@@ -111,11 +120,12 @@ def local_sgd(
     x, y, mask = jnp.asarray(x), jnp.asarray(y), jnp.asarray(mask)
     orders = _epoch_orders(mask, key, local_epochs, batch_size)
     xs = (x[orders] - input_mean) * inv_std  # [steps, B, D], standardised once
-    zero, one = jnp.zeros_like(input_mean), jnp.ones_like(inv_std)
+
+    def loss(p, bx, by, bm):
+        return softmax_loss(apply(p, bx), by, bm)
 
     def step(p, batch):
-        bx, by, bm = batch
-        g = jax.grad(batch_loss)(p, bx, by, bm, zero, one)
+        g = jax.grad(loss)(p, *batch)
         return jax.tree_util.tree_map(lambda a, b: a - client_lr * b, p, g), None
 
     return jax.lax.scan(step, params, (xs, y[orders], mask[orders]))[0]
@@ -136,9 +146,11 @@ def clip_deltas(deltas: jax.Array, clip: float | jax.Array) -> tuple[jax.Array, 
     return deltas * scale[:, None], norms
 
 
-def _chunk_update(params, x, y, mask, keys, valid, mean, inv_std, lr, clip, *, epochs, batch):
+def _chunk_update(
+    params, x, y, mask, keys, valid, mean, inv_std, lr, clip, *, epochs, batch, apply
+):
     """Local SGD of a chunk of clients [c, P, ...] (vmapped): (clipped sum [d], norms [c])."""
-    local = functools.partial(local_sgd, local_epochs=epochs, batch_size=batch)
+    local = functools.partial(local_sgd, local_epochs=epochs, batch_size=batch, apply=apply)
     final = jax.vmap(local, in_axes=(None, 0, 0, 0, 0, None, None, None))(
         params, x, y, mask, keys, mean, inv_std, lr
     )
@@ -162,6 +174,7 @@ def _round_deltas(
     *,
     local_epochs,
     batch_size,
+    apply,
 ):
     """Clipped flat deltas [K, d] (zero rows for slots -1) and norms [K] (NaN there); JAX."""
     idx = jnp.maximum(clients, 0)
@@ -169,13 +182,14 @@ def _round_deltas(
     return _chunk_update(
         params, data_x[idx], data_y[idx], data_mask[idx], keys, clients >= 0,
         input_mean, inv_std, client_lr, clip, epochs=local_epochs, batch=batch_size,
+        apply=apply,
     )  # fmt: skip
 
 
-_round_deltas_jit = jax.jit(_round_deltas, static_argnames=("local_epochs", "batch_size"))
+_round_deltas_jit = jax.jit(_round_deltas, static_argnames=("local_epochs", "batch_size", "apply"))
 
 
-def _scan_chunks(params, slots, fetch, rest, *, epochs, batch, chunk):
+def _scan_chunks(params, slots, fetch, rest, *, epochs, batch, chunk, apply):
     """Sum over `slots` (leading axis a multiple of `chunk`) of the clipped deltas, chunk by chunk.
 
     Chunks of `chunk` clients run one after another (lax.scan), each vmapped: the working set
@@ -186,7 +200,7 @@ def _scan_chunks(params, slots, fetch, rest, *, epochs, batch, chunk):
 
     def body(total, chunk_slots):
         clipped, norms = _chunk_update(
-            params, *fetch(chunk_slots), *rest, epochs=epochs, batch=batch
+            params, *fetch(chunk_slots), *rest, epochs=epochs, batch=batch, apply=apply
         )
         return total + clipped.sum(axis=0), norms
 
@@ -219,10 +233,13 @@ def _sharded(local, mesh, n_sharded, n_replicated):
     )
 
 
-@functools.partial(jax.jit, static_argnames=("local_epochs", "batch_size", "chunk", "mesh"))
+_STATIC = ("local_epochs", "batch_size", "chunk", "mesh", "apply")
+
+
+@functools.partial(jax.jit, static_argnames=_STATIC)
 def _round_sum_jit(
     params, clients, key, dx, dy, dm, mean, inv_std, lr, clip, *, local_epochs, batch_size,
-    chunk, mesh,
+    chunk, mesh, apply,
 ):  # fmt: skip
     """In-memory round: `clients` [K] (a multiple of chunk x devices) index the population."""
 
@@ -234,16 +251,16 @@ def _round_sum_jit(
 
         return _scan_chunks(
             params, clients, fetch, (mean, inv_std, lr, clip),
-            epochs=local_epochs, batch=batch_size, chunk=chunk,
+            epochs=local_epochs, batch=batch_size, chunk=chunk, apply=apply,
         )  # fmt: skip
 
     return _sharded(local, mesh, 1, 9)(clients, params, key, dx, dy, dm, mean, inv_std, lr, clip)
 
 
-@functools.partial(jax.jit, static_argnames=("local_epochs", "batch_size", "chunk", "mesh"))
+@functools.partial(jax.jit, static_argnames=_STATIC)
 def _packed_sum_jit(
     params, x, y, mask, ids, key, mean, inv_std, lr, clip, *, local_epochs, batch_size, chunk,
-    mesh,
+    mesh, apply,
 ):  # fmt: skip
     """Packed round: x [K, P, D], y, mask [K, P], ids [K] (fold-in ids, -1 empty)."""
 
@@ -255,7 +272,7 @@ def _packed_sum_jit(
 
         return _scan_chunks(
             params, (x, y, mask, ids), fetch, (mean, inv_std, lr, clip),
-            epochs=local_epochs, batch=batch_size, chunk=chunk,
+            epochs=local_epochs, batch=batch_size, chunk=chunk, apply=apply,
         )  # fmt: skip
 
     return _sharded(local, mesh, 4, 6)(x, y, mask, ids, params, key, mean, inv_std, lr, clip)
@@ -304,6 +321,7 @@ def client_deltas(
     local_epochs: int,
     batch_size: int,
     clip: float | None = None,
+    apply: Apply = mlp_logits,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The (clipped) model deltas of one round's clients, vectorised (one XLA call).
 
@@ -318,6 +336,7 @@ def client_deltas(
       input_mean, input_var: standardisation statistics [D].
       client_lr, local_epochs, batch_size: local SGD (see `local_sgd`).
       clip: L2 bound (None: no clipping).
+      apply: the model's ``apply(params, x) -> logits`` (default the MLP's; see `local_sgd`).
 
     Returns:
       (float32 [K, d] flat clipped deltas, zero rows for empty slots; float32 [K] norms
@@ -328,7 +347,7 @@ def client_deltas(
         p, jnp.asarray(clients, jnp.int32), key,
         jnp.asarray(data.x), jnp.asarray(data.y), jnp.asarray(data.mask),
         mean, inv_std, lr, bound,
-        local_epochs=int(local_epochs), batch_size=int(batch_size),
+        local_epochs=int(local_epochs), batch_size=int(batch_size), apply=apply,
     )  # fmt: skip
     return np.asarray(clipped), np.asarray(norms)
 
@@ -347,6 +366,7 @@ def round_delta_sum(
     clip: float | None = None,
     client_chunk: int = DEFAULT_CLIENT_CHUNK,
     devices: Sequence[jax.Device] | None = None,
+    apply: Apply = mlp_logits,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sum over a round's clients of their clipped deltas (vectorised; see `client_deltas`).
 
@@ -359,7 +379,7 @@ def round_delta_sum(
 
     Args:
       params, clients, key, data, input_mean, input_var, client_lr, local_epochs,
-        batch_size, clip: as for `client_deltas`.
+        batch_size, clip, apply: as for `client_deltas`.
       client_chunk: clients per vmapped chunk (memory / cache trade-off; results equal up to
         float32 summation order).
       devices: where to run (None: every local device, ``jax.local_devices()``).
@@ -377,6 +397,7 @@ def round_delta_sum(
         jnp.asarray(data.x), jnp.asarray(data.y), jnp.asarray(data.mask),
         mean, inv_std, lr, bound,
         local_epochs=int(local_epochs), batch_size=int(batch_size), chunk=chunk, mesh=mesh,
+        apply=apply,
     )  # fmt: skip
     return np.asarray(total), np.asarray(norms)[: clients.shape[0]]
 
@@ -398,6 +419,7 @@ def packed_round_delta_sum(
     client_chunk: int = DEFAULT_CLIENT_CHUNK,
     bucketed: bool = True,
     devices: Sequence[jax.Device] | None = None,
+    apply: Apply = mlp_logits,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`round_delta_sum` for a caller that holds only the round's clients' examples.
 
@@ -419,7 +441,7 @@ def packed_round_delta_sum(
         client index), -1 for an empty slot (which contributes nothing).
       key: the round's JAX PRNG key.
       input_mean, input_var: standardisation statistics [D].
-      client_lr, local_epochs, batch_size, clip: as for `client_deltas`.
+      client_lr, local_epochs, batch_size, clip, apply: as for `client_deltas`.
       client_chunk: clients per vmapped chunk.
       bucketed: False pads every slot to the longest bucket length (one call).
       devices: where to run (None: every local device).
@@ -451,6 +473,7 @@ def packed_round_delta_sum(
             p, _pad_slots(bx, slots, 0), _pad_slots(by, slots, 0), _pad_slots(bm, slots, 0),
             _pad_slots(ids, slots, -1), key, mean, inv_std, lr, bound,
             local_epochs=int(local_epochs), batch_size=int(batch_size), chunk=chunk, mesh=mesh,
+            apply=apply,
         )  # fmt: skip
         total += np.asarray(part)
         norms[bucket.slots] = np.asarray(part_norms)[: bucket.slots.size]
