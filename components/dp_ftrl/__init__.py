@@ -9,12 +9,18 @@ of the project, for DP-FTRL with tree aggregation and for DP-FedAvg with fresh G
                      min_separation=313, delta=1e-10)
     result.rho, result.epsilon        # 0.8061 (= 79/98), 8.90
 
-The simulation trains the baseline MLP with DP-FTRL (momentum; tree aggregation, or
-BLT-DP-FTRL's buffered-linear Toeplitz noise: mechanism "blt_dp_ftrl"), DP-FedAvg or FedAvg
-and reports the privacy spent; `to_keras_model` turns its parameters into the Trainer's model::
+The simulation trains a JAX model module (`model_module`: ``init(rng, input_shape,
+num_classes, config) -> params``, ``apply(params, x) -> logits``; by default the built-in
+MLP, `mlp_module`) with DP-FTRL (momentum; tree aggregation, or BLT-DP-FTRL's buffered-linear
+Toeplitz noise: mechanism "blt_dp_ftrl"), DP-FedAvg or FedAvg and reports the privacy spent;
+`export_model` writes the trained model as a SavedModel with the Trainer's serving contract
+(jax2tf), and `to_keras_model` turns the built-in MLP's parameters into the Trainer's Keras
+model::
 
-    from frontier.components.dp_ftrl import FederatedConfig, train_federated
-    result = train_federated(x, y, client_ids, FederatedConfig(rounds=200), "dp_ftrl")
+    from frontier.components.dp_ftrl import FederatedConfig, load_model, train_federated
+    model = load_model(module_file="my_model.py", custom_config={"hidden": 64})
+    result = train_federated(x, y, client_ids, FederatedConfig(rounds=200), "dp_ftrl",
+                             model=model)
     result.noise.epsilon, result.history[-1]["eval_accuracy"]
 
 Exported here: the accountant (all of `accounting.__all__`), the run's configuration and
@@ -26,8 +32,10 @@ of any size train through `train_federated_source` from a client source (`Client
 disk, `SyntheticClientSource` made on the fly, `InMemoryClientSource`). The
 private mechanisms share one interface (`NoiseMechanism`: `TreeMechanism`, `BltMechanism`,
 `GaussianMechanism`; `mechanism_for`). The building blocks live in their modules: `config`,
-`clients` (client packing), `blt` (BLT noise, sensitivity and optimisation), `noise`, `model` (the MLP
-as plain parameters), `rounds` (vectorised local SGD and clipping), `tree` (tree aggregation
+`clients` (client packing), `blt` (BLT noise, sensitivity and optimisation), `noise`, `model`
+(parameters as flat vectors, the loss, the MLP as plain parameters), `model_module` (the JAX
+model-module contract and its loader), `mlp_module` (the built-in module), `export` (jax2tf
+export, checked against JAX), `rounds` (vectorised local SGD and clipping), `tree` (tree aggregation
 and its estimators), `participation`, `federated` (the training loop).
 """
 
@@ -43,6 +51,7 @@ from frontier.components.dp_ftrl.client_store import (
     write_client_store_from_examples,
 )
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig
+from frontier.components.dp_ftrl.export import export_model
 from frontier.components.dp_ftrl.federated import (
     FederatedResult,
     NoiseInfo,
@@ -50,6 +59,7 @@ from frontier.components.dp_ftrl.federated import (
     train_federated_source,
 )
 from frontier.components.dp_ftrl.model import to_keras_model
+from frontier.components.dp_ftrl.model_module import JaxModel, builtin_model, load_model
 from frontier.components.dp_ftrl.noise import (
     BltMechanism,
     GaussianMechanism,
@@ -77,13 +87,17 @@ __all__ = [
     "FederatedResult",
     "GaussianMechanism",
     "InMemoryClientSource",
+    "JaxModel",
     "MECHANISMS",
     "NoiseInfo",
     "NoiseMechanism",
     "PARTITION_SCHEMES",
     "SyntheticClientSource",
     "TreeMechanism",
+    "builtin_model",
     "check_schedule",
+    "export_model",
+    "load_model",
     "mechanism_for",
     "partition_clients",
     "schedule_participation",

@@ -14,11 +14,17 @@ from frontier.components.common.versioning import COMPONENT_VERSION_KEY, code_ve
 from frontier.components.dp_ftrl import spec
 from frontier.components.dp_ftrl.config import FederatedConfig
 from frontier.components.dp_ftrl.executor import Executor, check_parameters
+from frontier.components.dp_ftrl.model_module import check_module_file
+from frontier.components.trainer.modules import (
+    module_parameters,
+    package_module_file,
+    with_module_version,
+)
 from frontier.schemas.artifacts import HtmlReport, PrivacyLedger
 
 
 class DpFtrlTrainer(base_component.BaseComponent):
-    """Trains the baseline MLP by simulated federated learning with user-level DP.
+    """Trains a JAX model by simulated federated learning with user-level DP.
 
     DP-FTRL (Kairouz et al., ICML 2021): each round, `clients_per_round`
     clients run local SGD from the global model; their model deltas are
@@ -35,8 +41,13 @@ class DpFtrlTrainer(base_component.BaseComponent):
     built and again before training: a configuration that would exceed it is
     refused with the epsilon it would reach.
 
-    Outputs: `model` (the Trainer's SavedModel layout, so the stock Evaluator
-    and Pusher take it), `privacy_ledger` (`PrivacyLedger` JSON; epsilon, rho
+    The model is a JAX model module (`module_file` / `module_path` with
+    `init(rng, input_shape, num_classes, config)` and `apply(params, x)`, see
+    `dp_ftrl.model_module`), by default the built-in MLP with `hidden_units`.
+
+    Outputs: `model` (the Trainer's SavedModel layout and serving contract,
+    exported with jax2tf and checked against JAX, so the stock Evaluator and
+    Pusher take it), `privacy_ledger` (`PrivacyLedger` JSON; epsilon, rho
     and delta also as MLMD properties of both artifacts) and `visualization`.
 
     Example:
@@ -44,6 +55,8 @@ class DpFtrlTrainer(base_component.BaseComponent):
       trainer = DpFtrlTrainer(examples=ingest.outputs["examples"], rounds=200,
                               clients_per_round=20, max_participations=40, min_separation=5,
                               noise_multiplier=1.0, privacy_budget=10.0)
+      user = DpFtrlTrainer(examples=ingest.outputs["examples"], module_file="my_model.py",
+                           custom_config={"hidden": 64}, rounds=200, ...)
     """
 
     SPEC_CLASS = spec.DpFtrlTrainerSpec
@@ -57,6 +70,9 @@ class DpFtrlTrainer(base_component.BaseComponent):
         baselines: Sequence[str] = spec.DEFAULT_BASELINES,
         privacy_budget: float | None = None,
         feature_scale: float = spec.DEFAULT_FEATURE_SCALE,
+        module_file: str | None = None,
+        module_path: str | None = None,
+        custom_config: dict | str | None = None,
         config: FederatedConfig | None = None,
         **config_fields,
     ) -> None:
@@ -72,6 +88,14 @@ class DpFtrlTrainer(base_component.BaseComponent):
             training, e.g. 16 for digits pixels (not a statistic of the
             clients' data, which the guarantee would not cover); the
             exported model takes raw inputs.
+          module_file: a Python file with the JAX model module's `init` and
+            `apply` (`dp_ftrl.model_module`); the TFX runner packages it with
+            the pipeline, as the stock Trainer's. Replaces the built-in MLP
+            (and `hidden_units`). Its source is part of the cache key: editing
+            it re-runs the step.
+          module_path: an importable `package.module` with them instead (one
+            of the two).
+          custom_config: the module's config, a dict or JSON object.
           config: a `config.FederatedConfig`; default its defaults.
           **config_fields: fields of `FederatedConfig` to override, e.g.
             `rounds=200, noise_multiplier=1.2`.
@@ -83,6 +107,8 @@ class DpFtrlTrainer(base_component.BaseComponent):
         budget = spec.NO_BUDGET if privacy_budget is None else float(privacy_budget)
         baselines = list(baselines)
         check_parameters(mechanism, baselines, budget, config, feature_scale)
+        check_module_file(module_file, module_path)
+        module = module_parameters(module_file, module_path, custom_config)
         component_spec = spec.DpFtrlTrainerSpec(
             **{
                 spec.EXAMPLES_KEY: examples,
@@ -91,10 +117,14 @@ class DpFtrlTrainer(base_component.BaseComponent):
                 spec.PRIVACY_BUDGET_KEY: budget,
                 spec.FEATURE_SCALE_KEY: float(feature_scale),
                 **spec.config_to_properties(config),
-                COMPONENT_VERSION_KEY: code_version(spec.COMPONENT_PACKAGE, *spec.DEPENDS_ON),
+                **module,
+                COMPONENT_VERSION_KEY: with_module_version(
+                    code_version(spec.COMPONENT_PACKAGE, *spec.DEPENDS_ON), module
+                ),
                 spec.MODEL_KEY: types.Channel(type=standard_artifacts.Model),
                 spec.PRIVACY_LEDGER_KEY: types.Channel(type=PrivacyLedger),
                 spec.VISUALIZATION_KEY: types.Channel(type=HtmlReport),
             }
         )
         super().__init__(spec=component_spec)
+        package_module_file(self)

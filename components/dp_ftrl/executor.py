@@ -1,4 +1,5 @@
-"""Executor of `DpFtrlTrainer`: check the budget, simulate, export, record the privacy spent."""
+"""Executor of `DpFtrlTrainer`: check the budget and the model module, simulate, export
+(jax2tf, checked against JAX), record the privacy spent."""
 
 from __future__ import annotations
 
@@ -8,26 +9,24 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
 from frontier.components.common import html, progress
 from frontier.components.common.errors import InputError
 from frontier.components.common.executor import (
     ComponentExecutor,
     Job,
     LabelledSplits,
-    keras_split_metrics,
     load_labelled_splits,
     publish_model,
     set_properties,
     source_of,
 )
+from frontier.components.common.scores import cross_entropy_and_accuracy
 from frontier.components.dp_ftrl import spec
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig
+from frontier.components.dp_ftrl.export import jax_probabilities, save_model_artifact
 from frontier.components.dp_ftrl.federated import FederatedResult, run_account, train_federated
-from frontier.components.dp_ftrl.model import Params, to_keras_model
+from frontier.components.dp_ftrl.model_module import JaxModel, load_model
 from frontier.components.dp_ftrl.report import dp_ftrl_page
-from frontier.components.trainer.export import save_model_artifact
 from frontier.schemas.artifacts import PRIVACY_LEDGER_FILE
 from frontier.schemas.dataset import (
     CLIENT_ID_KEY,
@@ -51,13 +50,6 @@ def planned_epsilon(config: FederatedConfig, mechanism: str) -> float | None:
     """
     privacy = run_account(config, mechanism)  # the account the run itself reports
     return None if privacy is None else privacy.epsilon
-
-
-def scaled_export(params: Params, feature_scale: float) -> Params:
-    """Parameters trained on `x / feature_scale` as parameters of the same MLP on `x`:
-    the first layer's kernel divided by the scale (so the model serves raw inputs)."""
-    first = {**params[0], "kernel": np.asarray(params[0]["kernel"]) / feature_scale}
-    return [first, *params[1:]]
 
 
 def check_parameters(
@@ -121,10 +113,12 @@ class Executor(ComponentExecutor):
         not used).
 
     Outputs:
-      model: `Model` with the Trainer's layout and serving contract (the MLP
-        of `trainer.model.build_model`, weights from the simulation, no input
-        standardisation: statistics of the clients' data would not be covered
-        by the guarantee). Custom properties `mechanism`, `rho`, `epsilon`,
+      model: `Model` with the Trainer's serving contract (`dp_ftrl.export`:
+        the module's `apply` converted by jax2tf, a softmax on its logits, the
+        feature scale folded in, no input standardisation: statistics of the
+        clients' data would not be covered by the guarantee), checked to agree
+        with JAX on the eval split (the train split without one) before it is
+        published. Custom properties `mechanism`, `rho`, `epsilon`,
         `delta`, `rounds_run`, `noise_multiplier`, `clients`; `train_accuracy`,
         `eval_accuracy`, `eval_loss` of the exported model (every frontier
         Model's; the eval ones with an eval split; the train split's accuracy
@@ -149,7 +143,11 @@ class Executor(ComponentExecutor):
       feature_scale: inputs are divided by this constant for training (a
         public bound such as 16 for digits pixels, not computed from the
         clients' data, so the guarantee holds); the exported model takes raw
-        inputs (the scale is folded into its first layer).
+        inputs (it divides them by the scale itself).
+      module_file, module_path: the JAX model module (`model_module`: `init`
+        and `apply`), else the built-in MLP with `hidden_units`; loaded and
+        checked on a probe batch before any training.
+      custom_config: the module's config, a JSON object (None: {}).
       the fields of `config.FederatedConfig` (nesterov as 0/1,
         restart_every 0 for none, hidden_units as a JSON list).
       component_version: code version (cache key only; not read).
@@ -164,18 +162,37 @@ class Executor(ComponentExecutor):
         config = spec.config_from_properties(p)
         scale = p[spec.FEATURE_SCALE_KEY]
         check_parameters(mechanism, baselines, budget, config, scale)
+        model = load_model(
+            p.get(spec.MODULE_FILE_KEY),
+            p.get(spec.MODULE_PATH_KEY),
+            p.get(spec.CUSTOM_CONFIG_KEY),
+            hidden_units=config.hidden_units,
+        )
         data = _load(job.input(spec.EXAMPLES_KEY))
+        # A bad module fails here, before any training or writing.
+        model.check((data.info.input_dim,), data.info.num_classes)
+        progress.detail("%s: model module %s, config %s", OWNER, model.name, dict(model.config))
         runs = {
-            run: _simulate(data, config, run, scale, job.node) for run in [mechanism, *baselines]
+            run: _simulate(data, config, run, scale, job.node, model)
+            for run in [mechanism, *baselines]
         }
         result = runs[mechanism]
-        keras_model = to_keras_model(scaled_export(result.params, scale))
         ledger = _ledger(result, mechanism, budget)
         model_artifact = job.output(spec.MODEL_KEY)
+        check_split = EVAL_SPLIT if data.eval is not None else TRAIN_SPLIT
         publish_model(
             model_artifact,
-            functools.partial(save_model_artifact, keras_model, data.info),
-            keras_split_metrics(keras_model, data),
+            functools.partial(
+                save_model_artifact,
+                result.apply,
+                result.params,
+                data.info,
+                check_x=data.xy(check_split)[0],
+                name=model.name,
+                check_split=check_split,
+                **_serving(result, scale),
+            ),
+            _split_metrics(result, data, scale),
             {
                 **_privacy_properties(ledger, result),
                 **_baseline_properties(runs, baselines),
@@ -218,11 +235,17 @@ def _load(examples: Any) -> LabelledSplits:
 
 
 def _simulate(
-    data: LabelledSplits, config: FederatedConfig, run: str, scale: float, node: str = ""
+    data: LabelledSplits,
+    config: FederatedConfig,
+    run: str,
+    scale: float,
+    node: str = "",
+    model: JaxModel | None = None,
 ) -> FederatedResult:
     """`train_federated` of one mechanism on the train split's clients, inputs divided by
     `scale`; the eval split scored along the way; rounds shown as progress under
-    `node` (the pipeline node's id, default the component's name) and `run`."""
+    `node` (the pipeline node's id, default the component's name) and `run`; `model` the
+    JAX model module (None: the built-in MLP of `config.hidden_units`)."""
     name = f"{node or OWNER} {run}"
     progress.detail("%s: %d rounds of %d clients", name, config.rounds, config.clients_per_round)
     x, y = data.xy(TRAIN_SPLIT)
@@ -240,7 +263,37 @@ def _simulate(
             eval_data,
             on_round=_round_progress(shown, run, config.rounds),
             num_classes=data.info.num_classes,
+            model=model,
         )
+
+
+def _serving(result: FederatedResult, scale: float) -> dict[str, Any]:
+    """The keywords of `export.serving_probabilities` for a run trained on x / scale."""
+    return {
+        "feature_scale": scale,
+        "input_mean": result.input_mean,
+        "input_var": result.input_var,
+    }
+
+
+def _split_metrics(
+    result: FederatedResult, data: LabelledSplits, scale: float
+) -> dict[str, dict[str, Any]]:
+    """Loss and accuracy per split of the exported model's probabilities on the raw inputs
+    (computed by JAX, which the export is checked to agree with), as
+    `executor.keras_split_metrics` gives them for a Keras model."""
+    metrics = {}
+    for split in data.splits:
+        x, y = data.xy(split)
+        probabilities = jax_probabilities(result.apply, result.params, x, **_serving(result, scale))
+        loss, accuracy = cross_entropy_and_accuracy(probabilities, y)
+        metrics[split] = {
+            "examples": len(y),
+            "labels": data.label_key,
+            "loss": loss,
+            "accuracy": accuracy,
+        }
+    return metrics
 
 
 def _privacy_properties(ledger: Mapping[str, Any], result: FederatedResult) -> dict[str, Any]:

@@ -12,11 +12,13 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY
 from frontier.components.dp_ftrl import accounting
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig  # noqa: F401
+from frontier.components.trainer import modules as trainer_modules
 from frontier.components.trainer import spec as trainer_spec
 from frontier.schemas.artifacts import HtmlReport, PrivacyLedger
 
 COMPONENT_PACKAGE = "dp_ftrl"
-# The exported model is the Trainer's MLP; the paired difference is evaluate's.
+# The model modules' loading and the serving contract are the Trainer's; the paired
+# difference is evaluate's.
 DEPENDS_ON = (trainer_spec.COMPONENT_PACKAGE, "evaluate")
 
 # Inputs / outputs.
@@ -30,6 +32,11 @@ MECHANISM_KEY = "mechanism"
 BASELINES_KEY = "baselines"  # JSON list of mechanisms trained only for the comparison page
 PRIVACY_BUDGET_KEY = "privacy_budget"  # epsilon at `delta`; 0 = no budget
 FEATURE_SCALE_KEY = "feature_scale"  # a public constant the inputs are divided by
+# The JAX model module (`model_module`: init and apply), as the Trainer takes its modules:
+# a file or an importable module (neither: the built-in MLP), and its config.
+MODULE_FILE_KEY = trainer_modules.MODULE_FILE_KEY
+MODULE_PATH_KEY = trainer_modules.MODULE_PATH_KEY
+CUSTOM_CONFIG_KEY = trainer_modules.CUSTOM_CONFIG_KEY  # JSON object
 # ... and the fields of `FederatedConfig`, by name (the executor rebuilds the config).
 CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(FederatedConfig))
 
@@ -105,6 +112,9 @@ class DpFtrlTrainerSpec(ComponentSpec):
         PRIVACY_BUDGET_KEY: ExecutionParameter(type=float),
         FEATURE_SCALE_KEY: ExecutionParameter(type=float),
         **{key: ExecutionParameter(type=kind) for key, kind in CONFIG_TYPES.items()},
+        MODULE_FILE_KEY: ExecutionParameter(type=str, optional=True),
+        MODULE_PATH_KEY: ExecutionParameter(type=str, optional=True),
+        CUSTOM_CONFIG_KEY: ExecutionParameter(type=str, optional=True),
         COMPONENT_VERSION_KEY: ExecutionParameter(type=str),
     }
     DEFAULTS = {FEATURE_SCALE_KEY: DEFAULT_FEATURE_SCALE}
