@@ -9,7 +9,13 @@ Plain functions on NumPy arrays (no TFX import):
 
 `confusion_matrix` and `build_label_map` are the two halves of `relabel`;
 `SplLabelMap` is the label space (JSON round trip); `make_bags` draws a
-weakly-labeled pool of bags (the SPL pipeline's and benchmark's synthetic data). The Beam pieces (teacher
+weakly-labeled pool of bags (the SPL pipeline's and benchmark's synthetic data).
+`spl.videos` makes untrimmed videos of real labelled images and clips of
+them (`make_clip_sets`: a weakly-labeled pool of clips, some straddling two
+actions, and trimmed target and test clips; `write_clips_npz` for Ingest);
+`spl.temporal_module` is a temporal student for such clips, a model module
+of the Trainer's contract (`Trainer(module_path=TEMPORAL_MODULE, ...)`).
+The Beam pieces (teacher
 inference through RunInference) live in `frontier.components.spl.inference`,
 and the `SplLabeler` component is imported lazily.
 """
@@ -32,6 +38,23 @@ from frontier.components.spl.labels import (
     confusion_matrix,
     relabel,
 )
+from frontier.components.spl.videos import (
+    ClipSets,
+    VideoClips,
+    VideoConfig,
+    concat_clips,
+    filmstrip,
+    make_clip_sets,
+    make_videos,
+    related_classes,
+    split_by_video,
+    split_images,
+    trimmed_clips,
+    write_clips_npz,
+)
+
+# The temporal student's module path (for Trainer(module_path=...)).
+TEMPORAL_MODULE = "frontier.components.spl.temporal_module"
 
 __all__ = [
     "AGREEMENT",
@@ -44,15 +67,28 @@ __all__ = [
     "SPL_B",
     "STRATEGIES",
     "TEACHER",
+    "TEMPORAL_MODULE",
     "WEAK",
     "BagPool",
+    "ClipSets",
     "SplClass",
     "SplLabelMap",
     "SplLabeler",
+    "VideoClips",
+    "VideoConfig",
     "build_label_map",
+    "concat_clips",
     "confusion_matrix",
+    "filmstrip",
     "make_bags",
+    "make_clip_sets",
+    "make_videos",
+    "related_classes",
     "relabel",
+    "split_by_video",
+    "split_images",
+    "trimmed_clips",
+    "write_clips_npz",
 ]
 
 # The component needs TFX (seconds to import); the plain functions do not.
