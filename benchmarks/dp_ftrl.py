@@ -596,10 +596,8 @@ def bench_accuracy(pop, val, test, rounds, seeds, server_lrs) -> dict:
                     dp_fedavg_noise_multiplier_recomputed=expected,
                     dp_fedavg_rho=info.rho,
                     dp_fedavg_epsilon=info.epsilon,
-                    dp_fedavg_round_noise_std=float(info.prefix_noise_std[-1]),
-                    dp_fedavg_accumulated_noise_std=float(
-                        info.prefix_noise_std[-1] * math.sqrt(rounds)
-                    ),
+                    dp_fedavg_round_noise_std=float(info.prefix_noise_std[0]),
+                    dp_fedavg_accumulated_noise_std=float(info.prefix_noise_std[-1]),
                 )
     final_s = time.perf_counter() - start
 

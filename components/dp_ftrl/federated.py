@@ -75,25 +75,25 @@ trained: by default none (mean 0, variance 1), which keeps the DP guarantee inta
 ``standardize_with=x_public`` it uses `trainer.model.feature_stats(x_public)`, as in the Keras
 trainer. (Statistics of the clients' own data are not covered by the DP guarantee.)
 
-**Computation and scaling.** The K clients of a round are one jitted JAX computation:
-`local_sgd` is ``vmap``-ed over clients, whose data are padded to a common length with a
-mask (`pack_clients`), so a round costs one XLA call regardless of K; clipping and the sum
-over clients happen inside it (chunks of ``client_chunk`` clients are vmapped and run in
-sequence, which keeps the working set in cache on CPU; on an accelerator a chunk of K, one
-vmap over the whole round, is the natural choice). The server step (tree, momentum;
-`ftrl_update`) is O(d log t) NumPy work per round on one host. To scale further, the
-client axis is the parallel one: shard it over accelerators (``jax.sharding`` / ``pmap``
-with the data already laid out [clients, examples, features]), or run chunks of a round's
-clients on Beam workers, each returning the partial sum of its clipped deltas (a
-``CombineGlobally(sum)``: the sum is associative, and only the sum is ever used); the tree
-and the momentum stay on the server. Clients of very different sizes waste padding: bucket
-them by size, or cap examples per client.
+**Computation and scaling.** The K clients of a round are one jitted JAX computation per
+size bucket: `local_sgd` is ``vmap``-ed over clients, padded to the bucket's length with a
+mask, in chunks of ``client_chunk`` clients run in sequence (the working set stays in cache on
+CPU); clipping and the sum over clients happen inside it, and the round's client axis is
+sharded over every local device (``shard_map``, the sums added with ``psum``;
+`rounds.round_delta_sum`, `rounds.packed_round_delta_sum`). The server step (noise,
+momentum) is O(d * buffers) or O(d log t) NumPy work per round on one host.
+`train_federated` packs the whole population on the device once (`pack_clients`);
+`train_federated_source` reads each round's clients from a `client_store.ClientSource` (an
+on-disk store, a synthetic population of millions, ...) one round ahead on a thread, so
+memory does not grow with the population.
 
-**Where it lives.** `config` (`FederatedConfig`), `clients` (`pack_clients`), `model` (the MLP
-as plain parameters and its Keras conversion), `rounds` (local SGD, clipping, the vectorised
-round), `server` (the server optimisers, optax-style ``init`` / ``update`` pairs), and the
-privacy of a run comes from `accounting` (`account`, `matched_gaussian_account`,
-`epsilon_per_round`); this module is the loop that ties them together.
+**Where it lives.** `config` (`FederatedConfig`), `clients` (packing and size buckets),
+`client_store` (client sources), `model`, `model_module` and `mlp_module` (the model
+contract and the built-in MLP), `rounds` (local SGD, clipping, the vectorised and sharded
+round), `noise` (the private mechanisms: tree, BLT, Gaussian), `server` (the server
+optimisers, optax-style ``init`` / ``update`` pairs), `export` (jax2tf SavedModel), and the
+privacy of a run comes from `accounting` (`account`, `matched_account`,
+`epsilons_of_rho_curve`); this module is the loop that ties them together.
 
 **Determinism.** ``config.seed`` seeds the schedule, the initial weights, the clients' batch
 orders and the noise (separate streams); the same seed and data give the same model.
@@ -163,16 +163,18 @@ class NoiseInfo:
     """The noise of a run and its privacy guarantee (user-level, add/remove one client).
 
     Attributes:
-      mechanism: "dp_ftrl", "dp_fedavg" or "fedavg".
-      noise_multiplier: noise std / clip of one tree node (dp_ftrl) or of one round
-        (dp_fedavg); 0 for fedavg.
-      tree_noise_multiplier: config.noise_multiplier (dp_fedavg matches this tree's rho).
+      mechanism: "dp_ftrl", "blt_dp_ftrl", "dp_fedavg" or "fedavg".
+      noise_multiplier: noise std / clip of one tree node (dp_ftrl), of one round's ``z``
+        before the BLT's correlation (blt_dp_ftrl) or of one round (dp_fedavg); 0 for fedavg.
+      tree_noise_multiplier: config.noise_multiplier (blt_dp_ftrl and dp_fedavg match this
+        tree's rho).
       noise_std_sum: per-coordinate noise std on a (node / round) sum of clipped deltas,
         ``noise_multiplier * clip``.
       estimator: DP-FTRL's prefix-sum estimator (None otherwise).
-      prefix_noise_std: float64 [rounds]: theoretical per-coordinate std of the noise in what
-        the server uses at round t, in model units before ``server_lr``: the prefix sum of mean
-        deltas ``D_t`` (dp_ftrl) or the round's mean delta (dp_fedavg); zeros for fedavg.
+      prefix_noise_std: float64 [rounds]: theoretical per-coordinate std of the noise in the
+        prefix sum of mean deltas after round t, ``D_t`` (model units before ``server_lr``;
+        `noise.NoiseMechanism.prefix_variance`); zeros for fedavg. (For dp_fedavg entry 0 is
+        one round's noise, entry t that of t + 1 rounds.)
       rho: zCDP parameter of the whole run (None: no privacy).
       epsilon: epsilon at `delta` of the whole run (None: no privacy).
       delta: the delta of `epsilon`.
