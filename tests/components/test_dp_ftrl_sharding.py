@@ -149,3 +149,21 @@ def test_round_sharded_over_4_host_devices_equals_the_single_device_round():
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "SHARDED_OK" in done.stdout
+
+
+def test_short_rounds_of_many_sizes_compile_a_few_shapes():
+    """Rounds left short by the schedule (3, 4, ..., 17 clients) are padded to a power of two
+    below a chunk, so they share 4 compiled shapes instead of one each."""
+    from frontier.components.dp_ftrl import rounds
+
+    x, y, ids = population([4] * 17)
+    params = init_params(D, C, HIDDEN, seed=2)
+    mean, var = stats()
+    before = rounds._packed_sum_jit._cache_size()
+    for k in range(3, 18):
+        clients = np.arange(k)
+        rx, ry, sizes = round_of(x, y, ids, clients)
+        packed_round_delta_sum(
+            params, rx, ry, sizes, clients, jax.random.PRNGKey(k), mean, var, **LOCAL
+        )
+    assert rounds._packed_sum_jit._cache_size() - before <= 4  # 4, 8, 16, 32 slots
