@@ -65,23 +65,6 @@ def log(message: str) -> None:
     print(f"[dp_ftrl_scale] {message}", file=sys.stderr, flush=True)
 
 
-class _Scaled:
-    """A client source whose inputs are divided by a public constant (as Ingest scales
-    image pixels); everything else passes through."""
-
-    def __init__(self, source, scale: float):
-        self._source, self._scale = source, np.float32(scale)
-        self.num_clients, self.input_dim = source.num_clients, source.input_dim
-        self.num_classes, self.max_client_size = source.num_classes, source.max_client_size
-
-    def client_ids(self, clients):
-        return self._source.client_ids(clients)
-
-    def read(self, clients):
-        batch = self._source.read(clients)
-        return batch._replace(x=batch.x / self._scale)
-
-
 def _peak_rss_mb() -> float:
     with open("/proc/self/status") as f:
         for line in f:
@@ -95,13 +78,13 @@ def child(population: int, rounds: int, clients_per_round: int) -> dict:
     from sklearn.datasets import load_digits
 
     from frontier.components.dp_ftrl import FederatedConfig, blt
-    from frontier.components.dp_ftrl.client_store import SyntheticClientSource
+    from frontier.components.dp_ftrl.client_store import ScaledClientSource, SyntheticClientSource
     from frontier.components.dp_ftrl.federated import train_federated_source
 
     digits = load_digits()
     order = np.random.default_rng(0).permutation(len(digits.target))
     test, train = order[:TEST_SIZE], order[TEST_SIZE:]
-    source = _Scaled(
+    source = ScaledClientSource(
         SyntheticClientSource(
             digits.images[train],
             digits.target[train],

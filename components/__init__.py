@@ -4,7 +4,7 @@ The public components are re-exported here, imported on first use so that
 `import frontier.components` costs nothing (TFX takes seconds to import):
 
     from frontier.components import Ingest, Trainer, make_evaluator, EvaluationReport, Pusher
-    from frontier.components import KipDistill, CiwTrainer, SplLabeler, DpFtrlTrainer
+    from frontier.components import KipDistill, CiwTrainer, SplLabeler, DpFtrlTrainer, GroupClients
 """
 
 from frontier.components.common.lazy import lazy_exports
@@ -20,6 +20,7 @@ _EXPORTS = {
     "CiwTrainer": "frontier.components.ciw",
     "SplLabeler": "frontier.components.spl",
     "DpFtrlTrainer": "frontier.components.dp_ftrl",
+    "GroupClients": "frontier.components.group_clients",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -37,6 +37,7 @@ from frontier.pipelines.results import Bar, Paired, Result, Series, binomial_se,
 from frontier.pipelines.runs import RunRecord
 
 PIPELINE_NAME = "frontier-dp-ftrl"
+GROUP_ID = "GroupClients"
 TRAINER_ID = "DpFtrlTrainer"
 EVALUATOR_ID = "DpFtrlEvaluate"
 REPORT_ID = "DpFtrlReport"
@@ -85,6 +86,10 @@ class DpFtrlPipelineConfig:
       privacy_budget: epsilon at `training.delta` the run may not exceed (None: none).
       feature_scale: public bound the inputs are divided by (16: digits pixels).
       num_classes: classes of the source (for the Evaluator).
+      group_clients: group the train split by user first (`GroupClients`, a
+        Beam step) and train from that store, so the trainer's memory does
+        not grow with the number of users; False loads the split (faster for
+        populations that fit in memory, such as the demo's).
     """
 
     population: SyntheticPopulation | None = SyntheticPopulation()
@@ -117,6 +122,7 @@ class DpFtrlPipelineConfig:
     privacy_budget: float | None = 10.0
     feature_scale: float = 16.0
     num_classes: int = 10
+    group_clients: bool = False
 
     def federated_config(self) -> FederatedConfig:
         """`training` with the run's seed and, with a `target_epsilon`, the
@@ -237,17 +243,22 @@ def population_source(root: str, population: SyntheticPopulation = SyntheticPopu
 
 
 def dp_ftrl_training(examples, config: DpFtrlPipelineConfig = DpFtrlPipelineConfig()) -> list:
-    """DpFtrlTrainer, the stock Evaluator on its model, and an EvaluationReport."""
+    """DpFtrlTrainer (after GroupClients with `config.group_clients`), the stock
+    Evaluator on its model, and an EvaluationReport."""
     from frontier.components.dp_ftrl import DpFtrlTrainer
+    from frontier.components.group_clients import GroupClients
 
+    grouped = [GroupClients(examples=examples).with_id(GROUP_ID)] if config.group_clients else []
     trainer = DpFtrlTrainer(
         examples=examples,
+        client_store=grouped[0].outputs["client_store"] if grouped else None,
         baselines=config.baselines,
         privacy_budget=config.privacy_budget,
         feature_scale=config.feature_scale,
         config=config.federated_config(),
     ).with_id(TRAINER_ID)
     return [
+        *grouped,
         trainer,
         *evaluate_and_report(
             examples,

@@ -63,3 +63,22 @@ class PrivacyLedger(artifact.Artifact):
 
 
 PRIVACY_LEDGER_FILE = "privacy_ledger.json"
+
+
+class ClientStore(artifact.Artifact):
+    """A federated population grouped by user, for reading one round's clients at a time.
+
+    Layout: the client store format of `frontier.components.dp_ftrl.client_store`
+    (`index.json`, written last, `index.npy`, `ids.npy` and
+    `shard-SSSSS-of-NNNNN.{x,y}.npy`: each client's examples one contiguous
+    run of rows). Written by `GroupClients` from one split of an `Examples`
+    artifact; read by `DpFtrlTrainer(client_store=...)`, whose memory then does
+    not grow with the population.
+
+    Custom properties:
+      split: the `Examples` split it holds.
+      clients: number of users (distinct `client_id`s).
+      examples: number of examples.
+    """
+
+    TYPE_NAME = "frontier.ClientStore"

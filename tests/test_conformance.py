@@ -293,6 +293,13 @@ def _dp_ftrl(env: Env, examples_uri: str) -> list:
     return [examples, trainer]
 
 
+def _group_clients(env: Env, examples_uri: str) -> list:
+    from frontier.components.group_clients import GroupClients
+
+    examples = _import_examples(examples_uri)
+    return [examples, GroupClients(examples=examples.outputs["result"], num_shards=2)]
+
+
 CASES = [
     Case(
         "ingest", "Ingest", _ingest_good, _ingest_bad, r"bad\.csv, row 3, column 'b'.*not a number"
@@ -339,6 +346,13 @@ CASES = [
         "DpFtrlTrainer",
         lambda env: _dp_ftrl(env, _with_client_ids(env)),
         lambda env: _dp_ftrl(env, env.examples),  # no client_id column
+        r"dataset_info\.json, column 'client_id': the examples have no 'client_id' column",
+    ),
+    Case(
+        "group_clients",
+        "GroupClients",
+        lambda env: _group_clients(env, _with_client_ids(env)),
+        lambda env: _group_clients(env, env.examples),  # no client_id column
         r"dataset_info\.json, column 'client_id': the examples have no 'client_id' column",
     ),
 ]

@@ -209,7 +209,7 @@ def check_label_column(info: DatasetInfo, label_key: str, examples_uri: str) -> 
 
 
 def load_train_and_eval(
-    examples_artifact, info: DatasetInfo, owner: str
+    examples_artifact, info: DatasetInfo, owner: str, *, train: bool = True
 ) -> dict[str, dict[str, np.ndarray]]:
     """The `train` split (required, non-empty) and the `eval` split (when the
     artifact has one and it is not empty) as `load_split` arrays, by split name.
@@ -218,6 +218,8 @@ def load_train_and_eval(
       examples_artifact: a frontier `Examples` artifact.
       info: its `DatasetInfo`.
       owner: the calling component's name, for the log lines.
+      train: False: leave the `train` split on disk (a caller that streams it,
+        e.g. from a client store), load only `eval`.
 
     Raises:
       InputError: no `train` split, or an empty one, naming the artifact.
@@ -229,7 +231,7 @@ def load_train_and_eval(
 
     splits = training_split_names(examples_artifact)
     data = {}
-    for split in (TRAIN_SPLIT, EVAL_SPLIT):
+    for split in (TRAIN_SPLIT, EVAL_SPLIT) if train else (EVAL_SPLIT,):
         if split not in splits:
             continue
         arrays = load_split(examples_artifact.uri, split, info)

@@ -180,7 +180,12 @@ class LabelledSplits:
 
 
 def load_labelled_splits(
-    examples: Any, label_key: str, owner: str, *, also_check: tuple[str, ...] = ()
+    examples: Any,
+    label_key: str,
+    owner: str,
+    *,
+    also_check: tuple[str, ...] = (),
+    train: bool = True,
 ) -> LabelledSplits:
     """Loads and checks the `train` and `eval` splits of an `Examples` artifact.
 
@@ -191,6 +196,8 @@ def load_labelled_splits(
       owner: the calling component's name, for log lines.
       also_check: further int role columns whose ids are checked against
         their label spaces (e.g. `true_label`).
+      train: False: only the `eval` split is loaded (`splits` has no `train`;
+        the caller reads it otherwise, e.g. as a client store).
 
     Returns:
       The `LabelledSplits`.
@@ -203,7 +210,7 @@ def load_labelled_splits(
     """
     info = DatasetInfo.read(examples.uri)
     check_label_column(info, label_key, examples.uri)
-    data = load_train_and_eval(examples, info, owner)
+    data = load_train_and_eval(examples, info, owner, train=train)
     for split, arrays in data.items():
         file = split_uri(examples.uri, split)
         _check_features(arrays[FEATURES], info, file)

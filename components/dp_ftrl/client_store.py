@@ -61,6 +61,7 @@ __all__ = [
     "ClientSource",
     "ClientStore",
     "InMemoryClientSource",
+    "ScaledClientSource",
     "STORE_FORMAT",
     "SyntheticClientSource",
     "pad_clients",
@@ -451,6 +452,30 @@ class ClientStore:
         self._index.release()
         self.bytes_read += n * (4 * self.input_dim + 4)
         return ClientBatch(x, y, sizes)
+
+
+class ScaledClientSource:
+    """Another source's clients with their inputs divided by a public constant (e.g. 16 for
+    digits pixels, as `DpFtrlTrainer`'s `feature_scale`); a `ClientSource`.
+
+    Args:
+      source: the `ClientSource` to read.
+      scale: the divisor, > 0.
+    """
+
+    def __init__(self, source: ClientSource, scale: float) -> None:
+        if not scale > 0:
+            raise InputError(f"scale = {scale!r}", parameter="scale", expected="> 0")
+        self.source, self.scale = source, np.float32(scale)
+        self.num_clients, self.input_dim = source.num_clients, source.input_dim
+        self.num_classes, self.max_client_size = source.num_classes, source.max_client_size
+
+    def client_ids(self, clients: np.ndarray) -> np.ndarray:
+        return self.source.client_ids(clients)
+
+    def read(self, clients: np.ndarray) -> ClientBatch:
+        batch = self.source.read(clients)
+        return batch._replace(x=batch.x / self.scale)
 
 
 # --- the on-disk store: writing --------------------------------------------------------------

@@ -66,6 +66,7 @@ class DpFtrlTrainer(base_component.BaseComponent):
         self,
         examples: types.BaseChannel,
         *,
+        client_store: types.BaseChannel | None = None,
         mechanism: str = spec.DEFAULT_MECHANISM,
         baselines: Sequence[str] = spec.DEFAULT_BASELINES,
         privacy_budget: float | None = None,
@@ -80,6 +81,10 @@ class DpFtrlTrainer(base_component.BaseComponent):
 
         Args:
           examples: channel of frontier `Examples` with `client_id`.
+          client_store: optional channel of the `ClientStore` of the examples'
+            train split (`GroupClients`): each round then reads only its
+            clients from it, so memory does not grow with the number of
+            users; only the eval split of `examples` is loaded.
           mechanism: `dp_ftrl`, `blt_dp_ftrl`, `dp_fedavg` or `fedavg`: the run exported.
           baselines: mechanisms also trained for the comparison page (the
             exported one is skipped if listed).
@@ -112,6 +117,7 @@ class DpFtrlTrainer(base_component.BaseComponent):
         component_spec = spec.DpFtrlTrainerSpec(
             **{
                 spec.EXAMPLES_KEY: examples,
+                spec.CLIENT_STORE_KEY: client_store,
                 spec.MECHANISM_KEY: mechanism,
                 spec.BASELINES_KEY: json.dumps(baselines),
                 spec.PRIVACY_BUDGET_KEY: budget,

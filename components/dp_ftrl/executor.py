@@ -9,6 +9,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from frontier.components.common import html, progress
 from frontier.components.common.errors import InputError
 from frontier.components.common.executor import (
@@ -22,9 +24,15 @@ from frontier.components.common.executor import (
 )
 from frontier.components.common.scores import cross_entropy_and_accuracy
 from frontier.components.dp_ftrl import spec
+from frontier.components.dp_ftrl.client_store import INDEX_FILE, ClientStore, ScaledClientSource
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig
 from frontier.components.dp_ftrl.export import jax_probabilities, save_model_artifact
-from frontier.components.dp_ftrl.federated import FederatedResult, run_account, train_federated
+from frontier.components.dp_ftrl.federated import (
+    FederatedResult,
+    run_account,
+    train_federated,
+    train_federated_source,
+)
 from frontier.components.dp_ftrl.model_module import JaxModel, load_model
 from frontier.components.dp_ftrl.report import dp_ftrl_page
 from frontier.schemas.artifacts import PRIVACY_LEDGER_FILE
@@ -111,6 +119,10 @@ class Executor(ComponentExecutor):
         `train` split (each distinct client id is one user); an `eval` split,
         when present, is scored every `eval_every` rounds (its client ids are
         not used).
+      client_store: optional `ClientStore` of the train split (`GroupClients`):
+        the rounds read their clients from it and the train split of
+        `examples` is not loaded (memory independent of the number of users);
+        the train metrics are computed in one pass over it.
 
     Outputs:
       model: `Model` with the Trainer's serving contract (`dp_ftrl.export`:
@@ -168,18 +180,20 @@ class Executor(ComponentExecutor):
             p.get(spec.CUSTOM_CONFIG_KEY),
             hidden_units=config.hidden_units,
         )
-        data = _load(job.input(spec.EXAMPLES_KEY))
+        store = _store(job.optional_input(spec.CLIENT_STORE_KEY))
+        data = _load(job.input(spec.EXAMPLES_KEY), train=store is None)
+        _check_store(store, data, job.optional_input(spec.CLIENT_STORE_KEY))
         # A bad module fails here, before any training or writing.
         model.check((data.info.input_dim,), data.info.num_classes)
         progress.detail("%s: model module %s, config %s", OWNER, model.name, dict(model.config))
         runs = {
-            run: _simulate(data, config, run, scale, job.node, model)
+            run: _simulate(data, config, run, scale, job.node, model, store)
             for run in [mechanism, *baselines]
         }
         result = runs[mechanism]
         ledger = _ledger(result, mechanism, budget)
         model_artifact = job.output(spec.MODEL_KEY)
-        check_split = EVAL_SPLIT if data.eval is not None else TRAIN_SPLIT
+        check_split, check_x = _check_inputs(data, store)
         publish_model(
             model_artifact,
             functools.partial(
@@ -187,12 +201,12 @@ class Executor(ComponentExecutor):
                 result.apply,
                 result.params,
                 data.info,
-                check_x=data.xy(check_split)[0],
+                check_x=check_x,
                 name=model.name,
                 check_split=check_split,
                 **_serving(result, scale),
             ),
-            _split_metrics(result, data, scale),
+            _split_metrics(result, data, scale, store),
             {
                 **_privacy_properties(ledger, result),
                 **_baseline_properties(runs, baselines),
@@ -220,8 +234,9 @@ class Executor(ComponentExecutor):
         )
 
 
-def _load(examples: Any) -> LabelledSplits:
-    """The splits; the examples must say which user each example belongs to."""
+def _load(examples: Any, train: bool = True) -> LabelledSplits:
+    """The splits (`train=False`: only eval, the train split being read from a client
+    store); the examples must say which user each example belongs to."""
     info = DatasetInfo.read(examples.uri)
     if not info.has(CLIENT_ID_KEY):
         raise InputError(
@@ -231,7 +246,42 @@ def _load(examples: Any) -> LabelledSplits:
             expected="examples with a client_id per user (Ingest's client_id_column, "
             "or its client_partition for data without one)",
         )
-    return load_labelled_splits(examples, LABEL_KEY, OWNER)
+    return load_labelled_splits(examples, LABEL_KEY, OWNER, train=train)
+
+
+def _store(artifact: Any | None) -> ClientStore | None:
+    """The `ClientStore` artifact opened (None: none given)."""
+    return None if artifact is None else ClientStore(artifact.uri)
+
+
+def _check_store(store: ClientStore | None, data: LabelledSplits, artifact: Any) -> None:
+    """A store must hold the examples' features and label space."""
+    if store is None:
+        return
+    if store.input_dim != data.info.input_dim or store.num_classes > data.info.num_classes:
+        raise InputError(
+            f"the client store holds {store.input_dim} features and labels up to "
+            f"{store.num_classes - 1}",
+            file=os.path.join(artifact.uri, INDEX_FILE),
+            parameter=spec.CLIENT_STORE_KEY,
+            expected=f"{data.info.input_dim} features and labels below "
+            f"{data.info.num_classes}, as the examples (GroupClients of the same examples)",
+        )
+
+
+def _check_inputs(data: LabelledSplits, store: ClientStore | None) -> tuple[str, np.ndarray]:
+    """(split, raw inputs) the export is checked on: the eval split, else the train
+    split (from the store: its first clients, up to `_STORE_CHECK_CLIENTS`)."""
+    if data.eval is not None:
+        return EVAL_SPLIT, data.xy(EVAL_SPLIT)[0]
+    if store is None:
+        return TRAIN_SPLIT, data.xy(TRAIN_SPLIT)[0]
+    first = np.arange(min(store.num_clients, _STORE_CHECK_CLIENTS), dtype=np.int64)
+    return TRAIN_SPLIT, store.read(first).x
+
+
+_STORE_CHECK_CLIENTS = 256
+_STORE_METRIC_CLIENTS = 10_000  # clients per read of the train metrics' pass over a store
 
 
 def _simulate(
@@ -241,19 +291,31 @@ def _simulate(
     scale: float,
     node: str = "",
     model: JaxModel | None = None,
+    store: ClientStore | None = None,
 ) -> FederatedResult:
     """`train_federated` of one mechanism on the train split's clients, inputs divided by
     `scale`; the eval split scored along the way; rounds shown as progress under
     `node` (the pipeline node's id, default the component's name) and `run`; `model` the
-    JAX model module (None: the built-in MLP of `config.hidden_units`)."""
+    JAX model module (None: the built-in MLP of `config.hidden_units`); with `store`,
+    `train_federated_source` reads the clients from it round by round."""
     name = f"{node or OWNER} {run}"
     progress.detail("%s: %d rounds of %d clients", name, config.rounds, config.clients_per_round)
-    x, y = data.xy(TRAIN_SPLIT)
     eval_data = None
     if data.eval is not None:
         eval_x, eval_y = data.xy(EVAL_SPLIT)
         eval_data = (eval_x / scale, eval_y)
     with progress.Progress(name, config.rounds, "round") as shown:
+        if store is not None:
+            return train_federated_source(
+                ScaledClientSource(store, scale),
+                config,
+                run,
+                eval_data,
+                on_round=_round_progress(shown, run, config.rounds),
+                num_classes=data.info.num_classes,
+                model=model,
+            )
+        x, y = data.xy(TRAIN_SPLIT)
         return train_federated(
             x / scale,
             y,
@@ -277,23 +339,38 @@ def _serving(result: FederatedResult, scale: float) -> dict[str, Any]:
 
 
 def _split_metrics(
-    result: FederatedResult, data: LabelledSplits, scale: float
+    result: FederatedResult, data: LabelledSplits, scale: float, store: ClientStore | None = None
 ) -> dict[str, dict[str, Any]]:
     """Loss and accuracy per split of the exported model's probabilities on the raw inputs
     (computed by JAX, which the export is checked to agree with), as
-    `executor.keras_split_metrics` gives them for a Keras model."""
+    `executor.keras_split_metrics` gives them for a Keras model; the train split of a
+    `store` in one pass over its clients, `_STORE_METRIC_CLIENTS` at a time."""
+    serving = _serving(result, scale)
     metrics = {}
     for split in data.splits:
         x, y = data.xy(split)
-        probabilities = jax_probabilities(result.apply, result.params, x, **_serving(result, scale))
-        loss, accuracy = cross_entropy_and_accuracy(probabilities, y)
-        metrics[split] = {
-            "examples": len(y),
-            "labels": data.label_key,
-            "loss": loss,
-            "accuracy": accuracy,
+        loss, accuracy = cross_entropy_and_accuracy(
+            jax_probabilities(result.apply, result.params, x, **serving), y
+        )
+        metrics[split] = {"examples": len(y), "loss": loss, "accuracy": accuracy}
+    if store is not None:
+        examples, loss_sum, correct = 0, 0.0, 0.0
+        for start in range(0, store.num_clients, _STORE_METRIC_CLIENTS):
+            stop = min(start + _STORE_METRIC_CLIENTS, store.num_clients)
+            batch = store.read(np.arange(start, stop, dtype=np.int64))
+            if not batch.y.size:
+                continue
+            probabilities = jax_probabilities(result.apply, result.params, batch.x, **serving)
+            loss, accuracy = cross_entropy_and_accuracy(probabilities, batch.y)
+            examples += batch.y.size
+            loss_sum += loss * batch.y.size
+            correct += accuracy * batch.y.size
+        metrics[TRAIN_SPLIT] = {
+            "examples": examples,
+            "loss": loss_sum / examples,
+            "accuracy": correct / examples,
         }
-    return metrics
+    return {split: {**m, "labels": data.label_key} for split, m in metrics.items()}
 
 
 def _privacy_properties(ledger: Mapping[str, Any], result: FederatedResult) -> dict[str, Any]:

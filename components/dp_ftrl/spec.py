@@ -14,7 +14,7 @@ from frontier.components.dp_ftrl import accounting
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig  # noqa: F401
 from frontier.components.trainer import modules as trainer_modules
 from frontier.components.trainer import spec as trainer_spec
-from frontier.schemas.artifacts import HtmlReport, PrivacyLedger
+from frontier.schemas.artifacts import ClientStore, HtmlReport, PrivacyLedger
 
 COMPONENT_PACKAGE = "dp_ftrl"
 # The model modules' loading and the serving contract are the Trainer's; the paired
@@ -23,6 +23,7 @@ DEPENDS_ON = (trainer_spec.COMPONENT_PACKAGE, "evaluate")
 
 # Inputs / outputs.
 EXAMPLES_KEY = "examples"
+CLIENT_STORE_KEY = "client_store"  # optional: the train split grouped by user (GroupClients)
 MODEL_KEY = "model"
 PRIVACY_LEDGER_KEY = "privacy_ledger"
 VISUALIZATION_KEY = "visualization"
@@ -118,7 +119,10 @@ class DpFtrlTrainerSpec(ComponentSpec):
         COMPONENT_VERSION_KEY: ExecutionParameter(type=str),
     }
     DEFAULTS = {FEATURE_SCALE_KEY: DEFAULT_FEATURE_SCALE}
-    INPUTS = {EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples)}
+    INPUTS = {
+        EXAMPLES_KEY: ChannelParameter(type=standard_artifacts.Examples),
+        CLIENT_STORE_KEY: ChannelParameter(type=ClientStore, optional=True),
+    }
     OUTPUTS = {
         MODEL_KEY: ChannelParameter(type=standard_artifacts.Model),
         PRIVACY_LEDGER_KEY: ChannelParameter(type=PrivacyLedger),

@@ -20,6 +20,7 @@ TINY = dp_ftrl.DpFtrlPipelineConfig(
     target_epsilon=50.0,
     baselines=("dp_fedavg",),
     privacy_budget=60.0,
+    group_clients=True,  # the trainer reads its users from GroupClients' store
 )
 
 
@@ -65,8 +66,11 @@ def test_dp_ftrl_pipeline_trains_scores_and_reports_epsilon(tmp_path):
     run, report, _ = runner.run_and_report(dp_ftrl.create_pipeline(root, TINY), root)
     states = {n.node_id: n.state for n in run.components}
     assert states == dict.fromkeys(
-        ["IngestFederated", "DpFtrlTrainer", "DpFtrlEvaluate", "DpFtrlReport"], "COMPLETE"
+        ["IngestFederated", "GroupClients", "DpFtrlTrainer", "DpFtrlEvaluate", "DpFtrlReport"],
+        "COMPLETE",
     )
+    store = run.properties(dp_ftrl.GROUP_ID, "clients")[""]
+    assert store["clients"] == 40 and store["examples"] == 200
     line, meaning = dp_ftrl.outcome(run)
     m = re.fullmatch(
         r"DP-FTRL: eval accuracy (\d\.\d+) \(epsilon (\d+\.\d+) at delta 1e-05\); "
