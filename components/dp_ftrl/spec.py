@@ -12,7 +12,6 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY
 from frontier.components.dp_ftrl import accounting
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig  # noqa: F401
-from frontier.components.trainer import modules as trainer_modules
 from frontier.components.trainer import spec as trainer_spec
 from frontier.schemas.artifacts import ClientStore, HtmlReport, PrivacyLedger
 
@@ -35,9 +34,9 @@ PRIVACY_BUDGET_KEY = "privacy_budget"  # epsilon at `delta`; 0 = no budget
 FEATURE_SCALE_KEY = "feature_scale"  # a public constant the inputs are divided by
 # The JAX model module (`model_module`: init and apply), as the Trainer takes its modules:
 # a file or an importable module (neither: the built-in MLP), and its config.
-MODULE_FILE_KEY = trainer_modules.MODULE_FILE_KEY
-MODULE_PATH_KEY = trainer_modules.MODULE_PATH_KEY
-CUSTOM_CONFIG_KEY = trainer_modules.CUSTOM_CONFIG_KEY  # JSON object
+MODULE_FILE_KEY = trainer_spec.MODULE_FILE_KEY
+MODULE_PATH_KEY = trainer_spec.MODULE_PATH_KEY
+CUSTOM_CONFIG_KEY = trainer_spec.CUSTOM_CONFIG_KEY  # JSON object
 # ... and the fields of `FederatedConfig`, by name (the executor rebuilds the config).
 CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(FederatedConfig))
 
