@@ -83,3 +83,20 @@ def test_the_scan_sees_cross_package_imports():
     # The Trainer's serving contract is what other model-producing components reuse.
     imports = {(package, name) for package, name, _, _ in _cross_package_imports()}
     assert ("trainer", "save_model_artifact") in imports
+
+
+def test_the_plain_algorithms_import_without_tensorflow_or_tfx():
+    """A researcher's `from frontier.components.dp_ftrl import ...` (or kip, spl, ciw,
+    trainer) must not pay TensorFlow's and TFX's seconds of import: the components and
+    exports are imported lazily."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import frontier.components.dp_ftrl, frontier.components.kip, frontier.components.spl\n"
+        "import frontier.components.ciw, frontier.components.trainer\n"
+        "print(sorted(m for m in ('tensorflow', 'tfx', 'keras') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -51,7 +51,6 @@ from frontier.components.dp_ftrl.client_store import (
     write_client_store_from_examples,
 )
 from frontier.components.dp_ftrl.config import MECHANISMS, FederatedConfig
-from frontier.components.dp_ftrl.export import export_model
 from frontier.components.dp_ftrl.federated import (
     FederatedResult,
     NoiseInfo,
@@ -96,7 +95,7 @@ __all__ = [
     "TreeMechanism",
     "builtin_model",
     "check_schedule",
-    "export_model",
+    "export_model",  # noqa: F405 - imported on first use, by `__getattr__` below
     "load_model",
     "mechanism_for",
     "partition_clients",
@@ -109,5 +108,12 @@ __all__ = [
     "write_client_store_from_examples",
 ]
 
-# The component needs TFX (seconds to import); the plain functions do not.
-__getattr__ = lazy_exports(__name__, {"DpFtrlTrainer": "frontier.components.dp_ftrl.component"})
+# The component and the export need TFX / TensorFlow (seconds to import); the plain
+# functions do not.
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "DpFtrlTrainer": "frontier.components.dp_ftrl.component",
+        "export_model": "frontier.components.dp_ftrl.export",
+    },
+)

@@ -68,8 +68,12 @@ import numpy as np
 
 from frontier.components.common.errors import InputError
 from frontier.components.dp_ftrl.model import Params
-from frontier.components.trainer import check_module_choice, parse_custom_config
-from frontier.components.trainer.spec import MODULE_FILE_KEY, MODULE_PATH_KEY
+from frontier.components.trainer import (
+    MODULE_FILE_KEY,
+    MODULE_PATH_KEY,
+    check_module_choice,
+    parse_custom_config,
+)
 
 __all__ = [
     "APPLY_FN",

@@ -46,6 +46,8 @@ from frontier.components.trainer.model import (
 )
 from frontier.components.trainer.modules import (
     BUILTIN_MODULES,
+    MODULE_FILE_KEY,
+    MODULE_PATH_KEY,
     ModelFunctions,
     ModelModule,
     ModelSpec,
@@ -86,6 +88,8 @@ __all__ = [
     "MODEL_TYPES",
     "ModelFunctions",
     "ModelModule",
+    "MODULE_FILE_KEY",
+    "MODULE_PATH_KEY",
     "ModelSpec",
     "check_module_choice",
     "PROBABILITIES",
