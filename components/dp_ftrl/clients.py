@@ -62,46 +62,19 @@ def pack_clients(
       `ClientData`.
 
     Raises:
-      InputError: shapes or values are wrong (names `x`, `label` or `client_id`).
+      InputError: shapes or values are wrong (names `x`, `label` or `client_id`), or a
+        label is negative.
     """
-    x = np.asarray(x, dtype=np.float32)
-    y = np.asarray(y)
-    ids = np.asarray(client_ids)
-    if x.ndim != 2 or x.shape[0] == 0:
-        raise InputError(
-            f"inputs have shape {x.shape}", column="x", expected="shape [N, D], N >= 1"
-        )
-    if not np.all(np.isfinite(x)):
-        row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
-        raise InputError("non-finite input", column="x", row=row + 1, expected="finite numbers")
-    if y.shape != (x.shape[0],) or not np.issubdtype(y.dtype, np.integer):
-        raise InputError(
-            f"labels have shape {y.shape} and dtype {y.dtype}",
-            column="label",
-            expected=f"integer class ids of shape [{x.shape[0]}]",
-        )
-    if ids.shape != (x.shape[0],):
-        raise InputError(
-            f"client ids have shape {ids.shape}",
-            column="client_id",
-            expected=f"one id per example, shape [{x.shape[0]}]",
-        )
+    # The grouping and its checks are the in-memory client source's; this pads every client.
+    from frontier.components.dp_ftrl.client_store import InMemoryClientSource, pad_clients
+
     batch_size = check_int(batch_size, "local_batch_size", 1)
-    uniq, index = np.unique(ids, return_inverse=True)
-    index = index.reshape(-1)
-    sizes = np.bincount(index, minlength=uniq.size).astype(np.int64)
-    pad = int(math.ceil(sizes.max() / batch_size) * batch_size)
-    order = np.argsort(index, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    pos = np.arange(x.shape[0]) - np.repeat(starts, sizes)  # position within its client
-    cx = np.zeros((uniq.size, pad, x.shape[1]), dtype=np.float32)
-    cy = np.zeros((uniq.size, pad), dtype=np.int32)
-    cm = np.zeros((uniq.size, pad), dtype=np.float32)
-    rows = index[order]
-    cx[rows, pos] = x[order]
-    cy[rows, pos] = y[order]
-    cm[rows, pos] = 1.0
-    return ClientData(cx, cy, cm, sizes, uniq)
+    source = InMemoryClientSource(x, y, client_ids)
+    every = np.arange(source.num_clients, dtype=np.int64)
+    batch = source.read(every)
+    pad = int(math.ceil(source.max_client_size / batch_size) * batch_size)
+    cx, cy, cm = pad_clients(batch, pad)
+    return ClientData(cx, cy, cm, batch.sizes, source.client_ids(every))
 
 
 class Bucket(NamedTuple):
