@@ -152,8 +152,8 @@ def test_round_sharded_over_4_host_devices_equals_the_single_device_round():
 
 
 def test_short_rounds_of_many_sizes_compile_a_few_shapes():
-    """Rounds left short by the schedule (3, 4, ..., 17 clients) are padded to a power of two
-    below a chunk, so they share 4 compiled shapes instead of one each."""
+    """Rounds left short by the schedule (3, 4, ..., 17 clients) are padded to a multiple of
+    8 below a chunk, so they share 3 compiled shapes instead of one each."""
     from frontier.components.dp_ftrl import rounds
 
     x, y, ids = population([4] * 17)
@@ -166,4 +166,4 @@ def test_short_rounds_of_many_sizes_compile_a_few_shapes():
         packed_round_delta_sum(
             params, rx, ry, sizes, clients, jax.random.PRNGKey(k), mean, var, **LOCAL
         )
-    assert rounds._packed_sum_jit._cache_size() - before <= 4  # 4, 8, 16, 32 slots
+    assert rounds._packed_sum_jit._cache_size() - before <= 3  # 8, 16, 24 slots
