@@ -61,6 +61,9 @@ WEAK_LABEL_KEY = "weak_label"
 TRUE_LABEL_KEY = "true_label"
 CLIENT_ID_KEY = "client_id"
 EXAMPLE_ID_KEY = "example_id"
+# The group an example belongs to whose members must stay in one split: a video's clips
+# (SPL's pools), a patient's scans; Ingest splits by it.
+VIDEO_ID_KEY = "video_id"
 TEACHER_LABEL_KEY = "teacher_label"  # a teacher model's prediction (SPL)
 SPL_LABEL_KEY = "spl_label"  # a pre-training label in its own label space (SPL)
 ROLE_KEYS = (
@@ -69,11 +72,12 @@ ROLE_KEYS = (
     TRUE_LABEL_KEY,
     CLIENT_ID_KEY,
     EXAMPLE_ID_KEY,
+    VIDEO_ID_KEY,
     TEACHER_LABEL_KEY,
     SPL_LABEL_KEY,
 )
 INT_ROLE_KEYS = (LABEL_KEY, WEAK_LABEL_KEY, TRUE_LABEL_KEY, TEACHER_LABEL_KEY, SPL_LABEL_KEY)
-BYTES_ROLE_KEYS = (CLIENT_ID_KEY, EXAMPLE_ID_KEY)
+BYTES_ROLE_KEYS = (CLIENT_ID_KEY, EXAMPLE_ID_KEY, VIDEO_ID_KEY)
 
 # Image storage layouts (`DatasetInfo.image_encoding`); None is the float32 layout.
 UINT8_ENCODING = "uint8"

@@ -55,6 +55,7 @@ class Ingest(base_beam_component.BaseBeamComponent):
         partition_alpha: float = spec.DEFAULT_PARTITION_ALPHA,
         partition_seed: int = spec.DEFAULT_PARTITION_SEED,
         encoding: str = spec.DEFAULT_ENCODING,
+        video_id_column: str | None = None,
     ):
         """Configures the component; configuration errors raise here.
 
@@ -75,6 +76,10 @@ class Ingest(base_beam_component.BaseBeamComponent):
           label_column: column (NPZ: array, e.g. `"y"`) of the label.
           weak_label_column: optional column of a weak label (same classes).
           client_id_column: optional column of the client id (federated use).
+          video_id_column: optional column of the video (or any group) each
+            example comes from, written as `video_id`; without a split
+            column, whole videos go to one split (a hash of the seed and the
+            video id), so no video is in two splits.
           example_id_column: optional column of a unique example id; default
             `<file relative to the source>#<row>`.
           split_column: optional column (NPZ: array, TFRecord: feature) of
@@ -182,6 +187,7 @@ class Ingest(base_beam_component.BaseBeamComponent):
             partition_alpha=partition_alpha,
             partition_seed=partition_seed,
             encoding=encoding,
+            video_id_column=video_id_column,
         )
         super().__init__(
             spec=IngestSpec(

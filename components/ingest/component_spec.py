@@ -26,6 +26,7 @@ class IngestSpec(ComponentSpec):
         spec.WEAK_LABEL_COLUMN_KEY: ExecutionParameter(type=str, optional=True),
         spec.CLIENT_ID_COLUMN_KEY: ExecutionParameter(type=str, optional=True),
         spec.EXAMPLE_ID_COLUMN_KEY: ExecutionParameter(type=str, optional=True),
+        spec.VIDEO_ID_COLUMN_KEY: ExecutionParameter(type=str, optional=True),
         spec.SPLIT_COLUMN_KEY: ExecutionParameter(type=str, optional=True),
         spec.CLASSES_KEY: ExecutionParameter(type=str),  # JSON list or "null"
         spec.EVAL_FRACTION_KEY: ExecutionParameter(type=float),

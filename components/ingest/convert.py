@@ -59,6 +59,7 @@ from frontier.schemas.dataset import (
     INT_ROLE_KEYS,
     LABEL_KEY,
     TRUE_LABEL_KEY,
+    VIDEO_ID_KEY,
     WEAK_LABEL_KEY,
     DatasetInfo,
 )
@@ -244,6 +245,10 @@ def convert_row(
         out[CLIENT_ID_KEY] = to_id(
             values.get(plan.client_id_column, MISSING), raw, plan.client_id_column
         )
+    if plan.video_id_column:
+        out[VIDEO_ID_KEY] = to_id(
+            values.get(plan.video_id_column, MISSING), raw, plan.video_id_column
+        )
     if plan.example_id_column:
         out[EXAMPLE_ID_KEY] = to_id(
             values.get(plan.example_id_column, MISSING), raw, plan.example_id_column
@@ -287,7 +292,8 @@ def row_split(
 ) -> str:
     """The split of one row: the one its split column names (`to_split`) when
     the plan has a split column, else `assign_split(example_id, seed,
-    eval_fraction)`.
+    eval_fraction)`; the caller passes the row's `video_id` as `example_id`
+    when it has one, so a video's examples share a split.
 
     Raises:
       InputError: a bad value in the split column (see `to_split`).

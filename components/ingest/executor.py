@@ -51,6 +51,7 @@ from frontier.schemas.dataset import (
     BYTES_ROLE_KEYS,
     EXAMPLE_ID_KEY,
     LABEL_KEY,
+    VIDEO_ID_KEY,
     DatasetInfo,
 )
 
@@ -120,7 +121,9 @@ class _Convert(beam.DoFn):
     def process(self, raw):
         row = convert_row(self._plan, raw, self._index)
         example_id = row[EXAMPLE_ID_KEY]
-        split = row_split(self._plan, raw, example_id, self._seed, self._eval_fraction)
+        split = row_split(
+            self._plan, raw, row.get(VIDEO_ID_KEY, example_id), self._seed, self._eval_fraction
+        )
         clean = row[LABEL_KEY]
         client = client_index_of(self._plan, row)
         row = add_noise(self._plan, add_client(self._plan, row, client), split)
@@ -183,6 +186,8 @@ class Executor(BeamComponentExecutor):
       weak_label_column: optional column of the weak label.
       client_id_column: optional column of the client id.
       example_id_column: optional column of the example id.
+      video_id_column: optional column of the video (group) id, written as
+        `video_id`; without a split column the split is drawn per video.
       split_column: optional column of predefined splits: each row goes to
         the split its value names (`train` or `eval`, `convert.to_split`);
         the column is not written into the examples. With it,

@@ -56,6 +56,7 @@ from frontier.schemas.dataset import (
     ROLE_KEYS,
     TRUE_LABEL_KEY,
     UINT8_ENCODING,
+    VIDEO_ID_KEY,
     WEAK_LABEL_KEY,
     DatasetInfo,
 )
@@ -75,8 +76,9 @@ class SourcePlan:
       feature_dims: the length of each feature (1 for a scalar column).
       label_column: source column of the label.
       class_names: class id i is `class_names[i]`.
-      weak_label_column, client_id_column, example_id_column: source columns
-        of the optional roles (None when absent).
+      weak_label_column, client_id_column, example_id_column,
+        video_id_column: source columns of the optional roles (None when
+        absent).
       split_column: source column of predefined splits (`train` / `eval` per
         row, `convert.row_split`), or None to split by a hash of the example
         id. Read, never written into the examples.
@@ -112,6 +114,7 @@ class SourcePlan:
     client_id_column: str | None = None
     example_id_column: str | None = None
     split_column: str | None = None
+    video_id_column: str | None = None
     image_shape: tuple[int, int, int] | None = None
     color_mode: str = spec.GRAYSCALE
     first_image: tuple[str, int, int] | None = None
@@ -134,6 +137,8 @@ class SourcePlan:
             present.add(WEAK_LABEL_KEY)
         if self.client_id_column or self.client_partition is not None:
             present.add(CLIENT_ID_KEY)
+        if self.video_id_column:
+            present.add(VIDEO_ID_KEY)
         return tuple(k for k in ROLE_KEYS if k in present)
 
     @property
@@ -145,6 +150,7 @@ class SourcePlan:
             self.weak_label_column,
             self.client_id_column,
             self.example_id_column,
+            self.video_id_column,
             self.split_column,
         )
         return self.feature_columns + tuple(c for c in roles if c)
@@ -297,6 +303,7 @@ def _file_plan(
         weak_label_column=config.weak_label_column,
         client_id_column=config.client_id_column,
         example_id_column=config.example_id_column,
+        video_id_column=config.video_id_column,
         split_column=config.split_column,
         num_files=len(files),
         encoding=config.encoding,

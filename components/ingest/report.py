@@ -22,6 +22,7 @@ from frontier.schemas.dataset import (
     EXAMPLE_ID_KEY,
     LABEL_KEY,
     TRUE_LABEL_KEY,
+    VIDEO_ID_KEY,
     WEAK_LABEL_KEY,
     DatasetInfo,
 )
@@ -64,6 +65,7 @@ def columns_table(plan: SourcePlan, max_features: int = 20) -> str:
             ),
         ),
         (EXAMPLE_ID_KEY, plan.example_id_column or "(file#row, generated)"),
+        (VIDEO_ID_KEY, plan.video_id_column),
     ):
         if col:
             rows.append(("role", col, key, 1))

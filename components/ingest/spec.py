@@ -45,6 +45,7 @@ LABEL_COLUMN_KEY = "label_column"
 WEAK_LABEL_COLUMN_KEY = "weak_label_column"
 CLIENT_ID_COLUMN_KEY = "client_id_column"
 EXAMPLE_ID_COLUMN_KEY = "example_id_column"
+VIDEO_ID_COLUMN_KEY = "video_id_column"
 SPLIT_COLUMN_KEY = "split_column"
 CLASSES_KEY = "classes"  # JSON list of str, or "null"
 EVAL_FRACTION_KEY = "eval_fraction"
@@ -208,6 +209,10 @@ class IngestConfig:
       weak_label_column: optional column of a weak (noisy / coarse) label,
         matched against the same classes.
       client_id_column: optional column of the client (user) id.
+      video_id_column: optional column of the video (or any group) an
+        example comes from, written as `video_id`; without a split column the
+        split is drawn per video (a hash of the seed and the video id), so
+        the clips of one video never land in two splits.
       example_id_column: optional column of a unique example id; without it
         the id is `<file relative to the source>#<row>` (images: the relative
         path).
@@ -276,6 +281,7 @@ class IngestConfig:
     example_id_column: str | None = None
     split_column: str | None = None
     classes: tuple[str, ...] | None = None
+    video_id_column: str | None = None
     eval_fraction: float = DEFAULT_EVAL_FRACTION
     seed: int = DEFAULT_SEED
     color_mode: str = GRAYSCALE
@@ -298,6 +304,7 @@ class IngestConfig:
         weak_label_column: str | None = None,
         client_id_column: str | None = None,
         example_id_column: str | None = None,
+        video_id_column: str | None = None,
         split_column: str | None = None,
         classes: Sequence[Any] | None = None,
         eval_fraction: float = DEFAULT_EVAL_FRACTION,
@@ -335,6 +342,7 @@ class IngestConfig:
             weak_label_column=weak_label_column or None,
             client_id_column=client_id_column or None,
             example_id_column=example_id_column or None,
+            video_id_column=video_id_column or None,
             split_column=split_column or None,
             classes=None if classes is None else tuple(str(c) for c in classes),
             eval_fraction=float(eval_fraction),
@@ -404,6 +412,7 @@ class IngestConfig:
             weak_label_column=props.get(WEAK_LABEL_COLUMN_KEY) or None,
             client_id_column=props.get(CLIENT_ID_COLUMN_KEY) or None,
             example_id_column=props.get(EXAMPLE_ID_COLUMN_KEY) or None,
+            video_id_column=props.get(VIDEO_ID_COLUMN_KEY) or None,
             split_column=props.get(SPLIT_COLUMN_KEY) or None,
             classes=_from_json_list(props.get(CLASSES_KEY), CLASSES_KEY),
             eval_fraction=float(
@@ -451,6 +460,7 @@ class IngestConfig:
             WEAK_LABEL_COLUMN_KEY: self.weak_label_column,
             CLIENT_ID_COLUMN_KEY: self.client_id_column,
             EXAMPLE_ID_COLUMN_KEY: self.example_id_column,
+            VIDEO_ID_COLUMN_KEY: self.video_id_column,
             SPLIT_COLUMN_KEY: self.split_column,
         }
 
@@ -559,7 +569,8 @@ class IngestConfig:
             raise InputError(
                 f"format {fmt!r} has no such columns",
                 parameter=given[0],
-                expected="no weak_label/client_id/example_id/split column for image folders and"
+                expected="no weak_label/client_id/example_id/video_id/split column for image "
+                "folders and"
                 " sklearn data sets",
             )
         if self.label_column != DEFAULT_LABEL_COLUMN:

@@ -32,11 +32,13 @@ clipped the same way: the clean target set and the test set. `split_images`
 keeps test, target and pool images disjoint, so test clips share no source
 frame with anything trained on. `write_clips_npz` writes clips for
 `Ingest(source=..., feature_columns=["clips"], weak_label_column="weak_label",
-example_id_column="clip_id", split_column="split")`: a clip of `frames`
+example_id_column="clip_id", video_id_column="video_id", split_column="split")`:
+a clip of `frames`
 frames of H x W (x C) is stored as one image of (frames * H) x W (x C), the
 frames stacked top to bottom (a filmstrip; the same values in the same order
-as [frames, H, W, C]), which Ingest reads as an image; the video is the
-`clip_id`'s prefix (`video-00042/clip-003`).
+as [frames, H, W, C]), which Ingest reads as an image; Ingest writes the video
+as `video_id` (and, without a split column, splits whole videos), and it is
+also the `clip_id`'s prefix (`video-00042/clip-003`).
 """
 
 from __future__ import annotations

@@ -303,7 +303,7 @@ def test_split_column_is_refused_for_sklearn_and_image_folders(tmp_path):
     with pytest.raises(
         InputError,
         match=r"parameter 'split_column': format 'sklearn' has no such columns \(expected no "
-        r"weak_label/client_id/example_id/split column",
+        r"weak_label/client_id/example_id/video_id/split column",
     ):
         Ingest("sklearn:digits", split_column="split")
     make_images(tmp_path / "imgs", per_class=2)
@@ -326,3 +326,30 @@ def test_split_column_is_an_execution_property_that_reads_back():
     assert props.get(spec.SPLIT_COLUMN_KEY) is None
     assert IngestConfig.from_exec_properties(props).split_column is None
     assert IngestConfig.create("d.csv", split_column="", **base).split_column is None
+
+
+def test_a_video_id_column_keeps_each_videos_clips_in_one_split(tmp_path):
+    """Without a split column, the split is drawn per video: clips of one video (SPL's
+    untrimmed videos) never land in train and eval both; `video_id` is written."""
+    rng = np.random.default_rng(4)
+    videos = np.repeat([f"video-{v:03d}" for v in range(30)], 6)  # 6 clips each
+    x = rng.uniform(size=(len(videos), 4, 4)).astype(np.float32)
+    y = rng.integers(0, 3, size=len(videos))
+    np.savez(tmp_path / "v.npz", x=x, y=y, video=videos)
+    examples, info, page = run_executor(
+        tmp_path,
+        source=str(tmp_path / "v.npz"),
+        label_column="y",
+        video_id_column="video",
+        classes=["0", "1", "2"],
+        eval_fraction=0.3,
+    )
+    assert "video_id" in info.role_keys
+    splits = load_all(examples.uri)
+    check_consistent(info, splits)
+    seen = {s: {v.decode() for v in splits[s]["video_id"]} for s in spec.SPLIT_NAMES}
+    assert seen["train"] and seen["eval"] and not seen["train"] & seen["eval"]
+    assert seen["train"] | seen["eval"] == set(videos)
+    counts = [len(splits[s]["video_id"]) for s in spec.SPLIT_NAMES]
+    assert all(c % 6 == 0 for c in counts)  # whole videos
+    assert "<td>video_id</td>" in page

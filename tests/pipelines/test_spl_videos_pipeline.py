@@ -62,7 +62,11 @@ def test_temporal_student_through_spl_labeler_and_trainer(tmp_path):
     clips = dict(feature_columns=["clips"], classes=DIGITS, example_id_column="clip_id")
     target = Ingest(source=paths["target"], split_column="split", **clips).with_id("Target")
     pool = Ingest(
-        source=paths["pool"], split_column="split", weak_label_column="weak_label", **clips
+        source=paths["pool"],
+        split_column="split",
+        weak_label_column="weak_label",
+        video_id_column="video_id",
+        **clips,
     ).with_id("Pool")
     student = dict(
         module_path=TEMPORAL_MODULE, custom_config=STUDENT, batch_size=32, learning_rate=0.01
@@ -95,8 +99,12 @@ def test_temporal_student_through_spl_labeler_and_trainer(tmp_path):
     assert info.image_shape == (32, 8, 1) and "weak_label" in info.role_keys
     videos = {}
     for split in ("train", "eval"):
-        ids = load_split(uri["Pool"]["examples"], split, info)["example_id"]
-        videos[split] = {i.decode().split("/")[0] for i in ids}
+        arrays = load_split(uri["Pool"]["examples"], split, info)
+        videos[split] = {v.decode() for v in arrays["video_id"]}
+        assert all(  # the clip id's prefix is its video
+            c.decode().split("/")[0] == v.decode()
+            for c, v in zip(arrays["example_id"], arrays["video_id"], strict=True)
+        )
     assert videos["train"] and videos["eval"] and not videos["train"] & videos["eval"]
 
     # The labeler's label space came from the temporal teacher; the student
