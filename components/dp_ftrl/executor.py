@@ -305,28 +305,17 @@ def _simulate(
         eval_x, eval_y = data.xy(EVAL_SPLIT)
         eval_data = (eval_x / scale, eval_y)
     with progress.Progress(name, config.rounds, "round") as shown:
-        if store is not None:
-            return train_federated_source(
-                ScaledClientSource(store, scale),
-                config,
-                run,
-                eval_data,
-                on_round=_round_progress(shown, run, config.rounds),
-                num_classes=data.info.num_classes,
-                model=model,
-            )
-        x, y = data.xy(TRAIN_SPLIT)
-        return train_federated(
-            x / scale,
-            y,
-            data.train[CLIENT_ID_KEY],
-            config,
-            run,
-            eval_data,
+        rest = dict(
             on_round=_round_progress(shown, run, config.rounds),
             num_classes=data.info.num_classes,
             model=model,
         )
+        if store is not None:
+            source = ScaledClientSource(store, scale)
+            return train_federated_source(source, config, run, eval_data, **rest)
+        x, y = data.xy(TRAIN_SPLIT)
+        ids = data.train[CLIENT_ID_KEY]
+        return train_federated(x / scale, y, ids, config, run, eval_data, **rest)
 
 
 def _serving(result: FederatedResult, scale: float) -> dict[str, Any]:
