@@ -14,7 +14,6 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 from tfx.components.example_gen import write_split
-from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils
 
 from frontier.components.common.errors import InputError, raise_unwrapped
@@ -28,7 +27,7 @@ from frontier.components.common.examples_io import (
 from frontier.components.common.executor import BeamComponentExecutor, Job, set_properties
 from frontier.components.common.html import write_report
 from frontier.components.spl import spec
-from frontier.components.spl.inference import TeacherLabels, with_labels
+from frontier.components.spl.inference import TeacherLabels, with_teacher
 from frontier.components.spl.labels import (
     DROPPED,
     SplLabelMap,
@@ -40,6 +39,7 @@ from frontier.components.spl.report import spl_page
 from frontier.components.trainer.export import model_info, serving_dir
 from frontier.schemas.artifacts import SPL_LABEL_MAP_FILE
 from frontier.schemas.dataset import (
+    LABEL_KEY,
     ROLE_KEYS,
     SPL_LABEL_KEY,
     TEACHER_LABEL_KEY,
@@ -92,14 +92,20 @@ def _confusion_json(pairs: list, num_classes: int) -> str:
     return json.dumps(confusion.tolist())
 
 
-def _relabel(
-    row: tuple[bytes, int, int, int], label_map: SplLabelMap
-) -> tuple[bytes | None, int, int, int]:
-    """(relabelled bytes, or None if dropped; label, weak, SPL class) of one example."""
-    serialized, weak, teacher, label = row
-    spl = int(label_map.lookup[weak, teacher])
-    out = None if spl == DROPPED else with_labels(serialized, teacher, spl)
-    return out, label, weak, spl
+def _relabel_scored(serialized: bytes, lookup: np.ndarray) -> tuple[bytes | None, int, int]:
+    """(relabelled bytes, or None if dropped; label, SPL class) of one scored
+    example (one with `teacher_label`): `spl_label` = lookup[weak, teacher]."""
+    example = tf.train.Example.FromString(serialized)
+    feature = example.features.feature
+    weak, teacher, label = (
+        int(feature[k].int64_list.value[0]) for k in (WEAK_LABEL_KEY, TEACHER_LABEL_KEY, LABEL_KEY)
+    )
+    spl = int(lookup[weak, teacher])
+    if spl == DROPPED:
+        return None, label, spl
+    feature[SPL_LABEL_KEY].int64_list.value[:] = [spl]
+    # Deterministic: the same pool and teacher give the same bytes (ARCHITECTURE.md rule 6).
+    return example.SerializeToString(deterministic=True), label, spl
 
 
 def _write_label_map(uri: str, label_map: SplLabelMap) -> None:
@@ -173,13 +179,18 @@ class Executor(BeamComponentExecutor):
       batch_size: largest batch of examples per teacher call in RunInference.
       component_version: code version (cache key only; not read).
 
-    Teacher inference, the confusion matrix and relabelling run as one Beam
-    pipeline (`beam_pipeline_args` choose the runner, e.g. Dataflow): the
-    matrix is a global combine and reaches the relabelling as a side input,
-    so the pool is read and scored once. Bad inputs (no `weak_label`, an
-    empty pool, a teacher of another label space or other features) fail
-    before Beam starts; an error inside the pipeline (a label space left
-    with fewer than two classes) removes the partial outputs.
+    Teacher inference, the confusion matrix and relabelling run as two Beam
+    pipelines (`beam_pipeline_args` choose the runner, e.g. Dataflow), and
+    memory does not grow with the pool: the first scores every split once
+    and writes the scored records (the pool plus `teacher_label`,
+    uncompressed) to the component's temporary folder, and the train split's
+    confusion matrix (a combine); the second reads them back and relabels
+    them with the label map built from the matrix. The temporary folder
+    needs about the pool's uncompressed size on disk. Bad inputs (no
+    `weak_label`, an empty pool, a teacher of another label space or other
+    features) fail before Beam starts; an error inside a pipeline, or a
+    label space left with fewer than two classes, removes the partial
+    outputs.
     """
 
     SPEC_CLASS = spec.SplLabelerSpec
@@ -266,11 +277,23 @@ class Executor(BeamComponentExecutor):
         batch_size: int,
         tmp: str,
     ) -> None:
+        """Two Beam passes, so that memory does not grow with the pool.
+
+        Pass 1 scores every split once (the teacher), writes the scored
+        records (each with `teacher_label`) to `tmp` and the train split's
+        confusion matrix (a combine). Pass 2 reads them back and relabels
+        with the label map built from the matrix. One pipeline with the map
+        as a side input would make a local runner (the DirectRunner) hold
+        the whole scored pool in memory until the matrix is done: the stage
+        that consumes the side input cannot start before it; writing the
+        scored pool to files is what a distributed runner's shuffle does.
+        """
         num_classes = info.num_classes
+        scored_dirs = {split: os.path.join(tmp, "scored", split) for split in splits}
         # pylint: disable=expression-not-assigned, no-value-for-parameter
         with self._make_beam_pipeline() as p:
-            scored = {
-                split: (
+            for split in splits:
+                scored = (
                     p
                     | f"Read[{split}]"
                     >> beam.io.ReadFromTFRecord(
@@ -285,44 +308,58 @@ class Executor(BeamComponentExecutor):
                         info.split_counts.get(split),
                     )
                 )
-                for split in splits
-            }
-            confusion = (
-                scored[TRAIN_SPLIT]
-                | "Pairs" >> beam.Map(lambda r: ((r[1], r[2]), 1))
-                | "CountPairs" >> beam.CombinePerKey(sum)
-                | "PairList" >> beam.combiners.ToList()
-                | "Confusion" >> beam.Map(_confusion_json, num_classes)
-            )
-            confusion | "WriteConfusion" >> beam.io.WriteToText(
-                os.path.join(tmp, _CONFUSION_FILE), shard_name_template=""
-            )
-            label_map = confusion | "LabelMap" >> beam.Map(
-                lambda text: build_label_map(
-                    np.asarray(json.loads(text)), strategy, min_count, info.class_names
+                (
+                    scored
+                    | f"WithTeacher[{split}]"
+                    >> beam.MapTuple(lambda x, w, t, y: with_teacher(x, t))
+                    | f"WriteScored[{split}]"
+                    >> beam.io.WriteToTFRecord(os.path.join(scored_dirs[split], "scored"))
                 )
-            )
+                if split == TRAIN_SPLIT:
+                    (
+                        scored
+                        | "Pairs" >> beam.Map(lambda r: ((r[1], r[2]), 1))
+                        | "CountPairs" >> beam.CombinePerKey(sum)
+                        | "PairList" >> beam.combiners.ToList()
+                        | "Confusion" >> beam.Map(_confusion_json, num_classes)
+                        | "WriteConfusion"
+                        >> beam.io.WriteToText(
+                            os.path.join(tmp, _CONFUSION_FILE), shard_name_template=""
+                        )
+                    )
+        confusion = np.asarray(self._read_json(os.path.join(tmp, _CONFUSION_FILE)), np.int64)
+        label_map = build_label_map(confusion, strategy, min_count, info.class_names)
+        with self._make_beam_pipeline() as p:
             counts = []
             for split in splits:
-                relabelled = scored[split] | f"Relabel[{split}]" >> beam.Map(
-                    _relabel, beam.pvalue.AsSingleton(label_map)
+                kept = (
+                    p
+                    | f"ReadScored[{split}]"
+                    >> beam.io.ReadFromTFRecord(os.path.join(scored_dirs[split], "*"))
+                    | f"Relabel[{split}]" >> beam.Map(_relabel_scored, label_map.lookup)
+                    | f"Kept[{split}]" >> beam.Filter(lambda r: r[0] is not None)
                 )
-                kept = relabelled | f"Kept[{split}]" >> beam.Filter(lambda r: r[0] is not None)
                 (
                     kept
                     | f"Serialized[{split}]" >> beam.Map(lambda r: r[0])
+                    # Not TFX's `WriteSplit`: its Reshuffle makes a local runner
+                    # hold the whole split in memory. Same files, in pool order.
                     | f"WriteSplit[{split}]"
-                    >> write_split.WriteSplit(
-                        split_uri(out_uri, split), example_gen_pb2.FORMAT_TFRECORDS_GZIP
+                    >> beam.io.WriteToTFRecord(
+                        os.path.join(split_uri(out_uri, split), write_split.DEFAULT_FILE_NAME),
+                        file_name_suffix=".gz",
+                        compression_type=beam.io.filesystem.CompressionTypes.GZIP,
                     )
                 )
+                # Counted per split, so that only the (split, label) sums reach the Flatten.
                 counts.append(
-                    kept | f"SplitLabel[{split}]" >> beam.Map(lambda r, s: ((s, r[1]), 1), split)
+                    kept
+                    | f"SplitLabel[{split}]" >> beam.Map(lambda r, s: ((s, r[1]), 1), split)
+                    | f"Count[{split}]" >> beam.CombinePerKey(sum)
                 )
             (
                 counts
                 | "AllCounts" >> beam.Flatten()
-                | "Count" >> beam.CombinePerKey(sum)
                 | "CountList" >> beam.combiners.ToList()
                 | "CountJson"
                 >> beam.Map(lambda kv: json.dumps(sorted([s, int(c), int(n)] for (s, c), n in kv)))

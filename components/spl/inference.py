@@ -123,3 +123,12 @@ def with_labels(serialized: bytes, teacher: int, spl: int) -> bytes:
     example.features.feature[SPL_LABEL_KEY].int64_list.value[:] = [int(spl)]
     # Deterministic: the same pool and teacher give the same bytes (ARCHITECTURE.md rule 6).
     return example.SerializeToString(deterministic=True)
+
+
+def with_teacher(serialized: bytes, teacher: int) -> bytes:
+    """The example with int64 `teacher_label` added (others kept)."""
+    import tensorflow as tf
+
+    example = tf.train.Example.FromString(serialized)
+    example.features.feature[TEACHER_LABEL_KEY].int64_list.value[:] = [int(teacher)]
+    return example.SerializeToString(deterministic=True)

@@ -1,0 +1,341 @@
+"""SplLabeler on pools larger than memory: its peak memory at N and 10N clips,
+and its clips/s against a plain batched `predict` loop (issue 22, point 3).
+
+The data
+--------
+A pool of N and of 10N clips (4 frames of 8 x 8, 256 pixels k / 16 stored in
+the compact uint8 layout, random pixels; `label` and `weak_label` drawn
+at random over 10 classes), written as frontier `Examples` (one GZIP
+TFRecord file, a `train` split only) with `examples_io.write_examples`. The
+10N pool is written in chunks so that this script never holds it. The
+teacher is a small MLP (one hidden layer of 64) trained for one epoch on
+2,000 clips and exported with `save_model_artifact`: only its speed
+matters here, not its accuracy.
+
+Memory
+------
+For each pool, the SplLabeler executor (`Do`, strategy `spl`, batch 256,
+the default DirectRunner) runs in a fresh Python process that reports its
+own peak resident memory (`VmHWM` of /proc/self/status) at the end, its
+resident memory just before `Do` (TensorFlow, Beam and the executor
+imported), and `Do`'s wall time. `labeler_peak_rss_ratio_10x` = peak(10N)
+/ peak(N) (goal at most 1.2: memory does not grow with the pool);
+`labeler_rss_growth_mb` = peak minus the pre-`Do` RSS at each size.
+
+Speed
+-----
+In one process, on the N pool, alternating, `REPEATS` times each (best
+time kept):
+
+- `plain`: the teacher's `serving_default` signature (loaded once, outside
+  the timing) called on the pool's serialized records, in batches of 256,
+  the records read beforehand into a Python list (no I/O timed: the
+  strictest baseline);
+- `inference`: the labeler's own inference stage alone: a Beam pipeline
+  (same DirectRunner) of `ReadFromTFRecord` -> `TeacherLabels` (Beam
+  `RunInference` with our `SavedModelHandler`, batch 256, then parsing the
+  weak label and argmax) -> a global count; the model loads inside the
+  timing, as it does in the labeler;
+- `labeler`: the whole executor `Do`: the same inference, plus the
+  confusion matrix (a Beam combine), the label map, relabelling every clip
+  (parse, add two int64 columns, serialize), writing the relabelled pool
+  (GZIP TFRecords), `dataset_info.json` and the HTML page.
+
+`labeler_clips_per_s_ratio` = inference clips/s / plain clips/s (the goal
+is at least 0.8); `labeler_whole_clips_per_s_ratio` is the whole
+executor's rate over the plain loop's, reported beside it. The teacher
+here costs a few microseconds per clip, so the ratio measures Beam's
+per-element cost (`inference_overhead_us_per_clip`: reading, batching,
+RunInference's bookkeeping, parsing the weak label); a teacher costing
+`teacher_us_per_clip_for_ratio_0_8` (4x that overhead) per clip would
+reach 0.8 with the same overhead.
+
+Run: `python benchmarks/spl_labeler.py [--n 20000] [--repeats 2]`.
+Last line: one JSON object:
+    {n, pool_sizes, batch_size, peak_rss_mb{n: ...}, pre_do_rss_mb{n: ...},
+     labeler_rss_growth_mb{n: ...}, labeler_wall_s{n: ...},
+     labeler_peak_rss_ratio_10x, plain_clips_per_s, inference_clips_per_s,
+     labeler_whole_clips_per_s, labeler_clips_per_s_ratio,
+     labeler_whole_clips_per_s_ratio, inference_overhead_us_per_clip,
+     plain_us_per_clip, teacher_us_per_clip_for_ratio_0_8, wall_s}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+FRAMES, SIDE = 4, 8
+DIM = FRAMES * SIDE * SIDE
+DIVISOR = 16
+NUM_CLASSES = 10
+BATCH_SIZE = 256
+CHUNK = 20_000  # rows written per file of the pool
+TEACHER_ROWS = 2_000
+SEED = 0
+
+
+def _info(n: int):
+    from frontier.schemas.dataset import DatasetInfo
+
+    return DatasetInfo(
+        feature_keys=("clip",),
+        feature_dims=(DIM,),
+        class_names=tuple(f"action_{c}" for c in range(NUM_CLASSES)),
+        image_shape=(FRAMES * SIDE, SIDE, 1),
+        role_keys=("label", "weak_label"),
+        split_counts={"train": n},
+        class_counts={},
+        source=f"synthetic clips ({n})",
+        image_encoding="uint8",
+        pixel_divisor=DIVISOR,
+    )
+
+
+def _rows(n: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "x": rng.integers(0, DIVISOR + 1, (n, DIM)).astype(np.float32) / np.float32(DIVISOR),
+        "label": rng.integers(0, NUM_CLASSES, n).astype(np.int64),
+        "weak_label": rng.integers(0, NUM_CLASSES, n).astype(np.int64),
+    }
+
+
+def write_pool(uri: str, n: int) -> None:
+    """N clips as frontier Examples, `CHUNK` rows per file (never all in memory)."""
+    import tensorflow as tf
+    from tfx.types import standard_artifacts
+
+    from frontier.components.common.examples_io import (
+        serialize_example,
+        set_examples_properties,
+        split_features,
+        split_uri,
+    )
+
+    info = _info(n)
+    out_dir = split_uri(uri, "train")
+    tf.io.gfile.makedirs(out_dir)
+    files = -(-n // CHUNK)
+    for f in range(files):
+        rows = _rows(min(CHUNK, n - f * CHUNK), SEED + f)
+        columns = split_features(rows["x"], info)
+        path = os.path.join(out_dir, f"data_tfrecord-{f:05d}-of-{files:05d}.gz")
+        with tf.io.TFRecordWriter(path, options="GZIP") as w:
+            for i in range(len(rows["x"])):
+                row = {"clip": columns["clip"][i], "label": rows["label"][i]}
+                row["weak_label"] = rows["weak_label"][i]
+                w.write(serialize_example(row, info))
+    info.write(uri)
+    artifact = standard_artifacts.Examples()
+    artifact.uri = uri
+    set_examples_properties(artifact, ["train"])
+
+
+def train_teacher(uri: str) -> None:
+    from frontier.components.trainer import save_model_artifact, train
+
+    info = _info(TEACHER_ROWS)
+    rows = _rows(TEACHER_ROWS, SEED + 1000)
+    model, _ = train(rows["x"], rows["label"], info, hidden_units=(64,), epochs=1, seed=SEED)
+    save_model_artifact(model, info, uri)
+
+
+def _rss_mb(field: str) -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run_labeler(pool_uri: str, teacher_uri: str, out_dir: str) -> float:
+    """The executor's `Do` as TFX calls it; returns its wall time in seconds."""
+    from tfx.types import standard_artifacts
+
+    from frontier.components.common.versioning import COMPONENT_VERSION_KEY
+    from frontier.components.spl import spec
+    from frontier.components.spl.executor import Executor
+
+    pool = standard_artifacts.Examples()
+    pool.uri = pool_uri
+    from frontier.components.common.examples_io import set_examples_properties
+
+    set_examples_properties(pool, ["train"])
+    teacher = standard_artifacts.Model()
+    teacher.uri = teacher_uri
+    outputs = {key: channel.type() for key, channel in Executor.SPEC_CLASS.OUTPUTS.items()}
+    for key, artifact in outputs.items():
+        artifact.uri = os.path.join(out_dir, key)
+        os.makedirs(artifact.uri, exist_ok=True)
+    params = {
+        COMPONENT_VERSION_KEY: "benchmark",
+        spec.STRATEGY_KEY: "spl",
+        spec.MIN_COUNT_KEY: 3,
+        spec.BATCH_SIZE_KEY: BATCH_SIZE,
+    }
+    start = time.perf_counter()
+    Executor().Do(
+        {spec.EXAMPLES_KEY: [pool], spec.TEACHER_KEY: [teacher]},
+        {k: [v] for k, v in outputs.items()},
+        params,
+    )
+    return time.perf_counter() - start
+
+
+def run_inference_only(pool_uri: str, teacher_uri: str, work: str) -> tuple[float, int]:
+    """The labeler's inference stage alone, in the same runner; (seconds, clips)."""
+    import apache_beam as beam
+
+    from frontier.components.spl.inference import TeacherLabels
+    from frontier.components.trainer.export import serving_dir
+
+    count_file = os.path.join(work, "count.txt")
+    start = time.perf_counter()
+    with beam.Pipeline() as p:
+        (
+            p
+            | beam.io.ReadFromTFRecord(
+                os.path.join(pool_uri, "Split-train", "*"),
+                compression_type=beam.io.filesystem.CompressionTypes.GZIP,
+            )
+            | TeacherLabels(serving_dir(teacher_uri), BATCH_SIZE)
+            | beam.combiners.Count.Globally()
+            | beam.io.WriteToText(count_file, shard_name_template="")
+        )
+    seconds = time.perf_counter() - start
+    with open(count_file) as f:
+        return seconds, int(f.read())
+
+
+def _records(pool_uri: str) -> list[bytes]:
+    import tensorflow as tf
+
+    from frontier.components.common.examples_io import split_files
+
+    files = split_files(pool_uri, "train")
+    return [r.numpy() for r in tf.data.TFRecordDataset(files, compression_type="GZIP")]
+
+
+def run_plain(fn, records: list[bytes]) -> float:
+    """A plain batched loop over the serving signature; seconds."""
+    import tensorflow as tf
+
+    from frontier.components.trainer.export import INPUT_NAME, PROBABILITIES
+
+    start = time.perf_counter()
+    for i in range(0, len(records), BATCH_SIZE):
+        p = fn(**{INPUT_NAME: tf.constant(records[i : i + BATCH_SIZE])})[PROBABILITIES].numpy()
+        np.argmax(p, axis=-1)
+    return time.perf_counter() - start
+
+
+def memory_child(pool_uri: str, teacher_uri: str, out_dir: str) -> None:
+    import frontier.components.spl.executor  # noqa: F401 - imports counted before Do
+
+    before = _rss_mb("VmRSS")
+    wall = run_labeler(pool_uri, teacher_uri, out_dir)
+    print(json.dumps({"wall_s": wall, "pre_do_rss_mb": before, "peak_rss_mb": _rss_mb("VmHWM")}))
+
+
+def speed_child(pool_uri: str, teacher_uri: str, work: str, repeats: int) -> None:
+    from frontier.components.trainer.export import load_serving_signature
+
+    os.makedirs(work, exist_ok=True)
+    records = _records(pool_uri)
+    fn = load_serving_signature(teacher_uri)
+    run_plain(fn, records[: BATCH_SIZE * 4])  # trace once
+    times: dict[str, list[float]] = {"plain": [], "inference": [], "labeler": []}
+    for r in range(repeats):
+        times["plain"].append(run_plain(fn, records))
+        seconds, count = run_inference_only(pool_uri, teacher_uri, work)
+        if count != len(records):
+            raise RuntimeError(f"inference counted {count} clips, the pool has {len(records)}")
+        times["inference"].append(seconds)
+        times["labeler"].append(run_labeler(pool_uri, teacher_uri, os.path.join(work, f"r{r}")))
+    print(json.dumps({"clips": len(records), "times": times}))
+
+
+def _child(*args: str) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--child", *args]
+    res = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        kind, *rest = sys.argv[2:]
+        del sys.argv[1:]  # Beam's default pipeline options parse sys.argv
+        if kind == "memory":
+            memory_child(*rest)
+        else:
+            speed_child(rest[0], rest[1], rest[2], int(rest[3]))
+        return
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    t0 = time.perf_counter()
+    sizes = (args.n, 10 * args.n)
+    with tempfile.TemporaryDirectory(prefix="spl_labeler_") as tmp:
+        teacher = os.path.join(tmp, "teacher")
+        train_teacher(teacher)
+        pools = {}
+        for n in sizes:
+            pools[n] = os.path.join(tmp, f"pool_{n}")
+            start = time.perf_counter()
+            write_pool(pools[n], n)
+            print(f"pool of {n} clips written in {time.perf_counter() - start:.1f} s", flush=True)
+        memory = {}
+        for n in sizes:
+            memory[n] = _child("memory", pools[n], teacher, os.path.join(tmp, f"out_{n}"))
+            print(f"labeler on {n} clips: {memory[n]}", flush=True)
+        speed = _child(
+            "speed", pools[sizes[0]], teacher, os.path.join(tmp, "speed"), str(args.repeats)
+        )
+        print(f"speed: {speed}", flush=True)
+
+    clips = speed["clips"]
+    rate = {k: clips / min(v) for k, v in speed["times"].items()}
+    peak = {n: memory[n]["peak_rss_mb"] for n in sizes}
+    result = {
+        "n": args.n,
+        "pool_sizes": list(sizes),
+        "batch_size": BATCH_SIZE,
+        "peak_rss_mb": {str(n): round(peak[n], 1) for n in sizes},
+        "pre_do_rss_mb": {str(n): round(memory[n]["pre_do_rss_mb"], 1) for n in sizes},
+        "labeler_rss_growth_mb": {
+            str(n): round(peak[n] - memory[n]["pre_do_rss_mb"], 1) for n in sizes
+        },
+        "labeler_wall_s": {str(n): round(memory[n]["wall_s"], 1) for n in sizes},
+        "labeler_peak_rss_ratio_10x": round(peak[sizes[1]] / peak[sizes[0]], 3),
+        "speed_times_s": {k: [round(t, 2) for t in v] for k, v in speed["times"].items()},
+        "plain_clips_per_s": round(rate["plain"], 1),
+        "inference_clips_per_s": round(rate["inference"], 1),
+        "labeler_whole_clips_per_s": round(rate["labeler"], 1),
+        "labeler_clips_per_s_ratio": round(rate["inference"] / rate["plain"], 3),
+        "labeler_whole_clips_per_s_ratio": round(rate["labeler"] / rate["plain"], 3),
+        # What Beam adds per clip over the plain loop, and the teacher's own cost
+        # per clip at which that overhead would still leave a ratio of 0.8.
+        "inference_overhead_us_per_clip": round(
+            1e6 * (1 / rate["inference"] - 1 / rate["plain"]), 1
+        ),
+        "plain_us_per_clip": round(1e6 / rate["plain"], 2),
+        "teacher_us_per_clip_for_ratio_0_8": round(
+            4e6 * (1 / rate["inference"] - 1 / rate["plain"]), 1
+        ),
+        "wall_s": round(time.perf_counter() - t0, 1),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
