@@ -33,6 +33,7 @@ the MLMD ledger and `frontier privacy`, given a name in `accounting.ACCOUNTED_ME
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from typing import Any, ClassVar
 
@@ -53,8 +54,9 @@ __all__ = [
 
 
 @dataclasses.dataclass(frozen=True)
-class NoiseMechanism:
-    """A private mechanism of a run of `rounds` rounds (see the module docstring).
+class NoiseMechanism(abc.ABC):
+    """A private mechanism of a run of `rounds` rounds (see the module docstring); an
+    abstract base: a mechanism implements the four abstract methods.
 
     Attributes:
       rounds: rounds of the run, >= 1.
@@ -70,24 +72,24 @@ class NoiseMechanism:
     max_participations: int
     min_separation: int
 
+    @abc.abstractmethod
     def sensitivity_squared(self, prefix: bool = False) -> float | np.ndarray:
         """Squared sensitivity of the run (units of clip**2); ``prefix``: float64 [rounds]
         after each round."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def prefix_variance(self) -> np.ndarray:
         """float64 [rounds]: prefix-sum noise variance after each round, per unit noise_std."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def init(self, shape: tuple[int, ...]) -> Any:
         """The noise state before round 0, for sums of `shape`."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def next(
         self, state: Any, noise_std: float, rng: np.random.Generator
     ) -> tuple[np.ndarray, Any]:
         """(float64 noise ``n_t`` of the state's shape, the next state)."""
-        raise NotImplementedError
 
     def restarts(self, t: int) -> bool:
         """Whether round t starts a new segment (the server resets its momentum)."""

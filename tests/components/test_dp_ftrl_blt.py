@@ -216,3 +216,8 @@ def test_training_with_blt_records_its_buffers_at_the_trees_rho():
     eps = [h["epsilon"] for h in run.history]
     assert eps[-1] == pytest.approx(run.noise.epsilon) and eps == sorted(eps)
     assert run.history[-1]["eval_accuracy"] is not None
+
+
+def test_a_mechanism_must_implement_the_interface():
+    with pytest.raises(TypeError, match="abstract"):
+        noise.NoiseMechanism(rounds=3, max_participations=1, min_separation=1)
