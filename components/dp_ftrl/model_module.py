@@ -69,9 +69,8 @@ import numpy as np
 from frontier.components.common.errors import InputError
 from frontier.components.dp_ftrl.model import Params
 from frontier.components.trainer import (
-    MODULE_FILE_KEY,
-    MODULE_PATH_KEY,
     check_module_choice,
+    module_function,
     parse_custom_config,
 )
 
@@ -230,10 +229,10 @@ def load_model(
         model = builtin_model(hidden_units)
         return dataclasses.replace(model, config={**model.config, **config})
     check_module_file(module_file, module_path)
-    name = module_file or module_path
-    properties = {MODULE_FILE_KEY: module_file, MODULE_PATH_KEY: module_path}
-    init_fn, apply_fn = (_module_function(properties, name, fn) for fn in (INIT_FN, APPLY_FN))
-    return JaxModel(name, init_fn, apply_fn, config)
+    init_fn, apply_fn = (
+        module_function(module_file, module_path, fn, _SIGNATURES[fn]) for fn in (INIT_FN, APPLY_FN)
+    )
+    return JaxModel(module_file or module_path, init_fn, apply_fn, config)
 
 
 def check_module_file(module_file: str | None, module_path: str | None) -> None:
@@ -250,30 +249,3 @@ def check_module_file(module_file: str | None, module_path: str | None) -> None:
                 expected=f"a Python file with {INIT_FN} and {APPLY_FN} (dp_ftrl.model_module)",
             )
     check_module_choice(module_file, module_path)
-
-
-def _module_function(properties: Mapping[str, str | None], name: str, fn: str) -> Callable:
-    """Function `fn` of the module named by `properties` (`udf_utils.get_fn`), checked."""
-    from tfx.components.util import udf_utils
-
-    try:
-        found = udf_utils.get_fn(dict(properties), fn)
-    except AttributeError:
-        raise InputError(
-            f"{name} has no function {fn!r}",
-            function=fn,
-            expected=f"a module that defines {_SIGNATURES[fn]}",
-        ) from None
-    except Exception as e:  # an import error inside the user's module
-        raise InputError(
-            f"cannot import {name}: {type(e).__name__}: {e}",
-            parameter=MODULE_FILE_KEY if properties[MODULE_FILE_KEY] else MODULE_PATH_KEY,
-            expected="a module that imports cleanly",
-        ) from e
-    if not callable(found):
-        raise InputError(
-            f"{name}: {fn} is {type(found).__name__}, not a function",
-            function=fn,
-            expected=_SIGNATURES[fn],
-        )
-    return found

@@ -36,6 +36,17 @@ DEFAULT_SHIFT = 1
 DEFAULT_PIXEL_NOISE = 1.0
 
 
+def _base_set(images, labels, caller: str) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 [N, H, W] images, int64 [N] labels), or a ValueError naming `caller`."""
+    images = np.asarray(images, np.float32)
+    labels = np.asarray(labels, np.int64)
+    if images.ndim != 3 or labels.shape != (images.shape[0],):
+        raise ValueError(
+            f"{caller}: images {images.shape} must be [N, H, W] and labels {labels.shape} [N]"
+        )
+    return images, labels
+
+
 def synthetic_population(
     images: np.ndarray,
     labels: np.ndarray,
@@ -72,13 +83,7 @@ def synthetic_population(
     Raises:
       ValueError: bad shapes or sizes, or a class with no base image.
     """
-    images = np.asarray(images, np.float32)
-    labels = np.asarray(labels, np.int64)
-    if images.ndim != 3 or labels.shape != (images.shape[0],):
-        raise ValueError(
-            f"synthetic_population: images {images.shape} must be [N, H, W] and labels"
-            f" {labels.shape} [N]"
-        )
+    images, labels = _base_set(images, labels, "synthetic_population")
     if num_clients < 1 or examples_per_client < 1:
         raise ValueError(
             f"synthetic_population: num_clients ({num_clients}) and examples_per_client"
@@ -186,13 +191,7 @@ def synthetic_tables(
     Raises:
       ValueError: bad shapes or sizes, or a class with no base image.
     """
-    images = np.asarray(images, np.float32)
-    labels = np.asarray(labels, np.int64)
-    if images.ndim != 3 or labels.shape != (images.shape[0],):
-        raise ValueError(
-            f"synthetic_tables: images {images.shape} must be [N, H, W] and labels"
-            f" {labels.shape} [N]"
-        )
+    images, labels = _base_set(images, labels, "synthetic_tables")
     lo = examples_per_client if min_examples is None else int(min_examples)
     if not 0 <= lo <= examples_per_client or examples_per_client < 1:
         raise ValueError(

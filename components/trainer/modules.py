@@ -389,6 +389,49 @@ def _input_shape(spec: ModelSpec, preprocess: Callable[[Any], Any] | None) -> tu
     return tuple(int(d) for d in preprocess(tf.zeros([2, spec.input_dim], tf.float32)).shape[1:])
 
 
+def module_function(
+    module_file: str | None, module_path: str | None, fn: str, signature: str
+) -> Callable:
+    """Function `fn` of the module named by `module_file` or `module_path`, through TFX's
+    `udf_utils.get_fn` (which also installs a `module@wheel` a TFX runner packaged).
+
+    Args:
+      module_file, module_path: the module (one of the two).
+      fn: the function's name.
+      signature: how it is called, for the errors, e.g. "build_model(spec, config) ->
+        keras.Model".
+
+    Raises:
+      InputError: naming the module: an error while importing it, no `fn` in it, or an
+        `fn` that is not a function.
+    """
+    from tfx.components.util import udf_utils
+
+    name = module_file or module_path
+    properties = {MODULE_FILE_KEY: module_file, MODULE_PATH_KEY: module_path}
+    try:
+        found = udf_utils.get_fn(properties, fn)
+    except AttributeError:
+        raise InputError(
+            f"{name} has no function {fn!r}",
+            function=fn,
+            expected=f"a module that defines {signature}",
+        ) from None
+    except Exception as e:  # an import error inside the user's module
+        raise InputError(
+            f"cannot import {name}: {type(e).__name__}: {e}",
+            parameter=MODULE_FILE_KEY if module_file else MODULE_PATH_KEY,
+            expected="a module that imports cleanly",
+        ) from e
+    if not callable(found):
+        raise InputError(
+            f"{name}: {fn} is {type(found).__name__}, not a function",
+            function=fn,
+            expected=signature,
+        )
+    return found
+
+
 def load_model_module(
     module_file: str | None = None, module_path: str | None = None, model_type: str = "mlp"
 ) -> ModelModule:
@@ -402,8 +445,6 @@ def load_model_module(
       InputError: naming the module: not found, an error while importing it,
         or no `build_model` function in it.
     """
-    from tfx.components.util import udf_utils
-
     check_module_choice(module_file, module_path)
     if not module_file and not module_path:
         from frontier.components.trainer.model import check_model_type
@@ -411,27 +452,9 @@ def load_model_module(
         check_model_type(model_type)
         module_path = BUILTIN_MODULES[model_type]
     name = module_file or module_path
-    properties = {MODULE_FILE_KEY: module_file, MODULE_PATH_KEY: module_path}
-    try:
-        build_fn = udf_utils.get_fn(properties, BUILD_FN)
-    except AttributeError:
-        raise InputError(
-            f"{name} has no function {BUILD_FN!r}",
-            function=BUILD_FN,
-            expected=f"a module that defines {BUILD_FN}(spec, config) -> keras.Model",
-        ) from None
-    except Exception as e:  # an import error inside the user's module
-        raise InputError(
-            f"cannot import {name}: {type(e).__name__}: {e}",
-            parameter=MODULE_FILE_KEY if module_file else MODULE_PATH_KEY,
-            expected="a module that imports cleanly",
-        ) from e
-    if not callable(build_fn):
-        raise InputError(
-            f"{name}: {BUILD_FN} is {type(build_fn).__name__}, not a function",
-            function=BUILD_FN,
-            expected=f"{BUILD_FN}(spec, config) -> keras.Model",
-        )
+    build_fn = module_function(
+        module_file, module_path, BUILD_FN, f"{BUILD_FN}(spec, config) -> keras.Model"
+    )
     # The module's own namespace: read once, so a custom Keras object it
     # registers is registered once per load.
     namespace = getattr(build_fn, "__globals__", {})

@@ -89,6 +89,12 @@ def test_in_memory_source_groups_as_pack_clients(kind):
     rng = np.random.default_rng(1)
     requests = [rng.permutation(src.num_clients)[:7], np.array([3, -1, 0, -1]), np.array([])]
     assert_reads(src, [r.astype(np.int64) for r in requests], per_client(x, y, ids))
+    # pack_clients now groups through the source: check it against the plain grouping too.
+    for c, (cx, cy) in enumerate(per_client(x, y, ids)):
+        n = len(cy)
+        np.testing.assert_array_equal(packed.x[c, :n], cx)
+        np.testing.assert_array_equal(packed.y[c, :n], cy)
+        assert packed.mask[c, :n].all() and not packed.mask[c, n:].any()
 
 
 @pytest.mark.parametrize(
