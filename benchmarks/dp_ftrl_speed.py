@@ -31,28 +31,42 @@ pass ``2 (D H + H C)``, of the backward pass ``2 (D H + H C)`` (weight gradients
 (``six_n``, reported beside it). ``flops_utilization`` = exact model FLOP/s of the client
 updates / the dense matmul FLOP/s of step 1.
 
-Why the goals (utilisation 0.3, 20x the loop) are not reached (measured on this 2-core
-AMD EPYC, one core, a chunk of 256 clients, each part timed as its own jitted call): the
-batch orders took 1.1 ms with ``argsort`` (0.5 ms now, ranks by counting), the gather of the
-batches 0.2 ms, the 4 SGD steps 7 ms, flattening + clipping + summing the deltas 2.3 ms. A
-step is, per client, [10 x 64] @ [64 x 64] matmuls with that client's own weights; XLA's
-CPU backend runs such a batch of small dots at about 60 GFLOP/s on one core (a single
-shared-weight [2560 x 64] @ [64 x 64] dot: 118) and runs it on one thread, so one device
-uses one core: the cores are used whole only through host devices and `shard_map` (1.4x
-with 2 devices when the machine was otherwise idle). On top of the dots every step reads and
-writes every client's 19 KB of weights (update, gradient), and the clipping reads them all
-again: at these sizes the work is bound by memory traffic and per-operation overhead, not by
-FLOPs. What would lift it: never materialise per-client weights. With few local steps the
-local change ``W_t - W_0 = -lr sum_s X_s^T G_s`` has rank at most 40, so the forward pass
-becomes one shared-weight GEMM over all clients' examples plus small Gram-matrix
-corrections, and the clipped sum one GEMM (norms from Gram matrices). That rewrite was
-prototyped for the MLP (per step, the shared-weight GEMMs over the chunk's examples plus
-[B x sB] Gram corrections per client, no per-client weights until the final delta): it
-agreed with `local_sgd` to 2e-7 but ran at 0.54x (per-step einsums) and 0.74x (batched
-[B x sB] dots) the speed of the vmapped path on this CPU, 256 clients, measured side by side:
-the corrections are themselves batches of small dots, the very operation that is slow here.
-On an accelerator the vmapped path is the natural one. The per-client loop is bound by one jitted call per client
-(about 0.5 ms of dispatch), so ``speedup_vs_loop`` follows the vectorised rate.
+What limited the vectorised path (`local_sgd` vmapped; still the path of users' own
+modules), measured on this 2-core AMD EPYC, one core, a chunk of 256 clients, each part timed
+as its own jitted call: the batch orders 0.5 ms, the gather of the batches 0.2 ms, the 4 SGD
+steps 7 ms, flattening + clipping + summing the deltas 2.3 ms. A step is, per client,
+[10 x 64] @ [64 x 64] matmuls with that client's own weights (XLA CPU hands these batched
+dots to oneDNN, about 60-75 GFLOP/s on one core) plus the first layer's gradient and update,
+which reads and writes every client's 16 KB kernel each step (about 0.35 ms per step for 256
+clients): memory traffic and per-operation overhead, not FLOPs. The cores are used whole only
+through host devices and `shard_map` (1.0-1.4x with 2 devices, depending on other load).
+
+The built-in MLP now takes `rounds._mlp_chunk_sum` (clients of at most 64 padded examples):
+no per-client first-layer weights. A client's first-layer kernel after any steps is
+``W0 - lr X^T A`` (X its 20 standardised examples, A [20 x 64] the accumulated
+pre-activation gradients per example), so each step's first layer is the rows of one
+shared-weight GEMM ``X W0`` over the chunk's examples minus ``lr G[batch] A`` (G = X X^T, a
+[20 x 20] Gram matrix per client, formed once), the per-step first-layer gradient is never
+formed, the clipped sum of the first-layer deltas is one GEMM over the chunk and its norm
+``lr^2 sum(G * A A^T)`` (+ the bias term). Exact: agrees with the vmapped path to 2e-7
+(relative to the largest coordinate; norms 4e-7). Interleaved in one process, 2,048 clients,
+medians of 7: one device 43k vs 32k clients/s (chunk 256, 1.36x), two devices 67k vs 40k
+(1.69x) when the machine was otherwise quiet; 31k vs 25k (1.2x) with one core loaded by
+other work. Tried and not kept (slower than the vmapped path, same harness): a hand-derived
+forward/backward with per-client weights (0.83x; 0.4x with the steps unrolled, where XLA
+duplicates fused producers), the first step's forward as one shared-weight GEMM (no gain),
+the small contractions as broadcast-multiply-reduce fusions (2-5 GFLOP/s) or unrolled over
+the batch axis (no faster than the dot); the low-rank form with its corrections unrolled
+(0.45x) or outside a ``lax.scan`` (slower). XLA flags (``--xla_cpu_use_mkl_dnn=false``,
+``--xla_cpu_multi_thread_eigen=false``, ``--xla_cpu_enable_fast_math``,
+``--xla_cpu_prefer_vector_width=512``, OMP_NUM_THREADS=1, KMP_BLOCKTIME=0) changed nothing
+beyond the run-to-run noise; ``--xla_cpu_use_thunk_runtime`` fails (custom-call not
+supported); 4 host devices on 2 cores: slower. The earlier prototype of the low-rank form
+(per-step einsum corrections over [B x sB] blocks) ran at 0.54-0.74x. The per-client loop is
+bound by one jitted call per client (about 0.5 ms of dispatch), so ``speedup_vs_loop``
+follows the vectorised rate. Last run (one core partly loaded): flops_utilization 0.306,
+speedup_vs_loop 29.5 (58k clients/s, 2 devices, chunk 256; matmul 154 GFLOP/s); other load
+on the machine moves both.
 
 Output: progress to stderr; the last stdout line is one JSON object:
   benchmark, machine (cores, devices, load caveat), wall_s
