@@ -57,7 +57,8 @@ class SplLabeler(base_beam_component.BaseBeamComponent):
             `agreement` (keep only examples where they agree).
           min_count: `spl` / `spl_b`: cells with fewer pool examples merge
             into their row's disagreement class (>= 1).
-          batch_size: largest batch per teacher call in RunInference (>= 1).
+          batch_size: examples per batch (>= 1): read, scored by the teacher
+            (one call) and relabelled together.
 
         Raises:
           InputError: for an invalid parameter.

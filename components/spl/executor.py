@@ -26,8 +26,14 @@ from frontier.components.common.examples_io import (
 )
 from frontier.components.common.executor import BeamComponentExecutor, Job, set_properties
 from frontier.components.common.html import write_report
+from frontier.components.common.record_batches import (
+    ReadRecordBatches,
+    RecordBatch,
+    WriteRecordBatches,
+    append_int_features,
+)
 from frontier.components.spl import spec
-from frontier.components.spl.inference import TeacherLabels, with_teacher
+from frontier.components.spl.inference import SCORED_COLUMNS, Scored, TeacherLabels
 from frontier.components.spl.labels import (
     DROPPED,
     SplLabelMap,
@@ -49,6 +55,7 @@ from frontier.schemas.dataset import (
 )
 
 OWNER = "SplLabeler"
+RELABEL_COLUMNS = (WEAK_LABEL_KEY, TEACHER_LABEL_KEY, LABEL_KEY)  # read from scored records
 _CONFUSION_FILE = "confusion.json"
 _COUNTS_FILE = "counts.json"
 
@@ -92,20 +99,30 @@ def _confusion_json(pairs: list, num_classes: int) -> str:
     return json.dumps(confusion.tolist())
 
 
-def _relabel_scored(serialized: bytes, lookup: np.ndarray) -> tuple[bytes | None, int, int]:
-    """(relabelled bytes, or None if dropped; label, SPL class) of one scored
-    example (one with `teacher_label`): `spl_label` = lookup[weak, teacher]."""
-    example = tf.train.Example.FromString(serialized)
-    feature = example.features.feature
-    weak, teacher, label = (
-        int(feature[k].int64_list.value[0]) for k in (WEAK_LABEL_KEY, TEACHER_LABEL_KEY, LABEL_KEY)
-    )
-    spl = int(lookup[weak, teacher])
-    if spl == DROPPED:
-        return None, label, spl
-    feature[SPL_LABEL_KEY].int64_list.value[:] = [spl]
-    # Deterministic: the same pool and teacher give the same bytes (ARCHITECTURE.md rule 6).
-    return example.SerializeToString(deterministic=True), label, spl
+def _relabel_batch(batch: RecordBatch, lookup: np.ndarray, replace: bool) -> tuple[Any, np.ndarray]:
+    """(relabelled kept records, a string tensor; their labels int64 [kept]) of
+    one batch of scored examples (ones with `teacher_label`, read with
+    `RELABEL_COLUMNS`): `spl_label` = lookup[weak, teacher]; examples whose
+    class is `DROPPED` are left out."""
+    columns = batch.columns
+    spl = lookup[columns[WEAK_LABEL_KEY], columns[TEACHER_LABEL_KEY]]
+    kept = spl != DROPPED
+    records = tf.boolean_mask(batch.records, kept)
+    return append_int_features(records, {SPL_LABEL_KEY: spl[kept]}, replace), columns[LABEL_KEY][
+        kept
+    ]
+
+
+def _confusion_of(batch: Scored, num_classes: int) -> np.ndarray:
+    """The (weak, teacher) counts of one scored batch, int64 [C, C]."""
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(confusion, (batch.weak, batch.teacher), 1)
+    return confusion
+
+
+def _label_counts(labels: np.ndarray, split: str) -> list[tuple[tuple[str, int], int]]:
+    values, counts = np.unique(labels, return_counts=True)
+    return [((split, int(v)), int(n)) for v, n in zip(values, counts, strict=True)]
 
 
 def _write_label_map(uri: str, label_map: SplLabelMap) -> None:
@@ -290,20 +307,20 @@ class Executor(BeamComponentExecutor):
         """
         num_classes = info.num_classes
         scored_dirs = {split: os.path.join(tmp, "scored", split) for split in splits}
+        # A pool that already holds these columns (relabelled before) has them replaced.
+        replace = bool({TEACHER_LABEL_KEY, SPL_LABEL_KEY} & set(info.role_keys))
         # pylint: disable=expression-not-assigned, no-value-for-parameter
         with self._make_beam_pipeline() as p:
             for split in splits:
                 scored = (
                     p
                     | f"Read[{split}]"
-                    >> beam.io.ReadFromTFRecord(
-                        os.path.join(split_uri(pool_uri, split), "*"),
-                        compression_type=beam.io.filesystem.CompressionTypes.GZIP,
+                    >> ReadRecordBatches(
+                        split_files(pool_uri, split), batch_size, int_columns=SCORED_COLUMNS
                     )
                     | f"Teacher[{split}]"
                     >> TeacherLabels(
                         teacher_dir,
-                        batch_size,
                         f"{self._node_id() or OWNER} teacher on {split}",
                         info.split_counts.get(split),
                     )
@@ -311,17 +328,22 @@ class Executor(BeamComponentExecutor):
                 (
                     scored
                     | f"WithTeacher[{split}]"
-                    >> beam.MapTuple(lambda x, w, t, y: with_teacher(x, t))
+                    >> beam.Map(
+                        lambda s: append_int_features(
+                            s.records, {TEACHER_LABEL_KEY: s.teacher}, replace
+                        )
+                    )
                     | f"WriteScored[{split}]"
-                    >> beam.io.WriteToTFRecord(os.path.join(scored_dirs[split], "scored"))
+                    >> WriteRecordBatches(
+                        os.path.join(scored_dirs[split], "scored"), compressed=False
+                    )
                 )
                 if split == TRAIN_SPLIT:
                     (
                         scored
-                        | "Pairs" >> beam.Map(lambda r: ((r[1], r[2]), 1))
-                        | "CountPairs" >> beam.CombinePerKey(sum)
-                        | "PairList" >> beam.combiners.ToList()
-                        | "Confusion" >> beam.Map(_confusion_json, num_classes)
+                        | "Confusion" >> beam.Map(_confusion_of, num_classes)
+                        | "SumConfusion" >> beam.CombineGlobally(sum)
+                        | "ConfusionJson" >> beam.Map(lambda c: json.dumps(c.tolist()))
                         | "WriteConfusion"
                         >> beam.io.WriteToText(
                             os.path.join(tmp, _CONFUSION_FILE), shard_name_template=""
@@ -335,26 +357,30 @@ class Executor(BeamComponentExecutor):
                 kept = (
                     p
                     | f"ReadScored[{split}]"
-                    >> beam.io.ReadFromTFRecord(os.path.join(scored_dirs[split], "*"))
-                    | f"Relabel[{split}]" >> beam.Map(_relabel_scored, label_map.lookup)
-                    | f"Kept[{split}]" >> beam.Filter(lambda r: r[0] is not None)
+                    >> ReadRecordBatches(
+                        sorted(tf.io.gfile.glob(os.path.join(scored_dirs[split], "*"))),
+                        batch_size,
+                        compressed=False,
+                        int_columns=RELABEL_COLUMNS,
+                    )
+                    | f"Relabel[{split}]" >> beam.Map(_relabel_batch, label_map.lookup, replace)
                 )
                 (
                     kept
-                    | f"Serialized[{split}]" >> beam.Map(lambda r: r[0])
+                    | f"Records[{split}]" >> beam.Map(lambda r: r[0])
                     # Not TFX's `WriteSplit`: its Reshuffle makes a local runner
-                    # hold the whole split in memory. Same files, in pool order.
+                    # hold the whole split in memory.
                     | f"WriteSplit[{split}]"
-                    >> beam.io.WriteToTFRecord(
+                    >> WriteRecordBatches(
                         os.path.join(split_uri(out_uri, split), write_split.DEFAULT_FILE_NAME),
                         file_name_suffix=".gz",
-                        compression_type=beam.io.filesystem.CompressionTypes.GZIP,
                     )
                 )
                 # Counted per split, so that only the (split, label) sums reach the Flatten.
                 counts.append(
                     kept
-                    | f"SplitLabel[{split}]" >> beam.Map(lambda r, s: ((s, r[1]), 1), split)
+                    | f"SplitLabel[{split}]"
+                    >> beam.FlatMap(lambda r, s: _label_counts(r[1], s), split)
                     | f"Count[{split}]" >> beam.CombinePerKey(sum)
                 )
             (

@@ -10,32 +10,45 @@ TF1 session, which cannot restore the variables of a Keras 3 model ("Could
 not find variable probabilities/kernel"). Ours loads it with TF2's
 `tf.saved_model.load` and calls the `serving_default` signature (serialized
 `tf.Example` -> `probabilities`), the same contract the stock Evaluator uses.
+The weak label and the label are parsed by the reader (in `tf.data`'s
+threads, ahead of the teacher), not here.
+
+Its elements are batches of serialized examples, not examples: Beam's
+per-element costs (tens of microseconds per example through a read,
+`RunInference` and a parse on the DirectRunner) were ten times a small
+teacher's own cost per example (`benchmarks/spl_labeler.py`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
 from frontier.components.common import progress
+from frontier.components.common.record_batches import RecordBatch
 from frontier.components.trainer.export import INPUT_NAME, PROBABILITIES, SIGNATURE
-from frontier.schemas.dataset import LABEL_KEY, SPL_LABEL_KEY, TEACHER_LABEL_KEY, WEAK_LABEL_KEY
+from frontier.schemas.dataset import LABEL_KEY, WEAK_LABEL_KEY
 
-DEFAULT_BATCH_SIZE = 256  # examples per teacher call (the upper bound Beam batches to)
+SCORED_COLUMNS = (WEAK_LABEL_KEY, LABEL_KEY)  # int columns read beside each batch
 
 
-class SavedModelHandler(ModelHandler[bytes, PredictionResult, Any]):
-    """RunInference handler: serialized `tf.Example` -> class probabilities.
+class SavedModelHandler(ModelHandler[RecordBatch, PredictionResult, Any]):
+    """RunInference handler over batches: a `RecordBatch` of serialized
+    `tf.Example`s [B] -> class probabilities float32 [B, C].
+
+    Each element is already a batch (`record_batches.ReadRecordBatches`), so
+    Beam's per-element costs are paid once per batch, and RunInference's own
+    batching (`BatchElements`, about half a millisecond per element) is
+    skipped: the handler gets one element per call.
 
     Args:
       saved_model_dir: a SavedModel with frontier's serving contract (a
         `serving_default` signature from string `examples` [N] to
         `probabilities` float32 [N, C]), e.g. `serving_dir(model.uri)`.
-      max_batch_size: largest batch Beam hands to one call.
       progress_desc: what the worker's progress (`common.progress`, in
         examples) is shown as; `progress_total` the examples it expects
         (None: unknown).
@@ -44,12 +57,10 @@ class SavedModelHandler(ModelHandler[bytes, PredictionResult, Any]):
     def __init__(
         self,
         saved_model_dir: str,
-        max_batch_size: int = DEFAULT_BATCH_SIZE,
         progress_desc: str = "teacher",
         progress_total: int | None = None,
     ) -> None:
         self._dir = saved_model_dir
-        self._max_batch_size = int(max_batch_size)
         self._progress_desc, self._progress_total = progress_desc, progress_total
         self._progress = None
 
@@ -58,77 +69,57 @@ class SavedModelHandler(ModelHandler[bytes, PredictionResult, Any]):
 
         # Made on the worker (the handler is pickled to it before this runs).
         self._progress = progress.Progress(self._progress_desc, self._progress_total, "example")
-        return tf.saved_model.load(self._dir).signatures[SIGNATURE]
+        return tf.saved_model.load(self._dir)  # the object owns the signature's variables
 
     def run_inference(
         self,
-        batch: Sequence[bytes],
+        batch: RecordBatch,
         model: Any,
         inference_args: dict[str, Any] | None = None,
     ) -> Iterable[PredictionResult]:
+        probabilities = model.signatures[SIGNATURE](**{INPUT_NAME: batch.records})
+        if self._progress is not None:
+            self._progress.update(int(batch.records.shape[0]))
+        return [PredictionResult(batch, probabilities[PROBABILITIES].numpy())]
+
+    def get_num_bytes(self, batch: RecordBatch) -> int:
         import tensorflow as tf
 
-        probabilities = model(**{INPUT_NAME: tf.constant(list(batch))})[PROBABILITIES].numpy()
-        if self._progress is not None:
-            self._progress.update(len(batch))
-        return [PredictionResult(x, p) for x, p in zip(batch, probabilities, strict=True)]
+        return int(tf.reduce_sum(tf.strings.length(batch.records)))
 
-    def get_num_bytes(self, batch: Sequence[bytes]) -> int:
-        return sum(len(x) for x in batch)
-
-    def batch_elements_kwargs(self) -> dict[str, int]:
-        return {"min_batch_size": 1, "max_batch_size": self._max_batch_size}
+    def should_skip_batching(self) -> bool:
+        return True  # each element is a batch already
 
     def get_metrics_namespace(self) -> str:
         return "frontier_spl_teacher"
 
 
-def _int_feature(example, key: str) -> int:
-    return int(example.features.feature[key].int64_list.value[0])
+class Scored(NamedTuple):
+    """One scored batch: serialized examples (string tensor [B]) and their
+    int64 [B] weak label, teacher class (argmax) and label."""
+
+    records: Any
+    weak: np.ndarray
+    teacher: np.ndarray
+    label: np.ndarray
 
 
-def weak_and_teacher(result: PredictionResult) -> tuple[bytes, int, int, int]:
-    """(serialized example, weak label, teacher class, label) of one prediction."""
-    import tensorflow as tf
-
-    example = tf.train.Example.FromString(result.example)
-    weak, label = _int_feature(example, WEAK_LABEL_KEY), _int_feature(example, LABEL_KEY)
-    return result.example, weak, int(np.argmax(result.inference)), label
+def scored_batch(result: PredictionResult) -> Scored:
+    """The `Scored` batch of one batch's prediction."""
+    batch = result.example
+    teacher = np.argmax(result.inference, axis=-1).astype(np.int64)
+    return Scored(batch.records, batch.columns[WEAK_LABEL_KEY], teacher, batch.columns[LABEL_KEY])
 
 
 @beam.ptransform_fn
 def TeacherLabels(  # noqa: N802 - Beam's PTransform naming
-    serialized: beam.PCollection,
+    batches: beam.PCollection,
     saved_model_dir: str,
-    batch_size: int = DEFAULT_BATCH_SIZE,
     progress_desc: str = "teacher",
     progress_total: int | None = None,
 ) -> beam.PCollection:
-    """serialized `tf.Example`s -> (serialized, weak label, teacher class, label);
-    progress shown per worker as `SavedModelHandler` says."""
-    handler = SavedModelHandler(saved_model_dir, batch_size, progress_desc, progress_total)
-    return (
-        serialized
-        | "RunInference" >> RunInference(handler)
-        | "WeakAndTeacher" >> beam.Map(weak_and_teacher)
-    )
-
-
-def with_labels(serialized: bytes, teacher: int, spl: int) -> bytes:
-    """The example with int64 `teacher_label` and `spl_label` added (others kept)."""
-    import tensorflow as tf
-
-    example = tf.train.Example.FromString(serialized)
-    example.features.feature[TEACHER_LABEL_KEY].int64_list.value[:] = [int(teacher)]
-    example.features.feature[SPL_LABEL_KEY].int64_list.value[:] = [int(spl)]
-    # Deterministic: the same pool and teacher give the same bytes (ARCHITECTURE.md rule 6).
-    return example.SerializeToString(deterministic=True)
-
-
-def with_teacher(serialized: bytes, teacher: int) -> bytes:
-    """The example with int64 `teacher_label` added (others kept)."""
-    import tensorflow as tf
-
-    example = tf.train.Example.FromString(serialized)
-    example.features.feature[TEACHER_LABEL_KEY].int64_list.value[:] = [int(teacher)]
-    return example.SerializeToString(deterministic=True)
+    """`RecordBatch`es of serialized `tf.Example`s read with `SCORED_COLUMNS`
+    (`ReadRecordBatches(..., int_columns=SCORED_COLUMNS)`) -> `Scored`
+    batches; progress shown per worker as `SavedModelHandler` says."""
+    handler = SavedModelHandler(saved_model_dir, progress_desc, progress_total)
+    return batches | "RunInference" >> RunInference(handler) | "Scored" >> beam.Map(scored_batch)

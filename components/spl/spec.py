@@ -5,8 +5,8 @@ from __future__ import annotations
 from tfx.types import standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 
+from frontier.components.common.record_batches import DEFAULT_BATCH_SIZE  # noqa: F401 (re-exported)
 from frontier.components.common.versioning import COMPONENT_VERSION_KEY
-from frontier.components.spl.inference import DEFAULT_BATCH_SIZE  # noqa: F401 (re-exported)
 from frontier.components.spl.labels import (  # noqa: F401 (re-exported)
     DEFAULT_MIN_COUNT,
     DEFAULT_STRATEGY,

@@ -99,6 +99,32 @@ def test_relabels_every_split_with_the_teachers_predictions(tmp_path, digits_mod
     assert "Mapping" in page and "data:image/png;base64" in page
 
 
+def test_relabels_a_pool_that_was_relabelled_before(tmp_path, digits_model_uri):
+    """A pool that already has `teacher_label` and `spl_label` gets them replaced,
+    each key once per record (not appended a second time)."""
+    import tensorflow as tf
+    from tfx.types import standard_artifacts
+
+    from frontier.components.common.examples_io import load_split, split_files
+    from frontier.components.spl import spec
+    from frontier.components.trainer import predict_examples
+    from frontier.schemas.dataset import DatasetInfo
+
+    pool, _ = _pool_examples(tmp_path)
+    first = _run(tmp_path, pool, digits_model_uri, "spl")[spec.RELABELED_EXAMPLES_KEY]
+    again = standard_artifacts.Examples()
+    again.uri, again.split_names = first.uri, first.split_names
+    out = _run(tmp_path, again, digits_model_uri, "weak")[spec.RELABELED_EXAMPLES_KEY]
+    info = DatasetInfo.read(out.uri)
+    got = load_split(out.uri, "train", info)
+    np.testing.assert_array_equal(got["spl_label"], got["weak_label"])
+    teacher = predict_examples(digits_model_uri, pool.uri, "train")["classes"]
+    np.testing.assert_array_equal(np.sort(got["teacher_label"]), np.sort(teacher))
+    for record in tf.data.TFRecordDataset(split_files(out.uri, "train"), "GZIP").take(5):
+        example = tf.train.Example.FromString(record.numpy())
+        assert example.SerializeToString(deterministic=True) == record.numpy()
+
+
 def test_agreement_keeps_only_examples_where_teacher_and_weak_label_agree(
     tmp_path, digits_model_uri
 ):
