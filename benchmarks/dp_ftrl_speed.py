@@ -42,31 +42,71 @@ clients): memory traffic and per-operation overhead, not FLOPs. The cores are us
 through host devices and `shard_map` (1.0-1.4x with 2 devices, depending on other load).
 
 The built-in MLP now takes `rounds._mlp_chunk_sum` (clients of at most 64 padded examples):
-no per-client first-layer weights. A client's first-layer kernel after any steps is
-``W0 - lr X^T A`` (X its 20 standardised examples, A [20 x 64] the accumulated
-pre-activation gradients per example), so each step's first layer is the rows of one
-shared-weight GEMM ``X W0`` over the chunk's examples minus ``lr G[batch] A`` (G = X X^T, a
-[20 x 20] Gram matrix per client, formed once), the per-step first-layer gradient is never
-formed, the clipped sum of the first-layer deltas is one GEMM over the chunk and its norm
-``lr^2 sum(G * A A^T)`` (+ the bias term). Exact: agrees with the vmapped path to 2e-7
-(relative to the largest coordinate; norms 4e-7). Interleaved in one process, 2,048 clients,
-medians of 7: one device 43k vs 32k clients/s (chunk 256, 1.36x), two devices 67k vs 40k
-(1.69x) when the machine was otherwise quiet; 31k vs 25k (1.2x) with one core loaded by
-other work. Tried and not kept (slower than the vmapped path, same harness): a hand-derived
-forward/backward with per-client weights (0.83x; 0.4x with the steps unrolled, where XLA
-duplicates fused producers), the first step's forward as one shared-weight GEMM (no gain),
-the small contractions as broadcast-multiply-reduce fusions (2-5 GFLOP/s) or unrolled over
-the batch axis (no faster than the dot); the low-rank form with its corrections unrolled
-(0.45x) or outside a ``lax.scan`` (slower). XLA flags (``--xla_cpu_use_mkl_dnn=false``,
-``--xla_cpu_multi_thread_eigen=false``, ``--xla_cpu_enable_fast_math``,
-``--xla_cpu_prefer_vector_width=512``, OMP_NUM_THREADS=1, KMP_BLOCKTIME=0) changed nothing
-beyond the run-to-run noise; ``--xla_cpu_use_thunk_runtime`` fails (custom-call not
-supported); 4 host devices on 2 cores: slower. The earlier prototype of the low-rank form
-(per-step einsum corrections over [B x sB] blocks) ran at 0.54-0.74x. The per-client loop is
+no per-client first-layer weights. With X a client's 20 standardised examples plus a column
+of ones, its first layer (kernel over bias) after any steps is ``W0 - lr X^T A`` (A [20 x 64]
+the accumulated pre-activation gradients per example), so each step's first layer is the
+rows of one shared-weight GEMM ``X W0`` over the chunk's examples minus ``lr G[batch] A``
+(G = X X^T, a [20 x 20] Gram matrix per client, formed once), the per-step first-layer
+gradient is never formed, the clipped sum of the first-layer deltas (kernel and bias) is one
+GEMM over the chunk and its norm ``lr^2 sum(G * A A^T)``. Exact: agrees with the vmapped
+path to 2-4e-7 (relative to the largest coordinate; norms 1-3e-7).
+
+Profile of that first form (commit a5c1bc6), one device, a chunk of 256 clients, each part
+its own jitted call (medians, a partly loaded machine): gather of the chunk 0.1 ms, batch
+orders 0.53 ms (threefry in XLA's rolled loop about 0.12, the counting ranks the rest),
+standardise + the GEMM X W0 + the Gram matrices 0.92 ms (0.08 + 0.45 + 0.32), step inputs
+0.2 ms, the 4 steps (``lax.scan``) 5.5 ms, norms + clipped sums 1.56 ms: 8.5 ms in all
+(the vmapped `local_sgd` 10.2 ms). XLA's per-op profile (``--xla_cpu_enable_xprof_traceme``
+with jax.profiler) showed where: each step is 5 batched oneDNN matmuls of [10 x 64]-sized
+blocks (the correction ``G[batch] A``, the second layer's forward, its two backward
+products, and the one-hot product that scatters the step's gradients back to example
+order), 0.13-0.19 ms each, about 0.55 us per client plus 65 us per call; oneDNN's softmax
+custom call 0.12-0.15 ms per step on [256 x 10 x 10]; and in the tail two slow XLA
+reductions: the first layer's bias sum over the chunk's 5,120 rows (a reduce-window, 0.3
+ms) and the second layer's ``scale @ dW`` (a vector-matrix product turned into a loop
+fusion, 0.2 ms).
+
+Now (same harness, interleaved): the steps are unrolled in slot order (the order the steps
+visit the examples; up to 64 slots = epochs x padded examples, else the ``lax.scan`` form):
+step s's correction is ``G[its rows, earlier slots] @ [the earlier steps' gradients]``, so
+the per-step one-hot scatter is gone (each epoch's gradients go back to example order once,
+by its inverse permutation, a gather) and step 0 has no correction: 15 batched matmuls
+instead of 20. The softmax is ``e * (1 / sum e)`` (XLA fuses it; 0.08 ms instead of 0.12-
+0.15), the ones column puts the first layer's bias into the GEMM X W0, the Gram matrix and
+the clipped-sum GEMM (no reduce-window), and the second layer's clipped sum is a multiply-
+and-reduce (0.09 ms). Chunk of 256, one device: 7.1-7.2 ms instead of 8.7-9.0 ms (1.2x;
+1.33x in a quieter moment). Whole rounds of 2,048 clients, three interleaved runs (medians
+of 9; the machine partly loaded by other work, so two devices did not reach the quiet 67k):
+one device 1.19-1.30x (e.g. 32k vs 27k clients/s, chunk 256; chunk 512 now as good or
+better), two devices 1.14-1.39x at chunk 256 (43k vs 31k, 47k vs 41k, 40.5k vs 32.5k); best
+configuration against best: 1.14-1.35x. Tried and not kept: the
+later layers' kernels kept transposed (microbenchmarks favoured the [C x H] layout for two
+of the three products; in the whole function 0.9x), the unrolled steps with the clients in
+the minor (vector) axis and every small product written out as multiply-adds (10x slower:
+XLA's loop fusions do not vectorise them), a [c, T, H] gradient buffer updated in place with
+full-width masked corrections (0.91x of the kept form), the correction split per earlier
+step (no gain), ``--xla_cpu_use_mkl_dnn=false`` (slower), threefry with XLA's unrolled
+lowering (bit-identical, saves only about 0.08 ms of 8 and needs jax internals), the
+epochs' inverse permutations taken from the order computation instead of recounted, with
+per-epoch concatenations (1.02-1.06x: under the 1.1x bar for a change).
+
+Earlier measurements of the first form: interleaved in one process, 2,048 clients, medians
+of 7: one device 43k vs 32k clients/s (chunk 256, 1.36x over the vmapped path), two devices
+67k vs 40k (1.69x) when the machine was otherwise quiet; 31k vs 25k (1.2x) with one core
+loaded by other work. Tried and not kept then (slower than the vmapped path, same harness): a
+hand-derived forward/backward with per-client weights (0.83x; 0.4x with the steps unrolled,
+where XLA duplicates fused producers), the first step's forward as one shared-weight GEMM
+(no gain), the small contractions as broadcast-multiply-reduce fusions (2-5 GFLOP/s) or
+unrolled over the batch axis (no faster than the dot); the low-rank form with its
+corrections unrolled over example-order blocks (0.45x) or outside a ``lax.scan`` (slower).
+XLA flags (``--xla_cpu_use_mkl_dnn=false``, ``--xla_cpu_multi_thread_eigen=false``,
+``--xla_cpu_enable_fast_math``, ``--xla_cpu_prefer_vector_width=512``, OMP_NUM_THREADS=1,
+KMP_BLOCKTIME=0) changed nothing beyond the run-to-run noise; ``--xla_cpu_use_thunk_runtime``
+fails (custom-call not supported); 4 host devices on 2 cores: slower. The per-client loop is
 bound by one jitted call per client (about 0.5 ms of dispatch), so ``speedup_vs_loop``
-follows the vectorised rate. Last run (one core partly loaded): flops_utilization 0.306,
-speedup_vs_loop 29.5 (58k clients/s, 2 devices, chunk 256; matmul 154 GFLOP/s); other load
-on the machine moves both.
+follows the vectorised rate. Last full run of this script, with the first form (one core
+partly loaded): flops_utilization 0.306, speedup_vs_loop 29.5 (58k clients/s, 2 devices,
+chunk 256; matmul 154 GFLOP/s); other load on the machine moves both.
 
 Output: progress to stderr; the last stdout line is one JSON object:
   benchmark, machine (cores, devices, load caveat), wall_s

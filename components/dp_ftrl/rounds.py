@@ -163,85 +163,129 @@ def _chunk_update(
 
 
 _LOW_RANK_MAX_PAD = 64  # padded examples per client up to which `_mlp_chunk_sum` is used
+_UNROLL_MAX_SLOTS = 64  # local_epochs x padded examples up to which its steps are unrolled
+
+
+def _take(a, idx):
+    """Per-client rows: ``a[c, idx[c]]`` for a [c, n, ...], idx int [c, ...]."""
+    return jax.vmap(lambda rows, i: rows[i])(a, idx)
+
+
+def _later_layers_step(z, ws, bs, lr, by, bm):
+    """One SGD step of the MLP's layers after the first, per client: (dz, ws, bs).
+
+    z [c, B, H] the first layer's pre-activations, ws / bs the later kernels [c, in, out] and
+    biases [c, out]; by [c, B] labels, bm [c, B] the batch's mask. Returns the gradient of
+    the step's loss (`softmax_loss` of `mlp_logits`) w.r.t. z and the updated later layers
+    (hand-derived backward pass; the softmax as ``e * (1 / sum e)``, which XLA does not hand
+    to oneDNN's softmax, slower on these [B x C] rows).
+    """
+    zs, acts = [z], []
+    for w, b in zip(ws, bs, strict=True):
+        acts.append(jnp.maximum(z, 0.0))
+        z = jnp.einsum("cbi,cio->cbo", acts[-1], w) + b[:, None, :]
+        zs.append(z)
+    weight = bm / jnp.maximum(bm.sum(axis=1, keepdims=True), 1.0)
+    e = jnp.exp(z - z.max(axis=-1, keepdims=True))
+    probs = e * (1.0 / e.sum(axis=-1, keepdims=True))
+    dz = (probs - jax.nn.one_hot(by, z.shape[-1], dtype=z.dtype)) * weight[:, :, None]
+    new_ws, new_bs = list(ws), list(bs)
+    for i in range(len(ws) - 1, -1, -1):
+        da = jnp.einsum("cbo,cio->cbi", dz, ws[i])
+        new_ws[i] = ws[i] - lr * jnp.einsum("cbi,cbo->cio", acts[i], dz)
+        new_bs[i] = bs[i] - lr * dz.sum(axis=1)
+        dz = jnp.where(zs[i] > 0, da, 0.0)
+    return dz, new_ws, new_bs
 
 
 def _mlp_chunk_sum(params, x, y, mask, keys, valid, mean, inv_std, lr, clip, *, epochs, batch):
     """`_chunk_update` summed over the chunk, for the built-in MLP: (clipped sum [d], norms [c]).
 
-    The same local SGD, computed without per-client copies of the first layer. After any
-    number of steps a client's first-layer kernel is ``W0 - lr X^T A`` and its bias
-    ``b0 - lr sum_p A_p``, where X [P, D] are its standardised (padded) examples and A [P, H]
+    The same local SGD, computed without per-client copies of the first layer. With X [P, D+1]
+    a client's standardised (padded) examples and a column of ones, its first layer (kernel
+    over bias, [D+1, H]) after any number of steps is ``W0 - lr X^T A``, where A [P, H]
     accumulates, per example, the gradients w.r.t. the first layer's pre-activations of the
     steps that used it (padding rows stay zero). So a step's first-layer pre-activations are
-    ``Z0[batch] - lr (G[batch] A + sum_p A_p)`` with ``Z0 = X W0 + b0`` (one shared-weight GEMM
-    over the chunk's examples, once) and the Gram matrix ``G = X X^T`` [P, P] (once); the
-    first layer's gradient is never formed per step. The clipped sum of its deltas is one
-    GEMM ``-lr X_all^T (scale * A)_all`` over the chunk, and its squared norm
-    ``lr^2 (sum(G * A A^T) + |sum_p A_p|^2)``. The later layers are small and kept per
-    client (hand-derived backward pass, the gradients of `softmax_loss` of `mlp_logits`).
+    ``Z0[batch] - lr G[batch] A`` with ``Z0 = X W0`` (one shared-weight GEMM over the chunk's
+    examples, bias included, once) and the Gram matrix ``G = X X^T`` [P, P] (once, the ones
+    column adding the bias's part); the first layer's gradient is never formed per step. The
+    clipped sum of its deltas is one GEMM ``-lr X_all^T (scale * A)_all`` over the chunk
+    (kernel and bias), its squared norm ``lr^2 sum(G * A A^T)``. The later layers are small
+    and kept per client (`_later_layers_step`).
+
+    Up to `_UNROLL_MAX_SLOTS` slots (epochs x P) the steps are unrolled in slot order (the
+    order in which the steps visit the examples): step s's correction is ``G[its rows, the
+    slots of steps < s] @ [the dz of steps < s]``, with no scatter of each step's dz back to
+    example order (done once at the end, through each epoch's inverse permutation); above
+    it, a ``lax.scan`` over the steps with A in example order (a one-hot product per step).
     Exact up to float32 rounding; its cost grows with P^2, so it is used for small clients
-    (`_LOW_RANK_MAX_PAD`). Measured on a 2-core CPU (benchmarks/dp_ftrl_speed.py, clients
-    of 20 examples, a quiet machine): 1.4x the vmapped `local_sgd` on one device, 1.7x on
-    two.
+    (`_LOW_RANK_MAX_PAD`). Measured on a 2-core CPU: benchmarks/dp_ftrl_speed.py's docstring.
     """
     c, pad = x.shape[0], x.shape[1]
     orders = jax.vmap(lambda m, k: _epoch_orders(m, k, epochs, batch))(mask, keys)  # [c, S, B]
-    take = jax.vmap(lambda a, o: a[o])
+    n_steps = orders.shape[1]
     xu = ((x - mean) * inv_std).reshape(c, pad, -1)  # [c, P, D]
+    xu = jnp.concatenate([xu, jnp.ones((c, pad, 1), xu.dtype)], axis=2)  # [c, P, D + 1]
     dim = xu.shape[2]
     kernels = [layer["kernel"] for layer in params]
     biases = [layer["bias"] for layer in params]
     hidden = kernels[0].shape[1]
-    z0 = (xu.reshape(-1, dim) @ kernels[0]).reshape(c, pad, hidden) + biases[0]
-    gram = jnp.einsum("cpd,cqd->cpq", xu, xu)
-    n_later = len(kernels) - 1
+    first_layer = jnp.concatenate([kernels[0], biases[0][None, :]])  # [D + 1, H]
+    z0 = (xu.reshape(-1, dim) @ first_layer).reshape(c, pad, hidden)
+    gram = jnp.einsum("cpd,cqd->cpq", xu, xu)  # [c, P, P]: the inputs' Gram matrix + 1
+    ws = [jnp.broadcast_to(w, (c,) + w.shape) for w in kernels[1:]]
+    bs = [jnp.broadcast_to(b, (c,) + b.shape) for b in biases[1:]]
 
-    def step(carry, inp):
-        acc, ws, bs = carry
-        order, onehot, by, bm = inp
-        z = take(z0, order) - lr * (
-            jnp.einsum("cbq,cqh->cbh", take(gram, order), acc) + acc.sum(axis=1)[:, None, :]
+    if epochs * pad <= _UNROLL_MAX_SLOTS:
+        slots = orders.reshape(c, -1)  # [c, T]: example of each slot, step after step
+        z0s, rows = _take(z0, slots), _take(gram, slots)  # [c, T, H], [c, T, P]
+        ys, ms = _take(y, slots), _take(mask, slots)
+        dzs = []
+        for s in range(n_steps):
+            r = slice(s * batch, (s + 1) * batch)
+            z = z0s[:, r]
+            if s:
+                g = jnp.swapaxes(_take(jnp.swapaxes(rows[:, r], 1, 2), slots[:, : s * batch]), 1, 2)
+                z = z - lr * jnp.einsum("cbt,cth->cbh", g, jnp.concatenate(dzs, axis=1))
+            dz, ws, bs = _later_layers_step(z, ws, bs, lr, ys[:, r], ms[:, r])
+            dzs.append(dz)
+        acc_slots = jnp.concatenate(dzs, axis=1).reshape(c, epochs, pad, hidden)
+        pos = jnp.arange(pad, dtype=slots.dtype)
+        # rank[c, e, p]: where example p sits in epoch e's order (the inverse permutation)
+        per_epoch = slots.reshape(c, epochs, 1, pad)
+        rank = jnp.sum(jnp.where(per_epoch == pos[:, None], pos, 0), axis=-1)
+        acc = sum(_take(acc_slots[:, e], rank[:, e]) for e in range(epochs))  # [c, P, H]
+    else:
+
+        def step(carry, inp):
+            acc, ws, bs = carry
+            order, onehot, by, bm = inp
+            z = _take(z0, order) - lr * jnp.einsum("cbq,cqh->cbh", _take(gram, order), acc)
+            dz, ws, bs = _later_layers_step(z, ws, bs, lr, by, bm)
+            return (acc + jnp.einsum("cbp,cbh->cph", onehot, dz), ws, bs), None
+
+        steps = (
+            jnp.moveaxis(orders, 1, 0),
+            jnp.moveaxis(jax.nn.one_hot(orders, pad, dtype=jnp.float32), 1, 0),
+            jnp.moveaxis(_take(y, orders), 1, 0),
+            jnp.moveaxis(_take(mask, orders), 1, 0),
         )
-        zs, acts = [z], []
-        for w, b in zip(ws, bs, strict=True):
-            acts.append(jnp.maximum(z, 0.0))
-            z = jnp.einsum("cbi,cio->cbo", acts[-1], w) + b[:, None, :]
-            zs.append(z)
-        weight = bm / jnp.maximum(bm.sum(axis=1, keepdims=True), 1.0)
-        probs = jax.nn.softmax(z, axis=-1)
-        dz = (probs - jax.nn.one_hot(by, z.shape[-1], dtype=z.dtype)) * weight[:, :, None]
-        new_ws, new_bs = list(ws), list(bs)
-        for i in range(n_later - 1, -1, -1):
-            da = jnp.einsum("cbo,cio->cbi", dz, ws[i])
-            new_ws[i] = ws[i] - lr * jnp.einsum("cbi,cbo->cio", acts[i], dz)
-            new_bs[i] = bs[i] - lr * dz.sum(axis=1)
-            dz = jnp.where(zs[i] > 0, da, 0.0)
-        return (acc + jnp.einsum("cbp,cbh->cph", onehot, dz), new_ws, new_bs), None
+        start = (jnp.zeros((c, pad, hidden), jnp.float32), ws, bs)
+        acc, ws, bs = jax.lax.scan(step, start, steps)[0]
 
-    steps = (
-        jnp.moveaxis(orders, 1, 0),
-        jnp.moveaxis(jax.nn.one_hot(orders, pad, dtype=jnp.float32), 1, 0),
-        jnp.moveaxis(take(y, orders), 1, 0),
-        jnp.moveaxis(take(mask, orders), 1, 0),
-    )
-    start = (
-        jnp.zeros((c, pad, hidden), jnp.float32),
-        [jnp.broadcast_to(w, (c,) + w.shape) for w in kernels[1:]],
-        [jnp.broadcast_to(b, (c,) + b.shape) for b in biases[1:]],
-    )
-    acc, ws, bs = jax.lax.scan(step, start, steps)[0]
-    acc_sum = acc.sum(axis=1)
     acc_gram = jnp.einsum("cph,cqh->cpq", acc, acc)
-    sq = lr * lr * (jnp.sum(gram * acc_gram, axis=(1, 2)) + jnp.sum(acc_sum * acc_sum, axis=1))
-    d_ws = [(w - w0).reshape(c, -1) for w, w0 in zip(ws, kernels[1:], strict=True)]
+    sq = lr * lr * jnp.sum(gram * acc_gram, axis=(1, 2))
+    d_ws = [w - w0 for w, w0 in zip(ws, kernels[1:], strict=True)]
     d_bs = [b - b0 for b, b0 in zip(bs, biases[1:], strict=True)]
-    norms = jnp.sqrt(sq + sum(jnp.sum(d * d, axis=1) for d in d_ws + d_bs))
+    norms = jnp.sqrt(sq + sum(jnp.sum(d * d, axis=tuple(range(1, d.ndim))) for d in d_ws + d_bs))
     scale = jnp.where(valid, jnp.minimum(1.0, clip / jnp.maximum(norms, 1e-30)), 0.0)
     first = acc * (-lr * scale)[:, None, None]
-    sums = [
-        {"kernel": xu.reshape(-1, dim).T @ first.reshape(-1, hidden), "bias": first.sum((0, 1))}
+    first_sum = xu.reshape(-1, dim).T @ first.reshape(-1, hidden)  # [D + 1, H]: kernel; bias
+    sums = [{"kernel": first_sum[:-1], "bias": first_sum[-1]}]
+    sums += [  # multiply-and-reduce: faster here than XLA's vector-matrix product
+        {"kernel": (w * scale[:, None, None]).sum(0), "bias": (b * scale[:, None]).sum(0)}
+        for w, b in zip(d_ws, d_bs, strict=True)
     ]
-    sums += [{"kernel": scale @ w, "bias": scale @ b} for w, b in zip(d_ws, d_bs, strict=True)]
     parts = [  # in the layers' own pytree order (a plain dict's is bias, kernel)
         part[path[0].key].ravel()
         for layer, part in zip(params, sums, strict=True)

@@ -23,6 +23,7 @@ from frontier.components.dp_ftrl import (
     momentum_init,
     momentum_update,
     partition_clients,
+    rounds,
     schedule_participation,
     train_federated,
     tree_rho,
@@ -393,6 +394,36 @@ def test_vectorised_round_equals_per_client_python_loop():
         )
         np.testing.assert_allclose(total, total_loop, rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(norms, norms_loop, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "hidden, max_size, epochs, batch, unrolled",
+    [
+        ((), 5, 1, 5, True),  # no hidden layer: the first layer is the output layer
+        ((7,), 20, 2, 10, True),  # the benchmark's shape, steps unrolled in slot order
+        ((6, 4), 12, 3, 4, True),  # two hidden layers
+        ((7,), 40, 2, 10, False),  # more slots than rounds._UNROLL_MAX_SLOTS: lax.scan
+    ],
+)
+def test_low_rank_mlp_round_equals_the_vmapped_local_sgd(hidden, max_size, epochs, batch, unrolled):
+    """round_delta_sum takes rounds._mlp_chunk_sum for the MLP; client_deltas the vmapped path."""
+    rng = np.random.default_rng(len(hidden) + max_size)
+    params = init_params(D, C, hidden, seed=3)
+    sizes = rng.integers(1, max_size + 1, size=12)
+    sizes[0] = max_size
+    ids = np.repeat(np.arange(12), sizes)
+    x = rng.normal(size=(ids.size, D)) * 2
+    data = pack_clients(x, rng.integers(0, C, size=ids.size), ids, batch)
+    assert data.x.shape[1] <= rounds._LOW_RANK_MAX_PAD
+    assert (epochs * data.x.shape[1] <= rounds._UNROLL_MAX_SLOTS) == unrolled
+    clients = np.array([3, 0, -1, 7, 11, 5, 2, 9, 1, -1], np.int32)
+    mean, var = rng.normal(size=D), rng.uniform(0.5, 2, size=D)
+    kw = dict(client_lr=0.4, local_epochs=epochs, batch_size=batch, clip=0.3)
+    key = jax.random.PRNGKey(7)
+    clipped, norms = client_deltas(params, clients, key, data, mean, var, **kw)
+    total, low_norms = round_delta_sum(params, clients, key, data, mean, var, **kw)
+    np.testing.assert_allclose(total, clipped.sum(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(low_norms, norms, rtol=1e-5)  # NaN for the empty slots too
 
 
 def test_local_sgd_on_a_padded_client_is_plain_sgd_on_its_real_examples():
