@@ -70,10 +70,13 @@ class _ReadBatches(beam.DoFn):
 
         spec = {key: tf.io.FixedLenFeature([], tf.int64) for key in self._int_columns}
         ds = tf.data.TFRecordDataset(path, compression_type="GZIP" if self._compressed else "")
-        ds = ds.batch(self._batch_size).map(lambda r: (r, tf.io.parse_example(r, spec)))
+        ds = ds.batch(self._batch_size)
+        if spec:
+            ds = ds.map(lambda r: (r, tf.io.parse_example(r, spec)))
         # Prefetching reads and parses the next batches in TensorFlow's threads
         # while Beam runs this one through the pipeline.
-        for records, columns in ds.prefetch(PREFETCH_BATCHES):
+        for item in ds.prefetch(PREFETCH_BATCHES):
+            records, columns = item if spec else (item, {})
             yield RecordBatch(records, {k: v.numpy() for k, v in columns.items()})
 
 
