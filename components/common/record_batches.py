@@ -8,8 +8,8 @@ inference per example. `ReadRecordBatches` makes each element a
 and the int64 columns asked for, read and parsed by `tf.data` (C++:
 framing, CRC checks, GZIP, `tf.io.parse_example`) in TensorFlow's threads
 ahead of the pipeline, so a pipeline pays Beam's costs once per batch and
-the work per record is vectorised. `WriteRecordBatches` writes such batches through Beam's
-file sink (temporary files, then a rename on finalisation, as
+the work per record is vectorised. `WriteRecordBatches` writes such batches
+through Beam's file sink (temporary files, then a rename on finalisation, as
 `WriteToTFRecord` does), each file written by TensorFlow's `TFRecordWriter`.
 
 Parallelism is per file: the matched files are redistributed (`Reshuffle`)
@@ -140,9 +140,10 @@ def WriteRecordBatches(  # noqa: N802 - Beam's PTransform naming
     file_name_suffix: str = "",
     compressed: bool = True,
 ) -> beam.PCollection:
-    """Writes batches of serialized records (a string tensor [B] or any iterable
-    of bytes per element) as TFRecord files `<prefix>-SSSSS-of-NNNNN<suffix>`, GZIP unless
-    `compressed=False`; the files appear only when the pipeline succeeds."""
+    """Writes batches of serialized records (a string tensor [B] or any
+    iterable of bytes per element) as TFRecord files
+    `<prefix>-SSSSS-of-NNNNN<suffix>`, GZIP unless `compressed=False`; the
+    files appear only when the pipeline succeeds."""
     return batches | "Write" >> beam.io.Write(
         _RecordBatchSink(file_path_prefix, file_name_suffix, compressed)
     )

@@ -92,13 +92,6 @@ def check_teacher(info: DatasetInfo, teacher: DatasetInfo, teacher_uri: str) -> 
             )
 
 
-def _confusion_json(pairs: list, num_classes: int) -> str:
-    confusion = np.zeros((num_classes, num_classes), np.int64)
-    for (w, t), n in pairs:
-        confusion[w, t] += n
-    return json.dumps(confusion.tolist())
-
-
 def _relabel_batch(batch: RecordBatch, lookup: np.ndarray, replace: bool) -> tuple[Any, np.ndarray]:
     """(relabelled kept records, a string tensor; their labels int64 [kept]) of
     one batch of scored examples (ones with `teacher_label`, read with
@@ -107,10 +100,10 @@ def _relabel_batch(batch: RecordBatch, lookup: np.ndarray, replace: bool) -> tup
     columns = batch.columns
     spl = lookup[columns[WEAK_LABEL_KEY], columns[TEACHER_LABEL_KEY]]
     kept = spl != DROPPED
-    records = tf.boolean_mask(batch.records, kept)
-    return append_int_features(records, {SPL_LABEL_KEY: spl[kept]}, replace), columns[LABEL_KEY][
-        kept
-    ]
+    records = append_int_features(
+        tf.boolean_mask(batch.records, kept), {SPL_LABEL_KEY: spl[kept]}, replace
+    )
+    return records, columns[LABEL_KEY][kept]
 
 
 def _confusion_of(batch: Scored, num_classes: int) -> np.ndarray:
