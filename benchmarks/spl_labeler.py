@@ -33,6 +33,11 @@ In one process, on both pools, alternating, `--repeats` times each:
 - `plain_in_memory`: the same calls on the pool's serialized records read
   beforehand into a Python list (no I/O timed: a bound no pool larger than
   memory can reach, reported beside);
+- `plain_in_beam`: `plain_streamed` run whole inside one DoFn per file of a
+  Beam pipeline on the same runner: the same work, so that its ratio to
+  `plain_streamed` is what the runner's environment alone costs (on this
+  2-core machine Beam's default DirectRunner slowed the very same loop about
+  2x; see the README);
 - `inference`: the labeler's own inference stage alone: a Beam pipeline
   (same DirectRunner) of `ReadRecordBatches` (batches of 256) ->
   `TeacherLabels` (Beam `RunInference` with our `SavedModelHandler`: the
@@ -61,6 +66,7 @@ Last line: one JSON object:
      labeler_peak_rss_ratio_10x, speed_best_s{kind: {n: s}},
      steady_clips_per_s{kind}, whole_run_clips_per_s_at_10n{kind},
      ratios_by_repeat{...}, labeler_clips_per_s_ratio,
+     plain_in_beam_over_plain_streamed, inference_over_plain_in_beam,
      labeler_clips_per_s_ratio_vs_in_memory, labeler_whole_clips_per_s_ratio,
      labeler_clips_per_s_ratio_of_best_times, whole_run_inference_ratio_at_10n,
      us_per_clip{kind}, wall_s}
@@ -228,6 +234,37 @@ def run_inference_only(pool_uri: str, teacher_uri: str, work: str) -> tuple[floa
         return seconds, int(f.read())
 
 
+def run_plain_in_beam(pool_uri: str, teacher_uri: str, work: str) -> tuple[float, int]:
+    """The plain streamed loop (`run_plain_streamed`) run whole inside one Beam
+    DoFn per file, in the same runner: what the runner's environment alone
+    costs the same work; (seconds, clips)."""
+    import apache_beam as beam
+
+    from frontier.components.common.examples_io import split_files
+    from frontier.components.trainer.export import load_serving_signature
+
+    class PlainLoop(beam.DoFn):
+        def setup(self) -> None:
+            self._fn = load_serving_signature(teacher_uri)
+
+        def process(self, path: str):
+            yield run_plain_streamed(self._fn, path)[1]
+
+    count_file = os.path.join(work, "count_plain.txt")
+    start = time.perf_counter()
+    with beam.Pipeline() as p:
+        (
+            p
+            | beam.Create(split_files(pool_uri, "train"))
+            | beam.ParDo(PlainLoop())
+            | beam.CombineGlobally(sum)
+            | beam.io.WriteToText(count_file, shard_name_template="")
+        )
+    seconds = time.perf_counter() - start
+    with open(count_file) as f:
+        return seconds, int(f.read())
+
+
 def _records(pool_uri: str) -> list[bytes]:
     import tensorflow as tf
 
@@ -250,9 +287,10 @@ def run_plain(fn, records: list[bytes]) -> float:
     return time.perf_counter() - start
 
 
-def run_plain_streamed(fn, pool_uri: str) -> tuple[float, int]:
+def run_plain_streamed(fn, pool_uri_or_file: str) -> tuple[float, int]:
     """A plain batched loop over the serving signature reading the pool's files
-    (`tf.data`: GZIP TFRecords, batches, two batches read ahead); (seconds, clips)."""
+    (or one file) with `tf.data`: GZIP TFRecords, batches, two batches read
+    ahead; (seconds, clips)."""
     import tensorflow as tf
 
     from frontier.components.common.examples_io import split_files
@@ -260,7 +298,10 @@ def run_plain_streamed(fn, pool_uri: str) -> tuple[float, int]:
 
     start = time.perf_counter()
     clips = 0
-    ds = tf.data.TFRecordDataset(split_files(pool_uri, "train"), compression_type="GZIP")
+    files = [pool_uri_or_file]
+    if os.path.isdir(pool_uri_or_file):
+        files = split_files(pool_uri_or_file, "train")
+    ds = tf.data.TFRecordDataset(files, compression_type="GZIP")
     for batch in ds.batch(BATCH_SIZE).prefetch(2):
         p = fn(**{INPUT_NAME: batch})[PROBABILITIES].numpy()
         clips += len(np.argmax(p, axis=-1))
@@ -284,7 +325,7 @@ def speed_child(pools: list[str], teacher_uri: str, work: str, repeats: int) -> 
     fn = load_serving_signature(teacher_uri)
     records = [_records(pool) for pool in pools]
     run_plain(fn, records[0][: BATCH_SIZE * 4])  # trace once
-    kinds = ("plain_in_memory", "plain_streamed", "inference", "labeler")
+    kinds = ("plain_in_memory", "plain_streamed", "plain_in_beam", "inference", "labeler")
     times: dict[str, list[list[float]]] = {k: [[] for _ in pools] for k in kinds}
     for r in range(repeats):
         for i, pool in enumerate(pools):
@@ -292,10 +333,14 @@ def speed_child(pools: list[str], teacher_uri: str, work: str, repeats: int) -> 
             times["plain_in_memory"][i].append(run_plain(fn, records[i]))
             seconds, count = run_plain_streamed(fn, pool)
             times["plain_streamed"][i].append(seconds)
+            seconds, in_beam = run_plain_in_beam(pool, teacher_uri, work)
+            times["plain_in_beam"][i].append(seconds)
             inference, inferred = run_inference_only(pool, teacher_uri, work)
             times["inference"][i].append(inference)
-            if {count, inferred} != {n}:
-                raise RuntimeError(f"counted {count} and {inferred} clips, the pool has {n}")
+            if {count, in_beam, inferred} != {n}:
+                raise RuntimeError(
+                    f"counted {count}, {in_beam}, {inferred} clips; the pool has {n}"
+                )
             out = os.path.join(work, f"r{r}_{i}")
             times["labeler"][i].append(run_labeler(pool, teacher_uri, out))
             shutil.rmtree(out)
@@ -367,6 +412,8 @@ def main() -> None:
         "inference_over_plain_streamed": per_repeat("inference", "plain_streamed"),
         "inference_over_plain_in_memory": per_repeat("inference", "plain_in_memory"),
         "labeler_over_plain_streamed": per_repeat("labeler", "plain_streamed"),
+        "plain_in_beam_over_plain_streamed": per_repeat("plain_in_beam", "plain_streamed"),
+        "inference_over_plain_in_beam": per_repeat("inference", "plain_in_beam"),
     }
     median = {k: float(np.median(v)) for k, v in ratios.items()}
     peak = {n: memory[n]["peak_rss_mb"] for n in sizes}
@@ -392,6 +439,8 @@ def main() -> None:
             median["inference_over_plain_in_memory"], 3
         ),
         "labeler_whole_clips_per_s_ratio": round(median["labeler_over_plain_streamed"], 3),
+        "plain_in_beam_over_plain_streamed": round(median["plain_in_beam_over_plain_streamed"], 3),
+        "inference_over_plain_in_beam": round(median["inference_over_plain_in_beam"], 3),
         "labeler_clips_per_s_ratio_of_best_times": round(
             rate["inference"] / rate["plain_streamed"], 3
         ),
