@@ -36,8 +36,8 @@ In one process, on both pools, alternating, `--repeats` times each:
 - `plain_in_beam`: `plain_streamed` run whole inside one DoFn per file of a
   Beam pipeline on the same runner: the same work, so that its ratio to
   `plain_streamed` is what the runner's environment alone costs (on this
-  2-core machine Beam's default DirectRunner slowed the very same loop about
-  2x; see the README);
+  2-core machine Beam's default DirectRunner slowed the very same loop by
+  1.1x in the median of one run, up to 2x in single repeats);
 - `inference`: the labeler's own inference stage alone: a Beam pipeline
   (same DirectRunner) of `ReadRecordBatches` (batches of 256) ->
   `TeacherLabels` (Beam `RunInference` with our `SavedModelHandler`: the
