@@ -42,13 +42,12 @@ import numpy as np
 from frontier.components.common.errors import InputError
 from frontier.components.dp_ftrl.model import Params, inverse_std
 from frontier.components.trainer.export import (
-    CLASSES,
     FEATURES_SIGNATURE,
-    INPUT_NAME,
     PROBABILITIES,
     load_serving_signature,
     save_serving_module,
     serving_dir,
+    serving_module,
 )
 from frontier.schemas.dataset import DatasetInfo
 
@@ -144,8 +143,6 @@ def export_model(
     import tensorflow as tf
     from jax.experimental import jax2tf
 
-    from frontier.components.common.examples_io import parse_serving_features
-
     dim, num_classes = info.input_dim, info.num_classes
     fn, leaves = serving_probabilities(apply, params, dim, **serving)
     converted = jax2tf.convert(
@@ -158,37 +155,20 @@ def export_model(
     # vain) to rewrite jax2tf's and JAX's own Python.
     converted = tf.autograph.experimental.do_not_convert(converted)
 
-    class _JaxServing(tf.Module):
-        def __init__(self):
-            super().__init__(name="frontier_jax_serving")
-            self.params = [
-                tf.Variable(leaf, trainable=False, name=f"param_{i}")
-                for i, leaf in enumerate(leaves)
-            ]
+    variables = [
+        tf.Variable(leaf, trainable=False, name=f"param_{i}") for i, leaf in enumerate(leaves)
+    ]
 
-        def _outputs(self, x):
-            # The converted function wants >= 1 row: an empty request skips it.
-            probabilities = tf.cond(
-                tf.shape(x)[0] > 0,
-                lambda: tf.reshape(converted(list(self.params), x), [-1, num_classes]),
-                lambda: tf.zeros([0, num_classes], tf.float32),
-            )
-            return {
-                PROBABILITIES: probabilities,
-                CLASSES: tf.argmax(probabilities, axis=-1, output_type=tf.int64),
-            }
-
-        # TFMA matches the signature's arguments by name: the first must be `self`.
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
-        def serve_examples(self, examples):
-            return self._outputs(parse_serving_features(examples, info))
-
-        @tf.function(input_signature=[tf.TensorSpec([None, dim], tf.float32, name="x")])
-        def serve_features(self, x):
-            return self._outputs(x)
+    def probabilities(x):
+        # The converted function wants >= 1 row: an empty request skips it.
+        return tf.cond(
+            tf.shape(x)[0] > 0,
+            lambda: tf.reshape(converted(list(variables), x), [-1, num_classes]),
+            lambda: tf.zeros([0, num_classes], tf.float32),
+        )
 
     try:
-        module = _JaxServing()
+        module = serving_module(info, probabilities, "frontier_jax_serving", params=variables)
         module.serve_features.get_concrete_function()  # converts (and lowers) apply
     except InputError:
         raise

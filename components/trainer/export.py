@@ -70,19 +70,33 @@ def export_serving_model(model, info: DatasetInfo, export_dir: str, preprocess=N
     """
     import tensorflow as tf
 
-    class _ServingModule(tf.Module):
-        def __init__(self, keras_model):
-            super().__init__(name="frontier_serving")
-            self.model = keras_model
+    def probabilities(x):
+        if preprocess is not None:
+            x = preprocess(x)
+        return tf.cast(model(x, training=False), tf.float32)
 
+    module = serving_module(info, probabilities, "frontier_serving", model=model)
+    return save_serving_module(module, info, export_dir)
+
+
+def serving_module(info: DatasetInfo, probabilities, name: str, **tracked):
+    """A `tf.Module` with the serving contract's two tf.functions, for
+    `save_serving_module`.
+
+    Args:
+      info: the training data's `DatasetInfo` (feature keys and sizes).
+      probabilities: `fn(x float32 [N, info.input_dim]) -> float32 [N, C]`,
+        traced into both functions.
+      name: the module's name.
+      **tracked: attributes set on the module so that the SavedModel saves
+        them (the Keras model, or the variables `probabilities` reads).
+    """
+    import tensorflow as tf
+
+    class _ServingModule(tf.Module):
         def _outputs(self, x):
-            if preprocess is not None:
-                x = preprocess(x)
-            probabilities = tf.cast(self.model(x, training=False), tf.float32)
-            return {
-                PROBABILITIES: probabilities,
-                CLASSES: tf.argmax(probabilities, axis=-1, output_type=tf.int64),
-            }
+            p = probabilities(x)
+            return {PROBABILITIES: p, CLASSES: tf.argmax(p, axis=-1, output_type=tf.int64)}
 
         # TFMA matches the signature's arguments by name: the first must be `self`.
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=INPUT_NAME)])
@@ -93,7 +107,10 @@ def export_serving_model(model, info: DatasetInfo, export_dir: str, preprocess=N
         def serve_features(self, x):
             return self._outputs(x)
 
-    return save_serving_module(_ServingModule(model), info, export_dir)
+    module = _ServingModule(name=name)
+    for key, value in tracked.items():
+        setattr(module, key, value)
+    return module
 
 
 def save_serving_module(module, info: DatasetInfo, export_dir: str) -> str:
