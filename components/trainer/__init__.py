@@ -30,6 +30,7 @@ from frontier.components.trainer.export import (
     save_model_artifact,
     save_serving_module,
     serving_dir,
+    serving_module,
 )
 from frontier.components.trainer.model import (
     HEAD_LAYER,
@@ -130,6 +131,7 @@ __all__ = [
     "save_model_artifact",
     "save_serving_module",
     "serving_dir",
+    "serving_module",
     "stop_after",
     "train",
     "with_module_version",
