@@ -1,7 +1,7 @@
-"""Teacher inference and relabelling as Beam transforms (runs on Dataflow as is).
+"""Teacher inference as a Beam transform (runs on Dataflow as is).
 
-The teacher runs through Apache Beam's `RunInference` (batching, one model
-per worker process, metrics), with `SavedModelHandler` as its TensorFlow model
+The teacher runs through Apache Beam's `RunInference` (one model per worker
+process, metrics), with `SavedModelHandler` as its TensorFlow model
 handler. We wrote that handler (a few lines) because neither stock one loads
 frontier's SavedModels in this stack: Beam's `TFModelHandlerNumpy/Tensor`
 import `tensorflow_hub`, which fails on TensorFlow 2.16 (it needs the removed
