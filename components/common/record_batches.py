@@ -39,8 +39,9 @@ import numpy as np
 from apache_beam.io import filebasedsink
 from apache_beam.io.filesystem import CompressionTypes
 
+from frontier.components.common.streaming import PREFETCH_BATCHES  # batches read ahead
+
 DEFAULT_BATCH_SIZE = 256  # records per element
-PREFETCH_BATCHES = 2  # batches read ahead per file
 
 
 class RecordBatch(NamedTuple):

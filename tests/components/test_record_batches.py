@@ -30,13 +30,16 @@ def _read(files: list[str], compressed: bool) -> list[bytes]:
     return [r.numpy() for r in ds]
 
 
-def _check_ids(batch):
-    """The parsed `id` column is each record's own; passes the records on."""
-    ids = [
-        tf.train.Example.FromString(r).features.feature["id"].int64_list.value[0]
-        for r in batch.records.numpy()
-    ]
-    np.testing.assert_array_equal(batch.columns.get("id", ids), ids)
+def _check_ids(batch, columns):
+    """Exactly the columns asked for, and a parsed `id` is each record's own;
+    passes the records on."""
+    assert sorted(batch.columns) == sorted(columns)
+    if "id" in columns:
+        ids = [
+            tf.train.Example.FromString(r).features.feature["id"].int64_list.value[0]
+            for r in batch.records.numpy()
+        ]
+        np.testing.assert_array_equal(batch.columns["id"], ids)
     return batch.records
 
 
@@ -68,7 +71,7 @@ def test_read_yields_every_record_once_in_file_order_and_write_round_trips(tmp_p
         )
         _ = (
             batches
-            | beam.Map(_check_ids)
+            | beam.Map(_check_ids, columns)
             | WriteRecordBatches(out_prefix, ".gz" if compressed else "", compressed)
         )
 
