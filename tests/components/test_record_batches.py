@@ -31,9 +31,10 @@ def _read(files: list[str], compressed: bool) -> list[bytes]:
 
 
 def _check_ids(batch, columns):
-    """Exactly the columns asked for, and a parsed `id` is each record's own;
-    passes the records on."""
+    """Exactly the columns asked for, a parsed `id` is each record's own, and
+    the byte count is the records' own; passes the records on."""
     assert sorted(batch.columns) == sorted(columns)
+    assert batch.num_bytes == sum(len(r) for r in batch.records.numpy())
     if "id" in columns:
         ids = [
             tf.train.Example.FromString(r).features.feature["id"].int64_list.value[0]
