@@ -7,15 +7,34 @@ A pool of N and of 10N clips (4 frames of 8 x 8, 256 pixels k / 16 stored in
 the compact uint8 layout, random pixels; `label` and `weak_label` drawn
 at random over 10 classes), written as frontier `Examples` (GZIP
 TFRecord files of `CHUNK` clips, a `train` split only). The
-10N pool is written in chunks so that this script never holds it. The
-teacher is a small MLP (one hidden layer of 64) trained for one epoch on
-2,000 clips and exported with `save_model_artifact`: only its speed
-matters here, not its accuracy.
+10N pool is written in chunks so that this script never holds it.
+
+Two teachers (`TEACHERS`), each trained for one epoch on 2,000 clips and
+exported with `save_model_artifact` (only their speed matters here):
+
+- `temporal`, the headline: the network of `benchmarks/spl.py`'s video
+  setting (`spl.temporal_module` with that benchmark's `MODEL_CONFIG`: a
+  per-frame ConvNet, a 1-D convolution over frames, a head; about 15 us a
+  clip in the plain loop on this machine), the teacher this labeler serves in
+  issue 22;
+- `mlp`: one hidden layer of 64 (about 5 us a clip), the smallest teacher,
+  where the labeler's own costs weigh most.
+
+The runner
+----------
+The labeler runs on the DirectRunner with one worker thread per core
+(`PARALLEL_ARGS`, passed as the pipeline's `beam_pipeline_args`, as a user
+gives a local TFX pipeline the machine): the worker threads read different
+files and share one teacher, whose calls release Python's GIL. The labeler's
+inference on the default runner (one worker) is timed beside it
+(`*_one_worker`). The plain loop is one Python loop, as a user writes it;
+its teacher calls use TensorFlow's own threads (every core) as the
+labeler's do.
 
 Memory
 ------
 For each pool, the SplLabeler executor (`Do`, strategy `spl`, batch 256,
-the default DirectRunner) runs in a fresh Python process that reports its
+`PARALLEL_ARGS`) runs in a fresh Python process that reports its
 own peak resident memory (`VmHWM` of /proc/self/status) at the end, its
 resident memory just before `Do` (TensorFlow, Beam and the executor
 imported), and `Do`'s wall time. `labeler_peak_rss_ratio_10x` = peak(10N)
@@ -24,7 +43,9 @@ imported), and `Do`'s wall time. `labeler_peak_rss_ratio_10x` = peak(10N)
 
 Speed
 -----
-In one process, on both pools, alternating, `--repeats` times each:
+In one process, `--repeats` times, each kind on both pools back to back
+(its steady-state rate measured within seconds), the kinds in an order
+that reverses every repeat; with the `temporal` teacher:
 
 - `plain_streamed`: the plain batched loop a user writes for a pool larger
   than memory: `tf.data` reads the pool's GZIP TFRecords in batches of 256
@@ -34,40 +55,44 @@ In one process, on both pools, alternating, `--repeats` times each:
   beforehand into a Python list (no I/O timed: a bound no pool larger than
   memory can reach, reported beside);
 - `plain_in_beam`: `plain_streamed` run whole inside one DoFn per file of a
-  Beam pipeline on the same runner: the same work, so that its ratio to
-  `plain_streamed` is what the runner's environment alone costs (on this
-  2-core machine Beam's default DirectRunner slowed the very same loop by
-  1.1x in the median of one run, up to 2x in single repeats);
+  Beam pipeline on the default runner (one worker): the same work, so that
+  its ratio to `plain_streamed` is what the runner's environment alone costs;
 - `inference`: the labeler's own inference stage alone: a Beam pipeline
-  (same DirectRunner) of `ReadRecordBatches` (batches of 256) ->
-  `TeacherLabels` (Beam `RunInference` with our `SavedModelHandler`: the
-  teacher and the parse of the weak label in one graph call per batch;
-  argmax) -> a global count; the model loads inside the timing, as it does
-  in the labeler;
-- `labeler`: the whole executor `Do`: the same inference, plus the
-  confusion matrix (a Beam combine), the label map, writing the scored pool,
-  reading it back, relabelling every clip, writing the relabelled pool
-  (GZIP TFRecords), `dataset_info.json` and the HTML page.
+  (`PARALLEL_ARGS`) of `ReadRecordBatches` (batches of 256, the weak label
+  and label parsed in `tf.data`) -> `TeacherLabels` (Beam `RunInference`
+  with our `SavedModelHandler`; argmax) -> a global count; the model loads
+  inside the timing, as it does in the labeler; `inference_one_worker` the
+  same on the default runner;
+- `labeler`: the whole executor `Do` (`PARALLEL_ARGS`): the same inference,
+  plus the confusion matrix (a Beam combine), the label map, writing the
+  scored pool, reading it back, relabelling every clip, writing the
+  relabelled pool (GZIP TFRecords), `dataset_info.json` and the HTML page;
+
+and with the `mlp` teacher `plain_streamed_mlp`, `inference_mlp` and
+`inference_one_worker_mlp`.
 
 Rates are steady-state: (10N - N) clips over the difference of the times
 at 10N and N, so that fixed costs (starting Beam, loading the teacher,
 about half a second) cancel, as they do on a pool of millions of clips.
+Both pools have several files (`CHUNK`), so both keep every worker busy.
 `labeler_clips_per_s_ratio` = inference / plain_streamed, the median over
 the repeats of the ratio within each repeat (the goal is at least 0.8);
-`labeler_clips_per_s_ratio_vs_in_memory` and
-`labeler_whole_clips_per_s_ratio` (the whole executor, which also writes
-the pool twice) beside it, and the same ratios of the best times and the
-whole-run rates at 10N.
+beside it the same on one worker, with the `mlp` teacher, against the
+in-memory loop, the whole executor (which also writes the pool twice), and
+the ratios of the best times and the whole-run rates at 10N.
 
-Run: `python benchmarks/spl_labeler.py [--n 20000] [--repeats 5]` (about 4 minutes).
+Run: `python benchmarks/spl_labeler.py [--n 20000] [--repeats 5]` (about 7 minutes).
 Last line: one JSON object:
-    {n, pool_sizes, batch_size, peak_rss_mb{n: ...}, pre_do_rss_mb{n: ...},
-     labeler_rss_growth_mb{n: ...}, labeler_wall_s{n: ...},
-     labeler_peak_rss_ratio_10x, speed_best_s{kind: {n: s}},
-     steady_clips_per_s{kind}, whole_run_clips_per_s_at_10n{kind},
-     ratios_by_repeat{...}, labeler_clips_per_s_ratio,
-     plain_in_beam_over_plain_streamed, inference_over_plain_in_beam,
-     labeler_clips_per_s_ratio_vs_in_memory, labeler_whole_clips_per_s_ratio,
+    {n, pool_sizes, batch_size, teachers, workers, parallel_beam_args,
+     peak_rss_mb{n: ...}, pre_do_rss_mb{n: ...}, labeler_rss_growth_mb{n: ...},
+     labeler_wall_s{n: ...}, labeler_peak_rss_ratio_10x,
+     speed_best_s{kind: {n: s}}, steady_clips_per_s{kind},
+     whole_run_clips_per_s_at_10n{kind}, ratios_by_repeat{...},
+     labeler_clips_per_s_ratio, labeler_clips_per_s_ratio_vs_in_memory,
+     labeler_clips_per_s_ratio_one_worker, labeler_clips_per_s_ratio_mlp_teacher,
+     labeler_clips_per_s_ratio_mlp_teacher_one_worker,
+     labeler_whole_clips_per_s_ratio, plain_in_beam_over_plain_streamed,
+     inference_one_worker_over_plain_in_beam,
      labeler_clips_per_s_ratio_of_best_times, whole_run_inference_ratio_at_10n,
      us_per_clip{kind}, wall_s}
 """
@@ -90,8 +115,14 @@ DIM = FRAMES * SIDE * SIDE
 DIVISOR = 16
 NUM_CLASSES = 10
 BATCH_SIZE = 256
-CHUNK = 20_000  # rows written per file of the pool
+CHUNK = 10_000  # rows per file of the pool: N (20,000) has 2, so both sizes use 2 workers
+WORKERS = os.cpu_count() or 1
+# The runner a user gives the labeler to use the machine (TFX's
+# `beam_pipeline_args`): the DirectRunner with one worker thread per core,
+# sharing one teacher (TensorFlow releases the GIL while it computes).
+PARALLEL_ARGS = (f"--direct_num_workers={WORKERS}", "--direct_running_mode=multi_threading")
 TEACHER_ROWS = 2_000
+TEACHERS = ("temporal", "mlp")  # the headline's first; the other timed beside it
 SEED = 0
 
 
@@ -152,12 +183,29 @@ def write_pool(uri: str, n: int) -> None:
     set_examples_properties(artifact, ["train"])
 
 
-def train_teacher(uri: str) -> None:
+def train_teacher(uri: str, kind: str) -> None:
+    """A teacher of `kind` (`TEACHERS`), trained for one epoch on
+    `TEACHER_ROWS` clips and saved as a frontier `Model` artifact."""
     from frontier.components.trainer import save_model_artifact, train
 
     info = _info(TEACHER_ROWS)
     rows = _rows(TEACHER_ROWS, SEED + 1000)
-    model, _ = train(rows["x"], rows["label"], info, hidden_units=(64,), epochs=1, seed=SEED)
+    build = None
+    if kind == "temporal":
+        from spl import MODEL_CONFIG  # benchmarks/spl.py: the video setting's network
+
+        from frontier.components.spl import temporal_module
+        from frontier.components.trainer.model import feature_stats
+        from frontier.components.trainer.modules import ModelSpec
+
+        spec = ModelSpec(info, *feature_stats(rows["x"], info.image_shape))
+
+        def build():
+            return temporal_module.build_model(spec, MODEL_CONFIG)
+
+    model, _ = train(
+        rows["x"], rows["label"], info, hidden_units=(64,), epochs=1, seed=SEED, build=build
+    )
     save_model_artifact(model, info, uri)
 
 
@@ -173,8 +221,11 @@ def _rss_mb(field: str) -> float:
     return float("nan")
 
 
-def run_labeler(pool_uri: str, teacher_uri: str, out_dir: str) -> float:
-    """The executor's `Do` as TFX calls it; returns its wall time in seconds."""
+def run_labeler(
+    pool_uri: str, teacher_uri: str, out_dir: str, beam_args: tuple[str, ...] = PARALLEL_ARGS
+) -> float:
+    """The executor's `Do` as TFX calls it, with `beam_args` as the pipeline's
+    `beam_pipeline_args`; returns its wall time in seconds."""
     from tfx.types import standard_artifacts
 
     from frontier.components.common.versioning import COMPONENT_VERSION_KEY
@@ -199,7 +250,12 @@ def run_labeler(pool_uri: str, teacher_uri: str, out_dir: str) -> float:
         spec.BATCH_SIZE_KEY: BATCH_SIZE,
     }
     start = time.perf_counter()
-    Executor().Do(
+    context = Executor.Context(
+        beam_pipeline_args=list(beam_args),
+        tmp_dir=os.path.join(out_dir, "tmp"),
+        unique_id="benchmark",
+    )
+    Executor(context).Do(
         {spec.EXAMPLES_KEY: [pool], spec.TEACHER_KEY: [teacher]},
         {k: [v] for k, v in outputs.items()},
         params,
@@ -207,9 +263,13 @@ def run_labeler(pool_uri: str, teacher_uri: str, out_dir: str) -> float:
     return time.perf_counter() - start
 
 
-def run_inference_only(pool_uri: str, teacher_uri: str, work: str) -> tuple[float, int]:
-    """The labeler's inference stage alone, in the same runner; (seconds, clips)."""
+def run_inference_only(
+    pool_uri: str, teacher_uri: str, work: str, beam_args: tuple[str, ...] = PARALLEL_ARGS
+) -> tuple[float, int]:
+    """The labeler's inference stage alone, on the runner `beam_args` give;
+    (seconds, clips)."""
     import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
 
     from frontier.components.common.examples_io import split_files
     from frontier.components.common.record_batches import ReadRecordBatches
@@ -218,7 +278,7 @@ def run_inference_only(pool_uri: str, teacher_uri: str, work: str) -> tuple[floa
 
     count_file = os.path.join(work, "count.txt")
     start = time.perf_counter()
-    with beam.Pipeline() as p:
+    with beam.Pipeline(options=PipelineOptions(list(beam_args))) as p:
         (
             p
             | ReadRecordBatches(
@@ -316,35 +376,50 @@ def memory_child(pool_uri: str, teacher_uri: str, out_dir: str) -> None:
     print(json.dumps({"wall_s": wall, "pre_do_rss_mb": before, "peak_rss_mb": _rss_mb("VmHWM")}))
 
 
-def speed_child(pools: list[str], teacher_uri: str, work: str, repeats: int) -> None:
-    """Every way of scoring each pool, alternating, `repeats` times; prints
-    {clips: [per pool], times: {kind: [[seconds per repeat] per pool]}}."""
+def speed_child(pools: list[str], teachers: list[str], work: str, repeats: int) -> None:
+    """Every way of scoring each pool (the kinds of the module docstring), `repeats` times;
+    prints {clips: [per pool], times: {kind: [[seconds per repeat] per pool]}}."""
     from frontier.components.trainer.export import load_serving_signature
 
     os.makedirs(work, exist_ok=True)
-    fn = load_serving_signature(teacher_uri)
+    fns = [load_serving_signature(t) for t in teachers]
     records = [_records(pool) for pool in pools]
-    run_plain(fn, records[0][: BATCH_SIZE * 4])  # trace once
-    kinds = ("plain_in_memory", "plain_streamed", "plain_in_beam", "inference", "labeler")
-    times: dict[str, list[list[float]]] = {k: [[] for _ in pools] for k in kinds}
+    for fn in fns:
+        run_plain(fn, records[0][: BATCH_SIZE * 4])  # trace once
+    other = "_" + TEACHERS[1]
+
+    def counted(seconds_and_count: tuple[float, int], n: int, kind: str) -> float:
+        if seconds_and_count[1] != n:
+            raise RuntimeError(f"{kind} counted {seconds_and_count[1]} clips; the pool has {n}")
+        return seconds_and_count[0]
+
+    runs = {  # kind -> (pool index, clips) -> seconds; the headline's two first
+        "plain_streamed": lambda i, n: run_plain_streamed(fns[0], pools[i]),
+        "inference": lambda i, n: run_inference_only(pools[i], teachers[0], work),
+        "inference_one_worker": lambda i, n: run_inference_only(pools[i], teachers[0], work, ()),
+        "plain_in_beam": lambda i, n: run_plain_in_beam(pools[i], teachers[0], work),
+        "plain_in_memory": lambda i, n: run_plain(fns[0], records[i]),
+        "labeler": lambda i, n: run_labeler(pools[i], teachers[0], os.path.join(work, "out")),
+        "plain_streamed" + other: lambda i, n: run_plain_streamed(fns[1], pools[i]),
+        "inference" + other: lambda i, n: run_inference_only(pools[i], teachers[1], work),
+        "inference_one_worker" + other: lambda i, n: run_inference_only(
+            pools[i], teachers[1], work, ()
+        ),
+    }
+    times: dict[str, list[list[float]]] = {k: [[] for _ in pools] for k in runs}
     for r in range(repeats):
-        for i, pool in enumerate(pools):
-            n = len(records[i])
-            times["plain_in_memory"][i].append(run_plain(fn, records[i]))
-            seconds, count = run_plain_streamed(fn, pool)
-            times["plain_streamed"][i].append(seconds)
-            seconds, in_beam = run_plain_in_beam(pool, teacher_uri, work)
-            times["plain_in_beam"][i].append(seconds)
-            inference, inferred = run_inference_only(pool, teacher_uri, work)
-            times["inference"][i].append(inference)
-            if {count, in_beam, inferred} != {n}:
-                raise RuntimeError(
-                    f"counted {count}, {in_beam}, {inferred} clips; the pool has {n}"
-                )
-            out = os.path.join(work, f"r{r}_{i}")
-            times["labeler"][i].append(run_labeler(pool, teacher_uri, out))
-            shutil.rmtree(out)
-            log(f"speed repeat {r + 1}/{repeats}, {n} clips: {[times[k][i][-1] for k in kinds]}")
+        # Each kind runs on both pools back to back, so that its steady-state
+        # rate is measured within seconds; the order of the kinds reverses
+        # every repeat, so that no kind always follows the same one.
+        order = list(runs) if r % 2 == 0 else list(runs)[::-1]
+        for kind in order:
+            for i in range(len(pools)):
+                n = len(records[i])
+                result = runs[kind](i, n)
+                seconds = result if isinstance(result, float) else counted(result, n, kind)
+                times[kind][i].append(seconds)
+            shutil.rmtree(os.path.join(work, "out"), ignore_errors=True)
+        log(f"speed repeat {r + 1}/{repeats}: { ({k: v[1][-1] for k, v in times.items()}) }")
     print(json.dumps({"clips": [len(x) for x in records], "times": times}))
 
 
@@ -361,7 +436,7 @@ def main() -> None:
         if kind == "memory":
             memory_child(*rest)
         else:
-            speed_child(rest[0].split(","), rest[1], rest[2], int(rest[3]))
+            speed_child(rest[0].split(","), rest[1].split(","), rest[2], int(rest[3]))
         return
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=20_000)
@@ -371,8 +446,10 @@ def main() -> None:
     t0 = time.perf_counter()
     sizes = (args.n, 10 * args.n)
     with tempfile.TemporaryDirectory(prefix="spl_labeler_") as tmp:
-        teacher = os.path.join(tmp, "teacher")
-        train_teacher(teacher)
+        teachers = {kind: os.path.join(tmp, f"teacher_{kind}") for kind in TEACHERS}
+        for kind, uri in teachers.items():
+            train_teacher(uri, kind)
+        teacher = teachers[TEACHERS[0]]
         pools = {}
         for n in sizes:
             pools[n] = os.path.join(tmp, f"pool_{n}")
@@ -386,7 +463,7 @@ def main() -> None:
         speed = _child(
             "speed",
             ",".join(pools[n] for n in sizes),
-            teacher,
+            ",".join(teachers[kind] for kind in TEACHERS),
             os.path.join(tmp, "speed"),
             str(args.repeats),
         )
@@ -408,12 +485,24 @@ def main() -> None:
             for r in range(len(times[kind][0]))
         ]
 
+    other = f"_{TEACHERS[1]}"
     ratios = {
         "inference_over_plain_streamed": per_repeat("inference", "plain_streamed"),
+        "inference_one_worker_over_plain_streamed": per_repeat(
+            "inference_one_worker", "plain_streamed"
+        ),
         "inference_over_plain_in_memory": per_repeat("inference", "plain_in_memory"),
         "labeler_over_plain_streamed": per_repeat("labeler", "plain_streamed"),
         "plain_in_beam_over_plain_streamed": per_repeat("plain_in_beam", "plain_streamed"),
-        "inference_over_plain_in_beam": per_repeat("inference", "plain_in_beam"),
+        "inference_one_worker_over_plain_in_beam": per_repeat(
+            "inference_one_worker", "plain_in_beam"
+        ),
+        "inference_over_plain_streamed" + other: per_repeat(
+            "inference" + other, "plain_streamed" + other
+        ),
+        "inference_one_worker_over_plain_streamed" + other: per_repeat(
+            "inference_one_worker" + other, "plain_streamed" + other
+        ),
     }
     median = {k: float(np.median(v)) for k, v in ratios.items()}
     peak = {n: memory[n]["peak_rss_mb"] for n in sizes}
@@ -421,6 +510,9 @@ def main() -> None:
         "n": args.n,
         "pool_sizes": list(sizes),
         "batch_size": BATCH_SIZE,
+        "teachers": list(TEACHERS),
+        "workers": WORKERS,
+        "parallel_beam_args": list(PARALLEL_ARGS),
         "peak_rss_mb": {str(n): round(peak[n], 1) for n in sizes},
         "pre_do_rss_mb": {str(n): round(memory[n]["pre_do_rss_mb"], 1) for n in sizes},
         "labeler_rss_growth_mb": {
@@ -438,9 +530,20 @@ def main() -> None:
         "labeler_clips_per_s_ratio_vs_in_memory": round(
             median["inference_over_plain_in_memory"], 3
         ),
+        "labeler_clips_per_s_ratio_one_worker": round(
+            median["inference_one_worker_over_plain_streamed"], 3
+        ),
+        f"labeler_clips_per_s_ratio{other}_teacher": round(
+            median["inference_over_plain_streamed" + other], 3
+        ),
+        f"labeler_clips_per_s_ratio{other}_teacher_one_worker": round(
+            median["inference_one_worker_over_plain_streamed" + other], 3
+        ),
         "labeler_whole_clips_per_s_ratio": round(median["labeler_over_plain_streamed"], 3),
         "plain_in_beam_over_plain_streamed": round(median["plain_in_beam_over_plain_streamed"], 3),
-        "inference_over_plain_in_beam": round(median["inference_over_plain_in_beam"], 3),
+        "inference_one_worker_over_plain_in_beam": round(
+            median["inference_one_worker_over_plain_in_beam"], 3
+        ),
         "labeler_clips_per_s_ratio_of_best_times": round(
             rate["inference"] / rate["plain_streamed"], 3
         ),

@@ -190,8 +190,10 @@ class Executor(BeamComponentExecutor):
       component_version: code version (cache key only; not read).
 
     Teacher inference, the confusion matrix and relabelling run as two Beam
-    pipelines (`beam_pipeline_args` choose the runner, e.g. Dataflow), and
-    memory does not grow with the pool: the first scores every split once
+    pipelines (`beam_pipeline_args` choose the runner, e.g. Dataflow; on one
+    machine, `--direct_num_workers=0 --direct_running_mode=multi_threading`
+    reads a file per core and shares one teacher, whose calls release the
+    GIL), and memory does not grow with the pool: the first scores every split once
     and writes the scored records (the pool plus `teacher_label`,
     uncompressed) to the component's temporary folder, and the train split's
     confusion matrix (a combine); the second reads them back and relabels
