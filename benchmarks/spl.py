@@ -56,7 +56,12 @@ Last line: one JSON object:
      diagnostics{clips: {straddle / mixed rates, weak-label noise, the
      teacher on pure and mixed clips, what the off-diagonal SPL cells
      hold}}, bags{setting, results{noise: ...},
-     teacher_accuracy, teacher_agreement, spl_classes, paper_order}, wall_s}
+     teacher_accuracy, teacher_agreement, spl_classes, paper_order},
+     labeler_clips_per_s_ratio, labeler_peak_rss_mb{n: MB},
+     labeler_peak_rss_ratio_10x, labeler{the whole last line of
+     `benchmarks/spl_labeler.py`, run as a child process: the SplLabeler on
+     pools of 20,000 and 200,000 clips against a plain batched loop; see its
+     docstring}, wall_s}
 
 `spl_lead_grows_with_clips` is true when the least-squares slope of the
 mean (spl - weak) against log2(clips per video) is positive and the lead's
@@ -82,9 +87,10 @@ setting: with uniform clip starts more clips per video give a larger pool,
 not a noisier one. Bags (noise 0.3): agreement 0.922, weak 0.916, spl_b
 0.916, teacher 0.898, spl 0.898, none 0.892.
 
-Run: `nice -n 10 .venv/bin/python benchmarks/spl.py` (22 minutes on 2 shared
-cores; `--quick`: 2 seeds, clips 2 and 8, fewer epochs, one bag noise, a
-couple of minutes; `--setting videos|bags` runs one setting).
+Run: `nice -n 10 .venv/bin/python benchmarks/spl.py` (28 minutes on 2 shared
+cores, 6 of them the labeler's; `--quick`: 2 seeds, clips 2 and 8, fewer
+epochs, one bag noise, the labeler on small pools once, a few minutes;
+`--setting videos|bags` runs one setting; `--no-labeler` skips the labeler).
 """
 
 from __future__ import annotations
@@ -93,6 +99,8 @@ import argparse
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -563,10 +571,26 @@ def video_setting(plan: Plan) -> dict:
     }
 
 
+def labeler(quick: bool) -> dict:
+    """`benchmarks/spl_labeler.py`'s last line (quick: pools of 4,000 and
+    40,000 clips, one repeat), run as a child process: it measures peak
+    memory in processes of its own."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spl_labeler.py")
+    args = ["--n", "4000", "--repeats", "1"] if quick else []
+    out = subprocess.run(
+        [sys.executable, script, *args], check=True, stdout=subprocess.PIPE, text=True
+    ).stdout
+    measured = json.loads(out.strip().splitlines()[-1])
+    keys = ("labeler_clips_per_s_ratio", "peak_rss_mb", "labeler_peak_rss_ratio_10x")
+    summary = {k if k.startswith("labeler") else f"labeler_{k}": measured[k] for k in keys}
+    return {**summary, "labeler": measured}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 seeds, 2 settings, fewer epochs")
     parser.add_argument("--setting", choices=("videos", "bags", "both"), default="both")
+    parser.add_argument("--no-labeler", action="store_true", help="skip the SplLabeler's speed")
     args = parser.parse_args(argv)
     plan = QUICK if args.quick else Plan()
     if args.setting != "both":
@@ -578,6 +602,8 @@ def main(argv: list[str] | None = None) -> None:
         result = {"setting": video_setting(plan), **result, **videos(plan)}
     if "bags" in plan.settings:
         result["bags"] = bags(plan)
+    if not args.no_labeler:
+        result.update(labeler(args.quick))
     result["wall_s"] = round(time.time() - start, 1)
     print(json.dumps(result))
 
