@@ -85,10 +85,13 @@ the teacher SPL leads: 0.880 +- 0.026 against weak's 0.843
 (`spl_true_teacher`). Weak-label noise is 0.30 at every clips-per-video
 setting: with uniform clip starts more clips per video give a larger pool,
 not a noisier one. Bags (noise 0.3): agreement 0.922, weak 0.916, spl_b
-0.916, teacher 0.898, spl 0.898, none 0.892.
+0.916, teacher 0.898, spl 0.898, none 0.892. The same run's labeler:
+labeler_clips_per_s_ratio 1.335 (per repeat 0.65 to 1.43; 0.92 and 0.94 in
+two runs of `benchmarks/spl_labeler.py` alone), peak memory 918 and 927 MB
+at 20,000 and 200,000 clips (ratio 1.011).
 
-Run: `nice -n 10 .venv/bin/python benchmarks/spl.py` (28 minutes on 2 shared
-cores, 6 of them the labeler's; `--quick`: 2 seeds, clips 2 and 8, fewer
+Run: `nice -n 10 .venv/bin/python benchmarks/spl.py` (22 to 28 minutes on 2
+shared cores, 6 of them the labeler's; `--quick`: 2 seeds, clips 2 and 8, fewer
 epochs, one bag noise, the labeler on small pools once, a few minutes;
 `--setting videos|bags` runs one setting; `--no-labeler` skips the labeler).
 """
