@@ -112,7 +112,12 @@ with the current form on an otherwise idle machine, two runs: 0.208 and 0.225 (5
 and 34.3. So the 0.3 goal is not met on this CPU by the exact count: the client rate would
 need about 80k clients/s. Chunks of 1,024 and 2,048 were tried in a third run and ran at
 half the rate of 512 (26k vs 42-53k clients/s: a chunk's per-client state no longer fits the
-caches), so `CHUNKS` stops at 512.
+caches), so `CHUNKS` stops at 512. A later, quieter day: 0.217 (56.8k clients/s: one device
+42.5k, two 1.34x that; matmul 211 GFLOP/s). Rounds of 6,500 clients (the production round)
+instead of 2,048, same day: 0.289 in one run (72.7k clients/s, chunk 256) and 0.229 in the
+next (61.7k, with the population put on both devices beforehand, which gave 0.229 at 2,048
+clients too): within this machine's noise, not a gain from the round's size, so `CLIENTS`
+stays at 2,048.
 
 Output: progress to stderr; the last stdout line is one JSON object:
   benchmark, machine (cores, devices, load caveat), wall_s
