@@ -15,10 +15,10 @@ through Beam's file sink (temporary files, then a rename on finalisation, as
 Parallelism is per file: the matched files are redistributed (`Reshuffle`)
 before they are read, so a distributed runner reads several at once; a split
 that is one huge file is read by one worker. frontier's and stock TFX's
-example writers shard splits into several files. Each file costs a fixed
-30 to 45 ms (making its `tf.data` dataset, the parse map and the iterator,
-measured on a 2-core machine), about 2 microseconds a record for files of
-20,000 records: files of a few thousand records waste time on it.
+example writers shard splits into several files. Each file costs about
+30 ms on top of its records (making its `tf.data` dataset, the parse map and
+the iterator; measured on a 2-core machine), 1.5 microseconds a record in
+files of 20,000 records: files of a few thousand records waste time on it.
 
 `append_int_features` adds int64 columns to serialized `tf.Example`s without
 parsing them: by the protocol buffer wire format, a serialized message

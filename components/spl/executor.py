@@ -193,8 +193,8 @@ class Executor(BeamComponentExecutor):
     pipelines (`beam_pipeline_args` choose the runner, e.g. Dataflow; on one
     machine, `--direct_num_workers=0 --direct_running_mode=multi_threading`
     reads a file per core and shares one teacher, whose calls release the
-    GIL), and memory does not grow with the pool: the first scores every split once
-    and writes the scored records (the pool plus `teacher_label`,
+    GIL), and memory does not grow with the pool: the first scores every
+    split once and writes the scored records (the pool plus `teacher_label`,
     uncompressed) to the component's temporary folder, and the train split's
     confusion matrix (a combine); the second reads them back and relabels
     them with the label map built from the matrix. The temporary folder
