@@ -393,16 +393,16 @@ def speed_child(pools: list[str], teachers: list[str], work: str, repeats: int) 
             raise RuntimeError(f"{kind} counted {seconds_and_count[1]} clips; the pool has {n}")
         return seconds_and_count[0]
 
-    runs = {  # kind -> (pool index, clips) -> seconds; the headline's two first
-        "plain_streamed": lambda i, n: run_plain_streamed(fns[0], pools[i]),
-        "inference": lambda i, n: run_inference_only(pools[i], teachers[0], work),
-        "inference_one_worker": lambda i, n: run_inference_only(pools[i], teachers[0], work, ()),
-        "plain_in_beam": lambda i, n: run_plain_in_beam(pools[i], teachers[0], work),
-        "plain_in_memory": lambda i, n: run_plain(fns[0], records[i]),
-        "labeler": lambda i, n: run_labeler(pools[i], teachers[0], os.path.join(work, "out")),
-        "plain_streamed" + other: lambda i, n: run_plain_streamed(fns[1], pools[i]),
-        "inference" + other: lambda i, n: run_inference_only(pools[i], teachers[1], work),
-        "inference_one_worker" + other: lambda i, n: run_inference_only(
+    runs = {  # kind -> pool index -> seconds or (seconds, clips); the headline's two first
+        "plain_streamed": lambda i: run_plain_streamed(fns[0], pools[i]),
+        "inference": lambda i: run_inference_only(pools[i], teachers[0], work),
+        "inference_one_worker": lambda i: run_inference_only(pools[i], teachers[0], work, ()),
+        "plain_in_beam": lambda i: run_plain_in_beam(pools[i], teachers[0], work),
+        "plain_in_memory": lambda i: run_plain(fns[0], records[i]),
+        "labeler": lambda i: run_labeler(pools[i], teachers[0], os.path.join(work, "out")),
+        "plain_streamed" + other: lambda i: run_plain_streamed(fns[1], pools[i]),
+        "inference" + other: lambda i: run_inference_only(pools[i], teachers[1], work),
+        "inference_one_worker" + other: lambda i: run_inference_only(
             pools[i], teachers[1], work, ()
         ),
     }
@@ -415,11 +415,12 @@ def speed_child(pools: list[str], teachers: list[str], work: str, repeats: int) 
         for kind in order:
             for i in range(len(pools)):
                 n = len(records[i])
-                result = runs[kind](i, n)
+                result = runs[kind](i)
                 seconds = result if isinstance(result, float) else counted(result, n, kind)
                 times[kind][i].append(seconds)
-            shutil.rmtree(os.path.join(work, "out"), ignore_errors=True)
-        log(f"speed repeat {r + 1}/{repeats}: { ({k: v[1][-1] for k, v in times.items()}) }")
+                shutil.rmtree(os.path.join(work, "out"), ignore_errors=True)  # the labeler's
+        latest = {k: round(v[1][-1], 2) for k, v in times.items()}
+        log(f"speed repeat {r + 1}/{repeats}, seconds at {len(records[1])} clips: {latest}")
     print(json.dumps({"clips": [len(x) for x in records], "times": times}))
 
 
