@@ -14,7 +14,7 @@ exported with `save_model_artifact` (only their speed matters here):
 
 - `temporal`, the headline: the network of `benchmarks/spl.py`'s video
   setting (`spl.temporal_module` with that benchmark's `MODEL_CONFIG`: a
-  per-frame ConvNet, a 1-D convolution over frames, a head; about 15 us a
+  per-frame ConvNet, a 1-D convolution over frames, a head; about 13 us a
   clip in the plain loop on this machine), the teacher this labeler serves in
   issue 22;
 - `mlp`: one hidden layer of 64 (about 5 us a clip), the smallest teacher,
@@ -81,7 +81,7 @@ beside it the same on one worker, with the `mlp` teacher, against the
 in-memory loop, the whole executor (which also writes the pool twice), and
 the ratios of the best times and the whole-run rates at 10N.
 
-Run: `python benchmarks/spl_labeler.py [--n 20000] [--repeats 5]` (about 7 minutes).
+Run: `python benchmarks/spl_labeler.py [--n 20000] [--repeats 5]` (about 6 minutes).
 Last line: one JSON object:
     {n, pool_sizes, batch_size, teachers, workers, parallel_beam_args,
      peak_rss_mb{n: ...}, pre_do_rss_mb{n: ...}, labeler_rss_growth_mb{n: ...},
