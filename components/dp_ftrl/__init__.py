@@ -36,7 +36,8 @@ private mechanisms share one interface (`NoiseMechanism`: `TreeMechanism`, `BltM
 (parameters as flat vectors, the loss, the MLP as plain parameters), `model_module` (the JAX
 model-module contract and its loader), `mlp_module` (the built-in module), `export` (jax2tf
 export, checked against JAX), `rounds` (vectorised local SGD and clipping), `tree` (tree aggregation
-and its estimators), `participation`, `federated` (the training loop).
+and its estimators), `participation`, `federated` (the training loop), `host_devices` (a CPU
+host's cores as one single-threaded XLA device each: `use_cpu_cores`, `cpu_device_environment`).
 """
 
 from frontier.components.common.lazy import lazy_exports
@@ -57,6 +58,7 @@ from frontier.components.dp_ftrl.federated import (
     train_federated,
     train_federated_source,
 )
+from frontier.components.dp_ftrl.host_devices import cpu_device_environment, use_cpu_cores
 from frontier.components.dp_ftrl.model import to_keras_model
 from frontier.components.dp_ftrl.model_module import JaxModel, builtin_model, load_model
 from frontier.components.dp_ftrl.noise import (
@@ -95,6 +97,7 @@ __all__ = [
     "TreeMechanism",
     "builtin_model",
     "check_schedule",
+    "cpu_device_environment",
     "export_model",  # noqa: F405 - imported on first use, by `__getattr__` below
     "load_model",
     "mechanism_for",
@@ -104,6 +107,7 @@ __all__ = [
     "to_keras_model",
     "train_federated",
     "train_federated_source",
+    "use_cpu_cores",
     "write_client_store",
     "write_client_store_from_examples",
 ]

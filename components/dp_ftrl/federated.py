@@ -142,6 +142,7 @@ from frontier.components.dp_ftrl.participation import (
 from frontier.components.dp_ftrl.rounds import (
     DEFAULT_CLIENT_CHUNK,
     packed_round_delta_sum,
+    place_population,
     round_delta_sum,
 )
 from frontier.components.dp_ftrl.server import server_optimizer
@@ -464,9 +465,8 @@ def _prepare(
     num_classes = _check_num_classes(y, eval_data, num_classes)
     mean, var = _standardisation(standardize_with, input_dim)
     schedule = _checked_schedule(schedule, c, num_clients, seed)
-    # Copied to the device once, not every round.
-    dev = data._replace(x=jnp.asarray(data.x), y=jnp.asarray(data.y), mask=jnp.asarray(data.mask))
-    return _Inputs(dev, schedule, eval_data, num_classes, input_dim, mean, var)
+    # Copied to every device once, not every round.
+    return _Inputs(place_population(data), schedule, eval_data, num_classes, input_dim, mean, var)
 
 
 def _prepare_source(

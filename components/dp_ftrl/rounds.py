@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental.shard_map import shard_map
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from frontier.components.common.checks import check_int
 from frontier.components.common.errors import InputError
@@ -47,6 +47,7 @@ __all__ = [
     "clip_deltas",
     "local_sgd",
     "packed_round_delta_sum",
+    "place_population",
     "round_delta_sum",
 ]
 
@@ -420,12 +421,39 @@ def _packed_sum_jit(
     return _sharded(local, mesh, 4, 6)(x, y, mask, ids, params, key, mean, inv_std, lr, clip)
 
 
-def _mesh(devices) -> Mesh | None:
-    """A 1-D mesh over `devices` (None: all local devices); None when there is one device."""
+def _mesh(devices) -> Mesh:
+    """A 1-D mesh over `devices` (None: all local devices)."""
     devices = tuple(jax.local_devices() if devices is None else devices)
     if not devices:
         raise InputError("no devices given", parameter="devices", expected="at least one")
-    return Mesh(np.array(devices), (_AXIS,)) if len(devices) > 1 else None
+    return Mesh(np.array(devices), (_AXIS,))
+
+
+def _round_mesh(mesh: Mesh) -> Mesh | None:
+    """The mesh a round is sharded over: None (no ``shard_map``) for one device."""
+    return mesh if mesh.size > 1 else None
+
+
+def place_population(data: ClientData, devices: Sequence[jax.Device] | None = None) -> ClientData:
+    """`data` with its arrays on `devices` (None: every local device), one copy on each.
+
+    `round_delta_sum` on the same devices then copies no population data: a NumPy
+    population, or one on other devices, is copied to every device on every call (measured:
+    3.7 ms a round for 2,064 clients of 20 examples on two host devices).
+    """
+    mesh = _mesh(devices)
+    return data._replace(**{f: _placed(getattr(data, f), mesh) for f in _DATA_FIELDS})
+
+
+_DATA_FIELDS = ("x", "y", "mask")
+
+
+def _placed(a, mesh: Mesh) -> jax.Array:
+    """`a` replicated on the mesh's devices (itself when it is there already)."""
+    sharding = NamedSharding(mesh, PartitionSpec())
+    if isinstance(a, jax.Array) and a.sharding.is_equivalent_to(sharding, a.ndim):
+        return a
+    return jax.device_put(a, sharding)
 
 
 def _layout(k: int, client_chunk: int, mesh: Mesh | None) -> tuple[int, int]:
@@ -529,8 +557,8 @@ def round_delta_sum(
     inside the call. With several devices the round's slots (padded with empty slots to a
     multiple of chunk x devices) are split evenly over them (``shard_map``); each device sums
     its clients and the sums are added across devices (``psum``); the population `data` is
-    replicated on every device. `data`'s arrays may already be JAX device arrays (then
-    nothing is copied on one device; NumPy arrays are copied on every call).
+    replicated on every device. `place_population(data, devices)` puts it there once; NumPy
+    arrays, or arrays on other devices, are copied on every call.
 
     Args:
       params, clients, key, data, input_mean, input_var, client_lr, local_epochs,
@@ -545,14 +573,14 @@ def round_delta_sum(
     """
     clients = np.asarray(clients, np.int32)
     mesh = _mesh(devices)
-    chunk, total_slots = _layout(clients.shape[0], client_chunk, mesh)
+    chunk, total_slots = _layout(clients.shape[0], client_chunk, _round_mesh(mesh))
     p, mean, inv_std, lr, bound = _common_args(params, input_mean, input_var, client_lr, clip)
     total, norms = _round_sum_jit(
         p, jnp.asarray(_pad_slots(clients, total_slots, -1)), key,
-        jnp.asarray(data.x), jnp.asarray(data.y), jnp.asarray(data.mask),
+        *(_placed(getattr(data, f), mesh) for f in _DATA_FIELDS),
         mean, inv_std, lr, bound,
-        local_epochs=int(local_epochs), batch_size=int(batch_size), chunk=chunk, mesh=mesh,
-        apply=apply,
+        local_epochs=int(local_epochs), batch_size=int(batch_size), chunk=chunk,
+        mesh=_round_mesh(mesh), apply=apply,
     )  # fmt: skip
     return np.asarray(total), np.asarray(norms)[: clients.shape[0]]
 
@@ -616,7 +644,7 @@ def packed_round_delta_sum(
             parameter="key_ids",
             expected=f"integer ids of shape {sizes.shape} (one per slot of sizes)",
         )
-    mesh = _mesh(devices)
+    mesh = _round_mesh(_mesh(devices))
     p, mean, inv_std, lr, bound = _common_args(params, input_mean, input_var, client_lr, clip)
     total = np.zeros(flatten_params(params).size, np.float32)
     norms = np.full(sizes.shape[0], np.nan, np.float32)

@@ -108,11 +108,18 @@ def test_pack_bucket_pads_the_chosen_slots():
 
 SHARDED_CHECK = textwrap.dedent(
     """
+    import os
     import jax, numpy as np
+    from frontier.components.dp_ftrl import use_cpu_cores
     from frontier.components.dp_ftrl.clients import pack_clients
     from frontier.components.dp_ftrl.model import init_params
-    from frontier.components.dp_ftrl.rounds import packed_round_delta_sum, round_delta_sum
+    from frontier.components.dp_ftrl.rounds import (
+        packed_round_delta_sum, place_population, round_delta_sum,
+    )
+    assert use_cpu_cores(4) == 4  # after importing jax, before its first computation
     assert len(jax.local_devices()) == 4, jax.local_devices()
+    assert os.environ["NPROC"] == "1"
+    assert "--xla_cpu_enable_fast_math=false" in os.environ["XLA_FLAGS"]  # kept
     rng = np.random.default_rng(0)
     sizes = rng.integers(1, 9, size=12)
     ids = np.repeat(np.arange(12), sizes)
@@ -132,7 +139,12 @@ SHARDED_CHECK = textwrap.dedent(
     c, nc = packed_round_delta_sum(
         params, x[take], y[take], sz, clients, key, mean, var, **local
     )
-    for total, norms in ((b, nb), (c, nc)):
+    placed = place_population(data)  # on the 4 devices once
+    assert placed.x.sharding.device_set == set(jax.local_devices())
+    assert place_population(placed).x is placed.x  # already there: no copy
+    d, nd = round_delta_sum(params, clients, key, placed, mean, var, **local)
+    e, ne = round_delta_sum(params, clients, key, placed, mean, var, devices=one, **local)
+    for total, norms in ((b, nb), (c, nc), (d, nd), (e, ne)):
         np.testing.assert_allclose(total, a, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(norms, na, rtol=1e-5)
     print("SHARDED_OK", float(np.abs(b - a).max()))
@@ -141,9 +153,9 @@ SHARDED_CHECK = textwrap.dedent(
 
 
 def test_round_sharded_over_4_host_devices_equals_the_single_device_round():
-    # XLA_FLAGS must be set before jax is imported: this process already has one device.
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    env["JAX_PLATFORMS"] = "cpu"
+    # The devices are made when JAX's backend starts: this process already has one device.
+    env = dict(os.environ, XLA_FLAGS="--xla_cpu_enable_fast_math=false", JAX_PLATFORMS="cpu")
+    env.pop("NPROC", None)
     done = subprocess.run(
         [sys.executable, "-c", SHARDED_CHECK], env=env, capture_output=True, text=True
     )
@@ -167,3 +179,30 @@ def test_short_rounds_of_many_sizes_compile_a_few_shapes():
             params, rx, ry, sizes, clients, jax.random.PRNGKey(k), mean, var, **LOCAL
         )
     assert rounds._packed_sum_jit._cache_size() - before <= 3  # 8, 16, 24 slots
+
+
+def test_cpu_device_environment_sets_the_count_and_one_thread_keeping_other_flags():
+    from frontier.components.dp_ftrl import cpu_device_environment
+
+    env = cpu_device_environment(
+        3, {"XLA_FLAGS": "--xla_force_host_platform_device_count=8 --xla_dump_to=/tmp/x"}
+    )
+    assert env == {
+        "XLA_FLAGS": "--xla_dump_to=/tmp/x --xla_force_host_platform_device_count=3",
+        "NPROC": "1",
+    }
+    assert cpu_device_environment(2, {})["XLA_FLAGS"] == "--xla_force_host_platform_device_count=2"
+    with pytest.raises(InputError, match="cores"):
+        cpu_device_environment(0, {})
+
+
+def test_use_cpu_cores_after_jax_started_accepts_its_devices_and_refuses_others():
+    from frontier.components.dp_ftrl import use_cpu_cores
+
+    count = len(jax.devices("cpu"))  # starts the backend if nothing has yet
+    before = dict(os.environ)
+    with pytest.raises(InputError, match="already started with"):
+        use_cpu_cores(count + 1)
+    if count == 1:
+        assert use_cpu_cores(1) == 1  # one device: its thread count does not matter
+    assert dict(os.environ) == before  # nothing set that could no longer take effect
