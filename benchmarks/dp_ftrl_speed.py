@@ -5,16 +5,21 @@ Everything is measured side by side in one run, on the small model of `benchmark
 (MLP 64 -> 64 -> 10, clients of 20 examples, 2 local epochs, batch 10, client_lr 0.5, clip
 0.5), from `frontier.components.dp_ftrl.rounds`:
 
-1. **Dense matmul rate** of this machine: ``jnp.dot`` of float32 n x n matrices (n in
-   `MATMUL_SIZES`, the best n kept), in this process, with XLA's default threads (all cores).
-2. **Vectorised client updates**: `round_delta_sum` on one round of `CLIENTS` clients, for
-   each client chunk in `CHUNKS`, on one device and sharded over every host device. The
-   script makes one XLA host device per core (``--xla_force_host_platform_device_count``,
-   set before jax is imported unless XLA_FLAGS already sets it): XLA runs a vmapped batch of
-   small matmuls on one thread, so one device uses one core and the cores are only used
-   whole through `shard_map` over host devices (the matmul of step 1 uses every core on its
-   own through XLA's thread pool). ``sharded_equals_unsharded``: the two sums agree to 1e-5
-   (relative to the largest coordinate).
+1. **Dense matmul rate** of this machine: float32 n x n products (n in `MATMUL_SIZES`), both
+   with XLA's defaults (one device whose thread pool spans every core: ``a @ a``, in a child
+   process, since a process's pool size is fixed when its backend starts) and in this
+   process, one product per host device at once (``shard_map``), before and after the client
+   updates. The denominator is the largest of all these rates.
+2. **Vectorised client updates**: `round_delta_sum` on rounds of `CLIENTS` and of
+   `PROD_CLIENTS` (the production round) clients, for each client chunk in `CHUNKS`, on one
+   device and sharded over every host device, the population placed on the devices once
+   (`place_population`, as `train_federated` does). The script makes one single-threaded
+   XLA host device per core (`host_devices.use_cpu_cores`: a device count in XLA_FLAGS and
+   ``NPROC=1``; unless XLA_FLAGS already sets a count): a vmapped batch of small matmuls
+   runs on one thread, so the cores are only used whole through `shard_map` over host
+   devices, and more threads per device only make the devices wait on each other.
+   ``sharded_equals_unsharded``: the sums agree to 1e-5 (relative to the largest
+   coordinate).
 3. **Per-client loop**: one jitted call of the same local SGD per client
    (`benchmarks/dp_ftrl_reference.py`, `LOOP_CLIENTS` clients), timed interleaved with the
    vectorised round; ``speedup_vs_loop`` = vectorised clients/s (best configuration) over
@@ -104,7 +109,8 @@ XLA flags (``--xla_cpu_use_mkl_dnn=false``, ``--xla_cpu_multi_thread_eigen=false
 KMP_BLOCKTIME=0) changed nothing beyond the run-to-run noise; ``--xla_cpu_use_thunk_runtime``
 fails (custom-call not supported); 4 host devices on 2 cores: slower. The per-client loop is
 bound by one jitted call per client (about 0.5 ms of dispatch), so ``speedup_vs_loop``
-follows the vectorised rate. Full runs of this script: with the first form, one core partly
+follows the vectorised rate. Earlier full runs of this script (each host device with XLA's
+default thread pool over every core): with the first form, one core partly
 loaded: flops_utilization 0.306, speedup_vs_loop 29.5 (58k clients/s, 2 devices, chunk 256;
 but the matmul measured only 154 GFLOP/s, the load lowering it more than the client rate);
 with the current form on an otherwise idle machine, two runs: 0.208 and 0.225 (50.5k and
@@ -117,17 +123,36 @@ caches), so `CHUNKS` stops at 512. A later, quieter day: 0.217 (56.8k clients/s:
 instead of 2,048, same day: 0.289 in one run (72.7k clients/s, chunk 256) and 0.229 in the
 next (61.7k, with the population put on both devices beforehand, which gave 0.229 at 2,048
 clients too): within this machine's noise, not a gain from the round's size, so `CLIENTS`
-stays at 2,048.
+stayed at 2,048.
+
+**One single-threaded device per core** (now). In those runs each host device had XLA's
+default intra-op pool of every core: the two devices split each small product over both
+threads and waited on each other, so two devices ran only 1.1-1.4x one, while the same work
+in two separate processes, one pinned to each core, ran 52k clients/s each (104k together).
+With ``NPROC=1`` (`host_devices`) and the population placed on both devices once (it was
+copied to the second device on every call, 3.7 ms of a 30 ms round of 2,048), two runs of
+this script, each followed by one with the earlier setting
+(``XLA_FLAGS=--xla_force_host_platform_device_count=2``, so XLA's default pool), same day:
+flops_utilization 0.346 and 0.350 (87k and 92k clients/s; rounds of 6,500, chunk 128;
+sharding 1.77x and 1.86x) against 0.252 and 0.260 (best 66k and 70k; sharding 1.14-1.37x);
+speedup_vs_loop 47 and 51 against 41 and 36. Rounds of 2,048 reach 0.28-0.30 (76-78k): a
+call has about 3 ms of fixed cost (dispatch, argument transfers, the cross-device sum),
+which a round of 6,500 spreads over three times the clients. The headline is the best
+configuration, the production round; the JSON gives each round size's and device count's
+best beside it (``best_by_devices_and_round``).
 
 Output: progress to stderr; the last stdout line is one JSON object:
-  benchmark, machine (cores, devices, load caveat), wall_s
-  matmul          {n: GFLOP/s}, best_gflops
+  benchmark, machine (cores, devices, threads per device, load caveat), wall_s
+  matmul          gflops_by_n {one_device_all_cores, here, here_after: {n: GFLOP/s}},
+                  best_gflops (the largest)
   flops_per_client  exact and six_n (per client update: per-example count x 20 x 2)
-  vectorised      per devices ("1", "all") and chunk: clients_per_s; best {devices, chunk,
-                  clients_per_s, seconds_per_round}
+  vectorised      per devices ("1", "all"), chunk and round size: clients_per_s; best
+                  {devices, chunk, clients_per_round, clients_per_s, seconds_per_round};
+                  best_by_devices_and_round {clients_per_s, flops_utilization}
   loop            clients_per_s, clients
-  speedup_vs_loop, flops_utilization, flops_utilization_six_n, sharded_equals_unsharded
-                  (with max_rel_diff), sharding_speedup (all devices / one, best chunks)
+  speedup_vs_loop, flops_utilization (the best configuration), flops_utilization_six_n,
+                  sharded_equals_unsharded (with max_rel_diff), sharding_speedup per round
+                  size (all devices / one, best chunks)
   production      rounds 2000 x clients 6500: client_updates, projected_s (client
                   computation only, at the best measured rate), goal_s 1200
   bucketing       sizes summary, padded_slots bucketed / unbucketed, seconds of each,
@@ -143,40 +168,52 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
 
-CORES = os.cpu_count() or 1
-if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (
-        os.environ.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={CORES}"
-    ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from jax.experimental.shard_map import shard_map  # noqa: E402
+from jax.sharding import Mesh, PartitionSpec  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dp_ftrl_reference import round_delta_sum_loop  # noqa: E402
+
+from frontier.components.dp_ftrl.host_devices import (  # noqa: E402
+    DEVICE_COUNT_FLAG,
+    THREADS_VARIABLE,
+    available_cores,
+    cpu_device_environment,
+)
+
+CORES = available_cores()
+MATMUL_ONLY = "--matmul" in sys.argv  # the child process of `matmul_gflops_all_cores`
+if not MATMUL_ONLY and DEVICE_COUNT_FLAG not in os.environ.get("XLA_FLAGS", ""):
+    os.environ.update(cpu_device_environment(CORES))  # before JAX starts its backend
 
 from frontier.components.dp_ftrl.clients import bucket_clients, pack_clients  # noqa: E402
 from frontier.components.dp_ftrl.model import init_params  # noqa: E402
 from frontier.components.dp_ftrl.rounds import (  # noqa: E402
     packed_round_delta_sum,
+    place_population,
     round_delta_sum,
 )
 
 FEATURES, HIDDEN, CLASSES = 64, 64, 10
 EXAMPLES, LOCAL_EPOCHS, LOCAL_BATCH, CLIENT_LR, CLIP = 20, 2, 10, 0.5, 0.5
-CLIENTS = 2048  # clients of the timed round
+CLIENTS = 2048  # clients of a timed round (the loop's, the bucketing's chunk choice)
 CHUNKS = (64, 128, 256, 512)
 LOOP_CLIENTS = 256
-REPS = 5
+REPS = 7
 MATMUL_SIZES = (512, 1024, 2048)
 SKEWED_CLIENTS = 1024
 PROD_ROUNDS, PROD_CLIENTS, PROD_GOAL_S = 2000, 6500, 1200
+ROUND_SIZES = (CLIENTS, PROD_CLIENTS)  # clients of the timed rounds
 LOCAL = dict(client_lr=CLIENT_LR, local_epochs=LOCAL_EPOCHS, batch_size=LOCAL_BATCH, clip=CLIP)
 
 
@@ -184,22 +221,54 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def matmul_gflops() -> dict[int, float]:
+def matmul_gflops(devices=None) -> dict[int, float]:
+    """GFLOP/s of float32 n x n products: one on the default device, or one per device of
+    `devices` at once (a ``shard_map`` over them), by n."""
     out = {}
-    dot = jax.jit(jnp.dot)
+    if devices is None or len(devices) == 1:
+        dot, copies = jax.jit(lambda a: a @ a), 1
+    else:
+        spec = PartitionSpec("d")
+        dot = jax.jit(
+            shard_map(
+                lambda b: jnp.einsum("bij,bjk->bik", b, b),
+                Mesh(np.array(devices), ("d",)),
+                in_specs=spec,
+                out_specs=spec,
+            )
+        )
+        copies = len(devices)
     for n in MATMUL_SIZES:
-        a = jnp.asarray(np.random.default_rng(n).normal(size=(n, n)), jnp.float32)
-        dot(a, a).block_until_ready()
+        a = np.random.default_rng(n).normal(size=(n, n)).astype(np.float32)
+        a = jnp.asarray(a if copies == 1 else np.stack([a] * copies))
+        dot(a).block_until_ready()
         reps = max(3, int(2e10 // (2 * n**3)))
         best = np.inf
         for _ in range(3):
             start = time.perf_counter()
             for _ in range(reps):
-                r = dot(a, a)
+                r = dot(a)
             r.block_until_ready()
             best = min(best, (time.perf_counter() - start) / reps)
-        out[n] = 2 * n**3 / best / 1e9
+        out[n] = copies * 2 * n**3 / best / 1e9
     return out
+
+
+def matmul_gflops_all_cores() -> dict[int, float]:
+    """`matmul_gflops` with XLA's defaults (one device, a thread pool over every core): in a
+    child process, since the thread pool's size is fixed when this process's backend starts."""
+    env = {k: v for k, v in os.environ.items() if k != THREADS_VARIABLE}
+    env["XLA_FLAGS"] = " ".join(
+        f for f in env.get("XLA_FLAGS", "").split() if not f.startswith(DEVICE_COUNT_FLAG)
+    )
+    child = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--matmul"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {int(n): g for n, g in json.loads(child.stdout.splitlines()[-1]).items()}
 
 
 def timed(fn, reps=REPS):
@@ -214,33 +283,37 @@ def timed(fn, reps=REPS):
 def main() -> None:
     wall = time.perf_counter()
     devices = jax.local_devices()
-    log(f"{len(devices)} host devices, {CORES} cores")
-    mm = matmul_gflops()
-    best_mm = max(mm.values())
-    log(f"matmul: {', '.join(f'{n}: {g:.0f}' for n, g in mm.items())} GFLOP/s")
+    threads = os.environ.get(THREADS_VARIABLE, "all cores")
+    log(f"{len(devices)} host devices ({THREADS_VARIABLE}={threads}), {CORES} cores")
+    mm = {"one_device_all_cores": matmul_gflops_all_cores(), "here": matmul_gflops(devices)}
+    best_mm = max(g for by_n in mm.values() for g in by_n.values())
+    for name, by_n in mm.items():
+        log(f"matmul {name}: {', '.join(f'{n}: {g:.0f}' for n, g in by_n.items())} GFLOP/s")
 
     rng = np.random.default_rng(0)
-    n_pop = CLIENTS + 16
+    n_pop = max(ROUND_SIZES) + 16
     ids = np.repeat(np.arange(n_pop), EXAMPLES)
     x = rng.uniform(0, 1, size=(ids.size, FEATURES)).astype(np.float32)
     y = rng.integers(0, CLASSES, size=ids.size)
     data = pack_clients(x, y, ids, LOCAL_BATCH)
-    data = data._replace(x=jnp.asarray(data.x), y=jnp.asarray(data.y), mask=jnp.asarray(data.mask))
+    # The population is put on the devices once, as `train_federated` does.
+    placed = {"1": place_population(data, devices[:1]), "all": place_population(data, devices)}
     params = init_params(FEATURES, CLASSES, (HIDDEN,), 0)
     mean, var = np.zeros(FEATURES, np.float32), np.ones(FEATURES, np.float32)
-    clients = rng.permutation(n_pop)[:CLIENTS]
+    order = rng.permutation(n_pop)
+    clients = order[:CLIENTS]
     key = jax.random.PRNGKey(1)
-    args = (params, clients, key, data, mean, var)
 
-    configs = [(d, c) for d in ("1", "all") for c in CHUNKS]
+    configs = [(d, c, k) for k in ROUND_SIZES for d in ("1", "all") for c in CHUNKS]
     run = {}
-    for d, c in configs:
+    for d, c, k in configs:
         devs = devices[:1] if d == "1" else devices
-        run[d, c] = lambda devs=devs, c=c: round_delta_sum(
-            *args, client_chunk=c, devices=devs, **LOCAL
+        run[d, c, k] = lambda devs=devs, c=c, k=k, d=d: round_delta_sum(
+            params, order[:k], key, placed[d], mean, var, client_chunk=c, devices=devs, **LOCAL
         )
     results = {cfg: fn() for cfg, fn in run.items()}  # compile
-    round_delta_sum_loop(params, clients[:1], key, data, mean, var, **LOCAL)  # compile
+    loop_args = (key, placed["1"], mean, var)
+    round_delta_sum_loop(params, clients[:1], *loop_args, **LOCAL)  # compile
     times = {cfg: [] for cfg in configs}
     loop_times = []
     for rep in range(REPS):
@@ -249,23 +322,30 @@ def main() -> None:
             fn()
             times[cfg].append(time.perf_counter() - start)
         start = time.perf_counter()
-        loop_total, _ = round_delta_sum_loop(
-            params, clients[:LOOP_CLIENTS], key, data, mean, var, **LOCAL
-        )
+        loop_total, _ = round_delta_sum_loop(params, clients[:LOOP_CLIENTS], *loop_args, **LOCAL)
         loop_times.append(time.perf_counter() - start)
         log(f"rep {rep + 1}/{REPS}")
-    rates = {cfg: CLIENTS / float(np.median(ts)) for cfg, ts in times.items()}
+    mm["here_after"] = matmul_gflops(devices)  # the matmul again, after the client updates
+    best_mm = max(g for by_n in mm.values() for g in by_n.values())
+    rates = {cfg: cfg[2] / float(np.median(ts)) for cfg, ts in times.items()}
     best_cfg = max(rates, key=rates.get)
-    best_one = max((r for (d, _), r in rates.items() if d == "1"))
-    best_all = max((r for (d, _), r in rates.items() if d == "all"))
+    best_by = {
+        (d, k): max(r for (dd, _, kk), r in rates.items() if (dd, kk) == (d, k))
+        for d in ("1", "all")
+        for k in ROUND_SIZES
+    }
     loop_rate = LOOP_CLIENTS / float(np.median(loop_times))
 
-    ref, _ = results["1", CHUNKS[0]]
-    scale = float(np.abs(ref).max())
-    shard_diff = max(
-        float(np.abs(results[cfg][0] - ref).max()) / scale for cfg in configs if cfg[0] == "all"
-    )
-    sub, _ = round_delta_sum(params, clients[:LOOP_CLIENTS], key, data, mean, var, **LOCAL)
+    shard_diff = 0.0
+    for k in ROUND_SIZES:
+        ref, _ = results["1", CHUNKS[0], k]
+        scale = float(np.abs(ref).max())
+        shard_diff = max(
+            shard_diff,
+            *(float(np.abs(results[cfg][0] - ref).max()) / scale for cfg in configs
+              if cfg[0] == "all" and cfg[2] == k),
+        )  # fmt: skip
+    sub, _ = round_delta_sum(params, clients[:LOOP_CLIENTS], *loop_args, **LOCAL)
     loop_diff = float(np.abs(sub - loop_total).max() / np.abs(loop_total).max())
 
     per_example = {
@@ -274,12 +354,16 @@ def main() -> None:
     }
     per_client = {k: v * EXAMPLES * LOCAL_EPOCHS for k, v in per_example.items()}
     best_rate = rates[best_cfg]
-    util = best_rate * per_client["exact"] / (best_mm * 1e9)
-    util_six = best_rate * per_client["six_n"] / (best_mm * 1e9)
+
+    def utilisation(rate, count="exact"):
+        return rate * per_client[count] / (best_mm * 1e9)
+
+    util, util_six = utilisation(best_rate), utilisation(best_rate, "six_n")
     speedup = best_rate / loop_rate
     log(
-        f"vectorised best {best_rate:,.0f} clients/s {best_cfg}, one device {best_one:,.0f}, "
-        f"loop {loop_rate:,.0f}/s: speedup {speedup:.1f}x, utilisation {util:.3f}"
+        f"vectorised best {best_rate:,.0f} clients/s {best_cfg}, "
+        + ", ".join(f"{d} device(s) x {k}: {r:,.0f}" for (d, k), r in best_by.items())
+        + f"; loop {loop_rate:,.0f}/s: speedup {speedup:.1f}x, utilisation {util:.3f}"
     )
 
     # --- bucketing on skewed sizes ---
@@ -309,6 +393,7 @@ def main() -> None:
         "machine": {
             "cores": CORES,
             "host_devices": len(devices),
+            "threads_per_device": threads,
             "caveat": "shared machine: other processes lower every rate; ratios are side by side",
         },
         "model": {
@@ -318,20 +403,34 @@ def main() -> None:
             "local_batch_size": LOCAL_BATCH,
             "clip": CLIP,
         },
-        "matmul": {"gflops_by_n": {str(n): g for n, g in mm.items()}, "best_gflops": best_mm},
+        "matmul": {
+            "gflops_by_n": {
+                name: {str(n): g for n, g in by_n.items()} for name, by_n in mm.items()
+            },
+            "best_gflops": best_mm,
+            "note": "one_device_all_cores: XLA's defaults, in a child process; here: one "
+            "product per device of this run at once; best_gflops: the largest of all",
+        },
         "flops_per_client": per_client,
         "flops_formula": {
             "exact": "examples x epochs x (4 D H + 6 H C): forward + backward matmuls",
             "six_n": "examples x epochs x 6 x parameters",
         },
         "vectorised": {
-            "clients_per_round": CLIENTS,
-            "clients_per_s": {f"{d} devices, chunk {c}": r for (d, c), r in rates.items()},
+            "clients_per_round": list(ROUND_SIZES),
+            "clients_per_s": {
+                f"{d} devices, chunk {c}, round {k}": r for (d, c, k), r in rates.items()
+            },
             "best": {
                 "devices": len(devices) if best_cfg[0] == "all" else 1,
                 "chunk": best_cfg[1],
+                "clients_per_round": best_cfg[2],
                 "clients_per_s": best_rate,
-                "seconds_per_round": CLIENTS / best_rate,
+                "seconds_per_round": best_cfg[2] / best_rate,
+            },
+            "best_by_devices_and_round": {
+                f"{d} devices, round {k}": {"clients_per_s": r, "flops_utilization": utilisation(r)}
+                for (d, k), r in best_by.items()
             },
         },
         "loop": {"clients_per_s": loop_rate, "clients": LOOP_CLIENTS, "max_rel_diff": loop_diff},
@@ -341,7 +440,9 @@ def main() -> None:
         "model_gflops": best_rate * per_client["exact"] / 1e9,
         "sharded_equals_unsharded": shard_diff < 1e-5,
         "sharded_max_rel_diff": shard_diff,
-        "sharding_speedup": best_all / best_one,
+        "sharding_speedup": {
+            f"round {k}": best_by["all", k] / best_by["1", k] for k in ROUND_SIZES
+        },
         "production": {
             "rounds": PROD_ROUNDS,
             "clients_per_round": PROD_CLIENTS,
@@ -379,4 +480,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if MATMUL_ONLY:
+        print(json.dumps(matmul_gflops()))
+    else:
+        main()
