@@ -33,12 +33,12 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+from children import run_json
 
 ROUNDS, CLIENTS_PER_ROUND, MAX_PARTICIPATIONS, MIN_SEPARATION = 2000, 6500, 6, 313
 POPULATION, FULL_POPULATION, STORE_CLIENTS = 1_000_000, 2_200_000, 100_000
@@ -187,13 +187,7 @@ def vm_hwm_mb() -> float:
 def bench_rss() -> dict:
     out = {}
     for n in (POPULATION, POPULATION // 10):
-        res = subprocess.run(
-            [sys.executable, __file__, "--rss-child", str(n)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        child = json.loads(res.stdout.strip().splitlines()[-1])
+        child = run_json(os.path.abspath(__file__), "--rss-child", str(n))
         child["rss_growth_mb"] = child["peak_rss_mb"] - child["rss_after_imports_mb"]
         out[str(n)] = child
         log(f"rss {n} clients: {child}")

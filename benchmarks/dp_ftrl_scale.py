@@ -28,6 +28,9 @@ included), `peak_rss_mb` (the process's VmHWM from /proc, read at the end), `sho
 `client_updates` (slots filled), `client_updates_per_s`, `eval_accuracy` on 400 held-out
 real digits (every 500 rounds and at the end) and epsilon.
 
+The round is sharded over one single-threaded XLA CPU device per core (`use_cpu_cores`, see
+`host_devices`); ``--xla-defaults`` runs it on JAX's default single CPU device instead.
+
 Run:
     .venv/bin/python benchmarks/dp_ftrl_scale.py                 # production (about 25 min on 2 cores)
     .venv/bin/python benchmarks/dp_ftrl_scale.py --rounds 40     # a smoke run of the same shape
@@ -40,11 +43,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 import numpy as np
+from children import run_json
 
 ROUNDS = 2000
 CLIENTS_PER_ROUND = 6500
@@ -73,11 +76,14 @@ def _peak_rss_mb() -> float:
     return float("nan")
 
 
-def child(population: int, rounds: int, clients_per_round: int) -> dict:
+def child(population: int, rounds: int, clients_per_round: int, xla_defaults: bool) -> dict:
     """One run; returns its measurements."""
     from sklearn.datasets import load_digits
 
-    from frontier.components.dp_ftrl import FederatedConfig, blt
+    from frontier.components.dp_ftrl import FederatedConfig, blt, use_cpu_cores
+
+    if not xla_defaults:
+        use_cpu_cores()  # one single-threaded XLA device per core (`host_devices`)
     from frontier.components.dp_ftrl.client_store import ScaledClientSource, SyntheticClientSource
     from frontier.components.dp_ftrl.federated import train_federated_source
 
@@ -142,6 +148,7 @@ def child(population: int, rounds: int, clients_per_round: int) -> dict:
         "epsilon": result.noise.epsilon,
         "rho": result.noise.rho,
         "devices": _devices(),
+        "threads_per_device": os.environ.get("NPROC", "all cores"),
     }
 
 
@@ -151,17 +158,15 @@ def _devices() -> list[str]:
     return [str(d) for d in jax.local_devices()]
 
 
-def _run_child(population: int, rounds: int, clients_per_round: int) -> dict:
-    cmd = [
-        sys.executable,
+def _run_child(population: int, rounds: int, clients_per_round: int, xla_defaults: bool) -> dict:
+    return run_json(
         os.path.abspath(__file__),
         "--child",
         f"--population={population}",
         f"--rounds={rounds}",
         f"--clients-per-round={clients_per_round}",
-    ]
-    out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        *(["--xla-defaults"] if xla_defaults else []),
+    )
 
 
 def main() -> None:
@@ -169,15 +174,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--clients-per-round", type=int, default=CLIENTS_PER_ROUND)
     parser.add_argument("--population", type=int, default=POPULATION)
+    parser.add_argument(
+        "--xla-defaults",
+        action="store_true",
+        help="JAX's default CPU device (one, over every core) instead of one per core",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    shape = (args.rounds, args.clients_per_round, args.xla_defaults)
     if args.child:
-        print(json.dumps(child(args.population, args.rounds, args.clients_per_round)))
+        print(json.dumps(child(args.population, *shape)))
         return
     wall = time.perf_counter()
-    full = _run_child(args.population, args.rounds, args.clients_per_round)
+    full = _run_child(args.population, *shape)
     log(f"full population: {full['wall_s']:.0f} s, {full['peak_rss_mb']:.0f} MB")
-    tenth = _run_child(args.population // 10, args.rounds, args.clients_per_round)
+    tenth = _run_child(args.population // 10, *shape)
     log(f"tenth population: {tenth['wall_s']:.0f} s, {tenth['peak_rss_mb']:.0f} MB")
     result = {
         "benchmark": "dp_ftrl_scale",

@@ -168,7 +168,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -182,6 +181,7 @@ from jax.experimental.shard_map import shard_map  # noqa: E402
 from jax.sharding import Mesh, PartitionSpec  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from children import run_json  # noqa: E402
 from dp_ftrl_reference import round_delta_sum_loop  # noqa: E402
 
 from frontier.components.dp_ftrl.host_devices import (  # noqa: E402
@@ -261,14 +261,8 @@ def matmul_gflops_all_cores() -> dict[int, float]:
     env["XLA_FLAGS"] = " ".join(
         f for f in env.get("XLA_FLAGS", "").split() if not f.startswith(DEVICE_COUNT_FLAG)
     )
-    child = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "--matmul"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return {int(n): g for n, g in json.loads(child.stdout.splitlines()[-1]).items()}
+    child = run_json(os.path.abspath(__file__), "--matmul", env=env)
+    return {int(n): g for n, g in child.items()}
 
 
 def timed(fn, reps=REPS):

@@ -102,9 +102,9 @@ import argparse
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 import time
+
+from children import run_json
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -580,10 +580,7 @@ def labeler(quick: bool) -> dict:
     memory in processes of its own."""
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spl_labeler.py")
     args = ["--n", "4000", "--repeats", "1"] if quick else []
-    out = subprocess.run(
-        [sys.executable, script, *args], check=True, stdout=subprocess.PIPE, text=True
-    ).stdout
-    measured = json.loads(out.strip().splitlines()[-1])
+    measured = run_json(script, *args)
     keys = ("labeler_clips_per_s_ratio", "peak_rss_mb", "labeler_peak_rss_ratio_10x")
     summary = {k if k.startswith("labeler") else f"labeler_{k}": measured[k] for k in keys}
     return {**summary, "labeler": measured}

@@ -103,12 +103,12 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 
 import numpy as np
+from children import run_json
 
 FRAMES, SIDE = 4, 8
 DIM = FRAMES * SIDE * SIDE
@@ -425,9 +425,7 @@ def speed_child(pools: list[str], teachers: list[str], work: str, repeats: int) 
 
 
 def _child(*args: str) -> dict:
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", *args]
-    res = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
-    return json.loads(res.stdout.strip().splitlines()[-1])
+    return run_json(os.path.abspath(__file__), "--child", *args)
 
 
 def main() -> None:

@@ -50,6 +50,13 @@ class DpFtrlTrainer(base_component.BaseComponent):
     Pusher take it), `privacy_ledger` (`PrivacyLedger` JSON; epsilon, rho
     and delta also as MLMD properties of both artifacts) and `visualization`.
 
+    Each round is sharded over the local JAX devices of the executor's
+    process. On a host without an accelerator, give that process one
+    single-threaded device per core (`dp_ftrl.use_cpu_cores()` before its
+    first JAX computation, or `dp_ftrl.cpu_device_environment()`'s variables
+    in its container's environment; see `dp_ftrl.host_devices`): JAX's
+    default is one CPU device.
+
     Example:
       ingest = Ingest(source="sklearn:digits", client_partition="dirichlet", num_clients=100)
       trainer = DpFtrlTrainer(examples=ingest.outputs["examples"], rounds=200,

@@ -509,7 +509,8 @@ def client_deltas(
     """The (clipped) model deltas of one round's clients, vectorised (one XLA call).
 
     Client c's batch orders come from ``jax.random.fold_in(key, c)``, so they do not depend
-    on its slot in the round. One device (it returns every client's delta, not a sum).
+    on its slot in the round. One device, the first local one (it returns every client's
+    delta, not a sum).
 
     Args:
       params: the global model.
@@ -528,7 +529,7 @@ def client_deltas(
     p, mean, inv_std, lr, bound = _common_args(params, input_mean, input_var, client_lr, clip)
     clipped, norms = _round_deltas_jit(
         p, jnp.asarray(clients, jnp.int32), key,
-        jnp.asarray(data.x), jnp.asarray(data.y), jnp.asarray(data.mask),
+        *(_placed(getattr(data, f), _mesh(jax.local_devices()[:1])) for f in _DATA_FIELDS),
         mean, inv_std, lr, bound,
         local_epochs=int(local_epochs), batch_size=int(batch_size), apply=apply,
     )  # fmt: skip

@@ -114,7 +114,7 @@ SHARDED_CHECK = textwrap.dedent(
     from frontier.components.dp_ftrl.clients import pack_clients
     from frontier.components.dp_ftrl.model import init_params
     from frontier.components.dp_ftrl.rounds import (
-        packed_round_delta_sum, place_population, round_delta_sum,
+        client_deltas, packed_round_delta_sum, place_population, round_delta_sum,
     )
     assert use_cpu_cores(4) == 4  # after importing jax, before its first computation
     assert len(jax.local_devices()) == 4, jax.local_devices()
@@ -144,6 +144,11 @@ SHARDED_CHECK = textwrap.dedent(
     assert place_population(placed).x is placed.x  # already there: no copy
     d, nd = round_delta_sum(params, clients, key, placed, mean, var, **local)
     e, ne = round_delta_sum(params, clients, key, placed, mean, var, devices=one, **local)
+    per_client, _ = client_deltas(
+        params, clients, key, placed, mean, var, client_lr=0.3, local_epochs=2, batch_size=4,
+        clip=0.05,
+    )  # the first device, from the population on all four
+    np.testing.assert_allclose(per_client.sum(axis=0), a, rtol=1e-5, atol=1e-7)
     for total, norms in ((b, nb), (c, nc), (d, nd), (e, ne)):
         np.testing.assert_allclose(total, a, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(norms, na, rtol=1e-5)
