@@ -9,7 +9,7 @@ device per core (``--xla_force_host_platform_device_count``) whose thread pool h
 (``NPROC=1``). Measured on this project's 2-core machine with `benchmarks/dp_ftrl_speed.py`
 (rounds of 6,500 clients, the best client chunk; two runs each way): two devices sharing
 XLA's default two-thread pool 58-70k client updates a second (1.1-1.4x one device), two
-single-threaded devices 87-95k (1.8-1.9x); the same work in two separate processes, one
+single-threaded devices 87-92k (1.8-1.9x); the same work in two separate processes, one
 pinned to each core, 52k each.
 
 Both settings are read once, when JAX starts its CPU backend (its first computation or
@@ -19,8 +19,10 @@ environment (a Kubeflow / Vertex AI component, a Beam worker). ``NPROC`` is the 
 reads for the size of its CPU thread pools (``DefaultThreadPoolSize`` in xla/pjrt/utils.cc);
 JAX 0.4.30 has no option for either (later JAX has ``jax_num_cpu_devices`` for the count).
 GPU and TPU devices are not affected; on such a host the round is sharded over them.
-A large dense matmul is slower on one single-threaded device than on a device with every
-core (about half); the trainer's large products are the client updates, which are sharded.
+The settings hold for every JAX computation of the process: one that is not sharded runs on
+one core (a 2,048 x 2,048 matmul at 105 GFLOP/s instead of 215 here; KIP's kernels would
+too), so make them in the DP-FTRL trainer's own process, whose heavy work is the sharded
+client updates.
 """
 
 from __future__ import annotations
