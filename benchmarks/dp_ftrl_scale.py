@@ -81,6 +81,7 @@ def child(population: int, rounds: int, clients_per_round: int, xla_defaults: bo
     from sklearn.datasets import load_digits
 
     from frontier.components.dp_ftrl import FederatedConfig, blt, use_cpu_cores
+    from frontier.components.dp_ftrl.host_devices import THREADS_VARIABLE
 
     if not xla_defaults:
         use_cpu_cores()  # one single-threaded XLA device per core (`host_devices`)
@@ -148,7 +149,7 @@ def child(population: int, rounds: int, clients_per_round: int, xla_defaults: bo
         "epsilon": result.noise.epsilon,
         "rho": result.noise.rho,
         "devices": _devices(),
-        "threads_per_device": os.environ.get("NPROC", "all cores"),
+        "threads_per_device": os.environ.get(THREADS_VARIABLE, "all cores"),
     }
 
 

@@ -74,7 +74,6 @@ def use_cpu_cores(cores: int | None = None) -> int:
         with multi-threaded ones (the settings can no longer take effect).
     """
     cores = available_cores() if cores is None else check_int(cores, "cores", 1)
-    wanted = cpu_device_environment(cores)
     if _backends_started():
         import jax
 
@@ -89,7 +88,7 @@ def use_cpu_cores(cores: int | None = None) -> int:
                 "variables of cpu_device_environment() set before the process starts",
             )
         return cores
-    os.environ.update(wanted)
+    os.environ.update(cpu_device_environment(cores))
     return cores
 
 
